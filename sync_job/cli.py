@@ -1,0 +1,227 @@
+"""The `sync-job` command: parses arguments, calls the library, prints. Errors become exit codes
+here and nowhere else."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any, NoReturn, TypeVar
+
+import click
+
+from sync_job import __version__
+from sync_job.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, SyncJobError
+from sync_job.redact import scrub
+
+F = TypeVar("F", bound=Callable[..., Any])
+LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+class _Group(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except SyncJobError as exc:
+            _fail(exc.message, exc.exit_code)
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
+            raise
+        except KeyboardInterrupt:
+            _fail("interrupted", 130)
+        except Exception as exc:
+            # Never a traceback: its frames could hold secret values. The type says enough to
+            # file a bug; -v logs show the rest, scrubbed.
+            logging.getLogger("sync_job.cli").debug("internal error", exc_info=True)
+            _fail(f"internal error: {type(exc).__name__}: {scrub(str(exc))[:200]}", EXIT_FAILED)
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    click.echo(f"sync-job: error: {message}", err=True)
+    sys.exit(code)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--config", "config_path", type=click.Path(dir_okay=False), default=None, metavar="PATH",
+    help="TOML config file (default: $SYNC_JOB_CONFIG).",
+)
+@click.option("-v", "--verbose", is_flag=True, help="Log at DEBUG level (same as --log-level DEBUG).")
+@click.option(
+    "--log-level", type=click.Choice(LEVELS, case_sensitive=False), default=None,
+    help="Level of the JSON log lines on stderr (default INFO).",
+)
+@click.version_option(__version__, prog_name="sync-job")
+@click.pass_context
+def main(ctx: click.Context, config_path: str | None, verbose: bool, log_level: str | None) -> None:
+    """Keep OAuth2 client-credentials tokens fresh in AWS Secrets Manager.
+
+    Exit codes: 0 success, 1 some environment failed or is not valid, 2 usage or config error.
+    """
+    from sync_job import logs
+
+    if verbose and log_level and log_level.upper() != "DEBUG":
+        raise click.UsageError("use either -v or --log-level, not both")
+    logs.configure("DEBUG" if verbose else (log_level or "INFO"))
+    ctx.obj = config_path
+
+
+def _job(ctx: click.Context) -> Any:
+    from sync_job.config import load_config
+    from sync_job.factory import build_job
+
+    return build_job(load_config(ctx.obj))
+
+
+def _env_option(f: F) -> F:
+    return click.option(
+        "--env", "envs", multiple=True, metavar="NAME",
+        help="Only this environment (repeatable; default: all).",
+    )(f)
+
+
+def _json_option(f: F) -> F:
+    return click.option("--json", "as_json", is_flag=True, help="One JSON document on stdout.")(f)
+
+
+def _table(rows: Sequence[Sequence[str]]) -> str:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join(
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    )
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    sign = "-" if seconds < 0 else ""
+    s = abs(int(seconds))
+    h, rem = divmod(s, 3600)
+    m, sec = divmod(rem, 60)
+    return f"{sign}{h}h{m:02d}m" if h else f"{sign}{m}m{sec:02d}s"
+
+
+@main.command()
+@_env_option
+@click.option("--force", is_flag=True, help="Refresh even tokens that are still fresh.")
+@click.option("--dry-run", is_flag=True, help="Fetch and write nothing; report what would happen.")
+@_json_option
+@click.pass_context
+def run(ctx: click.Context, envs: tuple[str, ...], force: bool, dry_run: bool, as_json: bool) -> None:
+    """Sync all (or the named) environments: refresh tokens that are missing or expiring.
+
+    \b
+    Example:
+      sync-job --config examples/paxos.toml run --env sandbox --json
+    """
+    report = _job(ctx).run(envs, force=force, dry_run=dry_run)
+    if as_json:
+        click.echo(json.dumps(report.to_dict()))
+    else:
+        rows = [["ENVIRONMENT", "OUTCOME", "EXPIRES AT", "REMAINING", "DETAIL"]]
+        for r in report.results:
+            d = r.to_dict()
+            rows.append([
+                r.environment, r.outcome, d["expires_at"] or "-", _duration(r.seconds_remaining),
+                r.error or r.warning or "",
+            ])
+        click.echo(_table(rows))
+    if as_json:
+        for r in report.results:
+            if r.warning:
+                click.echo(f"sync-job: warning: {r.environment}: {r.warning}", err=True)
+    for r in report.failed:
+        click.echo(f"sync-job: error: {r.environment}: {r.error}", err=True)
+    sys.exit(EXIT_OK if report.ok else EXIT_FAILED)
+
+
+@main.command()
+@_env_option
+@_json_option
+@click.pass_context
+def status(ctx: click.Context, envs: tuple[str, ...], as_json: bool) -> None:
+    """Show the stored tokens' state without changing anything.
+
+    States: valid, expiring (inside the refresh margin), expired, missing; also invalid (the
+    stored value cannot be parsed) and error (it cannot be read). Exit 1 unless all are valid or
+    expiring.
+
+    \b
+    Example:
+      sync-job status --json
+    """
+    entries = _job(ctx).status(envs)
+    if as_json:
+        click.echo(json.dumps({"environments": entries}))
+    else:
+        rows = [["ENVIRONMENT", "STATE", "EXPIRES AT", "REMAINING", "DETAIL"]]
+        for e in entries:
+            rows.append([
+                e["environment"], e["state"], e["expires_at"] or "-",
+                _duration(e["seconds_remaining"]), e.get("error") or "",
+            ])
+        click.echo(_table(rows))
+    ok = all(e["state"] in ("valid", "expiring") for e in entries)
+    sys.exit(EXIT_OK if ok else EXIT_FAILED)
+
+
+@main.command()
+@click.argument("name")
+@click.pass_context
+def token(ctx: click.Context, name: str) -> None:
+    """Print the stored access token of environment NAME alone on stdout.
+
+    Exit 1 and print nothing on stdout when it is missing, invalid or expired.
+
+    \b
+    Example:
+      curl -H "Authorization: Bearer $(sync-job token sandbox)" https://api.sandbox.paxos.com/v2/...
+    """
+    payload, state = _job(ctx).read_token(name)
+    if payload is None or state in ("expired", "missing", "invalid"):
+        _fail(f"{name}: no valid token stored (state: {state}); run `sync-job run --env {name}`",
+              EXIT_FAILED)
+    if state == "expiring":
+        click.echo(f"sync-job: warning: {name}: token is inside its refresh margin", err=True)
+    click.echo(payload.access_token.reveal())
+
+
+@main.command()
+@_env_option
+@_json_option
+@click.pass_context
+def check(ctx: click.Context, envs: tuple[str, ...], as_json: bool) -> None:
+    """Prove environments work without writing anything.
+
+    Checks that the config is valid, the credentials are readable, a token can be obtained (one
+    token request per environment, discarded) and the token secret exists (DescribeSecret).
+
+    \b
+    Example (CI step after rotating a client secret):
+      sync-job check --env production
+    """
+    entries = _job(ctx).check(envs)
+    if as_json:
+        click.echo(json.dumps({"environments": entries}))
+    else:
+        rows = [["ENVIRONMENT", "RESULT", "DETAIL"]]
+        for e in entries:
+            rows.append([e["environment"], "ok" if e["ok"] else "FAILED", e["error"] or
+                         ", ".join(f"{k} {v}" for k, v in e["checks"].items())])
+        click.echo(_table(rows))
+    for e in entries:
+        if not e["ok"]:
+            click.echo(f"sync-job: error: {e['environment']}: {e['error']}", err=True)
+    sys.exit(EXIT_OK if all(e["ok"] for e in entries) else EXIT_FAILED)
+
+
+def run_cli(argv: Sequence[str] | None = None) -> int:
+    """Entry point that returns the exit code instead of raising SystemExit (for tests)."""
+    try:
+        main.main(args=list(argv) if argv is not None else None, prog_name="sync-job",
+                  standalone_mode=True)
+    except SystemExit as exit_:
+        code = exit_.code
+        return code if isinstance(code, int) else (0 if code is None else EXIT_USAGE)
+    return EXIT_OK

@@ -1,0 +1,109 @@
+"""The project's exceptions. Each carries a one-line message fit for an operator; the CLI maps
+them to exit codes in one place (``exit_code``)."""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+
+class SyncJobError(Exception):
+    """Base class: ``str(error)`` is the one-line message shown to the user."""
+
+    exit_code = EXIT_FAILED
+    # Token requests sent before this error ended an environment's refresh.
+    attempts = 0
+
+    def __init__(self, message: str) -> None:
+        # One line, always: a multi-line message breaks log parsers and `--json` consumers.
+        self.message = " ".join(message.split())
+        super().__init__(self.message)
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ConfigError(SyncJobError):
+    """The configuration file (or an option standing in for it) is wrong."""
+
+    exit_code = EXIT_USAGE
+
+
+class UsageError(SyncJobError):
+    """The command line or Lambda event asks for something that cannot exist (an unknown --env)."""
+
+    exit_code = EXIT_USAGE
+
+
+class CredentialsError(SyncJobError):
+    """The client-credentials secret is malformed (never echoes its value)."""
+
+
+class StoreError(SyncJobError):
+    """A Secrets Manager call failed."""
+
+
+class SecretNotFoundError(StoreError):
+    pass
+
+
+class AccessDeniedError(StoreError):
+    pass
+
+
+class KmsError(StoreError):
+    pass
+
+
+class SecretDeletedError(StoreError):
+    pass
+
+
+class ThrottledError(StoreError):
+    pass
+
+
+class TokenRequestError(SyncJobError):
+    """The token endpoint did not give a usable token.
+
+    ``transient`` says whether trying again may help; ``retry_after`` (seconds) is the least the
+    server asked us to wait, when it said so.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        transient: bool = False,
+        retry_after: float | None = None,
+        status: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.transient = transient
+        self.retry_after = retry_after
+        self.status = status
+
+
+class OAuthError(TokenRequestError):
+    """An RFC 6749 §5.2 error answer (invalid_client, invalid_scope, ...)."""
+
+    def __init__(self, message: str, *, error: str, status: int | None = None) -> None:
+        super().__init__(message, transient=False, status=status)
+        self.error = error
+
+
+class InvalidTokenResponse(TokenRequestError):
+    """The server answered, but not with a valid RFC 6749 §5.1 token response."""
+
+
+class RateLimitedError(TokenRequestError):
+    """HTTP 429, or a host this run has stopped calling because of one."""
+
+
+class ScopeError(SyncJobError):
+    """The granted scope lacks some requested scope, so the token is not published."""
+
+
+class DeadlineError(SyncJobError):
+    """The run's time budget cannot fit the next step."""

@@ -1,0 +1,71 @@
+"""AWS Lambda entry point: the same sync as `sync-job run`, configured from the environment.
+
+Event (all optional): {"environments": ["sandbox"], "force": true}. Returns the `run --json`
+document; raises after every environment was attempted if any failed, so the invocation counts
+as an error and the alarms and the scheduler's retry policy fire.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from sync_job.errors import SyncJobError, UsageError
+
+# Leave this much of the invocation for metrics, logs and returning the result.
+SAFETY_MARGIN_SECONDS = 10.0
+_job_cache: dict[str, Any] = {}
+
+
+class SyncFailedError(Exception):
+    """Raised so Lambda records the invocation as failed; the message names the environments."""
+
+
+def _parse_event(event: Any) -> tuple[list[str] | None, bool]:
+    if event is None:
+        return None, False
+    if not isinstance(event, dict):
+        raise UsageError("the Lambda event must be a JSON object")
+    names = event.get("environments")
+    if names is not None and (
+        not isinstance(names, list) or not all(isinstance(n, str) for n in names)
+    ):
+        raise UsageError('event "environments" must be a list of environment names')
+    force = event.get("force", False)
+    if not isinstance(force, bool):
+        raise UsageError('event "force" must be true or false')
+    return names or None, force
+
+
+def _job() -> Any:
+    # Reused across warm invocations: the boto3 client and HTTP connections are the costly part.
+    from sync_job.config import load_config
+    from sync_job.factory import build_job
+
+    if "job" not in _job_cache:
+        _job_cache["job"] = build_job(load_config())
+    return _job_cache["job"]
+
+
+def handler(event: Any, context: Any) -> dict[str, Any]:
+    from sync_job import logs
+    from sync_job.metrics import emit_metrics
+
+    logs.configure(os.environ.get("SYNC_JOB_LOG_LEVEL", "INFO"))
+    try:
+        names, force = _parse_event(event)
+        job = _job()
+        budget = None
+        if context is not None and hasattr(context, "get_remaining_time_in_millis"):
+            budget = max(1.0, context.get_remaining_time_in_millis() / 1000 - SAFETY_MARGIN_SECONDS)
+            budget = min(budget, job.config.run_timeout_seconds)
+        report = job.run(names, force=force, budget_seconds=budget)
+    except SyncJobError as exc:
+        # Without the traceback chain: the message is the whole story and holds no secret.
+        raise SyncFailedError(exc.message) from None
+    emit_metrics(report)
+    document: dict[str, Any] = report.to_dict()
+    if not report.ok:
+        failed = "; ".join(f"{r.environment}: {r.error}" for r in report.failed)
+        raise SyncFailedError(f"{len(report.failed)} environment(s) failed: {failed}")
+    return document

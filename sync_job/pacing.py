@@ -1,0 +1,92 @@
+"""Pacing of token requests per token host, shared by every worker of one run.
+
+Paxos limits /oauth2/token to 1 request/s per IP averaged over 5 minutes and, past that, blocks
+every request from the IP for 5 minutes. One run may hold many environments on one host, so a
+token bucket per origin spaces their requests, and a 429 closes the host for the rest of the
+run when the server asks for a longer wait than the run has left.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from dataclasses import dataclass
+
+from sync_job.clock import Clock
+from sync_job.errors import DeadlineError, RateLimitedError
+
+
+@dataclass
+class _Bucket:
+    rate: float
+    burst: float
+    tokens: float
+    updated: float
+
+    def refill(self, now: float) -> None:
+        self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
+        self.updated = now
+
+
+def bucket_wait(tokens: float, rate: float) -> float:
+    """Seconds until a bucket holding ``tokens`` (possibly negative: reserved) has one to spend."""
+    return 0.0 if tokens >= 1 else (1 - tokens) / rate
+
+
+class HostPacer:
+    """Token buckets and 429 lock-outs per origin (scheme://host:port)."""
+
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._buckets: dict[str, _Bucket] = {}
+        self._closed_until: dict[str, float] = {}
+
+    def acquire(
+        self, origin: str, *, host: str, rate: float, burst: int, latest_start: float
+    ) -> None:
+        """Wait for this origin's next request slot, or raise at once if it falls after
+        ``latest_start`` (monotonic seconds)."""
+        with self._lock:
+            now = self._clock.monotonic()
+            closed = self._closed_until.get(origin, 0.0)
+            if closed > latest_start:
+                raise RateLimitedError(
+                    f"rate limited by {host}, retry after {math.ceil(closed - now)} s",
+                    retry_after=closed - now,
+                    status=429,
+                )
+            bucket = self._buckets.get(origin)
+            if bucket is None:
+                # The first environment on a host decides its bucket; configs normally share one.
+                bucket = self._buckets[origin] = _Bucket(rate, burst, float(burst), now)
+            bucket.refill(now)
+            start = max(now + bucket_wait(bucket.tokens, bucket.rate), closed)
+            if start > latest_start:
+                raise DeadlineError(
+                    f"no request slot for {host} before the run deadline "
+                    f"(pacing at {bucket.rate:g}/s, burst {bucket.burst:g}); "
+                    "raise run_timeout_seconds or spread environments over runs"
+                )
+            # Reserve now, sleep outside the lock: later callers queue behind this slot.
+            bucket.tokens -= 1
+            wait = start - now
+        self._clock.sleep(wait)
+        # Another worker may have met a 429 while this one waited: honour it before sending.
+        with self._lock:
+            now = self._clock.monotonic()
+            closed = self._closed_until.get(origin, 0.0)
+            if closed > latest_start:
+                raise RateLimitedError(
+                    f"rate limited by {host}, retry after {math.ceil(closed - now)} s",
+                    retry_after=closed - now,
+                    status=429,
+                )
+        if closed > now:
+            self._clock.sleep(closed - now)
+
+    def close(self, origin: str, seconds: float) -> None:
+        """A 429 asked for ``seconds``: send nothing to the origin before then."""
+        with self._lock:
+            until = self._clock.monotonic() + max(0.0, seconds)
+            self._closed_until[origin] = max(self._closed_until.get(origin, 0.0), until)

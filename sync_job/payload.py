@@ -1,0 +1,136 @@
+"""The document stored in the token secret: the contract with every consumer."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sync_job.redact import Secret
+from sync_job.timeutil import format_rfc3339, parse_rfc3339
+
+SCHEMA_VERSION = 1
+_REQUIRED = ("access_token", "token_type", "expires_at")
+
+
+class InvalidPayload(ValueError):
+    """The stored document cannot be used; the message names why, never the token."""
+
+
+@dataclass(frozen=True)
+class TokenPayload:
+    access_token: Secret
+    token_type: str
+    expires_in: int
+    expires_at: datetime
+    issued_at: datetime
+    scope: str
+    environment: str
+    token_url: str
+    client_id: str
+    schema_version: int = SCHEMA_VERSION
+    # "server" (expires_in from the answer), "jwt" (the token's exp claim), "configured".
+    expires_in_source: str = "server"
+
+    def to_dict(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {
+            "access_token": self.access_token.reveal(),
+            "token_type": self.token_type,
+            "expires_in": self.expires_in,
+            "expires_at": format_rfc3339(self.expires_at),
+            "issued_at": format_rfc3339(self.issued_at),
+            "scope": self.scope,
+            "environment": self.environment,
+            "token_url": self.token_url,
+            "client_id": self.client_id,
+            "schema_version": self.schema_version,
+        }
+        if self.expires_in_source != "server":
+            doc["expires_in_source"] = self.expires_in_source
+        return doc
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), separators=(", ", ": "))
+
+    def seconds_remaining(self, now: datetime) -> float:
+        return (self.expires_at - now).total_seconds()
+
+
+def build_payload(
+    *,
+    access_token: Secret,
+    token_type: str,
+    expires_in: int,
+    issued_at: datetime,
+    scope: str,
+    environment: str,
+    token_url: str,
+    client_id: str,
+    expires_in_source: str = "server",
+) -> TokenPayload:
+    """Assemble the payload. ``issued_at`` is the moment just before the request was sent, and it
+    is floored to whole seconds, so ``expires_at`` can only understate the token's lifetime."""
+    issued = issued_at.replace(microsecond=0)
+    return TokenPayload(
+        access_token=access_token,
+        token_type=token_type,
+        expires_in=expires_in,
+        expires_at=issued + timedelta(seconds=expires_in),
+        issued_at=issued,
+        scope=scope,
+        environment=environment,
+        token_url=token_url,
+        client_id=client_id,
+        expires_in_source=expires_in_source,
+    )
+
+
+def parse_payload(text: str | None) -> TokenPayload:
+    """Parse a stored document. Raises ``InvalidPayload`` with a reason that never holds the token."""
+    if text is None:
+        raise InvalidPayload("the secret has no string value")
+    try:
+        doc = json.loads(text)
+    except (ValueError, RecursionError):
+        raise InvalidPayload("the stored value is not JSON") from None
+    if not isinstance(doc, dict):
+        raise InvalidPayload("the stored value is not a JSON object")
+    missing = [k for k in _REQUIRED if k not in doc]
+    if missing:
+        raise InvalidPayload(f"the stored payload lacks {', '.join(missing)}")
+    token = doc["access_token"]
+    if not isinstance(token, str) or not token:
+        raise InvalidPayload("the stored access_token is not a non-empty string")
+    if not isinstance(doc["token_type"], str):
+        raise InvalidPayload("the stored token_type is not a string")
+    try:
+        expires_at = parse_rfc3339(doc["expires_at"])
+    except (TypeError, ValueError, AttributeError):
+        raise InvalidPayload("the stored expires_at is not an RFC 3339 timestamp") from None
+    try:
+        issued_at = parse_rfc3339(doc["issued_at"]) if "issued_at" in doc else expires_at
+    except (TypeError, ValueError, AttributeError):
+        raise InvalidPayload("the stored issued_at is not an RFC 3339 timestamp") from None
+    expires_in = doc.get("expires_in")
+    if isinstance(expires_in, bool) or not isinstance(expires_in, int):
+        expires_in = int((expires_at - issued_at).total_seconds())
+
+    def text_field(name: str) -> str:
+        value = doc.get(name, "")
+        return value if isinstance(value, str) else ""
+
+    version = doc.get("schema_version", SCHEMA_VERSION)
+    return TokenPayload(
+        access_token=Secret(token),
+        token_type=doc["token_type"],
+        expires_in=expires_in,
+        expires_at=expires_at,
+        issued_at=issued_at,
+        scope=text_field("scope"),
+        environment=text_field("environment"),
+        token_url=text_field("token_url"),
+        client_id=text_field("client_id"),
+        schema_version=version if isinstance(version, int) and not isinstance(version, bool) else 0,
+        expires_in_source=text_field("expires_in_source") or "server",
+    )
