@@ -1,0 +1,46 @@
+"""Session-wide real servers: moto's Secrets Manager and a local OAuth2 token endpoint."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+# Dummy AWS settings for every boto3 client the tests or the job create; set before any client.
+os.environ.update(
+    AWS_ACCESS_KEY_ID="testing",
+    AWS_SECRET_ACCESS_KEY="testing",  # noqa: S105 - moto's documented dummy value
+    AWS_SESSION_TOKEN="testing",
+    AWS_DEFAULT_REGION="us-east-1",
+    AWS_REGION="us-east-1",
+)
+for var in ("AWS_PROFILE", "SYNC_JOB_CONFIG", "SYNC_JOB_CONFIG_TOML"):
+    os.environ.pop(var, None)
+
+from tests.support.harness import Harness  # noqa: E402
+from tests.support.moto_server import CountingMotoServer  # noqa: E402
+from tests.support.token_server import TokenServer  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[CountingMotoServer]:
+    server = CountingMotoServer()
+    server.start()
+    os.environ["AWS_ENDPOINT_URL"] = server.endpoint
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def token_server() -> Iterator[TokenServer]:
+    with TokenServer() as server:
+        yield server
+
+
+@pytest.fixture
+def harness(moto_server: CountingMotoServer, token_server: TokenServer, tmp_path: Path) -> Iterator[Harness]:
+    moto_server.clear()
+    yield Harness(moto=moto_server, tokens=token_server, tmp=tmp_path)
+    moto_server.clear()

@@ -1,0 +1,48 @@
+"""Nothing leaked: DEBUG output of every library, scanned for the token and secret markers."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.support.harness import Harness, assert_no_leak
+from tests.support.token_server import Fault
+
+
+def test_the_scanner_itself_catches_a_marker() -> None:
+    with pytest.raises(AssertionError):
+        assert_no_leak("ok", "tok-LEAKMARK-123")
+    with pytest.raises(AssertionError):
+        assert_no_leak("client_secret=SECRETMARK-abc")
+
+
+@pytest.mark.parametrize("auth_method", ["client_secret_post", "client_secret_basic"])
+def test_debug_output_of_a_full_cycle_carries_no_secret(harness: Harness, auth_method: str) -> None:
+    harness.add_env("sandbox", auth_method=auth_method)
+    harness.tokens.script(harness.client_id("sandbox"), [Fault.status(503)])
+    outputs = [
+        harness.cli("run"),
+        harness.cli("run", "--json"),
+        harness.cli("run", "--force", "--json"),
+        harness.cli("status"),
+        harness.cli("check"),
+        harness.cli_process("run", "--force"),
+    ]
+    debug = "\n".join(o.stderr for o in outputs)
+    # The scan means something only if the libraries' debug output, bodies included, is there.
+    assert '"logger": "botocore' in debug
+    assert '"logger": "urllib3' in debug
+    assert "body elided" in debug
+    for o in outputs:
+        assert_no_leak(o.stdout, o.stderr)  # cli() already did; kept explicit here
+
+
+def test_error_paths_carry_no_secret(harness: Harness) -> None:
+    harness.add_env("sandbox")
+    harness.tokens.script(harness.client_id("sandbox"), [
+        Fault.truncated(), Fault.html(),
+    ])
+    harness.cli("run")
+    harness.cli("run")
+    harness.tokens.script(harness.client_id("sandbox"), [Fault.oauth_error(401, "invalid_client", f"secret {harness.secrets['sandbox']} wrong")])
+    result = harness.cli("run", "--force")
+    assert result.exit_code in (0, 1)

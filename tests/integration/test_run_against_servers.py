@@ -1,0 +1,304 @@
+"""`sync-job run` across the real wire: moto's server and a local OAuth2 token endpoint."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from sync_job.timeutil import format_rfc3339, parse_rfc3339
+from tests.support.harness import Harness
+from tests.support.token_server import Fault, TokenServer
+
+
+def valid_doc(name: str, *, remaining: int, issued_ago: int = 60, token: str = "tok-old-stored-token") -> dict[str, object]:
+    now = datetime.now(UTC)
+    return {
+        "access_token": token, "token_type": "bearer", "expires_in": remaining + issued_ago,
+        "expires_at": format_rfc3339(now + timedelta(seconds=remaining)),
+        "issued_at": format_rfc3339(now - timedelta(seconds=issued_ago)),
+        "scope": "funding:read_profile", "environment": name,
+        "token_url": "https://example.invalid/t", "client_id": "x", "schema_version": 1,
+    }
+
+
+def test_two_environments_refreshed_then_fresh(harness: Harness) -> None:
+    harness.add_env("sandbox")
+    harness.add_env("production")
+    first = harness.cli("run", "--json")
+    assert first.exit_code == 0, first.stderr
+    results = {r["environment"]: r for r in first.json()["results"]}
+    assert {r["outcome"] for r in results.values()} == {"refreshed"}
+    assert all(r["error"] is None for r in results.values())
+    for name in ("sandbox", "production"):
+        doc = harness.stored(name)
+        assert doc is not None
+        assert doc["access_token"] in harness.tokens.issued
+        assert doc["token_type"] == "bearer"
+        assert doc["expires_in"] == 3599
+        assert doc["scope"] == "funding:read_profile transfer:read_transfer"
+        assert doc["environment"] == name
+        assert doc["token_url"] == harness.tokens.url
+        assert doc["client_id"] == harness.client_id(name)
+        assert doc["schema_version"] == 1
+        issued, expires = parse_rfc3339(doc["issued_at"]), parse_rfc3339(doc["expires_at"])
+        assert expires - issued == timedelta(seconds=3599)
+        assert abs((issued - datetime.now(UTC)).total_seconds()) < 30
+        assert doc["expires_at"].endswith("Z") and doc["issued_at"].endswith("Z")
+        assert results[name]["expires_at"] == doc["expires_at"]
+        assert harness.token_requests(name) == 1
+    versions = {n: harness.versions(n) for n in ("sandbox", "production")}
+
+    second = harness.cli("run", "--json")
+    assert second.exit_code == 0
+    assert [r["outcome"] for r in second.json()["results"]] == ["fresh", "fresh"]
+    assert harness.token_requests("sandbox") == 1 and harness.token_requests("production") == 1
+    assert {n: harness.versions(n) for n in versions} == versions
+    # The fresh path costs one Secrets Manager call per environment.
+    assert harness.moto.count() > 0
+
+
+def test_fresh_path_is_one_aws_call_and_refresh_path_at_most_four(harness: Harness) -> None:
+    harness.add_env("sandbox")
+    harness.cli("run")
+    harness.moto.clear()
+    assert harness.cli("run").exit_code == 0
+    assert harness.moto.count() == 1
+    harness.moto.clear()
+    assert harness.cli("run", "--force").exit_code == 0
+    assert harness.moto.count() == 4
+    assert harness.moto.count("UpdateSecretVersionStage") == 1
+
+
+def test_force_refreshes_a_fresh_token_and_keeps_previous(harness: Harness) -> None:
+    harness.add_env("sandbox")
+    harness.cli("run")
+    old = harness.stored("sandbox")
+    assert old is not None
+    forced = harness.cli("run", "--force", "--json")
+    assert forced.exit_code == 0
+    assert forced.json()["results"][0]["outcome"] == "refreshed"
+    new = harness.stored("sandbox")
+    assert new is not None and new["access_token"] != old["access_token"]
+    assert harness.token_requests("sandbox") == 2
+    previous = harness.sm.get_secret_value(SecretId=harness.token_secret("sandbox"), VersionStage="AWSPREVIOUS")
+    assert json.loads(previous["SecretString"])["access_token"] == old["access_token"]
+    # Forced within 10 minutes of the previous issue: the output says so.
+    assert "Secrets Manager advises" in (forced.json()["results"][0]["warning"] or "")
+
+
+def test_force_warning_in_human_output(harness: Harness) -> None:
+    harness.add_env("sandbox")
+    harness.cli("run")
+    forced = harness.cli("run", "--force")
+    assert "advises at most one write per 10 minutes" in forced.stdout
+
+
+@pytest.mark.parametrize("auth_method", ["client_secret_post", "client_secret_basic"])
+def test_both_auth_methods_with_awkward_secret(harness: Harness, auth_method: str) -> None:
+    harness.add_env("sandbox", auth_method=auth_method, secret="SECRETMARK:%+/=&tail")
+    result = harness.cli("run", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert result.json()["results"][0]["outcome"] == "refreshed"
+    seen = [r for r in harness.tokens.requests if r.client_id == harness.client_id("sandbox")]
+    assert seen[-1].auth_method_seen == auth_method
+
+
+def test_transient_503s_are_retried(harness: Harness) -> None:
+    harness.add_env("sandbox")
+    harness.tokens.script(harness.client_id("sandbox"), [Fault.status(503), Fault.status(503)])
+    result = harness.cli("run", "--json")
+    assert result.exit_code == 0, result.stderr
+    doc = result.json()["results"][0]
+    assert doc["outcome"] == "refreshed"
+    assert doc["attempts"] == 3
+    assert harness.token_requests("sandbox") == 3
+    retries = [e for e in result.events() if e.get("event") == "token.retry"]
+    assert len(retries) == 2 and "HTTP 503" in retries[0]["error"]
+
+
+def test_429_retry_after_is_honoured(harness: Harness) -> None:
+    harness.add_env("sandbox")
+    harness.tokens.script(harness.client_id("sandbox"), [Fault.rate_limited(retry_after=1)])
+    started = time.monotonic()
+    result = harness.cli("run", "--json")
+    assert result.exit_code == 0, result.stderr
+    times = [r.time for r in harness.tokens.requests if r.client_id == harness.client_id("sandbox")]
+    assert len(times) == 2
+    assert times[1] - times[0] >= 1.0  # never sooner than Retry-After
+    assert time.monotonic() - started < 10
+
+
+def test_429_longer_than_budget_gives_up_at_once(harness: Harness) -> None:
+    harness.add_env("sandbox")
+    harness.defaults["run_timeout_seconds"] = 30
+    harness.tokens.script(harness.client_id("sandbox"), [Fault.rate_limited(retry_after=600)])
+    started = time.monotonic()
+    result = harness.cli("run", "--json")
+    assert time.monotonic() - started < 5
+    assert result.exit_code == 1
+    doc = result.json()["results"][0]
+    assert doc["outcome"] == "failed"
+    assert "rate limited by 127.0.0.1" in doc["error"] and "retry after 600 s" in doc["error"]
+    assert harness.token_requests("sandbox") == 1
+
+
+@pytest.mark.parametrize(
+    ("fault", "code"),
+    [
+        (Fault.oauth_error(401, "invalid_client", "bad secret"), "invalid_client"),
+        (Fault.oauth_error(400, "invalid_scope", "scope not allowed"), "invalid_scope"),
+    ],
+)
+def test_client_errors_not_retried_and_stored_token_untouched(harness: Harness, fault: Fault, code: str) -> None:
+    harness.add_env("sandbox")
+    harness.put_stored("sandbox", valid_doc("sandbox", remaining=60))  # expiring: needs refresh
+    before = harness.stored("sandbox")
+    versions = harness.versions("sandbox")
+    harness.tokens.script(harness.client_id("sandbox"), [fault])
+    result = harness.cli("run", "--json")
+    assert result.exit_code == 1
+    doc = result.json()["results"][0]
+    assert doc["outcome"] == "failed" and code in doc["error"]
+    assert harness.token_requests("sandbox") == 1
+    assert harness.stored("sandbox") == before
+    assert harness.versions("sandbox") == versions
+    assert any(code in line for line in result.error_lines)
+
+
+def test_real_invalid_client_from_wrong_secret(harness: Harness) -> None:
+    harness.add_env("sandbox")
+    harness.tokens.set_secret(harness.client_id("sandbox"), "SECRETMARK-rotated-elsewhere")
+    result = harness.cli("run", "--json")
+    assert result.exit_code == 1
+    assert "invalid_client" in result.json()["results"][0]["error"]
+    assert harness.token_requests("sandbox") == 1
+
+
+def test_real_invalid_scope(harness: Harness) -> None:
+    harness.add_env("sandbox", scopes=["funding:read_profile", "transfer:write_fiat_withdrawal"],
+                    allowed=["funding:read_profile"])
+    result = harness.cli("run", "--json")
+    assert result.exit_code == 1
+    assert "invalid_scope" in result.json()["results"][0]["error"]
+    assert harness.stored("sandbox") is None
+
+
+@pytest.mark.parametrize("fault", [Fault.html(), Fault.truncated()])
+def test_html_and_truncated_answers_rejected(harness: Harness, fault: Fault) -> None:
+    harness.add_env("sandbox")
+    harness.tokens.script(harness.client_id("sandbox"), [fault])
+    result = harness.cli("run", "--json")
+    assert result.exit_code == 1
+    doc = result.json()["results"][0]
+    assert "not JSON" in doc["error"]
+    assert harness.token_requests("sandbox") == 1  # malformed answers are not retried
+    assert harness.stored("sandbox") is None
+
+
+def test_hang_is_cut_off_by_the_timeout(harness: Harness) -> None:
+    harness.add_env("sandbox", timeout_seconds=0.5, max_attempts=2)
+    harness.tokens.script(harness.client_id("sandbox"), [Fault.hang(5), Fault.hang(5)])
+    started = time.monotonic()
+    result = harness.cli("run", "--json")
+    elapsed = time.monotonic() - started
+    assert result.exit_code == 1
+    assert "no answer from 127.0.0.1" in result.json()["results"][0]["error"]
+    assert elapsed < 4
+    assert harness.token_requests("sandbox") == 2
+
+
+def test_one_bad_environment_beside_a_good_one(harness: Harness) -> None:
+    harness.add_env("good")
+    harness.add_env("bad")
+    harness.tokens.script(harness.client_id("bad"), [Fault.oauth_error(401, "invalid_client")])
+    result = harness.cli("run", "--json")
+    assert result.exit_code == 1
+    outcomes = {r["environment"]: r["outcome"] for r in result.json()["results"]}
+    assert outcomes == {"good": "refreshed", "bad": "failed"}
+    assert harness.stored("good") is not None
+    assert harness.stored("bad") is None
+    assert [ln for ln in result.error_lines if "bad" in ln]
+
+
+def test_env_selection_and_unknown_env(harness: Harness) -> None:
+    harness.add_env("sandbox")
+    harness.add_env("production")
+    result = harness.cli("run", "--env", "production", "--json")
+    assert [r["environment"] for r in result.json()["results"]] == ["production"]
+    assert harness.token_requests("sandbox") == 0
+    unknown = harness.cli("run", "--env", "staging")
+    assert unknown.exit_code == 2
+    assert unknown.error_lines == ["sync-job: error: unknown environment 'staging'; configured: sandbox, production"]
+
+
+def test_dry_run_fetches_and_writes_nothing(harness: Harness) -> None:
+    harness.add_env("sandbox")
+    result = harness.cli("run", "--dry-run", "--json")
+    assert result.exit_code == 0
+    doc = result.json()
+    assert doc["dry_run"] is True
+    assert doc["results"][0]["outcome"] == "would_refresh"
+    assert harness.token_requests("sandbox") == 0
+    assert harness.stored("sandbox") is None
+    assert harness.moto.count("PutSecretValue") == 0
+    assert harness.moto.count("GetSecretValue", harness.envs["sandbox"]["credentials_secret"]) == 0
+
+
+def test_missing_token_secret_fails_before_any_token_request(harness: Harness) -> None:
+    harness.add_env("sandbox", create_token_secret=False)
+    result = harness.cli("run", "--json")
+    assert result.exit_code == 1
+    error = result.json()["results"][0]["error"]
+    assert f"secret {harness.token_secret('sandbox')} does not exist; create it (e.g. with infra/)" in error
+    assert harness.token_requests("sandbox") == 0
+
+
+def test_invalid_stored_payload_is_refreshed_with_one_warning(harness: Harness) -> None:
+    harness.add_env("sandbox")
+    harness.put_stored("sandbox", "{not json")
+    result = harness.cli("run", "--json")
+    assert result.exit_code == 0
+    assert result.json()["results"][0]["outcome"] == "refreshed"
+    warnings = [e for e in result.events() if e.get("event") == "sync.stored_payload_invalid"]
+    assert len(warnings) == 1 and "not JSON" in warnings[0]["error"]
+
+
+def test_human_output_is_a_table(harness: Harness) -> None:
+    harness.add_env("sandbox")
+    result = harness.cli("run", level="WARNING")
+    lines = result.stdout.splitlines()
+    assert lines[0].split() == ["ENVIRONMENT", "OUTCOME", "EXPIRES", "AT", "REMAINING", "DETAIL"]
+    assert lines[1].split()[:2] == ["sandbox", "refreshed"]
+    assert result.stderr == ""
+
+
+def test_json_stdout_is_exactly_one_document(harness: Harness) -> None:
+    harness.add_env("sandbox")
+    result = harness.cli("run", "--json")
+    assert len(result.stdout.strip().splitlines()) == 1
+    json.loads(result.stdout)
+
+
+def test_console_script_in_a_subprocess(harness: Harness) -> None:
+    harness.add_env("sandbox")
+    result = harness.cli_process("run", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert result.json()["results"][0]["outcome"] == "refreshed"
+
+
+def test_environments_run_concurrently(harness: Harness) -> None:
+    slow = TokenServer(latency=0.5).start()
+    try:
+        for i in range(4):
+            harness.add_env(f"env{i}", server=slow)
+        result = harness.cli("run", "--json")
+        arrivals = [r.time for r in slow.requests]
+    finally:
+        slow.stop()
+    assert result.exit_code == 0, result.stderr
+    assert len(arrivals) == 4
+    # All four arrive before the first is answered: sequential requests would be 0.5 s apart.
+    assert max(arrivals) - min(arrivals) < 0.45

@@ -1,0 +1,190 @@
+"""A test harness over the real parts: moto's server, a local token endpoint, the real CLI.
+
+Every client secret made here carries SECRETMARK and every token the endpoint issues carries
+LEAKMARK; every output the harness sees is checked for both."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+from click.testing import CliRunner
+
+from sync_job.cli import main
+from tests.support.moto_server import CountingMotoServer
+from tests.support.token_server import TokenServer
+
+MARKERS = ("LEAKMARK", "SECRETMARK")
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def assert_no_leak(*texts: str | None) -> None:
+    for text in texts:
+        for marker in MARKERS:
+            assert marker not in (text or ""), f"{marker} leaked into output:\n{text}"
+
+
+@dataclass
+class Result:
+    exit_code: int
+    stdout: str
+    stderr: str
+
+    def json(self) -> Any:
+        return json.loads(self.stdout)
+
+    @property
+    def error_lines(self) -> list[str]:
+        return [ln for ln in self.stderr.splitlines() if ln.startswith("sync-job: error:")]
+
+    def events(self) -> list[dict[str, Any]]:
+        out = []
+        for line in self.stderr.splitlines():
+            if line.startswith("{"):
+                out.append(json.loads(line))
+        return out
+
+
+def toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    return repr(value)
+
+
+def render_toml(envs: dict[str, dict[str, Any]], defaults: dict[str, Any] | None = None) -> str:
+    lines = []
+    if defaults:
+        lines.append("[defaults]")
+        lines += [f"{k} = {toml_value(v)}" for k, v in defaults.items()]
+    for name, table in envs.items():
+        lines.append(f"\n[environments.{name}]")
+        lines += [f"{k} = {toml_value(v)}" for k, v in table.items()]
+    return "\n".join(lines) + "\n"
+
+
+@dataclass
+class Harness:
+    moto: CountingMotoServer
+    tokens: TokenServer
+    tmp: Path
+    envs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    defaults: dict[str, Any] = field(default_factory=dict)
+    secrets: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.sm = boto3.client("secretsmanager", endpoint_url=self.moto.endpoint)
+        self.run_id = uuid.uuid4().hex[:8]
+        # Fast retries in tests; the real defaults are covered by unit tests.
+        self.defaults.setdefault("backoff_initial_seconds", 0.05)
+        self.defaults.setdefault("backoff_max_seconds", 0.2)
+        self.defaults.setdefault("timeout_seconds", 2)
+
+    def client_id(self, name: str) -> str:
+        return f"{name}-{self.run_id}"
+
+    def add_env(
+        self,
+        name: str,
+        *,
+        scopes: list[str] | None = None,
+        allowed: list[str] | None = None,
+        auth_method: str = "client_secret_post",
+        secret: str | None = None,
+        create_token_secret: bool = True,
+        server: TokenServer | None = None,
+        **tunables: Any,
+    ) -> dict[str, Any]:
+        server = server or self.tokens
+        scopes = ["funding:read_profile", "transfer:read_transfer"] if scopes is None else scopes
+        client_id = self.client_id(name)
+        client_secret = secret or f"SECRETMARK-{uuid.uuid4().hex}:%+/=&"
+        self.secrets[name] = client_secret
+        server.add_client(client_id, client_secret, scopes=allowed if allowed is not None else scopes,
+                          auth_method=auth_method)
+        creds_name = f"{self.run_id}/{name}/client-credentials"
+        token_name = f"{self.run_id}/{name}/access-token"
+        self.sm.create_secret(
+            Name=creds_name,
+            SecretString=json.dumps({"client_id": client_id, "client_secret": client_secret}),
+        )
+        if create_token_secret:
+            self.sm.create_secret(Name=token_name)
+        table = {
+            "token_url": server.url,
+            "scopes": scopes,
+            "credentials_secret": creds_name,
+            "token_secret": token_name,
+            "auth_method": auth_method,
+            **tunables,
+        }
+        self.envs[name] = table
+        return table
+
+    def config_path(self) -> Path:
+        path = self.tmp / "sync-job.toml"
+        path.write_text(render_toml(self.envs, self.defaults))
+        return path
+
+    def cli(self, *args: str, level: str = "DEBUG") -> Result:
+        """Run the real click command in-process, at DEBUG by default, and check for leaks."""
+        runner = CliRunner()
+        result = runner.invoke(
+            main, ["--config", str(self.config_path()), "--log-level", level, *args],
+            catch_exceptions=False,
+        )
+        out = Result(result.exit_code, result.stdout, result.stderr)
+        if not (args and args[0] == "token"):
+            assert_no_leak(out.stdout, out.stderr)
+        else:
+            assert_no_leak(out.stderr)
+        assert "Traceback" not in out.stderr
+        return out
+
+    def subprocess_env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(AWS_ENDPOINT_URL=self.moto.endpoint, PYTHONPATH=str(ROOT))
+        return env
+
+    def cli_process(self, *args: str, level: str = "DEBUG", timeout: float = 60) -> Result:
+        """Run `python -m sync_job` as a separate process (the installed console script path)."""
+        proc = subprocess.run(
+            [sys.executable, "-m", "sync_job", "--config", str(self.config_path()),
+             "--log-level", level, *args],
+            capture_output=True, text=True, timeout=timeout, env=self.subprocess_env(), check=False,
+        )
+        out = Result(proc.returncode, proc.stdout, proc.stderr)
+        assert_no_leak(out.stderr, out.stdout if not (args and args[0] == "token") else "")
+        assert "Traceback" not in out.stderr
+        return out
+
+    def token_secret(self, name: str) -> str:
+        return str(self.envs[name]["token_secret"])
+
+    def stored(self, name: str) -> dict[str, Any] | None:
+        try:
+            answer = self.sm.get_secret_value(SecretId=self.token_secret(name), VersionStage="AWSCURRENT")
+        except self.sm.exceptions.ResourceNotFoundException:
+            return None
+        return json.loads(answer["SecretString"])  # type: ignore[no-any-return]
+
+    def put_stored(self, name: str, doc: dict[str, Any] | str) -> None:
+        text = doc if isinstance(doc, str) else json.dumps(doc)
+        self.sm.put_secret_value(SecretId=self.token_secret(name), SecretString=text)
+
+    def versions(self, name: str) -> int:
+        answer = self.sm.list_secret_version_ids(SecretId=self.token_secret(name), IncludeDeprecated=True)
+        return len(answer["Versions"])
+
+    def token_requests(self, name: str) -> int:
+        return self.tokens.count(self.client_id(name))
