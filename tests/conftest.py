@@ -19,13 +19,18 @@ os.environ.update(
 for var in ("AWS_PROFILE", "SYNC_JOB_CONFIG", "SYNC_JOB_CONFIG_TOML"):
     os.environ.pop(var, None)
 
-from tests.support.harness import Harness  # noqa: E402
-from tests.support.moto_server import CountingMotoServer  # noqa: E402
-from tests.support.token_server import TokenServer  # noqa: E402
+from typing import TYPE_CHECKING  # noqa: E402
+
+if TYPE_CHECKING:
+    from tests.support.harness import Harness
+    from tests.support.moto_server import CountingMotoServer
+    from tests.support.token_server import TokenServer
 
 
 @pytest.fixture(scope="session")
 def moto_server() -> Iterator[CountingMotoServer]:
+    from tests.support.moto_server import CountingMotoServer
+
     server = CountingMotoServer()
     server.start()
     os.environ["AWS_ENDPOINT_URL"] = server.endpoint
@@ -35,12 +40,16 @@ def moto_server() -> Iterator[CountingMotoServer]:
 
 @pytest.fixture(scope="session")
 def token_server() -> Iterator[TokenServer]:
+    from tests.support.token_server import TokenServer
+
     with TokenServer() as server:
         yield server
 
 
 @pytest.fixture
 def harness(moto_server: CountingMotoServer, token_server: TokenServer, tmp_path: Path) -> Iterator[Harness]:
+    from tests.support.harness import Harness
+
     moto_server.clear()
     yield Harness(moto=moto_server, tokens=token_server, tmp=tmp_path)
     moto_server.clear()
