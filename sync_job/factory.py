@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
+import requests
+from requests.adapters import HTTPAdapter
+
 from sync_job.clock import Clock, SystemClock
 from sync_job.config import Config
+from sync_job.oauth import TokenClient
+from sync_job.pacing import HostPacer
+from sync_job.store import SecretStore, make_client
 from sync_job.sync import Job
 
 
 def build_job(config: Config, clock: Clock | None = None) -> Job:
-    import requests
-    from requests.adapters import HTTPAdapter
-
-    from sync_job.oauth import TokenClient
-    from sync_job.pacing import HostPacer
-    from sync_job.store import SecretStore, make_client
-
     clock = clock or SystemClock()
     session = requests.Session()
     # One pool per token host, wide enough for every worker; no urllib3 retries: tenacity

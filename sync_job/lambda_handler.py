@@ -10,7 +10,13 @@ from __future__ import annotations
 import os
 from typing import Any
 
+# Imported at module level on purpose: Lambda runs the init phase on a full CPU, and the
+# import cost is paid once per container rather than inside the first invocation's timeout.
+from sync_job import logs
+from sync_job.config import load_config
 from sync_job.errors import SyncJobError, UsageError
+from sync_job.factory import build_job
+from sync_job.metrics import emit_metrics
 
 # Leave this much of the invocation for metrics, logs and returning the result.
 SAFETY_MARGIN_SECONDS = 10.0
@@ -39,18 +45,12 @@ def _parse_event(event: Any) -> tuple[list[str] | None, bool]:
 
 def _job() -> Any:
     # Reused across warm invocations: the boto3 client and HTTP connections are the costly part.
-    from sync_job.config import load_config
-    from sync_job.factory import build_job
-
     if "job" not in _job_cache:
         _job_cache["job"] = build_job(load_config())
     return _job_cache["job"]
 
 
 def handler(event: Any, context: Any) -> dict[str, Any]:
-    from sync_job import logs
-    from sync_job.metrics import emit_metrics
-
     logs.configure(os.environ.get("SYNC_JOB_LOG_LEVEL", "INFO"))
     try:
         names, force = _parse_event(event)

@@ -62,6 +62,11 @@ class HostPacer:
                 bucket = self._buckets[origin] = _Bucket(rate, burst, float(burst), now)
             bucket.refill(now)
             start = max(now + bucket_wait(bucket.tokens, bucket.rate), closed)
+            if now > latest_start:
+                raise DeadlineError(
+                    "the run deadline leaves no time for a token request "
+                    "(each needs timeout_seconds); raise run_timeout_seconds"
+                )
             if start > latest_start:
                 raise DeadlineError(
                     f"no request slot for {host} before the run deadline "

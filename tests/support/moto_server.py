@@ -42,6 +42,8 @@ class CountingMotoServer(ThreadedMotoServer):
         self.calls: list[Call] = []
         self._lock = threading.Lock()
         self._injections: list[_Injection] = []
+        # action -> (arrived, release): a held call waits, then is dropped unanswered by moto.
+        self._holds: dict[str, tuple[threading.Event, threading.Event]] = {}
 
     def _server_entry(self) -> None:
         app = DomainDispatcherApplication(create_backend_app)
@@ -75,6 +77,16 @@ class CountingMotoServer(ThreadedMotoServer):
             with self._lock:
                 self.calls.append(Call(action, secret_id))
                 injection = self._take(action, secret_id)
+            hold = self._holds.get(action)
+            if hold is not None:
+                arrived, release = hold
+                arrived.set()
+                release.wait(timeout=30)
+                # The caller was killed while this call was in flight: it never reaches moto.
+                payload = b'{"__type": "InternalServiceError", "message": "dropped by the test"}'
+                start_response("500 Dropped", [("Content-Type", "application/x-amz-json-1.1"),
+                                               ("Content-Length", str(len(payload)))])
+                return [payload]
             if injection is not None:
                 payload = json.dumps({"__type": injection.code, "message": injection.message}).encode()
                 start_response(
@@ -103,10 +115,20 @@ class CountingMotoServer(ThreadedMotoServer):
         with self._lock:
             self._injections.append(_Injection(action, secret_id, code, message, status, times))
 
+    def hold(self, action: str) -> tuple[threading.Event, threading.Event]:
+        """Hold every ``action`` call in flight; returns (arrived, release) events."""
+        events = (threading.Event(), threading.Event())
+        with self._lock:
+            self._holds[action] = events
+        return events
+
     def clear(self) -> None:
         with self._lock:
             self.calls.clear()
             self._injections.clear()
+            for _, release in self._holds.values():
+                release.set()
+            self._holds.clear()
 
     def count(self, action: str | None = None, secret_id: str | None = None) -> int:
         with self._lock:
