@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sys
 import time
 from typing import Any, Final, TextIO
@@ -27,6 +28,8 @@ from typing import Any, Final, TextIO
 from sync_job.report import EnvironmentResult, Report
 
 NAMESPACE: Final = "SyncJob"
+# infra/ sets it from its metrics_namespace variable, so the alarms and the job always agree.
+NAMESPACE_ENV: Final = "SYNC_JOB_METRICS_NAMESPACE"
 DIMENSION: Final = "Environment"
 
 # One count per outcome, 1 for the outcome of the run and 0 for the others, so a Sum over
@@ -82,14 +85,16 @@ def environment_document(
 def emit_metrics(
     report: Report,
     *,
-    namespace: str = NAMESPACE,
+    namespace: str | None = None,
     stream: TextIO | None = None,
     timestamp_ms: int | None = None,
 ) -> None:
     """Print one EMF document per environment of ``report``, one line each, to ``stream``
-    (stdout by default, which is where Lambda's log agent looks for them)."""
+    (stdout by default, which is where Lambda's log agent looks for them). The namespace is
+    ``namespace``, else $SYNC_JOB_METRICS_NAMESPACE, else "SyncJob"."""
     if report.dry_run:
         return
+    namespace = namespace or os.environ.get(NAMESPACE_ENV) or NAMESPACE
     out = stream if stream is not None else sys.stdout
     when = timestamp_ms if timestamp_ms is not None else int(time.time() * 1000)
     for result in report.results:

@@ -19,6 +19,11 @@ os.environ.update(
 for var in ("AWS_PROFILE", "SYNC_JOB_CONFIG", "SYNC_JOB_CONFIG_TOML"):
     os.environ.pop(var, None)
 
+import logging  # noqa: E402
+
+# The in-process servers' access logs are not the job's output.
+logging.getLogger("werkzeug").setLevel(logging.ERROR)
+
 from typing import TYPE_CHECKING  # noqa: E402
 
 if TYPE_CHECKING:

@@ -21,6 +21,7 @@ def test_status_states(harness: Harness) -> None:
     harness.put_stored("valid", valid_doc("valid", remaining=3000))
     harness.put_stored("expiring", valid_doc("expiring", remaining=100))
     harness.put_stored("expired", valid_doc("expired", remaining=-5))
+    harness.moto.clear()
     result = harness.cli("status", "--json")
     assert result.exit_code == 1  # expired and missing are not valid
     entries = {e["environment"]: e for e in result.json()["environments"]}

@@ -1,0 +1,428 @@
+"""infra/examples/paxos applied for real: Terraform against moto's server on 127.0.0.1, then the
+packaged Lambda handler (the dist zip, unzipped) run against the same moto state and a local
+token endpoint, then `terraform destroy`.
+
+What it shows: the apply creates the function, schedule, roles, key, secrets, alarms and dashboard;
+no applied policy allows a secretsmanager or kms action on "*"; the handler from the zip, with
+the configuration Terraform rendered into the function's environment, writes valid tokens into
+the Terraform-created token secrets (and a second run finds them fresh); destroy removes it all.
+
+Test-only plumbing (never in infra/): a copy of infra/ in a temporary directory, an override.tf
+pointing every AWS endpoint the module uses at moto, and a tfvars file pointing the token URLs at
+the local endpoint. Skipped, with the reason, when terraform or the provider mirror is missing.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import tomllib
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+
+from tests.support.lambda_package import Package
+from tests.support.moto_recording import RecordingMotoServer
+from tests.support.policy_check import find_wildcard_grants
+from tests.support.terraform import DEAD_PROXY, LOOPBACK, Terraform, TerraformUnavailable, copy_infra
+from tests.support.token_server import TokenServer
+
+pytestmark = [pytest.mark.infra, pytest.mark.timeout(900)]
+
+REGION = "us-east-1"
+NAME = "paxos-sync-job"
+ENVIRONMENTS = ("sandbox", "production")
+# Every AWS service the module touches; each is pointed at moto. A service missing here would
+# be sent to the dead loopback proxy and fail, never to AWS.
+ENDPOINT_SERVICES = ("sts", "iam", "kms", "secretsmanager", "lambda", "scheduler", "sqs",
+                     "cloudwatch", "logs")
+DUMMY_AWS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",  # moto's documented dummy value
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_REGION": REGION,
+    "AWS_DEFAULT_REGION": REGION,
+}
+CONSUMER_ROLE = "arn:aws:iam::123456789012:role/payments-api-sandbox"
+OPERATOR_ROLE = "arn:aws:iam::123456789012:role/payments-oncall"
+
+
+def override_tf(endpoint: str) -> str:
+    endpoints = "\n".join(f"    {service:<14} = {json.dumps(endpoint)}" for service in ENDPOINT_SERVICES)
+    return f"""# Test only: written into a temporary copy of the example, never committed.
+provider "aws" {{
+  region                      = "{REGION}"
+  skip_credentials_validation = true
+  skip_metadata_api_check     = true
+  skip_region_validation      = true
+  s3_use_path_style           = true
+
+  endpoints {{
+{endpoints}
+  }}
+}}
+"""
+
+
+@dataclass
+class Stack:
+    tf: Terraform
+    moto: RecordingMotoServer
+    endpoint: str
+    tokens: TokenServer
+    package: Package
+    workdir: Path
+    outputs: dict[str, Any]
+    apply_log: str
+    client_secrets: dict[str, str] = field(default_factory=dict)
+
+    def client(self, service: str) -> Any:
+        return boto3.client(service, endpoint_url=self.endpoint, region_name=REGION,
+                            aws_access_key_id="testing", aws_secret_access_key="testing",
+                            aws_session_token="testing")
+
+
+@pytest.fixture(scope="module")
+def stack(lambda_package: Package, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    base = tmp_path_factory.mktemp("terraform-apply")
+    infra = copy_infra(base / "infra")
+    example = infra / "examples" / "paxos"
+    try:
+        probe = Terraform.offline(example, base / "scratch")
+    except TerraformUnavailable as exc:
+        pytest.skip(str(exc))
+
+    moto = RecordingMotoServer()
+    moto.start()
+    tokens = TokenServer(token_prefix=f"tok-{uuid.uuid4().hex[:8]}").start()
+    try:
+        host, port = moto.get_host_and_port()
+        endpoint = f"http://{host}:{port}"
+        assert host == "127.0.0.1"
+        tf = Terraform.offline(example, base / "scratch", extra_env=dict(DUMMY_AWS))
+        assert tf.binary == probe.binary
+        (example / "override.tf").write_text(override_tf(endpoint))
+        (example / "test.auto.tfvars.json").write_text(json.dumps({
+            "token_urls": {env: tokens.url for env in ENVIRONMENTS},
+            "consumer_role_arns": {"sandbox": [CONSUMER_ROLE]},
+            "operator_role_arns": [OPERATOR_ROLE],
+            "lambda_package_path": str(lambda_package.zip_path),
+            # A throwaway stack: destroy deletes the secrets at once, the key after 7 days.
+            "secret_recovery_window_days": 0,
+            "kms_deletion_window_days": 7,
+        }, indent=2))
+        tf.init()
+        applied = tf.run("apply", "-auto-approve", "-input=false", "-no-color", timeout=600)
+        stack = Stack(tf=tf, moto=moto, endpoint=endpoint, tokens=tokens, package=lambda_package,
+                      workdir=example, outputs=tf.output_json(), apply_log=applied.stdout)
+        yield stack
+
+        destroyed = tf.run("destroy", "-auto-approve", "-input=false", "-no-color", timeout=600)
+        assert "Destroy complete!" in destroyed.stdout
+        assert_destroyed(stack)
+    finally:
+        tokens.stop()
+        moto.stop()
+
+
+def assert_destroyed(stack: Stack) -> None:
+    """After destroy: nothing of the stack is left (the key waits out its deletion window)."""
+    state = json.loads((stack.workdir / "terraform.tfstate").read_text())
+    assert state["resources"] == [], [r["type"] for r in state["resources"]]
+    with pytest.raises(ClientError):
+        stack.client("lambda").get_function(FunctionName=stack.outputs["function_name"])
+    with pytest.raises(ClientError):
+        stack.client("scheduler").get_schedule(Name=NAME)
+    sm = stack.client("secretsmanager")
+    for arn in [*stack.outputs["token_secret_arns"].values(), *stack.outputs["credentials_secret_arns"].values()]:
+        with pytest.raises(ClientError):
+            sm.describe_secret(SecretId=arn)
+    assert stack.client("cloudwatch").describe_alarms(AlarmNamePrefix=NAME)["MetricAlarms"] == []
+    key = stack.client("kms").describe_key(KeyId=stack.outputs["kms_key_arn"])["KeyMetadata"]
+    assert key["KeyState"] == "PendingDeletion"
+
+
+# --- what the apply created ------------------------------------------------------------------
+
+
+def test_apply_creates_function_schedule_roles_key_secrets_alarms_dashboard(stack: Stack) -> None:
+    out = stack.outputs
+    assert "Apply complete!" in stack.apply_log
+
+    # The function: runtime, handler, sizing, the zip we built, config without any secret.
+    function = stack.client("lambda").get_function(FunctionName=out["function_name"])["Configuration"]
+    assert function["Runtime"] == "python3.12"
+    assert function["Handler"] == "sync_job.lambda_handler.handler"
+    assert function["Timeout"] == 300 and function["MemorySize"] == 256
+    assert function["Role"] == out["role_arn"]
+    assert function["KMSKeyArn"] == out["kms_key_arn"]
+    # moto 5.2.5 accepts a function's DeadLetterConfig but does not keep it (GetFunction leaves
+    # it out), so that one parameter is checked in the CreateFunction request Terraform sent.
+    (create,) = stack.moto.find("POST", "/2015-03-31/functions")
+    assert json.loads(create.body)["DeadLetterConfig"]["TargetArn"].endswith(f":{NAME}-dead-letter")
+    expected_hash = base64.b64encode(hashlib.sha256(stack.package.zip_path.read_bytes()).digest()).decode()
+    assert function["CodeSha256"] == expected_hash
+    variables = function["Environment"]["Variables"]
+    assert variables["SYNC_JOB_METRICS_NAMESPACE"] == "SyncJob"
+    config = tomllib.loads(variables["SYNC_JOB_CONFIG_TOML"])
+    assert sorted(config["environments"]) == sorted(ENVIRONMENTS)
+    for env in ENVIRONMENTS:
+        table = config["environments"][env]
+        assert table["token_secret"] == out["token_secret_arns"][env]
+        assert table["credentials_secret"] == out["credentials_secret_arns"][env]
+        assert table["token_url"] == stack.tokens.url
+        assert set(table) <= {"token_url", "scopes", "auth_method", "credentials_secret",
+                              "token_secret", "refresh_margin_seconds"}
+    concurrency = stack.client("lambda").get_function_concurrency(FunctionName=out["function_name"])
+    assert concurrency.get("ReservedConcurrentExecutions") == 1
+
+    # The schedule: every 15 minutes, with a retry policy and the dead-letter queue.
+    schedule = stack.client("scheduler").get_schedule(Name=NAME)
+    assert schedule["ScheduleExpression"] == "rate(15 minutes)"
+    assert schedule["State"] == "ENABLED"
+    assert schedule["Target"]["Arn"] == out["function_arn"]
+    assert schedule["Target"]["RetryPolicy"] == {"MaximumEventAgeInSeconds": 600, "MaximumRetryAttempts": 3}
+    assert schedule["Target"]["DeadLetterConfig"]["Arn"].endswith(f":{NAME}-dead-letter")
+    queue = stack.client("sqs").get_queue_url(QueueName=f"{NAME}-dead-letter")
+    assert queue["QueueUrl"]
+
+    # The roles.
+    iam = stack.client("iam")
+    job_role = iam.get_role(RoleName=f"{NAME}-job")["Role"]
+    assert job_role["Arn"] == out["role_arn"]
+    assert iam.list_role_policies(RoleName=f"{NAME}-job")["PolicyNames"] == [f"{NAME}-job"]
+    assert iam.get_role(RoleName=f"{NAME}-scheduler")["Role"]["Arn"] == schedule["Target"]["RoleArn"]
+
+    # The key: customer managed, enabled, rotating.
+    kms = stack.client("kms")
+    key = kms.describe_key(KeyId=out["kms_key_arn"])["KeyMetadata"]
+    assert key["KeyManager"] == "CUSTOMER" and key["KeyState"] == "Enabled"
+    assert kms.get_key_rotation_status(KeyId=out["kms_key_arn"])["KeyRotationEnabled"] is True
+
+    # The secrets: four, all on the key; the credentials ones without any value.
+    sm = stack.client("secretsmanager")
+    for env in ENVIRONMENTS:
+        for arn in (out["token_secret_arns"][env], out["credentials_secret_arns"][env]):
+            described = sm.describe_secret(SecretId=arn)
+            assert described["KmsKeyId"] == out["kms_key_arn"]
+            assert not described.get("VersionIdsToStages"), f"{arn} has a value: Terraform put one"
+        policy = json.loads(sm.get_resource_policy(SecretId=out["token_secret_arns"][env])["ResourcePolicy"])
+        sids = {s["Sid"] for s in policy["Statement"]}
+        assert {"NobodyElseReadsTheToken", "OnlyTheJobAndOperatorsWriteTheToken"} <= sids
+        assert ("ConsumersReadTheToken" in sids) == (env == "sandbox")
+    assert sm.describe_secret(SecretId="paxos/sandbox/client-credentials")["ARN"] == \
+        out["credentials_secret_arns"]["sandbox"]
+
+    # Alarms: errors and dead letters, and one staleness alarm per environment; silence alarms.
+    alarms = {a["AlarmName"]: a for a in
+              stack.client("cloudwatch").describe_alarms(AlarmNamePrefix=NAME)["MetricAlarms"]}
+    assert set(alarms) == set(out["alarm_names"]) == {
+        f"{NAME}-errors", f"{NAME}-dead-letters",
+        *(f"{NAME}-{env}-token-stale" for env in ENVIRONMENTS)}
+    errors = alarms[f"{NAME}-errors"]
+    assert (errors["Namespace"], errors["MetricName"], errors["TreatMissingData"]) == \
+        ("AWS/Lambda", "Errors", "breaching")
+    for env in ENVIRONMENTS:
+        stale = alarms[f"{NAME}-{env}-token-stale"]
+        assert (stale["Namespace"], stale["MetricName"], stale["Statistic"]) == \
+            ("SyncJob", "SecondsRemaining", "Minimum")
+        assert stale["Dimensions"] == [{"Name": "Environment", "Value": env}]
+        assert stale["TreatMissingData"] == "breaching"
+        assert stale["Threshold"] == 900 and stale["ComparisonOperator"] == "LessThanThreshold"
+
+    # The dashboard: seconds remaining per environment and outcomes over time.
+    body = json.loads(stack.client("cloudwatch").get_dashboard(DashboardName=out["dashboard_name"])["DashboardBody"])
+    graphed = {(m[1], m[3]) for w in body["widgets"] if w["type"] == "metric"
+               for m in w["properties"]["metrics"] if m[0] == "SyncJob"}
+    for env in ENVIRONMENTS:
+        for metric in ("SecondsRemaining", "Refreshed", "Fresh", "Failed"):
+            assert (metric, env) in graphed
+
+    # The log group: retention and the key.
+    (group,) = stack.client("logs").describe_log_groups(logGroupNamePrefix=f"/aws/lambda/{NAME}")["logGroups"]
+    assert group["retentionInDays"] == 365
+    assert group.get("kmsKeyId") == out["kms_key_arn"]
+
+
+# --- least privilege, read back from what was applied ---------------------------------------
+
+
+def test_no_applied_policy_allows_a_secretsmanager_or_kms_action_on_star(stack: Stack) -> None:
+    state = stack.tf.show_json()
+    findings, documents = find_wildcard_grants(state)
+    # The job's and the scheduler's inline policies, their trust policies, four secret policies.
+    assert documents >= 8, f"only {documents} policy documents found in the state"
+    assert findings == [], "\n".join(map(str, findings))
+
+    # And the job's policy names its secrets and key exactly.
+    document = stack.client("iam").get_role_policy(
+        RoleName=f"{NAME}-job", PolicyName=f"{NAME}-job")["PolicyDocument"]
+    job_policy = json.loads(document) if isinstance(document, str) else document
+    by_sid = {s["Sid"]: s for s in job_policy["Statement"]}
+    tokens = sorted(stack.outputs["token_secret_arns"].values())
+    credentials = sorted(stack.outputs["credentials_secret_arns"].values())
+    assert sorted(_list(by_sid["ReadAndPublishTokens"]["Resource"])) == tokens
+    assert sorted(_list(by_sid["ReadAndPublishTokens"]["Action"])) == [
+        "secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue",
+        "secretsmanager:PutSecretValue", "secretsmanager:UpdateSecretVersionStage"]
+    assert sorted(_list(by_sid["ReadClientCredentials"]["Resource"])) == credentials
+    assert _list(by_sid["ReadClientCredentials"]["Action"]) == ["secretsmanager:GetSecretValue"]
+    key_statement = by_sid["UseTheKeyForTheseSecretsOnly"]
+    assert _list(key_statement["Resource"]) == [stack.outputs["kms_key_arn"]]
+    assert sorted(_list(key_statement["Action"])) == ["kms:Decrypt", "kms:GenerateDataKey"]
+    assert key_statement["Condition"]["StringEquals"]["kms:ViaService"] == f"secretsmanager.{REGION}.amazonaws.com"
+    assert sorted(_list(key_statement["Condition"]["StringEquals"]["kms:EncryptionContext:SecretARN"])) == \
+        sorted(tokens + credentials)
+
+
+def _list(value: Any) -> list[str]:
+    return [value] if isinstance(value, str) else list(value)
+
+
+# --- the packaged handler against what Terraform created -------------------------------------
+
+HANDLER_RUN = r"""
+import json, sys
+sys.path.insert(0, sys.argv[1])
+import sync_job.lambda_handler as handler_module
+
+class Context:
+    function_name = "paxos-sync-job"
+    aws_request_id = "00000000-0000-0000-0000-000000000000"
+    memory_limit_in_mb = 256
+    def get_remaining_time_in_millis(self):
+        return 120_000
+
+outcome = {}
+try:
+    outcome["result"] = handler_module.handler(json.loads(sys.argv[2]), Context())
+except Exception as exc:
+    outcome["error"] = f"{type(exc).__name__}: {exc}"
+outcome["modules"] = {name: getattr(sys.modules.get(name), "__file__", None)
+                      for name in ("sync_job", "boto3", "botocore", "requests", "tenacity")}
+with open(sys.argv[3], "w") as out:
+    json.dump(outcome, out)
+"""
+
+
+@dataclass
+class HandlerRun:
+    result: dict[str, Any] | None
+    error: str | None
+    modules: dict[str, str | None]
+    stdout: str
+    stderr: str
+
+    def emf(self) -> list[dict[str, Any]]:
+        docs = []
+        for line in self.stdout.splitlines():
+            if line.startswith("{") and '"_aws"' in line:
+                docs.append(json.loads(line))
+        return docs
+
+
+def run_packaged_handler(stack: Stack, event: dict[str, Any], tmp: Path) -> HandlerRun:
+    """The handler from the unzipped dist zip, in a fresh interpreter without site-packages
+    (-I -S: only the standard library and the zip's tree, as on Lambda), with the environment
+    Terraform gave the function plus what Lambda itself would set."""
+    function = stack.client("lambda").get_function_configuration(FunctionName=stack.outputs["function_name"])
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(tmp),
+        **DUMMY_AWS,
+        **function["Environment"]["Variables"],
+        "AWS_ENDPOINT_URL": stack.endpoint,
+        "AWS_LAMBDA_FUNCTION_NAME": function["FunctionName"],
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function["MemorySize"]),
+        "HTTP_PROXY": DEAD_PROXY, "HTTPS_PROXY": DEAD_PROXY, "NO_PROXY": LOOPBACK,
+        "http_proxy": DEAD_PROXY, "https_proxy": DEAD_PROXY, "no_proxy": LOOPBACK,
+    }
+    result_path = tmp / f"result-{uuid.uuid4().hex}.json"
+    proc = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", HANDLER_RUN, str(stack.package.unzipped),
+         json.dumps(event), str(result_path)],
+        env=env, capture_output=True, text=True, timeout=180, check=False, cwd=tmp,
+    )
+    assert proc.returncode == 0 and result_path.exists(), \
+        f"handler process exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
+    outcome = json.loads(result_path.read_text())
+    return HandlerRun(outcome.get("result"), outcome.get("error"), outcome["modules"],
+                      proc.stdout, proc.stderr)
+
+
+def test_packaged_handler_writes_valid_tokens_into_the_terraform_created_secrets(
+    stack: Stack, tmp_path: Path
+) -> None:
+    out = stack.outputs
+    config = tomllib.loads(stack.client("lambda").get_function_configuration(
+        FunctionName=out["function_name"])["Environment"]["Variables"]["SYNC_JOB_CONFIG_TOML"])
+    sm = stack.client("secretsmanager")
+
+    # The operator's step after apply: register the client at the provider, put its credentials.
+    secrets: dict[str, str] = {}
+    for env in ENVIRONMENTS:
+        client_id = f"{env}-client-{uuid.uuid4().hex[:6]}"
+        secrets[env] = f"SECRETMARK-{uuid.uuid4().hex}"
+        stack.tokens.add_client(client_id, secrets[env], scopes=config["environments"][env]["scopes"])
+        sm.put_secret_value(SecretId=out["credentials_secret_arns"][env],
+                            SecretString=json.dumps({"client_id": client_id, "client_secret": secrets[env]}))
+    before = stack.tokens.count()
+
+    first = run_packaged_handler(stack, {}, tmp_path)
+    assert first.error is None, f"{first.error}\n{first.stderr}"
+    for name, path in first.modules.items():
+        assert path and path.startswith(str(stack.package.unzipped)), f"{name} imported from {path}"
+    assert first.result is not None
+    outcomes = {r["environment"]: r for r in first.result["results"]}
+    assert {env: outcomes[env]["outcome"] for env in ENVIRONMENTS} == {env: "refreshed" for env in ENVIRONMENTS}
+    assert stack.tokens.count() == before + len(ENVIRONMENTS)
+
+    now = datetime.now(UTC)
+    issued = set(stack.tokens.issued)
+    for env in ENVIRONMENTS:
+        stored = sm.get_secret_value(SecretId=out["token_secret_arns"][env], VersionStage="AWSCURRENT")
+        payload = json.loads(stored["SecretString"])
+        assert payload["access_token"] and payload["access_token"] in issued
+        assert payload["token_type"].lower() == "bearer"
+        assert payload["environment"] == env
+        assert payload["token_url"] == stack.tokens.url
+        expires_at = datetime.fromisoformat(payload["expires_at"].replace("Z", "+00:00"))
+        assert (expires_at - now).total_seconds() > 3000
+        assert set(payload["scope"].split()) >= set(config["environments"][env]["scopes"])
+
+    # The metrics of the run, as CloudWatch would extract them from the log stream.
+    emf = {doc["Environment"]: doc for doc in first.emf()}
+    assert set(emf) == set(ENVIRONMENTS)
+    for env in ENVIRONMENTS:
+        assert emf[env]["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "SyncJob"
+        assert emf[env]["Refreshed"] == 1 and emf[env]["Failed"] == 0
+        assert emf[env]["SecondsRemaining"] > 3000
+        assert emf[env]["TokenRequestAttempts"] == 1
+
+    # The next scheduled run finds both tokens fresh: no token request, no write.
+    versions = {env: sm.describe_secret(SecretId=out["token_secret_arns"][env])["VersionIdsToStages"]
+                for env in ENVIRONMENTS}
+    second = run_packaged_handler(stack, {}, tmp_path)
+    assert second.error is None, second.error
+    assert second.result is not None
+    assert {r["environment"]: r["outcome"] for r in second.result["results"]} == \
+        {env: "fresh" for env in ENVIRONMENTS}
+    assert stack.tokens.count() == before + len(ENVIRONMENTS)
+    for env in ENVIRONMENTS:
+        assert sm.describe_secret(SecretId=out["token_secret_arns"][env])["VersionIdsToStages"] == versions[env]
+
+    # Neither a client secret nor a token in anything the handler printed.
+    for run in (first, second):
+        for text in (run.stdout, run.stderr):
+            assert "SECRETMARK" not in text and "LEAKMARK" not in text

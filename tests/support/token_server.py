@@ -1,0 +1,966 @@
+"""A real OAuth2 token endpoint on 127.0.0.1 for tests, benchmarks and the local demo.
+
+It behaves like Paxos's ``/oauth2/token`` for the client-credentials grant (RFC 6749 §4.4):
+clients are authenticated and tokens issued by Authlib's framework-agnostic authorization server
+(``authlib.oauth2.rfc6749.AuthorizationServer`` + ``ClientCredentialsGrant``, and
+``authlib.oauth2.rfc7523.JWTBearerClientAssertion`` for ``private_key_jwt``), served over HTTP/1.1
+by the standard library's threaded HTTP server. Around Authlib sit the test-only parts: scripted
+faults (:class:`Fault`), a per-IP style rate-limit lockout, request recording and a latency knob.
+
+Every access token issued is ``f"{token_prefix}-LEAKMARK-{uuid4().hex}"`` so tests can scan every
+output for ``LEAKMARK``.
+
+Deliberate differences from stock Authlib 1.9 (all in this module's layer):
+
+* ``client_secret_basic``: Authlib decodes the Basic credentials with ``urllib.parse.unquote``,
+  which leaves ``+`` alone. RFC 6749 §2.3.1 says the id and secret are form-urlencoded first, whose
+  inverse is ``unquote_plus`` (``+`` is a space). Authlib's leniency also accepts a client that does
+  not encode at all whenever the secret has no ``%XX`` sequence (``s3:%+/=&x`` passes raw), so a
+  test could not catch that client bug. This server decodes with ``unquote_plus``.
+* Every ``invalid_client`` answer is HTTP 401 (Authlib answers 400 for a failed ``client_secret_post``
+  or ``private_key_jwt`` of an unknown client).
+* A request using more than one client authentication method (RFC 6749 §2.3) is refused with
+  400 ``invalid_request``.
+* The scope check is per client (Authlib only checks a server-wide list).
+
+Command line (for a demo Makefile)::
+
+    python -m tests.support.token_server --port 0 --clients clients.json --port-file PATH
+
+``clients.json`` is ``[{"client_id": ..., "client_secret": ..., "scopes": [...], "auth_method": ...}]``
+(optionally ``public_key_pem`` or ``public_key_file`` for ``private_key_jwt``). The bound token URL
+is written to ``--port-file`` once listening; the process runs until SIGTERM/SIGINT and exits 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import binascii
+import bisect
+import collections
+import contextlib
+import hmac
+import ipaddress
+import json
+import logging
+import math
+import os
+import signal
+import socket
+import struct
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from email.message import Message
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from types import FrameType, TracebackType
+from typing import Any, Literal
+from urllib.parse import parse_qs, unquote_plus, urlsplit
+
+from authlib.oauth2.rfc6749 import (
+    AuthorizationServer,
+    ClientCredentialsGrant,
+    ClientMixin,
+    InvalidClientError,
+    InvalidRequestError,
+    InvalidScopeError,
+    OAuth2Error,
+    OAuth2Payload,
+    OAuth2Request,
+    scope_to_list,
+)
+from authlib.oauth2.rfc7523 import JWTBearerClientAssertion
+from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
+from cryptography.hazmat.primitives.serialization import load_pem_public_key
+from joserfc import jwk
+
+__all__ = ["TOKEN_PATH", "Fault", "RecordedRequest", "TokenServer", "main"]
+
+log = logging.getLogger(__name__)
+
+TOKEN_PATH = "/oauth2/token"
+AUTH_METHODS = ("client_secret_post", "client_secret_basic", "private_key_jwt")
+ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+REDACTED = "<redacted>"
+REDACTED_FIELDS = frozenset({"client_secret", "client_assertion"})
+MAX_HANG_S = 120.0  # a scripted hang never lasts longer than this (stop() cuts it short anyway)
+MAX_BODY = 1024 * 1024  # request bodies larger than this get 413
+LOCKOUT_RETRY_AFTER = 300
+ASSERTION_LEEWAY_S = 5  # clock-skew allowance on exp/nbf/iat of client assertions
+IDLE_KEEPALIVE_S = 10.0
+_CHUNK = 64 * 1024
+
+FaultKind = Literal[
+    "status", "rate_limited", "oauth_error", "html", "truncated", "hang", "reset", "huge", "token",
+    "kill_after_answer",
+]
+
+
+# --- scripted faults --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Fault:
+    """One scripted answer, consumed by one request (of one client, or of anyone via ``script_all``).
+
+    Build them with the static constructors. ``hang``, ``token`` and ``kill_after_answer`` answer
+    "normally" afterwards: Authlib still authenticates the client, so a bad request still gets its
+    real error. The others replace the answer whatever the request was.
+    """
+
+    kind: FaultKind
+    status_code: int = 200
+    body: str = ""
+    headers: tuple[tuple[str, str], ...] = ()
+    content_type: str = "text/plain"
+    seconds: float = 0.0
+    nbytes: int = 0
+    overrides: tuple[tuple[str, object], ...] = ()
+
+    @staticmethod
+    def status(code: int, body: str = "", headers: dict[str, str] | None = None,
+               content_type: str = "text/plain") -> Fault:
+        """Answer ``code`` with exactly this body, content type and extra headers."""
+        return Fault("status", status_code=code, body=body, headers=tuple((headers or {}).items()),
+                     content_type=content_type)
+
+    @staticmethod
+    def rate_limited(retry_after: int | None) -> Fault:
+        """429 with a JSON error body, and ``Retry-After: <retry_after>`` unless it is None."""
+        headers = () if retry_after is None else (("Retry-After", str(retry_after)),)
+        return Fault("rate_limited", status_code=429, body=_rate_limited_body(), headers=headers,
+                     content_type="application/json")
+
+    @staticmethod
+    def oauth_error(status: int, error: str, description: str = "") -> Fault:
+        """An RFC 6749 §5.2 error answer: ``{"error": ..., "error_description": ...}``."""
+        doc = {"error": error}
+        if description:
+            doc["error_description"] = description
+        return Fault("oauth_error", status_code=status, body=json.dumps(doc),
+                     headers=(("Cache-Control", "no-store"), ("Pragma", "no-cache")),
+                     content_type="application/json")
+
+    @staticmethod
+    def html() -> Fault:
+        """200 with an HTML page, as a captive portal or a misrouted load balancer would send."""
+        page = ("<!DOCTYPE html>\n<html><head><title>Service Unavailable</title></head>\n"
+                "<body><h1>Scheduled maintenance</h1><p>Please try again later.</p></body></html>\n")
+        return Fault("html", status_code=200, body=page, content_type="text/html; charset=utf-8")
+
+    @staticmethod
+    def truncated() -> Fault:
+        """200, application/json, a valid token JSON cut in half (Content-Length matches the cut)."""
+        return Fault("truncated", status_code=200, content_type="application/json")
+
+    @staticmethod
+    def hang(seconds: float) -> Fault:
+        """Wait ``seconds`` (at most MAX_HANG_S, cut short by stop()) and then answer normally."""
+        if seconds < 0 or not math.isfinite(seconds):
+            raise ValueError("hang seconds must be a finite non-negative number")
+        return Fault("hang", seconds=min(float(seconds), MAX_HANG_S))
+
+    @staticmethod
+    def reset() -> Fault:
+        """Read the request, then close the TCP connection with an RST (SO_LINGER 0), no answer."""
+        return Fault("reset")
+
+    @staticmethod
+    def huge(nbytes: int) -> Fault:
+        """200, application/json, a body of exactly ``nbytes``: a token JSON with a giant field."""
+        if nbytes < 0:
+            raise ValueError("nbytes must be >= 0")
+        return Fault("huge", status_code=200, nbytes=nbytes, content_type="application/json")
+
+    @staticmethod
+    def token(**overrides: object) -> Fault:
+        """A normal issuance whose JSON answer has fields overridden (or removed when None).
+
+        ``token(expires_in=None)`` removes ``expires_in``; ``token(expires_in=0)``,
+        ``token(scope="a")``, ``token(token_type="Bearer")``, ``token(access_token=jwt)``, and new
+        fields (``token(refresh_token="r")``) work too. Applied only if the issuance succeeds.
+        """
+        return Fault("token", overrides=tuple(overrides.items()))
+
+    @staticmethod
+    def kill_after_answer() -> Fault:
+        """Answer normally, then stop the whole server (later connections are refused)."""
+        return Fault("kill_after_answer")
+
+
+def _rate_limited_body() -> str:
+    return json.dumps({"error": "rate_limited", "error_description": "Too many requests"})
+
+
+@dataclass
+class RecordedRequest:
+    """One request as the server saw it (secrets redacted)."""
+
+    client_id: str | None
+    time: float  # time.monotonic() when the request had been read
+    status: int | None = None  # None: no HTTP answer (reset, or dropped on stop)
+    form: dict[str, str] = field(default_factory=dict)
+    auth_method_seen: str | None = None  # "a+b" when the request used several methods
+    method: str = "POST"
+    path: str = TOKEN_PATH
+    fault: str | None = None  # kind of the scripted fault played for it, if any
+
+
+# --- the Authlib side --------------------------------------------------------------------------------
+
+
+@dataclass
+class _Client(ClientMixin):  # type: ignore[misc]
+    client_id: str
+    client_secret: str | None
+    scopes: tuple[str, ...]
+    auth_method: str
+    public_key: jwk.Key | None = None
+
+    def get_client_id(self) -> str:
+        return self.client_id
+
+    def check_client_secret(self, client_secret: str) -> bool:
+        if self.client_secret is None:
+            return False
+        return hmac.compare_digest(self.client_secret.encode(), client_secret.encode())
+
+    def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
+        return method == self.auth_method
+
+    def check_grant_type(self, grant_type: str) -> bool:
+        return grant_type == "client_credentials"
+
+    def get_allowed_scope(self, scope: str | None) -> str:
+        return " ".join(_granted_scopes(self, scope))
+
+
+def _granted_scopes(client: _Client, scope: str | None) -> list[str]:
+    requested = list(dict.fromkeys(scope_to_list(scope) or []))
+    return requested or list(client.scopes)
+
+
+class _Payload(OAuth2Payload):  # type: ignore[misc]
+    def __init__(self, form: dict[str, str], multi: dict[str, list[str]]) -> None:
+        self._form = form
+        self._multi = multi
+
+    @property
+    def data(self) -> dict[str, str]:
+        return self._form
+
+    @property
+    def datalist(self) -> collections.defaultdict[str, list[str]]:
+        return collections.defaultdict(list, self._multi)
+
+
+class _Request(OAuth2Request):  # type: ignore[misc]
+    def __init__(self, method: str, uri: str, headers: Message, form: dict[str, str],
+                 multi: dict[str, list[str]]) -> None:
+        super().__init__(method, uri, headers=headers)
+        self.payload = _Payload(form, multi)
+        self._form = form
+
+    @property
+    def form(self) -> dict[str, str]:
+        return self._form
+
+    @property
+    def args(self) -> dict[str, str]:
+        return {}
+
+
+class _ClientCredentialsGrant(ClientCredentialsGrant):  # type: ignore[misc]
+    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt"]  # noqa: RUF012
+
+    def validate_requested_scope(self) -> None:
+        client: _Client = self.request.client
+        requested = scope_to_list(self.request.payload.scope) or []
+        refused = [s for s in requested if s not in client.scopes]
+        if refused:
+            raise InvalidScopeError(description=f"Scope not allowed for this client: {' '.join(refused)}")
+
+
+def _decode_basic(header: str | None) -> tuple[str | None, str | None]:
+    """RFC 6749 §2.3.1 + RFC 7617: base64 of form-urlencoded ``id:secret`` -> (id, secret)."""
+    if not header or " " not in header:
+        return None, None
+    scheme, _, value = header.strip().partition(" ")
+    if scheme.lower() != "basic":
+        return None, None
+    try:
+        decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, ValueError):
+        return None, None
+    if ":" not in decoded:
+        return unquote_plus(decoded), None
+    user, _, password = decoded.partition(":")
+    return unquote_plus(user), unquote_plus(password)
+
+
+def _authenticate_client_secret_basic(query_client: Any, request: _Request) -> _Client | None:
+    """Authlib's own, but decoding with ``unquote_plus`` (the inverse of form-urlencoding)."""
+    client_id, client_secret = _decode_basic(request.headers.get("Authorization"))
+    if not client_id or not client_secret:
+        return None
+    client: _Client | None = query_client(client_id)
+    if client is None:
+        raise InvalidClientError(status_code=401, description="The client does not exist on this server.")
+    return client if client.check_client_secret(client_secret) else None
+
+
+class _PrivateKeyJWT(JWTBearerClientAssertion):  # type: ignore[misc]
+    """RFC 7523 §2.2 client authentication, verified by Authlib (joserfc underneath)."""
+
+    CLIENT_AUTH_METHOD = "private_key_jwt"
+
+    def __init__(self, owner: TokenServer) -> None:
+        super().__init__(validate_jti=True, leeway=ASSERTION_LEEWAY_S)
+        self._owner = owner
+
+    def __call__(self, query_client: Any, request: _Request) -> _Client | None:
+        client: _Client | None = super().__call__(query_client, request)
+        form_id = request.form.get("client_id")
+        if client is not None and form_id and form_id != client.client_id:
+            raise InvalidClientError(description="client_id does not match the assertion's subject.")
+        return client
+
+    def get_audiences(self) -> list[str]:
+        return [self._owner.url]
+
+    def validate_jti(self, claims: Mapping[str, Any], jti: object) -> bool:
+        return self._owner._use_jti(str(claims.get("sub")), str(jti))
+
+    def resolve_client_public_key(self, client: _Client) -> jwk.Key:
+        if client.public_key is None:
+            raise InvalidClientError(description="The client has no registered public key.")
+        return client.public_key
+
+
+@dataclass
+class _Answer:
+    status: int
+    payload: Any  # dict (JSON) or str/bytes
+    headers: list[tuple[str, str]]
+
+    def body(self) -> bytes:
+        if isinstance(self.payload, bytes):
+            return self.payload
+        if isinstance(self.payload, str):
+            return self.payload.encode("utf-8")
+        return json.dumps(self.payload).encode("utf-8")
+
+
+class _AuthServer(AuthorizationServer):  # type: ignore[misc]
+    def __init__(self, owner: TokenServer) -> None:
+        super().__init__()
+        self._owner = owner
+        self.register_token_generator("default", owner._generate_token)
+        self.register_grant(_ClientCredentialsGrant)
+        self.register_client_auth_method("client_secret_basic", _authenticate_client_secret_basic)
+        self.register_client_auth_method("private_key_jwt", _PrivateKeyJWT(owner))
+
+    def query_client(self, client_id: str) -> _Client | None:
+        return self._owner._get_client(client_id)
+
+    def save_token(self, token: dict[str, Any], request: _Request) -> None:
+        return None
+
+    def send_signal(self, name: str, *args: Any, **kwargs: Any) -> None:
+        return None
+
+    def create_oauth2_request(self, request: _Request) -> _Request:
+        return request
+
+    def handle_response(self, status: int, body: Any, headers: Iterable[tuple[str, str]]) -> _Answer:
+        return _Answer(status, body, list(headers))
+
+    def handle_error_response(self, request: _Request, error: OAuth2Error) -> _Answer:
+        if error.error == "invalid_client":
+            error.status_code = 401  # RFC 6749 §5.2 allows it; Paxos answers 401
+        answer: _Answer = super().handle_error_response(request, error)
+        return answer
+
+
+# --- the HTTP side -----------------------------------------------------------------------------------
+
+_RESET = "reset"
+_DROP = "drop"
+
+
+class _HTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128
+    owner: TokenServer
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "PaxosLikeTokenServer/1.0"
+    timeout = IDLE_KEEPALIVE_S
+    server: _HTTPServer
+
+    def setup(self) -> None:
+        super().setup()
+        self.server.owner._track(self.connection, add=True)
+
+    def finish(self) -> None:
+        with contextlib.suppress(OSError):
+            super().finish()
+        self.server.owner._track(self.connection, add=False)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        log.debug("token server: " + format, *args)
+
+    def do_POST(self) -> None:
+        self.server.owner._handle(self)
+
+    do_GET = do_PUT = do_PATCH = do_DELETE = do_POST
+
+    # helpers used by TokenServer._handle
+
+    def read_body(self) -> bytes | None:
+        """The request body, or None if it could not be read (an answer has been sent)."""
+        length_header = self.headers.get("Content-Length")
+        if length_header is None:
+            if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+                return self._read_chunked()
+            return b""
+        try:
+            length = int(length_header)
+        except ValueError:
+            self.send_simple(400, {"error": "invalid_request", "error_description": "Bad Content-Length"})
+            return None
+        if length > MAX_BODY:
+            self.send_simple(413, {"error": "invalid_request", "error_description": "Body too large"})
+            return None
+        return self.rfile.read(length)
+
+    def _read_chunked(self) -> bytes | None:
+        parts: list[bytes] = []
+        total = 0
+        while True:
+            line = self.rfile.readline(1024)
+            try:
+                size = int(line.split(b";")[0].strip() or b"0", 16)
+            except ValueError:
+                self.send_simple(400, {"error": "invalid_request", "error_description": "Bad chunk"})
+                return None
+            if size == 0:
+                while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):
+                    pass
+                return b"".join(parts)
+            total += size
+            if total > MAX_BODY:
+                self.send_simple(413, {"error": "invalid_request", "error_description": "Body too large"})
+                return None
+            parts.append(self.rfile.read(size))
+            self.rfile.readline(1024)
+
+    def send_simple(self, status: int, doc: dict[str, str]) -> None:
+        self.close_connection = True
+        self.send_answer(_Answer(status, doc, [("Content-Type", "application/json")]))
+
+    def send_answer(self, answer: _Answer, stop: threading.Event | None = None) -> bool:
+        """Write the answer; False if the peer went away (or the server is stopping)."""
+        body = answer.body()
+        try:
+            self.send_response(answer.status)
+            for name, value in answer.headers:
+                if name.lower() != "content-length":
+                    self.send_header(name, value)
+            self.send_header("Content-Length", str(len(body)))
+            if self.close_connection:
+                self.send_header("Connection", "close")
+            self.end_headers()
+            view = memoryview(body)
+            for start in range(0, len(view), _CHUNK):
+                if stop is not None and stop.is_set() and len(body) > _CHUNK:
+                    self.close_connection = True
+                    return False
+                self.wfile.write(view[start:start + _CHUNK])
+            self.wfile.flush()
+            return True
+        except (OSError, ValueError):
+            self.close_connection = True
+            return False
+
+    def reset_connection(self) -> None:
+        """Abort the connection: SO_LINGER 0 makes close() send an RST instead of a FIN."""
+        self.close_connection = True
+        with contextlib.suppress(OSError):
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        with contextlib.suppress(OSError, ValueError):
+            self.rfile.close()  # drop the makefile() reference so close() really closes the fd
+        with contextlib.suppress(OSError):
+            self.connection.close()
+
+
+def _load_public_key(pem: str | bytes) -> jwk.Key:
+    data = pem.encode() if isinstance(pem, str) else pem
+    key = load_pem_public_key(data)
+    key_type: Literal["RSA", "EC", "OKP"]
+    if isinstance(key, rsa.RSAPublicKey):
+        key_type = "RSA"
+    elif isinstance(key, ec.EllipticCurvePublicKey):
+        key_type = "EC"
+    elif isinstance(key, ed25519.Ed25519PublicKey | ed448.Ed448PublicKey):
+        key_type = "OKP"
+    else:
+        raise ValueError(f"unsupported public key type: {type(key).__name__}")
+    return jwk.import_key(data, key_type)
+
+
+def _b64url_json(segment: str) -> Any:
+    padded = segment + "=" * (-len(segment) % 4)
+    return json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
+
+
+def _assertion_issuer(assertion: str) -> str | None:
+    """The unverified ``iss`` (else ``sub``) of a JWT, only to route scripted faults and records."""
+    try:
+        claims = _b64url_json(assertion.split(".")[1])
+    except (IndexError, ValueError, UnicodeError, binascii.Error):
+        return None
+    if not isinstance(claims, dict):
+        return None
+    for name in ("iss", "sub"):
+        if isinstance(claims.get(name), str):
+            return str(claims[name])
+    return None
+
+
+def _methods_seen(headers: Message, form: Mapping[str, str]) -> list[str]:
+    seen = []
+    auth = headers.get("Authorization") or ""
+    if auth[:6].lower() == "basic ":
+        seen.append("client_secret_basic")
+    if "client_secret" in form:
+        seen.append("client_secret_post")
+    if "client_assertion" in form or "client_assertion_type" in form:
+        seen.append("private_key_jwt")
+    return seen
+
+
+class TokenServer:
+    """A Paxos-like OAuth2 client-credentials token endpoint on 127.0.0.1 (see module docstring)."""
+
+    def __init__(self, *, host: str = "127.0.0.1", port: int = 0, latency: float = 0.0, lifetime: int = 3599,
+                 token_prefix: str = "tok", rate_limit: tuple[float, float] | None = None,
+                 rate_limit_lockout: float = float(LOCKOUT_RETRY_AFTER)) -> None:
+        if host == "localhost":
+            host = "127.0.0.1"
+        if not ipaddress.ip_address(host).is_loopback or ipaddress.ip_address(host).version != 4:
+            raise ValueError(f"the token server binds only IPv4 loopback addresses, not {host!r}")
+        self.host = host
+        self.port = port
+        self.latency = latency
+        self.lifetime = lifetime
+        self.token_prefix = token_prefix
+        self.rate_limit = rate_limit
+        self.rate_limit_lockout = rate_limit_lockout
+        self.url = ""
+        self.origin = ""
+        self.requests: list[RecordedRequest] = []
+        self.issued: list[str] = []
+        self._lock = threading.RLock()
+        self._clients: dict[str, _Client] = {}
+        self._queues: dict[str, collections.deque[Fault]] = {}
+        self._queue_all: collections.deque[Fault] = collections.deque()
+        self._jtis: set[tuple[str, str]] = set()
+        self._rate_times: collections.deque[float] = collections.deque()
+        self._locked_until = 0.0
+        self._stopping = threading.Event()
+        self._httpd: _HTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self._connections: set[socket.socket] = set()
+        self._handler_threads: set[threading.Thread] = set()
+        self._busy = 0
+        self._idle = threading.Condition(self._lock)
+        self._stopped = False
+        self._authlib = _AuthServer(self)
+
+    # -- lifecycle
+
+    def start(self) -> TokenServer:
+        with self._lock:
+            if self._httpd is not None:
+                return self
+            httpd = _HTTPServer((self.host, self.port), _Handler)
+            httpd.owner = self
+            self._httpd = httpd
+            self.port = httpd.server_address[1]
+            self.origin = f"http://{self.host}:{self.port}"
+            self.url = self.origin + TOKEN_PATH
+            self._thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05},
+                                            name=f"token-server-{self.port}", daemon=True)
+            self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop listening, cut hangs short, close every connection; returns within ~2 s."""
+        with self._lock:
+            httpd = self._httpd
+            if httpd is None or self._stopped:
+                return
+            self._stopped = True
+        self._stopping.set()
+        httpd.shutdown()
+        httpd.server_close()
+        deadline = time.monotonic() + 1.0
+        with self._idle:
+            while self._busy and time.monotonic() < deadline:
+                self._idle.wait(0.05)
+            connections = list(self._connections)
+            threads = list(self._handler_threads)
+        for conn in connections:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+        if self._thread is not None:
+            self._thread.join(timeout=0.5)
+        deadline = time.monotonic() + 0.5
+        for thread in threads:
+            if thread is not threading.current_thread():
+                thread.join(timeout=max(0.0, deadline - time.monotonic()))
+
+    def __enter__(self) -> TokenServer:
+        return self.start()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
+
+    # -- configuration
+
+    def add_client(self, client_id: str, client_secret: str | None = None, *,
+                   scopes: Iterable[str] | str = (), auth_method: str = "client_secret_post",
+                   public_key_pem: str | bytes | None = None) -> None:
+        """Register (or replace) a client. ``scopes`` is what it may ask for."""
+        if auth_method not in AUTH_METHODS:
+            raise ValueError(f"auth_method must be one of {AUTH_METHODS}, not {auth_method!r}")
+        public_key = None
+        if auth_method == "private_key_jwt":
+            if public_key_pem is None:
+                raise ValueError("private_key_jwt needs public_key_pem")
+            public_key = _load_public_key(public_key_pem)
+        elif not client_secret:
+            raise ValueError(f"{auth_method} needs a client_secret")
+        allowed = tuple(scope_to_list(scopes) if isinstance(scopes, str) else scopes)
+        with self._lock:
+            self._clients[client_id] = _Client(client_id, client_secret, allowed, auth_method, public_key)
+
+    def set_secret(self, client_id: str, new_secret: str) -> None:
+        """Rotate a client's secret (the old one stops working at once)."""
+        with self._lock:
+            self._clients[client_id].client_secret = new_secret
+
+    def script(self, client_id: str, faults: Iterable[Fault]) -> None:
+        """Queue faults for one client's next requests (one per request, in order)."""
+        with self._lock:
+            self._queues.setdefault(client_id, collections.deque()).extend(faults)
+
+    def script_all(self, faults: Iterable[Fault]) -> None:
+        """Queue faults for the next requests of anyone (played before per-client queues)."""
+        with self._lock:
+            self._queue_all.extend(faults)
+
+    def pending(self, client_id: str | None = None) -> int:
+        """Scripted faults not played yet (of ``script_all`` when client_id is None)."""
+        with self._lock:
+            queue = self._queue_all if client_id is None else self._queues.get(client_id, ())
+            return len(queue)
+
+    def clear_lockout(self) -> None:
+        """End a rate-limit lockout now and forget the request history it counts."""
+        with self._lock:
+            self._locked_until = 0.0
+            self._rate_times.clear()
+
+    # -- statistics
+
+    def count(self, client_id: str | None = None) -> int:
+        """Token requests received (all, or those attributed to ``client_id``)."""
+        with self._lock:
+            return sum(1 for r in self.requests
+                       if r.path == TOKEN_PATH and (client_id is None or r.client_id == client_id))
+
+    def reset_stats(self) -> None:
+        """Forget recorded requests and issued tokens (clients, scripts and lockout are kept)."""
+        with self._lock:
+            self.requests.clear()
+            self.issued.clear()
+
+    def max_requests_in_window(self, window_s: float) -> int:
+        """Most token requests that arrived within any half-open window [t, t + window_s)."""
+        with self._lock:
+            times = sorted(r.time for r in self.requests if r.path == TOKEN_PATH)
+        best = 0
+        for i, start in enumerate(times):
+            best = max(best, bisect.bisect_left(times, start + window_s, lo=i) - i)
+        return best
+
+    # -- internals used by Authlib
+
+    def _get_client(self, client_id: str) -> _Client | None:
+        with self._lock:
+            return self._clients.get(client_id)
+
+    def _use_jti(self, client_id: str, jti: str) -> bool:
+        with self._lock:
+            if (client_id, jti) in self._jtis:
+                return False
+            self._jtis.add((client_id, jti))
+            return True
+
+    def _new_token(self) -> str:
+        return f"{self.token_prefix}-LEAKMARK-{uuid.uuid4().hex}"
+
+    def _generate_token(self, grant_type: str, client: _Client, user: object = None, scope: str | None = None,
+                        expires_in: int | None = None, include_refresh_token: bool = False) -> dict[str, Any]:
+        return {
+            "access_token": self._new_token(),
+            "expires_in": self.lifetime,
+            "scope": " ".join(_granted_scopes(client, scope)),
+            "token_type": "bearer",
+        }
+
+    # -- internals used by the handler
+
+    def _track(self, conn: socket.socket, *, add: bool) -> None:
+        with self._lock:
+            if add:
+                self._connections.add(conn)
+                self._handler_threads.add(threading.current_thread())
+            else:
+                self._connections.discard(conn)
+                self._handler_threads.discard(threading.current_thread())
+        if add and self._stopping.is_set():
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+
+    def _record(self, rec: RecordedRequest) -> None:
+        with self._lock:
+            self.requests.append(rec)
+
+    def _wait(self, seconds: float) -> bool:
+        """Sleep, cut short by stop(); False if the server is stopping."""
+        if seconds > 0:
+            return not self._stopping.wait(min(seconds, MAX_HANG_S))
+        return not self._stopping.is_set()
+
+    def _locked_out(self, now: float) -> bool:
+        if self.rate_limit is None:
+            return False
+        rate, window = self.rate_limit
+        with self._lock:
+            self._rate_times.append(now)
+            while self._rate_times and self._rate_times[0] <= now - window:
+                self._rate_times.popleft()
+            if now < self._locked_until:
+                return True
+            if len(self._rate_times) > rate * window:
+                self._locked_until = now + self.rate_limit_lockout
+                log.debug("token server: rate limit exceeded, locked out for %s s", self.rate_limit_lockout)
+                return True
+            return False
+
+    def _next_fault(self, client_id: str | None) -> Fault | None:
+        with self._lock:
+            if self._queue_all:
+                return self._queue_all.popleft()
+            queue = self._queues.get(client_id) if client_id is not None else None
+            return queue.popleft() if queue else None
+
+    def _handle(self, handler: _Handler) -> None:
+        with self._lock:
+            self._busy += 1
+        try:
+            self._handle_one(handler)
+        finally:
+            with self._idle:
+                self._busy -= 1
+                self._idle.notify_all()
+
+    def _handle_one(self, handler: _Handler) -> None:
+        body = handler.read_body()
+        if body is None:
+            return
+        path = urlsplit(handler.path).path
+        content_type = (handler.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+        multi: dict[str, list[str]] = {}
+        if content_type == "application/x-www-form-urlencoded":
+            with contextlib.suppress(UnicodeDecodeError, ValueError):
+                multi = parse_qs(body.decode("utf-8"), keep_blank_values=True, strict_parsing=False)
+        form = {k: v[0] for k, v in multi.items()}
+        methods = _methods_seen(handler.headers, form)
+        client_id = form.get("client_id") or _decode_basic(handler.headers.get("Authorization"))[0]
+        if not client_id and form.get("client_assertion"):
+            client_id = _assertion_issuer(form["client_assertion"])
+        rec = RecordedRequest(
+            client_id=client_id or None, time=time.monotonic(),
+            form={k: (REDACTED if k in REDACTED_FIELDS else v) for k, v in form.items()},
+            auth_method_seen="+".join(methods) or None, method=handler.command, path=path,
+        )
+        self._record(rec)
+
+        if path != TOKEN_PATH:
+            rec.status = 404
+            handler.send_answer(_Answer(404, {"error": "not_found"}, [("Content-Type", "application/json")]))
+            return
+
+        answer = self._decide(handler, rec, form, multi, methods)
+        if answer == _RESET:
+            handler.reset_connection()
+            return
+        if answer == _DROP or not isinstance(answer, _Answer):
+            handler.close_connection = True
+            return
+        rec.status = answer.status
+        if answer.status == 200 and isinstance(answer.payload, dict):
+            token = answer.payload.get("access_token")
+            if isinstance(token, str):
+                with self._lock:
+                    self.issued.append(token)
+        kill = rec.fault == "kill_after_answer"
+        if kill:
+            handler.close_connection = True
+        handler.send_answer(answer, self._stopping)
+        if kill:
+            threading.Thread(target=self.stop, name="token-server-kill", daemon=True).start()
+
+    def _decide(self, handler: _Handler, rec: RecordedRequest, form: dict[str, str],
+                multi: dict[str, list[str]], methods: list[str]) -> _Answer | str:
+        if self._locked_out(rec.time):
+            if not self._wait(self.latency):
+                return _DROP
+            return _Answer(429, _rate_limited_body(), [("Content-Type", "application/json"),
+                                                       ("Retry-After", str(int(self.rate_limit_lockout)))])
+        fault = self._next_fault(rec.client_id)
+        rec.fault = fault.kind if fault else None
+        if not self._wait(self.latency):
+            return _DROP
+        if fault is None or fault.kind == "kill_after_answer":
+            return self._issue(handler, form, multi, methods)
+        if fault.kind == "reset":
+            return _RESET
+        if fault.kind == "hang":
+            if not self._wait(fault.seconds):
+                return _DROP
+            return self._issue(handler, form, multi, methods)
+        if fault.kind == "token":
+            answer = self._issue(handler, form, multi, methods)
+            if answer.status == 200 and isinstance(answer.payload, dict):
+                for name, value in fault.overrides:
+                    if value is None:
+                        answer.payload.pop(name, None)
+                    else:
+                        answer.payload[name] = value
+            return answer
+        if fault.kind == "truncated":
+            full = json.dumps(self._synthetic_token(form)).encode()
+            return _Answer(200, full[: len(full) // 2], [("Content-Type", "application/json")])
+        if fault.kind == "huge":
+            return _Answer(200, self._huge_body(form, fault.nbytes), [("Content-Type", "application/json")])
+        headers = [("Content-Type", fault.content_type)]
+        names = {name.lower() for name, _ in fault.headers}
+        headers = [h for h in headers if h[0].lower() not in names] + list(fault.headers)
+        return _Answer(fault.status_code, fault.body, headers)
+
+    def _issue(self, handler: _Handler, form: dict[str, str], multi: dict[str, list[str]],
+               methods: list[str]) -> _Answer:
+        request = _Request(handler.command, self.origin + handler.path, handler.headers, form, multi)
+        if len(methods) > 1:
+            error = InvalidRequestError(description="The client used more than one authentication method.")
+            answer: _Answer = self._authlib.handle_error_response(request, error)
+            return answer
+        answer = self._authlib.create_token_response(request)
+        return answer
+
+    def _synthetic_token(self, form: Mapping[str, str]) -> dict[str, Any]:
+        token = self._new_token()
+        with self._lock:
+            self.issued.append(token)  # it went out on the wire (maybe in part): scan for it too
+        return {"access_token": token, "expires_in": self.lifetime, "scope": form.get("scope", ""),
+                "token_type": "bearer"}
+
+    def _huge_body(self, form: Mapping[str, str], nbytes: int) -> bytes:
+        doc = self._synthetic_token(form)
+        base = json.dumps({**doc, "padding": ""}).encode()
+        if nbytes < len(base):
+            return base[:nbytes]
+        doc["padding"] = "x" * (nbytes - len(base))
+        body = json.dumps(doc).encode()
+        assert len(body) == nbytes
+        return body
+
+
+# --- command line ------------------------------------------------------------------------------------
+
+
+def _load_clients(server: TokenServer, path: Path) -> None:
+    entries = json.loads(path.read_text())
+    if not isinstance(entries, list):
+        raise SystemExit(f"{path}: expected a JSON list of clients")
+    for entry in entries:
+        pem = entry.get("public_key_pem")
+        if pem is None and entry.get("public_key_file"):
+            pem = (path.parent / entry["public_key_file"]).read_text()
+        server.add_client(
+            entry["client_id"], entry.get("client_secret"), scopes=entry.get("scopes", ()),
+            auth_method=entry.get("auth_method", "client_secret_post"), public_key_pem=pem,
+        )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tests.support.token_server",
+                                     description="A Paxos-like OAuth2 token endpoint on 127.0.0.1.")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--clients", type=Path, help="JSON list of clients to register")
+    parser.add_argument("--port-file", type=Path, help="write the token URL here once listening")
+    parser.add_argument("--latency", type=float, default=0.0)
+    parser.add_argument("--lifetime", type=int, default=3599)
+    parser.add_argument("--token-prefix", default="tok")
+    parser.add_argument("--rate-limit", help="RATE_PER_S,WINDOW_S: emulate the Paxos lockout")
+    args = parser.parse_args(argv)
+
+    rate_limit = None
+    if args.rate_limit:
+        rate, window = (float(v) for v in args.rate_limit.split(","))
+        rate_limit = (rate, window)
+    server = TokenServer(host=args.host, port=args.port, latency=args.latency, lifetime=args.lifetime,
+                         token_prefix=args.token_prefix, rate_limit=rate_limit)
+    if args.clients:
+        _load_clients(server, args.clients)
+
+    done = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        done.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    server.start()
+    try:
+        if args.port_file:
+            tmp = args.port_file.with_name(args.port_file.name + ".tmp")
+            tmp.write_text(server.url + "\n")
+            os.replace(tmp, args.port_file)
+        print(f"token server listening on {server.url}", file=sys.stderr, flush=True)
+        while not done.wait(0.2):
+            pass
+    finally:
+        server.stop()
+        if args.port_file:
+            with contextlib.suppress(OSError):
+                args.port_file.unlink()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
