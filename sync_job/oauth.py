@@ -102,7 +102,13 @@ def basic_authorization(client_id: str, client_secret: str) -> str:
 
 def client_assertion(env: EnvironmentConfig, creds: Credentials, now: datetime) -> str:
     """A signed JWT that authenticates the client (RFC 7523 §2.2, OIDC Core §9)."""
-    import jwt  # optional dependency: only private_key_jwt needs it
+    try:
+        import jwt  # optional dependency: only private_key_jwt needs it
+    except ImportError:
+        raise CredentialsError(
+            "auth_method private_key_jwt needs PyJWT and cryptography: "
+            "pip install 'sync-job[jwt]'"
+        ) from None
 
     if creds.private_key is None:
         raise CredentialsError(f"credentials secret {creds.source} lacks 'private_key'")

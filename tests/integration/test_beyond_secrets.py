@@ -1,0 +1,171 @@
+"""private_key_jwt client authentication and providers without expires_in, across the real wire."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+from sync_job.config import parse_config
+from sync_job.errors import CredentialsError
+from sync_job.oauth import Credentials, build_request
+from sync_job.redact import Secret
+from sync_job.store import parse_credentials
+from sync_job.timeutil import parse_rfc3339
+from tests.support.harness import Harness, assert_no_leak
+from tests.support.token_server import Fault
+
+
+def keypair(kind: str) -> tuple[str, str]:
+    key: Any = rsa.generate_private_key(public_exponent=65537, key_size=2048) if kind == "rsa" \
+        else ec.generate_private_key(ec.SECP256R1())
+    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption()).decode()
+    public = key.public_key().public_bytes(serialization.Encoding.PEM,
+                                           serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    return private, public
+
+
+def key_body(pem: str) -> list[str]:
+    """Pieces of the key's base64 body: none may appear in any output."""
+    lines = [ln for ln in pem.splitlines() if ln and not ln.startswith("-----")]
+    return [ln[8:40] for ln in lines[1:-1]]
+
+
+def add_jwt_env(harness: Harness, name: str, kind: str = "rsa", *, stored_key: str | None = None,
+                key_id: str | None = None, **table: Any) -> str:
+    private, public = keypair(kind)
+    client_id = harness.client_id(name)
+    harness.tokens.add_client(client_id, scopes=["funding:read_profile"], auth_method="private_key_jwt",
+                              public_key_pem=public)
+    creds = f"{harness.run_id}/{name}/client-credentials"
+    doc = {"client_id": client_id, "private_key": stored_key if stored_key is not None else private}
+    if key_id:
+        doc["key_id"] = key_id
+    harness.sm.create_secret(Name=creds, SecretString=json.dumps(doc))
+    harness.sm.create_secret(Name=f"{harness.run_id}/{name}/access-token")
+    harness.envs[name] = {
+        "token_url": harness.tokens.url, "scopes": ["funding:read_profile"],
+        "credentials_secret": creds, "token_secret": f"{harness.run_id}/{name}/access-token",
+        "auth_method": "private_key_jwt", **table,
+    }
+    return private
+
+
+@pytest.mark.parametrize(("kind", "alg"), [("rsa", "RS256"), ("ec", "ES256")])
+def test_private_key_jwt_end_to_end(harness: Harness, kind: str, alg: str) -> None:
+    private = add_jwt_env(harness, "sandbox", kind, signing_alg=alg)
+    first = harness.cli("run", "--json")
+    assert first.exit_code == 0, first.stderr
+    assert first.json()["results"][0]["outcome"] == "refreshed"
+    # A second, forced run signs a new assertion (new jti), which the server accepts.
+    second = harness.cli("run", "--force", "--json")
+    assert second.exit_code == 0, second.stderr
+    seen = [r for r in harness.tokens.requests if r.client_id == harness.client_id("sandbox")]
+    assert [r.status for r in seen] == [200, 200]
+    assert all(r.auth_method_seen == "private_key_jwt" for r in seen)
+    assert all("client_secret" not in r.form for r in seen)
+    for piece in key_body(private):
+        for out in (first, second):
+            assert piece not in out.stdout and piece not in out.stderr
+
+
+def test_wrong_audience_is_rejected_and_not_retried(harness: Harness) -> None:
+    add_jwt_env(harness, "sandbox", audience="https://someone-else.example/oauth2/token")
+    result = harness.cli("run", "--json")
+    assert result.exit_code == 1
+    assert "invalid_client" in result.json()["results"][0]["error"]
+    assert harness.token_requests("sandbox") == 1
+    assert harness.stored("sandbox") is None
+
+
+@pytest.mark.parametrize(
+    ("stored_key", "alg", "error"),
+    [
+        ("-----BEGIN PRIVATE KEY-----\nSECRETMARKnotakey\n-----END PRIVATE KEY-----\n", "RS256",
+         "'private_key' is not an unencrypted PEM private key"),
+        (None, "ES256", "private_key cannot sign ES256"),  # an RSA key where EC is configured
+    ],
+)
+def test_bad_private_key_is_a_clear_error_naming_the_secret(harness: Harness, stored_key: str | None,
+                                                            alg: str, error: str) -> None:
+    add_jwt_env(harness, "sandbox", "rsa", stored_key=stored_key, signing_alg=alg)
+    result = harness.cli("run", "--json")
+    assert result.exit_code == 1
+    message = result.json()["results"][0]["error"]
+    assert error in message
+    assert harness.envs["sandbox"]["credentials_secret"] in message
+    assert harness.token_requests("sandbox") == 0
+
+
+def test_assertion_claims() -> None:
+    private, _ = keypair("ec")
+    env = parse_config({"environments": {"e": {
+        "token_url": "https://idp.example/oauth2/token", "credentials_secret": "c",
+        "token_secret": "t", "auth_method": "private_key_jwt", "signing_alg": "ES256",
+    }}}).get("e")
+    creds = Credentials("client-1", private_key=Secret(private), key_id="k1", source="c")
+    now = datetime.now(UTC)
+    _, form = build_request(env, creds, now)
+    _, form2 = build_request(env, creds, now)
+    assert form["client_assertion_type"] == "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+    assert "client_secret" not in form
+    header = jwt.get_unverified_header(form["client_assertion"])
+    assert header["alg"] == "ES256" and header["kid"] == "k1"
+    claims = jwt.decode(form["client_assertion"], options={"verify_signature": False})
+    assert claims["iss"] == claims["sub"] == "client-1"
+    assert claims["aud"] == "https://idp.example/oauth2/token"
+    assert 0 < claims["exp"] - claims["iat"] <= 300
+    other = jwt.decode(form2["client_assertion"], options={"verify_signature": False})
+    assert other["jti"] != claims["jti"]
+
+
+def test_private_key_is_redacted_in_reprs() -> None:
+    private, _ = keypair("rsa")
+    creds = parse_credentials(json.dumps({"client_id": "c", "private_key": private}), "s", "private_key_jwt")
+    body = key_body(private)[0]
+    assert body not in repr(creds) and body not in str(creds)
+    with pytest.raises(CredentialsError, match="lacks 'private_key'"):
+        parse_credentials(json.dumps({"client_id": "c", "client_secret": "x"}), "s", "private_key_jwt")
+
+
+# --- providers that omit expires_in ---------------------------------------------------------------
+
+def test_missing_expires_in_uses_the_configured_lifetime(harness: Harness) -> None:
+    harness.add_env("sandbox", default_lifetime_seconds=1800)
+    harness.tokens.script(harness.client_id("sandbox"), [Fault.token(expires_in=None)])
+    result = harness.cli("run", "--json")
+    assert result.exit_code == 0, result.stderr
+    doc = harness.stored("sandbox")
+    assert doc is not None
+    assert doc["expires_in"] == 1800 and doc["expires_in_source"] == "configured"
+    assert parse_rfc3339(doc["expires_at"]) - parse_rfc3339(doc["issued_at"]) == timedelta(seconds=1800)
+
+
+def test_missing_expires_in_prefers_the_jwt_exp_claim(harness: Harness) -> None:
+    harness.add_env("sandbox", default_lifetime_seconds=1800)
+    exp = int(time.time()) + 600
+    claims = base64.urlsafe_b64encode(json.dumps({"exp": exp, "sub": "x"}).encode()).decode().rstrip("=")
+    access_token = f"eyJhbGciOiJSUzI1NiJ9.{claims}.LEAKMARK{uuid.uuid4().hex}"
+    harness.tokens.script(harness.client_id("sandbox"), [Fault.token(expires_in=None, access_token=access_token)])
+    result = harness.cli("run", "--json")
+    assert result.exit_code == 0, result.stderr
+    doc = harness.stored("sandbox")
+    assert doc is not None and doc["expires_in_source"] == "jwt"
+    assert abs(parse_rfc3339(doc["expires_at"]).timestamp() - exp) <= 2
+    assert_no_leak(result.stdout, result.stderr)
+
+
+def test_server_expires_in_wins_over_the_configured_lifetime(harness: Harness) -> None:
+    harness.add_env("sandbox", default_lifetime_seconds=1800)
+    assert harness.cli("run").exit_code == 0
+    doc = harness.stored("sandbox")
+    assert doc is not None and doc["expires_in"] == 3599 and "expires_in_source" not in doc
