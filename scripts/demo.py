@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 os.environ.update(
-    AWS_ACCESS_KEY_ID="demo", AWS_SECRET_ACCESS_KEY="demo", AWS_DEFAULT_REGION="us-east-1",  # noqa: S105
+    AWS_ACCESS_KEY_ID="demo", AWS_SECRET_ACCESS_KEY="demo", AWS_DEFAULT_REGION="us-east-1",
 )
 
 from tests.support.harness import render_toml  # noqa: E402
@@ -42,7 +42,11 @@ def step(title: str, *args: str, env: dict[str, str]) -> int:
 
 
 def main() -> int:
+    import logging
+
     import boto3
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's access log is noise here
 
     moto = CountingMotoServer()
     moto.start()

@@ -4,6 +4,7 @@ harness scans every output for the token and secret markers)."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import signal
 import subprocess
@@ -132,7 +133,7 @@ def test_pacing_spaces_requests_to_one_host(harness: Harness) -> None:
     assert result.exit_code == 0, result.stderr
     ours = {harness.client_id(f"e{i}") for i in range(4)}
     times = sorted(r.time for r in harness.tokens.requests if r.client_id in ours)
-    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(times)]
     assert len(times) == 4 and min(gaps) >= 0.18  # 5/s with burst 1: at least 0.2 s apart
 
 
