@@ -18,7 +18,9 @@ def doc(*statements: dict[str, Any]) -> dict[str, Any]:
     return {"Version": "2012-10-17", "Statement": list(statements)}
 
 
-def show_json(resources: list[dict[str, Any]], children: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def show_json(
+    resources: list[dict[str, Any]], children: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
     return {"values": {"root_module": {
         "resources": [],
         "child_modules": [{"address": "module.sync_job", "resources": resources,
@@ -86,6 +88,7 @@ def test_reads_every_policy_carrying_resource_and_exempts_key_policies() -> None
 
 def test_data_sources_are_not_read() -> None:
     """Only what is attached counts; the key policy's data source is exempt with its key."""
-    data = {"address": "data.aws_iam_policy_document.key", "mode": "data", "type": "aws_iam_policy_document",
-            "name": "key", "values": {"json": json.dumps(doc({"Effect": "Allow", "Action": "kms:*", "Resource": "*"}))}}
+    wide = doc({"Effect": "Allow", "Action": "kms:*", "Resource": "*"})
+    data = {"address": "data.aws_iam_policy_document.key", "mode": "data",
+            "type": "aws_iam_policy_document", "name": "key", "values": {"json": json.dumps(wide)}}
     assert find_wildcard_grants(show_json([data])) == ([], 0)

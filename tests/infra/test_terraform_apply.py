@@ -145,7 +145,8 @@ def assert_destroyed(stack: Stack) -> None:
     with pytest.raises(ClientError):
         stack.client("scheduler").get_schedule(Name=NAME)
     sm = stack.client("secretsmanager")
-    for arn in [*stack.outputs["token_secret_arns"].values(), *stack.outputs["credentials_secret_arns"].values()]:
+    out = stack.outputs
+    for arn in [*out["token_secret_arns"].values(), *out["credentials_secret_arns"].values()]:
         with pytest.raises(ClientError):
             sm.describe_secret(SecretId=arn)
     assert stack.client("cloudwatch").describe_alarms(AlarmNamePrefix=NAME)["MetricAlarms"] == []
@@ -242,7 +243,8 @@ def test_apply_creates_function_schedule_roles_key_secrets_alarms_dashboard(stac
         assert stale["Threshold"] == 900 and stale["ComparisonOperator"] == "LessThanThreshold"
 
     # The dashboard: seconds remaining per environment and outcomes over time.
-    body = json.loads(stack.client("cloudwatch").get_dashboard(DashboardName=out["dashboard_name"])["DashboardBody"])
+    dashboard = stack.client("cloudwatch").get_dashboard(DashboardName=out["dashboard_name"])
+    body = json.loads(dashboard["DashboardBody"])
     graphed = {(m[1], m[3]) for w in body["widgets"] if w["type"] == "metric"
                for m in w["properties"]["metrics"] if m[0] == "SyncJob"}
     for env in ENVIRONMENTS:
@@ -281,7 +283,8 @@ def test_no_applied_policy_allows_a_secretsmanager_or_kms_action_on_star(stack: 
     key_statement = by_sid["UseTheKeyForTheseSecretsOnly"]
     assert _list(key_statement["Resource"]) == [stack.outputs["kms_key_arn"]]
     assert sorted(_list(key_statement["Action"])) == ["kms:Decrypt", "kms:GenerateDataKey"]
-    assert key_statement["Condition"]["StringEquals"]["kms:ViaService"] == f"secretsmanager.{REGION}.amazonaws.com"
+    via = key_statement["Condition"]["StringEquals"]["kms:ViaService"]
+    assert via == f"secretsmanager.{REGION}.amazonaws.com"
     assert sorted(_list(key_statement["Condition"]["StringEquals"]["kms:EncryptionContext:SecretARN"])) == \
         sorted(tokens + credentials)
 
@@ -385,7 +388,7 @@ def test_packaged_handler_writes_valid_tokens_into_the_terraform_created_secrets
         assert path and path.startswith(str(stack.package.unzipped)), f"{name} imported from {path}"
     assert first.result is not None
     outcomes = {r["environment"]: r for r in first.result["results"]}
-    assert {env: outcomes[env]["outcome"] for env in ENVIRONMENTS} == {env: "refreshed" for env in ENVIRONMENTS}
+    assert {env: outcomes[env]["outcome"] for env in ENVIRONMENTS} == dict.fromkeys(ENVIRONMENTS, "refreshed")
     assert stack.tokens.count() == before + len(ENVIRONMENTS)
 
     now = datetime.now(UTC)
@@ -420,7 +423,8 @@ def test_packaged_handler_writes_valid_tokens_into_the_terraform_created_secrets
         {env: "fresh" for env in ENVIRONMENTS}
     assert stack.tokens.count() == before + len(ENVIRONMENTS)
     for env in ENVIRONMENTS:
-        assert sm.describe_secret(SecretId=out["token_secret_arns"][env])["VersionIdsToStages"] == versions[env]
+        described = sm.describe_secret(SecretId=out["token_secret_arns"][env])
+        assert described["VersionIdsToStages"] == versions[env]
 
     # Neither a client secret nor a token in anything the handler printed.
     for run in (first, second):

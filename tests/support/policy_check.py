@@ -115,7 +115,8 @@ def policy_documents(show_json: dict[str, Any]) -> Iterator[tuple[str, dict[str,
                 yield f"{resource['address']}.{name}", json.loads(text)
         for inline in attributes.get("inline_policy") or []:
             if inline.get("policy"):
-                yield f"{resource['address']}.inline_policy[{inline.get('name')}]", json.loads(inline["policy"])
+                where = f"{resource['address']}.inline_policy[{inline.get('name')}]"
+                yield where, json.loads(inline["policy"])
 
 
 def find_wildcard_grants(show_json: dict[str, Any]) -> tuple[list[Finding], int]:

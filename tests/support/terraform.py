@@ -156,11 +156,11 @@ class Terraform:
         return {name: value["value"] for name, value in raw.items()}
 
 
-def copy_infra(dest: Path) -> Path:
+def copy_infra(dest: Path, source: Path | None = None) -> Path:
     """A copy of infra/ (the module and its examples), without any local Terraform state."""
     def ignore(directory: str, names: list[str]) -> set[str]:
         return {n for n in names if n in (".terraform", ".terraform.lock.hcl")
                 or n.startswith("terraform.tfstate") or n.endswith(".tfvars") or n == "override.tf"}
 
-    shutil.copytree(ROOT / "infra", dest, ignore=ignore)
+    shutil.copytree(source or ROOT / "infra", dest, ignore=ignore)
     return dest
