@@ -28,6 +28,14 @@ class _Bucket:
         self.updated = now
 
 
+def _closed(host: str, seconds: float) -> RateLimitedError:
+    return RateLimitedError(
+        f"rate limited by {host}, retry after {math.ceil(seconds)} s",
+        retry_after=seconds,
+        status=429,
+    )
+
+
 def bucket_wait(tokens: float, rate: float) -> float:
     """Seconds until a bucket holding ``tokens`` (possibly negative: reserved) has one to spend."""
     return 0.0 if tokens >= 1 else (1 - tokens) / rate
@@ -51,11 +59,7 @@ class HostPacer:
             now = self._clock.monotonic()
             closed = self._closed_until.get(origin, 0.0)
             if closed > latest_start:
-                raise RateLimitedError(
-                    f"rate limited by {host}, retry after {math.ceil(closed - now)} s",
-                    retry_after=closed - now,
-                    status=429,
-                )
+                raise _closed(host, closed - now)
             bucket = self._buckets.get(origin)
             if bucket is None:
                 # The first environment on a host decides its bucket; configs normally share one.
@@ -82,11 +86,7 @@ class HostPacer:
             now = self._clock.monotonic()
             closed = self._closed_until.get(origin, 0.0)
             if closed > latest_start:
-                raise RateLimitedError(
-                    f"rate limited by {host}, retry after {math.ceil(closed - now)} s",
-                    retry_after=closed - now,
-                    status=429,
-                )
+                raise _closed(host, closed - now)
         if closed > now:
             self._clock.sleep(closed - now)
 

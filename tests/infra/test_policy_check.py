@@ -10,6 +10,8 @@ import pytest
 
 from tests.support.policy_check import check_document, find_wildcard_grants
 
+pytestmark = pytest.mark.infra
+
 SECRET = "arn:aws:secretsmanager:us-east-1:123456789012:secret:paxos/sandbox/access-token-AbCdEf"
 KEY = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 

@@ -612,7 +612,7 @@ class TokenServer:
         self._stopping.set()
         httpd.shutdown()
         httpd.server_close()
-        deadline = time.monotonic() + 1.0
+        deadline = time.monotonic() + 0.5  # grace for answers being written
         with self._idle:
             while self._busy and time.monotonic() < deadline:
                 self._idle.wait(0.05)
