@@ -1,0 +1,146 @@
+# The job's role: exactly the calls the job makes, on exactly its own secrets, key, log group
+# and dead-letter queue. No secretsmanager or kms action is allowed on "*"
+# (tests/infra/test_terraform_apply.py reads the applied policies and fails if one is).
+
+data "aws_iam_policy_document" "job_assume" {
+  statement {
+    actions = ["sts:AssumeRole"]
+    principals {
+      type        = "Service"
+      identifiers = ["lambda.amazonaws.com"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account_id]
+    }
+  }
+}
+
+resource "aws_iam_role" "job" {
+  name                 = "${var.name}-job"
+  description          = "${var.name}: the token refresh function"
+  assume_role_policy   = data.aws_iam_policy_document.job_assume.json
+  max_session_duration = 3600
+  tags                 = local.tags
+}
+
+data "aws_iam_policy_document" "job" {
+  statement {
+    sid       = "ReadClientCredentials"
+    actions   = ["secretsmanager:GetSecretValue"]
+    resources = sort(values(local.credentials_secret_arns))
+  }
+
+  statement {
+    sid = "ReadAndPublishTokens"
+    actions = [
+      "secretsmanager:GetSecretValue",
+      "secretsmanager:PutSecretValue",
+      "secretsmanager:UpdateSecretVersionStage",
+      "secretsmanager:DescribeSecret",
+    ]
+    resources = sort(values(local.token_secret_arns))
+  }
+
+  statement {
+    # Decrypt reads a secret, GenerateDataKey writes one; both only through Secrets Manager and
+    # only for this module's secrets (Secrets Manager puts the secret's ARN in the context).
+    sid       = "UseTheKeyForTheseSecretsOnly"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+    resources = [aws_kms_key.this.arn]
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["secretsmanager.${local.region}.amazonaws.com"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "kms:EncryptionContext:SecretARN"
+      values   = sort(concat(values(local.token_secret_arns), values(local.credentials_secret_arns)))
+    }
+  }
+
+  dynamic "statement" {
+    # Existing credentials secrets encrypted with a key of their own.
+    for_each = length(local.external_credentials_key_arns) > 0 ? [1] : []
+    content {
+      sid       = "DecryptExistingCredentialsSecrets"
+      actions   = ["kms:Decrypt"]
+      resources = local.external_credentials_key_arns
+      condition {
+        test     = "StringEquals"
+        variable = "kms:ViaService"
+        values   = ["secretsmanager.${local.region}.amazonaws.com"]
+      }
+    }
+  }
+
+  statement {
+    sid       = "WriteItsOwnLogs"
+    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+    resources = ["${aws_cloudwatch_log_group.job.arn}:*"]
+  }
+
+  statement {
+    sid       = "DeadLetterFailedAsyncInvocations"
+    actions   = ["sqs:SendMessage"]
+    resources = [aws_sqs_queue.dead_letter.arn]
+  }
+}
+
+resource "aws_iam_role_policy" "job" {
+  name   = "${var.name}-job"
+  role   = aws_iam_role.job.id
+  policy = data.aws_iam_policy_document.job.json
+}
+
+# Only with subnet_ids: the ENI permissions Lambda needs to run in a VPC (AWS managed policy).
+resource "aws_iam_role_policy_attachment" "job_vpc" {
+  count      = length(var.subnet_ids) > 0 ? 1 : 0
+  role       = aws_iam_role.job.name
+  policy_arn = "arn:${local.partition}:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole"
+}
+
+# EventBridge Scheduler's role: invoke this one function, dead-letter to this one queue.
+data "aws_iam_policy_document" "scheduler_assume" {
+  statement {
+    actions = ["sts:AssumeRole"]
+    principals {
+      type        = "Service"
+      identifiers = ["scheduler.amazonaws.com"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account_id]
+    }
+  }
+}
+
+resource "aws_iam_role" "scheduler" {
+  name                 = "${var.name}-scheduler"
+  description          = "${var.name}: EventBridge Scheduler invoking the token refresh function"
+  assume_role_policy   = data.aws_iam_policy_document.scheduler_assume.json
+  max_session_duration = 3600
+  tags                 = local.tags
+}
+
+data "aws_iam_policy_document" "scheduler" {
+  statement {
+    sid       = "InvokeTheFunction"
+    actions   = ["lambda:InvokeFunction"]
+    resources = [aws_lambda_function.job.arn, "${aws_lambda_function.job.arn}:*"]
+  }
+  statement {
+    sid       = "DeadLetterUndeliveredEvents"
+    actions   = ["sqs:SendMessage"]
+    resources = [aws_sqs_queue.dead_letter.arn]
+  }
+}
+
+resource "aws_iam_role_policy" "scheduler" {
+  name   = "${var.name}-scheduler"
+  role   = aws_iam_role.scheduler.id
+  policy = data.aws_iam_policy_document.scheduler.json
+}

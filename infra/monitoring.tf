@@ -1,0 +1,169 @@
+# Alarms and a dashboard over the Lambda's own metrics and the ones the job emits in Embedded
+# Metric Format (sync_job/metrics.py: namespace var.metrics_namespace, dimension Environment;
+# Refreshed, Fresh, Failed, SecondsRemaining, TokenRequestLatency, TokenRequestAttempts).
+# docs/runbook.md says what each alarm means and what to do.
+
+locals {
+  env_names = sort(keys(local.envs))
+}
+
+# Any failed run. Missing data (no run in a whole period: the schedule is off, or the function
+# is throttled or gone) is breaching too: a job that does not run keeps no token fresh.
+resource "aws_cloudwatch_metric_alarm" "errors" {
+  alarm_name          = "${var.name}-errors"
+  alarm_description   = "sync-job: a run failed (some environment was not refreshed) or no run happened in the period. Runbook: docs/runbook.md#alarm-errors"
+  namespace           = "AWS/Lambda"
+  metric_name         = "Errors"
+  dimensions          = { FunctionName = aws_lambda_function.job.function_name }
+  statistic           = "Sum"
+  period              = var.alarm_period_seconds
+  evaluation_periods  = 1
+  threshold           = 0
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "breaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+  tags                = local.tags
+}
+
+# Per environment: the least life a run left in the stored token. A healthy job never reports
+# less than the refresh margin; less than the threshold means refreshes have been failing.
+# No data (the job did not run, or could not read the token) is breaching.
+resource "aws_cloudwatch_metric_alarm" "stale_token" {
+  for_each = local.envs
+
+  alarm_name          = "${var.name}-${each.key}-token-stale"
+  alarm_description   = "sync-job: the ${each.key} token has less than ${each.value.staleness_alarm_seconds} s of life left after a run, or no run reported it. Runbook: docs/runbook.md#alarm-token-stale"
+  namespace           = var.metrics_namespace
+  metric_name         = "SecondsRemaining"
+  dimensions          = { Environment = each.key }
+  statistic           = "Minimum"
+  period              = var.alarm_period_seconds
+  evaluation_periods  = 1
+  threshold           = each.value.staleness_alarm_seconds
+  comparison_operator = "LessThanThreshold"
+  treat_missing_data  = "breaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+  tags                = local.tags
+}
+
+# Events in the dead-letter queue: scheduled runs that never ran, or failed after Lambda's
+# retries. SQS stops publishing metrics for an idle queue, so missing data is not breaching.
+resource "aws_cloudwatch_metric_alarm" "dead_letters" {
+  alarm_name          = "${var.name}-dead-letters"
+  alarm_description   = "sync-job: scheduled invocations ended in the dead-letter queue. Runbook: docs/runbook.md#alarm-dead-letters"
+  namespace           = "AWS/SQS"
+  metric_name         = "ApproximateNumberOfMessagesVisible"
+  dimensions          = { QueueName = aws_sqs_queue.dead_letter.name }
+  statistic           = "Maximum"
+  period              = 300
+  evaluation_periods  = 1
+  threshold           = 0
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+  tags                = local.tags
+}
+
+resource "aws_cloudwatch_dashboard" "job" {
+  dashboard_name = var.name
+  dashboard_body = jsonencode({
+    widgets = [
+      {
+        type = "metric", x = 0, y = 0, width = 12, height = 7
+        properties = {
+          title  = "Token life left after each run (s)"
+          region = local.region
+          view   = "timeSeries"
+          period = 300
+          stat   = "Minimum"
+          metrics = [
+            for env in local.env_names :
+            [var.metrics_namespace, "SecondsRemaining", "Environment", env, { label = env }]
+          ]
+          annotations = {
+            horizontal = [
+              { label = "stale alarm (default)", value = var.staleness_alarm_seconds, color = "#d62728" },
+            ]
+          }
+          yAxis = { left = { min = 0 } }
+        }
+      },
+      {
+        type = "metric", x = 12, y = 0, width = 12, height = 7
+        properties = {
+          title   = "Refresh outcomes per run"
+          region  = local.region
+          view    = "timeSeries"
+          stacked = true
+          period  = 3600
+          stat    = "Sum"
+          # concat(...) flattens one level only: flatten() would also flatten each metric array.
+          metrics = concat([
+            for env in local.env_names : [
+              [var.metrics_namespace, "Refreshed", "Environment", env, { label = "${env} refreshed" }],
+              [var.metrics_namespace, "Fresh", "Environment", env, { label = "${env} fresh" }],
+              [var.metrics_namespace, "Failed", "Environment", env, { label = "${env} failed" }],
+            ]
+          ]...)
+        }
+      },
+      {
+        type = "metric", x = 0, y = 7, width = 8, height = 6
+        properties = {
+          title  = "Token request latency (ms)"
+          region = local.region
+          view   = "timeSeries"
+          period = 900
+          stat   = "Maximum"
+          metrics = [
+            for env in local.env_names :
+            [var.metrics_namespace, "TokenRequestLatency", "Environment", env, { label = env }]
+          ]
+        }
+      },
+      {
+        type = "metric", x = 8, y = 7, width = 8, height = 6
+        properties = {
+          title  = "Token requests per run (attempts)"
+          region = local.region
+          view   = "timeSeries"
+          period = 900
+          stat   = "Maximum"
+          metrics = [
+            for env in local.env_names :
+            [var.metrics_namespace, "TokenRequestAttempts", "Environment", env, { label = env }]
+          ]
+        }
+      },
+      {
+        type = "metric", x = 16, y = 7, width = 8, height = 6
+        properties = {
+          title  = "Function: invocations, errors, throttles; dead letters"
+          region = local.region
+          view   = "timeSeries"
+          period = 900
+          stat   = "Sum"
+          metrics = [
+            ["AWS/Lambda", "Invocations", "FunctionName", local.function_name],
+            ["AWS/Lambda", "Errors", "FunctionName", local.function_name, { color = "#d62728" }],
+            ["AWS/Lambda", "Throttles", "FunctionName", local.function_name],
+            ["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", aws_sqs_queue.dead_letter.name, { stat = "Maximum" }],
+          ]
+        }
+      },
+      {
+        type = "alarm", x = 0, y = 13, width = 24, height = 3
+        properties = {
+          title = "Alarms"
+          alarms = concat(
+            [aws_cloudwatch_metric_alarm.errors.arn, aws_cloudwatch_metric_alarm.dead_letters.arn],
+            [for env in local.env_names : aws_cloudwatch_metric_alarm.stale_token[env].arn],
+          )
+        }
+      },
+    ]
+  })
+}
