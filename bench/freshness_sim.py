@@ -29,12 +29,13 @@ import requests
 from sync_job.clock import ManualClock
 from sync_job.config import parse_config
 from sync_job.errors import StoreError
-from sync_job.oauth import Credentials, TokenClient
+from sync_job.oauth import Credentials
 from sync_job.pacing import HostPacer
 from sync_job.payload import TokenPayload
 from sync_job.redact import Secret
 from sync_job.store import PublishResult, StoredToken
 from sync_job.sync import Job
+from sync_job.token_client import TokenClient
 
 LIFETIME = 3599
 

@@ -70,7 +70,7 @@ class Config:
     source: str = "<memory>"
     # Total budget of one run; Lambda replaces it with the invocation's remaining time.
     run_timeout_seconds: float = 600.0
-    max_workers: int = 16
+    max_workers: int = 64
     aws_max_attempts: int = 5
 
     def names(self) -> tuple[str, ...]:

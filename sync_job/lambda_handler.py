@@ -10,8 +10,9 @@ from __future__ import annotations
 import os
 from typing import Any
 
-# Imported at module level on purpose: Lambda runs the init phase on a full CPU, and the
-# import cost is paid once per container rather than inside the first invocation's timeout.
+# Imported at module level on purpose (boto3 included, via the store): Lambda runs the init
+# phase on a full CPU, once per container. requests and tenacity are loaded only when a token is
+# actually due (factory.LazyTokenClient), which most runs never need.
 from sync_job import logs
 from sync_job.config import load_config
 from sync_job.errors import SyncJobError, UsageError

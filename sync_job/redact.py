@@ -20,6 +20,7 @@ _MIN_LENGTH = 6
 _lock = threading.Lock()
 _known: set[str] = set()
 _ordered: tuple[str, ...] = ()
+_dirty = False
 
 
 def _variants(value: str) -> set[str]:
@@ -34,15 +35,26 @@ def _variants(value: str) -> set[str]:
 
 def register(value: str) -> None:
     """Remember ``value`` (and its common encodings) so :func:`scrub` removes it."""
-    global _ordered
+    global _dirty
     if len(value) < _MIN_LENGTH:
         return
     with _lock:
         new = _variants(value) - _known
         if new:
             _known.update(new)
+            _dirty = True
+
+
+def _values() -> tuple[str, ...]:
+    # Sorted when first needed after a change, not on every registration: a run registers
+    # several values per environment and may print nothing in between.
+    global _ordered, _dirty
+    if _dirty:
+        with _lock:
             # Longest first, so a value is removed before any shorter value it contains.
             _ordered = tuple(sorted(_known, key=len, reverse=True))
+            _dirty = False
+    return _ordered
 
 
 # Fields whose values are secret in any payload we or our libraries might print.
@@ -57,7 +69,7 @@ _AUTH_HEADER = re.compile(r"(?P<key>\b(?:Basic|Bearer)\s+)(?P<value>[A-Za-z0-9._
 
 def scrub(text: str) -> str:
     """Return ``text`` with every registered secret and every secret-looking field value removed."""
-    for value in _ordered:
+    for value in _values():
         if value in text:
             text = text.replace(value, REDACTED)
     text = _FIELD_PATTERN.sub(lambda m: m.group("key") + REDACTED, text)

@@ -14,6 +14,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+import boto3
 import botocore.exceptions
 from botocore.config import Config as BotoConfig
 
@@ -42,8 +43,6 @@ _CAS_ROUNDS = 3
 def make_client(*, max_attempts: int = 5, max_pool_connections: int = 16) -> Any:
     """A Secrets Manager client from the standard boto3 chain (region, credentials and
     AWS_ENDPOINT_URL all come from the environment), with bounded retries and timeouts."""
-    import boto3
-
     config = BotoConfig(
         retries={"mode": "standard", "total_max_attempts": max_attempts},
         connect_timeout=5,

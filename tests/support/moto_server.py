@@ -17,6 +17,7 @@ from moto.moto_server.werkzeug_app import (
 )
 from werkzeug.serving import make_server
 
+CONTROL_PATH = "/_sync_job_test/calls"
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
@@ -61,6 +62,8 @@ class CountingMotoServer(ThreadedMotoServer):
 
     def _middleware(self, app: WsgiApp) -> WsgiApp:
         def wrapped(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+            if environ.get("PATH_INFO") == CONTROL_PATH:
+                return self._control(environ, start_response)
             target = environ.get("HTTP_X_AMZ_TARGET", "")
             if not target.startswith("secretsmanager."):
                 return app(environ, start_response)
@@ -100,6 +103,16 @@ class CountingMotoServer(ThreadedMotoServer):
 
         return wrapped
 
+    def _control(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        # For MotoProcess: the calls seen so far (GET) or forget them (DELETE).
+        if environ.get("REQUEST_METHOD") == "DELETE":
+            self.clear()
+        with self._lock:
+            body = json.dumps([[c.action, c.secret_id] for c in self.calls]).encode()
+        start_response("200 OK", [("Content-Type", "application/json"),
+                                  ("Content-Length", str(len(body)))])
+        return [body]
+
     def _take(self, action: str, secret_id: str | None) -> _Injection | None:
         for inj in self._injections:
             if inj.remaining > 0 and inj.action == action and inj.secret_id in (None, secret_id):
@@ -137,3 +150,72 @@ class CountingMotoServer(ThreadedMotoServer):
                 if (action is None or c.action == action)
                 and (secret_id is None or c.secret_id == secret_id)
             )
+
+
+class MotoProcess:
+    """The same server in a process of its own, for benchmarks: its CPU then competes with
+    nobody's GIL. Counts are read over HTTP (``CONTROL_PATH``)."""
+
+    def __init__(self) -> None:
+        import subprocess
+        import sys
+
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "tests.support.moto_server"],
+            stdout=subprocess.PIPE, text=True,
+        )
+        assert self._proc.stdout is not None
+        line = self._proc.stdout.readline().strip()  # bounded: the child prints it at start
+        if not line.startswith("http://127.0.0.1:"):
+            self._proc.kill()
+            raise RuntimeError("moto process did not start")
+        self.endpoint = line
+
+    def start(self) -> MotoProcess:
+        return self
+
+    @property
+    def calls(self) -> list[Call]:
+        import urllib.request
+
+        with urllib.request.urlopen(self.endpoint + CONTROL_PATH, timeout=10) as answer:
+            return [Call(a, s) for a, s in json.loads(answer.read())]
+
+    def clear(self) -> None:
+        import urllib.request
+
+        request = urllib.request.Request(self.endpoint + CONTROL_PATH, method="DELETE")
+        urllib.request.urlopen(request, timeout=10).close()
+
+    def count(self, action: str | None = None, secret_id: str | None = None) -> int:
+        return sum(
+            1 for c in self.calls
+            if (action is None or c.action == action) and (secret_id is None or c.secret_id == secret_id)
+        )
+
+    def stop(self) -> None:
+        self._proc.terminate()
+        try:
+            self._proc.wait(timeout=10)
+        except Exception:
+            self._proc.kill()
+
+
+def _serve() -> None:
+    import logging
+    import signal
+    import sys
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    server = CountingMotoServer()
+    server.start()
+    print(server.endpoint, flush=True)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    stop.wait()
+    server.stop()
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    _serve()
