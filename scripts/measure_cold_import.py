@@ -10,9 +10,10 @@ unzipped Lambda package (build/lambda after `make package`) measures exactly wha
 
 Measured:
   boto3            import boto3
-  handler module   import sync_job.lambda_handler (what Lambda does at init; it imports lazily)
-  handler ready    the module plus everything its first invocation imports (config, job
-                   factory, boto3, requests, tenacity, metrics, logs): the whole cold start
+  handler module   import sync_job.lambda_handler: what Lambda imports at init (boto3, the store,
+                   config, metrics, logs): the cold import, and all a run of fresh tokens needs
+  handler ready    the module plus what a refresh adds when a token is due (requests and
+                   tenacity, loaded lazily by factory.LazyTokenClient)
   emf (ours)       import sync_job.metrics
   powertools       import aws_lambda_powertools.metrics (for comparison; n/a if absent)
   ... + powertools what powertools' Metrics would add on top of boto3 / the ready handler
