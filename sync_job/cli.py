@@ -12,7 +12,7 @@ from typing import Any, NoReturn, TypeVar
 import click
 
 from sync_job import __version__
-from sync_job.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, SyncJobError
+from sync_job.errors import EXIT_FAILED, EXIT_OK, SyncJobError
 from sync_job.redact import scrub
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -214,14 +214,3 @@ def check(ctx: click.Context, envs: tuple[str, ...], as_json: bool) -> None:
         if not e["ok"]:
             click.echo(f"sync-job: error: {e['environment']}: {e['error']}", err=True)
     sys.exit(EXIT_OK if all(e["ok"] for e in entries) else EXIT_FAILED)
-
-
-def run_cli(argv: Sequence[str] | None = None) -> int:
-    """Entry point that returns the exit code instead of raising SystemExit (for tests)."""
-    try:
-        main.main(args=list(argv) if argv is not None else None, prog_name="sync-job",
-                  standalone_mode=True)
-    except SystemExit as exit_:
-        code = exit_.code
-        return code if isinstance(code, int) else (0 if code is None else EXIT_USAGE)
-    return EXIT_OK
