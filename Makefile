@@ -17,6 +17,7 @@ demo: $(VENV)/.installed
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check sync_job tests bench scripts
+	$(VENV)/bin/ruff format --check sync_job tests bench scripts
 
 typecheck: $(VENV)/.installed
 	$(VENV)/bin/mypy

@@ -93,8 +93,14 @@ class FakeTokenEndpoint:
         self.clock.advance(self.latency)
         if self.outages.active(self.clock.monotonic()):
             raise requests.exceptions.ConnectionError("simulated outage")
-        body = json.dumps({"access_token": f"tok-sim-{self.requests:08d}", "expires_in": LIFETIME,
-                           "token_type": "bearer", "scope": "a"}).encode()
+        body = json.dumps(
+            {
+                "access_token": f"tok-sim-{self.requests:08d}",
+                "expires_in": LIFETIME,
+                "token_type": "bearer",
+                "scope": "a",
+            }
+        ).encode()
         return _Response(body)
 
 
@@ -144,8 +150,15 @@ class SimResult:
     longest_lapse: float = 0.0
 
 
-def simulate(*, margin: int, interval: int, days: float, seed: int, token_outages: Outages | None = None,
-             store_outages: Outages | None = None) -> SimResult:
+def simulate(
+    *,
+    margin: int,
+    interval: int,
+    days: float,
+    seed: int,
+    token_outages: Outages | None = None,
+    store_outages: Outages | None = None,
+) -> SimResult:
     rng = random.Random(seed)
     horizon = days * 86400
     token_out = token_outages or Outages.random(rng, horizon, per_day=3, mean_minutes=8)
@@ -153,15 +166,26 @@ def simulate(*, margin: int, interval: int, days: float, seed: int, token_outage
     clock = ManualClock()
     endpoint = FakeTokenEndpoint(clock, token_out)
     store = MemoryStore(clock, store_out)
-    config = parse_config({
-        "defaults": {"run_timeout_seconds": 60},
-        "environments": {"sim": {
-            "token_url": "https://oauth.example.test/oauth2/token", "credentials_secret": "c",
-            "token_secret": "t", "scopes": ["a"], "refresh_margin_seconds": margin,
-        }},
-    })
-    job = Job(config=config, store=store, clock=clock,
-              tokens=TokenClient(endpoint, clock, HostPacer(clock), random=rng))  # type: ignore[arg-type]
+    config = parse_config(
+        {
+            "defaults": {"run_timeout_seconds": 60},
+            "environments": {
+                "sim": {
+                    "token_url": "https://oauth.example.test/oauth2/token",
+                    "credentials_secret": "c",
+                    "token_secret": "t",
+                    "scopes": ["a"],
+                    "refresh_margin_seconds": margin,
+                }
+            },
+        }
+    )
+    job = Job(
+        config=config,
+        store=store,
+        clock=clock,
+        tokens=TokenClient(endpoint, clock, HostPacer(clock), random=rng),
+    )  # type: ignore[arg-type]
     start = clock.now()
     t = 0.0
     while t < horizon:
@@ -185,17 +209,20 @@ def simulate(*, margin: int, interval: int, days: float, seed: int, token_outage
             longest_lapse = max(longest_lapse, until - max(since, expires))
             expiries += 1
             window = (expires - margin, expires)
-            if not any(b - a > margin - interval and a < window[1] and b > window[0]
-                       for a, b in outages):
+            if not any(b - a > margin - interval and a < window[1] and b > window[0] for a, b in outages):
                 unexplained += 1
     covered = horizon - history[0][0]
     return SimResult(
-        margin=margin, interval=interval, days=days,
+        margin=margin,
+        interval=interval,
+        days=days,
         min_remaining_read=min_read,
         valid_fraction=1 - expired_time / covered,
         requests_per_hour=endpoint.requests / (horizon / 3600),
-        expiries=expiries, longest_outage=max([b - a for a, b in outages] or [0.0]),
-        expiries_without_long_outage=unexplained, longest_lapse=longest_lapse,
+        expiries=expiries,
+        longest_outage=max([b - a for a, b in outages] or [0.0]),
+        expiries_without_long_outage=unexplained,
+        longest_lapse=longest_lapse,
     )
 
 
@@ -210,21 +237,28 @@ def main() -> int:
     parser.add_argument("--interval", type=int, action="append")
     args = parser.parse_args()
     combos = (
-        [(m, i) for m in args.margin for i in args.interval] if args.margin and args.interval
+        [(m, i) for m in args.margin for i in args.interval]
+        if args.margin and args.interval
         else [(900, 900), (900, 300), (1800, 900), (2400, 300)]
     )
-    print(f"{args.days:g} simulated days, token lifetime {LIFETIME} s, seed {args.seed}; "
-          "outages: token endpoint ~3/day (mean 8 min), Secrets Manager ~1/day (mean 5 min)")
-    print("| margin M | interval I | M - I | min remaining read | time valid token stored "
-          "| token requests/h | lapses | longest lapse | longest outage |")
+    print(
+        f"{args.days:g} simulated days, token lifetime {LIFETIME} s, seed {args.seed}; "
+        "outages: token endpoint ~3/day (mean 8 min), Secrets Manager ~1/day (mean 5 min)"
+    )
+    print(
+        "| margin M | interval I | M - I | min remaining read | time valid token stored "
+        "| token requests/h | lapses | longest lapse | longest outage |"
+    )
     print("|---|---|---|---|---|---|---|---|---|")
     failures = 0
     for margin, interval in combos:
         r = simulate(margin=margin, interval=interval, days=args.days, seed=args.seed)
         failures += r.expiries_without_long_outage
-        print(f"| {margin} s | {interval} s | {margin - interval} s | {r.min_remaining_read:.0f} s "
-              f"| {100 * r.valid_fraction:.3f} % | {r.requests_per_hour:.3f} | {r.expiries} "
-              f"| {r.longest_lapse:.0f} s | {r.longest_outage:.0f} s |")
+        print(
+            f"| {margin} s | {interval} s | {margin - interval} s | {r.min_remaining_read:.0f} s "
+            f"| {100 * r.valid_fraction:.3f} % | {r.requests_per_hour:.3f} | {r.expiries} "
+            f"| {r.longest_lapse:.0f} s | {r.longest_outage:.0f} s |"
+        )
     print("expiries not explained by an outage longer than M - I:", failures)
     return 1 if failures else 0
 

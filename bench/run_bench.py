@@ -89,8 +89,9 @@ def run_measured(argv: Sequence[str], env: dict[str, str], timeout: float) -> Me
     with wait4 so its own peak RSS (ru_maxrss, KiB on Linux) comes with the exit status."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         start = time.perf_counter()
-        proc = subprocess.Popen(argv, env=env, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
-                                start_new_session=True)
+        proc = subprocess.Popen(
+            argv, env=env, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=out, stderr=err, start_new_session=True
+        )
         timed_out = threading.Event()
 
         def kill() -> None:
@@ -108,8 +109,14 @@ def run_measured(argv: Sequence[str], env: dict[str, str], timeout: float) -> Me
         proc.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         err.seek(0)
-        result = Measured(wall, usage.ru_maxrss, usage.ru_utime + usage.ru_stime, proc.returncode,
-                          out.read().decode(errors="replace"), err.read().decode(errors="replace"))
+        result = Measured(
+            wall,
+            usage.ru_maxrss,
+            usage.ru_utime + usage.ru_stime,
+            proc.returncode,
+            out.read().decode(errors="replace"),
+            err.read().decode(errors="replace"),
+        )
     if timed_out.is_set():
         raise RuntimeError(f"{argv[0]} {' '.join(argv[1:4])}... killed after {timeout:g} s")
     return result
@@ -118,13 +125,21 @@ def run_measured(argv: Sequence[str], env: dict[str, str], timeout: float) -> Me
 def child_env(endpoint: str, venv_bin: Path) -> dict[str, str]:
     """The environment of every child: AWS pointed at moto, nothing leaking in from outside."""
     drop = {"http_proxy", "https_proxy", "all_proxy", "no_proxy", "pythonpath", "pythonhome"}
-    env = {k: v for k, v in os.environ.items()
-           if k.lower() not in drop and not k.startswith(("AWS_", "SYNC_JOB_"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k.lower() not in drop and not k.startswith(("AWS_", "SYNC_JOB_"))
+    }
     env.update(
-        AWS_ENDPOINT_URL=endpoint, AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench",
-        AWS_DEFAULT_REGION="us-east-1", AWS_EC2_METADATA_DISABLED="true",
-        AWS_CONFIG_FILE=os.devnull, AWS_SHARED_CREDENTIALS_FILE=os.devnull,
-        PYTHONPATH=str(ROOT), PATH=f"{venv_bin}{os.pathsep}{env.get('PATH', '/usr/bin:/bin')}",
+        AWS_ENDPOINT_URL=endpoint,
+        AWS_ACCESS_KEY_ID="bench",
+        AWS_SECRET_ACCESS_KEY="bench",
+        AWS_DEFAULT_REGION="us-east-1",
+        AWS_EC2_METADATA_DISABLED="true",
+        AWS_CONFIG_FILE=os.devnull,
+        AWS_SHARED_CREDENTIALS_FILE=os.devnull,
+        PYTHONPATH=str(ROOT),
+        PATH=f"{venv_bin}{os.pathsep}{env.get('PATH', '/usr/bin:/bin')}",
     )
     return env
 
@@ -157,8 +172,9 @@ class Stage:
             server.stop()
         self.moto.stop()
 
-    def config(self, name: str, envs: Sequence[Env], *, margin: int | None, shared: bool = False,
-               **defaults: Any) -> Path:
+    def config(
+        self, name: str, envs: Sequence[Env], *, margin: int | None, shared: bool = False, **defaults: Any
+    ) -> Path:
         tables = {
             e.name: {
                 "token_url": (self.shared.url if shared and self.shared else e.server.url),
@@ -176,8 +192,12 @@ class Stage:
 
     def shell_list(self, envs: Sequence[Env]) -> Path:
         path = self.tmp / f"shell-{len(envs)}.txt"
-        path.write_text("".join(f"{e.name} {e.server.url} {e.credentials_secret} {e.shell_token_secret} "
-                                f"{' '.join(SCOPES)}\n" for e in envs))
+        path.write_text(
+            "".join(
+                f"{e.name} {e.server.url} {e.credentials_secret} {e.shell_token_secret} {' '.join(SCOPES)}\n"
+                for e in envs
+            )
+        )
         return path
 
     def clear_counts(self) -> None:
@@ -199,10 +219,19 @@ def build_stage(count: int, latency: float, shared_envs: int, venv_bin: Path, tm
             servers.append(TokenServer(host=f"127.0.0.{2 + i}", latency=latency, lifetime=LIFETIME).start())
         if shared_envs:
             # Emulates Paxos's limit too (more than 1/s over 5 minutes locks the host out with 429s).
-            shared = TokenServer(host="127.0.0.1", latency=latency, lifetime=LIFETIME,
-                                 rate_limit=(PAXOS_PER_5_MIN / 300, 300.0)).start()
-        sm = boto3.client("secretsmanager", endpoint_url=moto.endpoint, region_name="us-east-1",
-                          aws_access_key_id="bench", aws_secret_access_key="bench")
+            shared = TokenServer(
+                host="127.0.0.1",
+                latency=latency,
+                lifetime=LIFETIME,
+                rate_limit=(PAXOS_PER_5_MIN / 300, 300.0),
+            ).start()
+        sm = boto3.client(
+            "secretsmanager",
+            endpoint_url=moto.endpoint,
+            region_name="us-east-1",
+            aws_access_key_id="bench",
+            aws_secret_access_key="bench",
+        )
         envs: list[Env] = []
         for i in range(max(count, shared_envs)):
             name = f"env{i:03d}"
@@ -211,8 +240,15 @@ def build_stage(count: int, latency: float, shared_envs: int, venv_bin: Path, tm
             server.add_client(client_id, client_secret, scopes=SCOPES)
             if shared is not None:
                 shared.add_client(client_id, client_secret, scopes=SCOPES)
-            e = Env(name, client_id, f"bench/{name}/client-credentials", f"bench/{name}/access-token",
-                    f"bench/{name}/shell-access-token", f"bench/{name}/shared-access-token", server)
+            e = Env(
+                name,
+                client_id,
+                f"bench/{name}/client-credentials",
+                f"bench/{name}/access-token",
+                f"bench/{name}/shell-access-token",
+                f"bench/{name}/shared-access-token",
+                server,
+            )
             credentials = {"client_id": client_id, "client_secret": client_secret}
             sm.create_secret(Name=e.credentials_secret, SecretString=json.dumps(credentials))
             for secret in (e.token_secret, e.shell_token_secret, e.shared_token_secret):
@@ -245,28 +281,35 @@ def self_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def run_job(stage: Stage, config: Path, envs: Sequence[Env], timeout: float, *,
-            on_shared: bool = False) -> JobRun:
+def run_job(
+    stage: Stage, config: Path, envs: Sequence[Env], timeout: float, *, on_shared: bool = False
+) -> JobRun:
     """One `sync-job run --json`, with the calls each environment caused at the servers."""
     stage.clear_counts()
     shared = stage.shared if on_shared else None
     if shared is not None:
         shared.reset_stats()
     cpu_before = self_cpu()
-    measured = run_measured([sys.executable, "-m", "sync_job", "--config", str(config), "run", "--json"],
-                            stage.env, timeout)
+    measured = run_measured(
+        [sys.executable, "-m", "sync_job", "--config", str(config), "run", "--json"], stage.env, timeout
+    )
     server_cpu = self_cpu() - cpu_before
     try:
         results = json.loads(measured.stdout)["results"]
     except (ValueError, KeyError):
         raise RuntimeError(
-            f"sync-job run gave no JSON (exit {measured.code}): {measured.stderr[-2000:]}") from None
+            f"sync-job run gave no JSON (exit {measured.code}): {measured.stderr[-2000:]}"
+        ) from None
     outcomes = collections.Counter(r["outcome"] for r in results)
     errors = [f"{r['environment']}: {r['error']}" for r in results if r["outcome"] == "failed"]
     if errors:
         progress(f"  {len(errors)} environment(s) failed, e.g. {errors[0]}")
-    aws = [stage.moto.count(secret_id=e.credentials_secret) + stage.moto.count(secret_id=e.token_secret)
-           + stage.moto.count(secret_id=e.shared_token_secret) for e in envs]
+    aws = [
+        stage.moto.count(secret_id=e.credentials_secret)
+        + stage.moto.count(secret_id=e.token_secret)
+        + stage.moto.count(secret_id=e.shared_token_secret)
+        for e in envs
+    ]
     if shared is not None:
         tokens = [shared.count(e.client_id) for e in envs]
     else:
@@ -278,8 +321,9 @@ def run_job(stage: Stage, config: Path, envs: Sequence[Env], timeout: float, *,
 def run_shell(stage: Stage, envs: Sequence[Env]) -> tuple[Measured, int, int]:
     """The hand-written loop over ``envs``; returns it with the AWS calls and token requests seen."""
     stage.clear_counts()
-    measured = run_measured(["bash", str(SHELL_LOOP), str(stage.shell_list(envs))], stage.env,
-                            timeout=30 + 15 * len(envs))
+    measured = run_measured(
+        ["bash", str(SHELL_LOOP), str(stage.shell_list(envs))], stage.env, timeout=30 + 15 * len(envs)
+    )
     if measured.code != 0:
         raise RuntimeError(f"the shell loop failed (exit {measured.code}): {measured.stderr[-2000:]}")
     puts = stage.moto.count("PutSecretValue")
@@ -296,8 +340,9 @@ def import_times(reps: int) -> dict[str, list[float]]:
     for round_ in range(reps + 1):
         for name, code in statements.items():
             start = time.perf_counter()
-            subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, check=True, timeout=60,
-                           capture_output=True)
+            subprocess.run(
+                [sys.executable, "-c", code], cwd=ROOT, env=env, check=True, timeout=60, capture_output=True
+            )
             if round_:
                 samples[name].append(time.perf_counter() - start)
     return samples
@@ -334,8 +379,10 @@ def machine_line() -> str:
                 break
     except OSError:
         pass
-    return (f"Machine: {model}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-            f"{platform.system()} {platform.release()}")
+    return (
+        f"Machine: {model}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"{platform.system()} {platform.release()}"
+    )
 
 
 def paced_seconds(envs: int) -> float:
@@ -357,18 +404,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     quick = {"reps": 3, "shell_reps": 1, "shell_max": 10, "import_reps": 7, "shared_envs": 20}
     parser.add_argument("--reps", type=int, help="repetitions of each job run (default 7)")
     parser.add_argument("--shell-reps", type=int, help="repetitions of the shell loop (default 3)")
-    parser.add_argument("--shell-max", type=int,
-                        help="largest environment count given to the shell loop (default 100)")
+    parser.add_argument(
+        "--shell-max", type=int, help="largest environment count given to the shell loop (default 100)"
+    )
     parser.add_argument("--import-reps", type=int, help="interpreters per import statement (default 21)")
-    parser.add_argument("--shared-envs", type=int,
-                        help="environments on one token host with default pacing (0: skip; default 100)")
-    parser.add_argument("--aws-bin",
-                        help="directory holding the `aws` command (default build/awscli-venv/bin)")
+    parser.add_argument(
+        "--shared-envs",
+        type=int,
+        help="environments on one token host with default pacing (0: skip; default 100)",
+    )
+    parser.add_argument(
+        "--aws-bin", help="directory holding the `aws` command (default build/awscli-venv/bin)"
+    )
     parser.add_argument("--latency", type=float, default=0.1, help="token endpoint latency, s (default 0.1)")
     parser.add_argument("--sim-seeds", type=int, default=5, help="seeds of the simulated day with outages")
-    parser.add_argument("--quick", action="store_true",
-                        help="short run (~1 min): --reps 3 --shell-reps 1 --shell-max 10 --import-reps 7 "
-                        "--shared-envs 20 (explicit flags still win)")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="short run (~1 min): --reps 3 --shell-reps 1 --shell-max 10 --import-reps 7 "
+        "--shared-envs 20 (explicit flags still win)",
+    )
     args = parser.parse_args(argv)
     for name, value in (quick if args.quick else full).items():
         if getattr(args, name) is None:
@@ -406,8 +461,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     print()
     print(machine_line())
     print(f"Command: {command}")
-    print(f"Token endpoint latency {args.latency * 1000:g} ms; job repetitions {args.reps}, shell-loop "
-          f"repetitions {args.shell_reps}; bench took {(time.monotonic() - started) / 60:.1f} min.")
+    print(
+        f"Token endpoint latency {args.latency * 1000:g} ms; job repetitions {args.reps}, shell-loop "
+        f"repetitions {args.shell_reps}; bench took {(time.monotonic() - started) / 60:.1f} min."
+    )
     for note in notes:
         print(f"- {note}")
     if table.missed:
@@ -416,13 +473,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def run_all(stage: Stage, args: argparse.Namespace, sizes: Sequence[int], table: Table,
-            notes: list[str]) -> None:
+def run_all(
+    stage: Stage, args: argparse.Namespace, sizes: Sequence[int], table: Table, notes: list[str]
+) -> None:
     largest = max(sizes)
     refresh_cfg = {n: stage.config(f"refresh-{n}", stage.envs[:n], margin=LIFETIME + 1) for n in sizes}
     # Diagnosis of figure 1: the same largest run with a worker per environment (a config knob).
-    wide_cfg = stage.config(f"refresh-{largest}-wide", stage.envs[:largest], margin=LIFETIME + 1,
-                            max_workers=largest)
+    wide_cfg = stage.config(
+        f"refresh-{largest}-wide", stage.envs[:largest], margin=LIFETIME + 1, max_workers=largest
+    )
     fresh_cfg = stage.config(f"fresh-{largest}", stage.envs[:largest], margin=900)
     timeout = 120.0
 
@@ -451,8 +510,9 @@ def run_all(stage: Stage, args: argparse.Namespace, sizes: Sequence[int], table:
         shell_here = n <= args.shell_max
         for rep in range(args.reps):
             shell_now = shell_here and rep < args.shell_reps
-            progress(f"{n} env(s), repetition {rep + 1}/{args.reps}: job"
-                     + (" + shell loop" if shell_now else ""))
+            progress(
+                f"{n} env(s), repetition {rep + 1}/{args.reps}: job" + (" + shell loop" if shell_now else "")
+            )
             order = ["job", "wide", "shell"] if rep % 2 == 0 else ["shell", "wide", "job"]
             for what in order:
                 if what in ("job", "wide") and (what == "job" or n == largest):
@@ -501,10 +561,13 @@ def run_all(stage: Stage, args: argparse.Namespace, sizes: Sequence[int], table:
     progress("simulated day of a 15-minute schedule")
     logging.disable(logging.CRITICAL)  # retries during simulated outages would log a lot
     try:
-        steady = simulate(margin=900, interval=900, days=1, seed=1, token_outages=Outages(),
-                          store_outages=Outages())
-        with_outages = [simulate(margin=900, interval=900, days=1, seed=seed).requests_per_hour
-                        for seed in range(1, args.sim_seeds + 1)]
+        steady = simulate(
+            margin=900, interval=900, days=1, seed=1, token_outages=Outages(), store_outages=Outages()
+        )
+        with_outages = [
+            simulate(margin=900, interval=900, days=1, seed=seed).requests_per_hour
+            for seed in range(1, args.sim_seeds + 1)
+        ]
     finally:
         logging.disable(logging.NOTSET)
 
@@ -525,71 +588,103 @@ def run_all(stage: Stage, args: argparse.Namespace, sizes: Sequence[int], table:
             table.add("1. `sync-job run`, 1 env, all refreshing", fmt_spread(walls))
         else:
             target = f"≤ {MAX_SCALE_RATIO:g}x the 1-env time" if n == largest else ""
-            table.add(f"1. `sync-job run`, {n} envs on {n} distinct hosts, all refreshing",
-                      f"{fmt_spread(walls)} = **{ratio:.2f}x** the 1-env time", target,
-                      ratio <= MAX_SCALE_RATIO if n == largest else None)
+            table.add(
+                f"1. `sync-job run`, {n} envs on {n} distinct hosts, all refreshing",
+                f"{fmt_spread(walls)} = **{ratio:.2f}x** the 1-env time",
+                target,
+                ratio <= MAX_SCALE_RATIO if n == largest else None,
+            )
     waves = -(-largest // DEFAULT_WORKERS)
-    table.add("1. (diagnosis) CPU seconds of a run: the job process / the token hosts "
-              "(this process; moto has its own)",
-              f"1 env: {median(job_cpu[1]):.2f} / {median(server_cpu[1]):.2f}; {largest} envs: "
-              f"{median(job_cpu[largest]):.2f} / {median(server_cpu[largest]):.2f}, "
-              f"on {os.cpu_count()} cores")
-    table.add(f"1. (diagnosis) {largest} envs with max_workers = {largest} instead of {DEFAULT_WORKERS}",
-              f"{fmt_spread(wide_walls)} = {median(wide_walls) / one:.2f}x the 1-env time (with "
-              f"{DEFAULT_WORKERS} workers the critical path holds {waves} token round trips, not 1)")
+    table.add(
+        "1. (diagnosis) CPU seconds of a run: the job process / the token hosts "
+        "(this process; moto has its own)",
+        f"1 env: {median(job_cpu[1]):.2f} / {median(server_cpu[1]):.2f}; {largest} envs: "
+        f"{median(job_cpu[largest]):.2f} / {median(server_cpu[largest]):.2f}, "
+        f"on {os.cpu_count()} cores",
+    )
+    table.add(
+        f"1. (diagnosis) {largest} envs with max_workers = {largest} instead of {DEFAULT_WORKERS}",
+        f"{fmt_spread(wide_walls)} = {median(wide_walls) / one:.2f}x the 1-env time (with "
+        f"{DEFAULT_WORKERS} workers the critical path holds {waves} token round trips, not 1)",
+    )
     for n in sizes:
         if not shell_walls[n]:
             table.add(f"2. shell loop (aws + curl + jq), {n} env(s)", "skipped (--shell-max)")
             continue
         shell = median(shell_walls[n])
-        table.add(f"2. shell loop (aws + curl + jq), {n} env(s), sequential",
-                  f"{fmt_spread(shell_walls[n])} = **{shell / median(job_walls[n]):.1f}x** the job's time")
+        table.add(
+            f"2. shell loop (aws + curl + jq), {n} env(s), sequential",
+            f"{fmt_spread(shell_walls[n])} = **{shell / median(job_walls[n]):.1f}x** the job's time",
+        )
 
     def per_env(counter: collections.Counter[str], envs: int) -> str:
         return ", ".join(f"{action} {count / envs:g}" for action, count in sorted(counter.items()))
 
     fresh_runs = args.reps * largest
-    table.add("3. fresh path: AWS calls per env per run",
-              f"{statistics.mean(fresh_aws):.2f} (min {min(fresh_aws)}, max {max(fresh_aws)}; "
-              f"{per_env(fresh_actions, fresh_runs)}); {fresh_runs} env-runs",
-              f"exactly {MAX_FRESH_AWS}", min(fresh_aws) == max(fresh_aws) == MAX_FRESH_AWS)
-    table.add("3. fresh path: token requests per env per run",
-              f"{statistics.mean(fresh_tokens):.2f} (max {max(fresh_tokens)})", "exactly 0",
-              max(fresh_tokens) == 0)
-    table.add("3. refresh path: AWS calls per env per run",
-              f"{statistics.mean(refresh_aws):.2f} (min {min(refresh_aws)}, max {max(refresh_aws)}; "
-              f"{per_env(refresh_actions, refresh_runs)}); {refresh_runs} env-runs",
-              f"≤ {MAX_REFRESH_AWS}", max(refresh_aws) <= MAX_REFRESH_AWS)
-    table.add("3. refresh path: token requests per env per run",
-              f"{statistics.mean(refresh_tokens):.2f} (min {min(refresh_tokens)}, max {max(refresh_tokens)})",
-              "exactly 1", min(refresh_tokens) == max(refresh_tokens) == 1)
+    table.add(
+        "3. fresh path: AWS calls per env per run",
+        f"{statistics.mean(fresh_aws):.2f} (min {min(fresh_aws)}, max {max(fresh_aws)}; "
+        f"{per_env(fresh_actions, fresh_runs)}); {fresh_runs} env-runs",
+        f"exactly {MAX_FRESH_AWS}",
+        min(fresh_aws) == max(fresh_aws) == MAX_FRESH_AWS,
+    )
+    table.add(
+        "3. fresh path: token requests per env per run",
+        f"{statistics.mean(fresh_tokens):.2f} (max {max(fresh_tokens)})",
+        "exactly 0",
+        max(fresh_tokens) == 0,
+    )
+    table.add(
+        "3. refresh path: AWS calls per env per run",
+        f"{statistics.mean(refresh_aws):.2f} (min {min(refresh_aws)}, max {max(refresh_aws)}; "
+        f"{per_env(refresh_actions, refresh_runs)}); {refresh_runs} env-runs",
+        f"≤ {MAX_REFRESH_AWS}",
+        max(refresh_aws) <= MAX_REFRESH_AWS,
+    )
+    table.add(
+        "3. refresh path: token requests per env per run",
+        f"{statistics.mean(refresh_tokens):.2f} (min {min(refresh_tokens)}, max {max(refresh_tokens)})",
+        "exactly 1",
+        min(refresh_tokens) == max(refresh_tokens) == 1,
+    )
     if shell_calls:
         calls = ", ".join(f"{a:g} AWS + {t:g} token" for a, t in sorted(shell_calls))
         table.add("3. shell loop: calls per env per run (it has no fresh path)", calls)
     table.add(f"3. fresh run, {largest} envs: wall time", fmt_spread(fresh_walls))
 
-    table.add("4. token requests per env per hour, 15-min schedule, margin 900 s, lifetime 3599 s, "
-              "1 simulated day, no outages",
-              f"**{steady.requests_per_hour:.3f}** (naive loop: {NAIVE_REQUESTS_PER_HOUR:g})",
-              f"≤ {MAX_REQUESTS_PER_HOUR}", steady.requests_per_hour <= MAX_REQUESTS_PER_HOUR)
+    table.add(
+        "4. token requests per env per hour, 15-min schedule, margin 900 s, lifetime 3599 s, "
+        "1 simulated day, no outages",
+        f"**{steady.requests_per_hour:.3f}** (naive loop: {NAIVE_REQUESTS_PER_HOUR:g})",
+        f"≤ {MAX_REQUESTS_PER_HOUR}",
+        steady.requests_per_hour <= MAX_REQUESTS_PER_HOUR,
+    )
     spread = f"range {min(with_outages):.3f} to {max(with_outages):.3f}"
-    table.add(f"4. the same with random outages (token ~3/day, AWS ~1/day), median of {len(with_outages)} "
-              "seeds", f"{median(with_outages):.3f} ({spread})")
+    table.add(
+        f"4. the same with random outages (token ~3/day, AWS ~1/day), median of {len(with_outages)} seeds",
+        f"{median(with_outages):.3f} ({spread})",
+    )
 
     rss = median(job_rss[largest]) / 1024
     shell_peak = f"; shell loop's largest process: {median(shell_rss) / 1024:.0f} MiB" if shell_rss else ""
-    table.add(f"5. peak RSS of a {largest}-env run (ru_maxrss of the child)",
-              f"{rss:.0f} MiB (1 env: {median(job_rss[1]) / 1024:.0f} MiB{shell_peak})")
+    table.add(
+        f"5. peak RSS of a {largest}-env run (ru_maxrss of the child)",
+        f"{rss:.0f} MiB (1 env: {median(job_rss[1]) / 1024:.0f} MiB{shell_peak})",
+    )
     empty, boto3_t, handler_t = (median(imports[k]) for k in ("pass", "boto3", "handler"))
     net_ratio = (handler_t - empty) / (boto3_t - empty)
-    table.add(f"5. cold import `sync_job.lambda_handler` vs `import boto3`, net of interpreter start "
-              f"(median of {args.import_reps})",
-              f"{(handler_t - empty) * 1000:.1f} ms vs {(boto3_t - empty) * 1000:.1f} ms "
-              f"= **{net_ratio:.2f}x**",
-              f"≤ {MAX_IMPORT_RATIO}x", net_ratio <= MAX_IMPORT_RATIO)
-    table.add("5. the same, raw (interpreter start included)",
-              f"{handler_t * 1000:.1f} ms vs {boto3_t * 1000:.1f} ms = {handler_t / boto3_t:.2f}x; "
-              f"`python -c pass` {empty * 1000:.1f} ms")
+    table.add(
+        f"5. cold import `sync_job.lambda_handler` vs `import boto3`, net of interpreter start "
+        f"(median of {args.import_reps})",
+        f"{(handler_t - empty) * 1000:.1f} ms vs {(boto3_t - empty) * 1000:.1f} ms = **{net_ratio:.2f}x**",
+        f"≤ {MAX_IMPORT_RATIO}x",
+        net_ratio <= MAX_IMPORT_RATIO,
+    )
+    table.add(
+        "5. the same, raw (interpreter start included)",
+        f"{handler_t * 1000:.1f} ms vs {boto3_t * 1000:.1f} ms = {handler_t / boto3_t:.2f}x; "
+        f"`python -c pass` {empty * 1000:.1f} ms",
+    )
 
     if shared_result is not None and stage.shared is not None:
         k = args.shared_envs
@@ -600,16 +695,20 @@ def run_all(stage: Stage, args: argparse.Namespace, sizes: Sequence[int], table:
         if not ok:
             bad_outcomes.append(f"one-host run: {dict(shared_result.outcomes)}")
         pacing = f"({k} - {DEFAULT_BURST}) / {DEFAULT_RATE:g} = {paced_seconds(k):.0f} s"
-        table.add(f"6. {k} envs on one token host, default pacing ({DEFAULT_RATE:g}/s, "
-                  f"burst {DEFAULT_BURST}): total time (run once)",
-                  f"{fmt_s(shared_result.measured.wall)} (pacing alone: {pacing}); "
-                  f"outcomes {dict(shared_result.outcomes)}")
+        table.add(
+            f"6. {k} envs on one token host, default pacing ({DEFAULT_RATE:g}/s, "
+            f"burst {DEFAULT_BURST}): total time (run once)",
+            f"{fmt_s(shared_result.measured.wall)} (pacing alone: {pacing}); "
+            f"outcomes {dict(shared_result.outcomes)}",
+        )
         busiest = {w: stage.shared.max_requests_in_window(w) for w in (1, 60)}
-        table.add("6. most token requests the host saw in any 5-minute window",
-                  f"**{peak}** ({peak / 300:.2f}/s); {refused} answered 429; busiest 1 s: {busiest[1]}, "
-                  f"busiest 60 s: {busiest[60]}",
-                  f"≤ {limit:g} ({DEFAULT_RATE:g} x 300 + {DEFAULT_BURST}; Paxos allows {PAXOS_PER_5_MIN})",
-                  peak <= limit and refused == 0 and ok)
+        table.add(
+            "6. most token requests the host saw in any 5-minute window",
+            f"**{peak}** ({peak / 300:.2f}/s); {refused} answered 429; busiest 1 s: {busiest[1]}, "
+            f"busiest 60 s: {busiest[60]}",
+            f"≤ {limit:g} ({DEFAULT_RATE:g} x 300 + {DEFAULT_BURST}; Paxos allows {PAXOS_PER_5_MIN})",
+            peak <= limit and refused == 0 and ok,
+        )
 
     if bad_outcomes:
         table.add("runs with an unexpected outcome", "; ".join(bad_outcomes[:5]), "none", False)
@@ -621,12 +720,16 @@ def run_all(stage: Stage, args: argparse.Namespace, sizes: Sequence[int], table:
         loop_s = median(shell_walls[n])
         rate = n / loop_s
         if rate > PAXOS_PER_5_MIN / 300:
-            shell_rate += (f": {rate:.2f}/s to one host here, faster than Paxos's 1/s averaged over 5 "
-                           f"minutes, so a loop of more than {PAXOS_PER_5_MIN} environments on one host "
-                           f"gets locked out; {n} get away with it as the loop ends in {loop_s:.0f} s")
+            shell_rate += (
+                f": {rate:.2f}/s to one host here, faster than Paxos's 1/s averaged over 5 "
+                f"minutes, so a loop of more than {PAXOS_PER_5_MIN} environments on one host "
+                f"gets locked out; {n} get away with it as the loop ends in {loop_s:.0f} s"
+            )
         else:
-            shell_rate += (f": {rate:.2f}/s to one host here, under Paxos's 1/s only because the CLI is "
-                           "slow; a faster machine or a parallel loop passes it and gets locked out")
+            shell_rate += (
+                f": {rate:.2f}/s to one host here, under Paxos's 1/s only because the CLI is "
+                "slow; a faster machine or a parallel loop passes it and gets locked out"
+            )
     notes += [
         "Noisy: the wall times (1, 2, the fresh run) and the ratios built on them, the cold-import times "
         "and their ratio (a few ms of scheduler or page-cache jitter moves them), and peak RSS a little. "
@@ -648,7 +751,8 @@ def run_all(stage: Stage, args: argparse.Namespace, sizes: Sequence[int], table:
             f"Figure 6 ran once (no repetitions: it is paced, so it takes "
             f"~{paced_seconds(args.shared_envs):.0f} s by design, and its peak-window count is set by "
             "the pacing, not by noise). Its host emulates Paxos's lockout (more than 300 requests in 5 "
-            "minutes: 429 for 5 minutes).")
+            "minutes: 429 for 5 minutes)."
+        )
 
 
 if __name__ == "__main__":

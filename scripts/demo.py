@@ -20,7 +20,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 os.environ.update(
-    AWS_ACCESS_KEY_ID="demo", AWS_SECRET_ACCESS_KEY="demo", AWS_DEFAULT_REGION="us-east-1",
+    AWS_ACCESS_KEY_ID="demo",
+    AWS_SECRET_ACCESS_KEY="demo",
+    AWS_DEFAULT_REGION="us-east-1",
 )
 
 from tests.support.harness import render_toml  # noqa: E402
@@ -33,8 +35,13 @@ SCOPES = ["funding:read_profile", "transfer:read_transfer", "transfer:write_inte
 def step(title: str, *args: str, env: dict[str, str]) -> int:
     print(f"\n$ sync-job {' '.join(args)}    # {title}", flush=True)
     proc = subprocess.run(
-        [sys.executable, "-m", "sync_job", *args], env=env, timeout=120, check=False,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [sys.executable, "-m", "sync_job", *args],
+        env=env,
+        timeout=120,
+        check=False,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     print(proc.stdout.rstrip())
     print(f"(exit {proc.returncode})")
@@ -86,8 +93,7 @@ def main() -> int:
                 f"{server.count() - after_first} in the two runs after it"
             )
             versions = [
-                len(sm.list_secret_version_ids(SecretId=f"paxos/{n}/access-token")["Versions"])
-                for n in envs
+                len(sm.list_secret_version_ids(SecretId=f"paxos/{n}/access-token")["Versions"]) for n in envs
             ]
             print(f"token secret versions: {dict(zip(envs, versions, strict=True))}")
         ok = codes == [0, 0, 0, 0] and after_first == 2 and server.count() == 2

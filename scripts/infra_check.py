@@ -47,12 +47,17 @@ class Unavailable(Exception):
 
 
 def find_checkov() -> str:
-    for candidate in (os.environ.get("CHECKOV"), str(ROOT / "build" / "checkov-venv" / "bin" / "checkov"),
-                      shutil.which("checkov")):
+    for candidate in (
+        os.environ.get("CHECKOV"),
+        str(ROOT / "build" / "checkov-venv" / "bin" / "checkov"),
+        shutil.which("checkov"),
+    ):
         if candidate and Path(candidate).is_file():
             return candidate
-    raise Unavailable("checkov is not installed: `make infra-check` installs the pinned version "
-                      "(requirements/checkov.lock) into build/checkov-venv; or set $CHECKOV")
+    raise Unavailable(
+        "checkov is not installed: `make infra-check` installs the pinned version "
+        "(requirements/checkov.lock) into build/checkov-venv; or set $CHECKOV"
+    )
 
 
 def step(title: str) -> None:
@@ -67,8 +72,9 @@ def check_fmt(tf: Terraform, infra: Path) -> list[str]:
     step("terraform fmt -check -recursive infra")
     proc = tf.run("fmt", "-check", "-recursive", "-diff", "-no-color", str(infra), timeout=120, check=False)
     if proc.returncode != 0:
-        return ["terraform fmt: these files need `terraform fmt -recursive infra`:\n"
-                f"{proc.stdout}{proc.stderr}"]
+        return [
+            f"terraform fmt: these files need `terraform fmt -recursive infra`:\n{proc.stdout}{proc.stderr}"
+        ]
     return []
 
 
@@ -91,12 +97,31 @@ def check_validate(scratch: Path, infra: Path) -> list[str]:
 
 
 def run_checkov(checkov: str, directory: Path) -> dict[str, Any]:
-    env = {**os.environ, "HTTP_PROXY": DEAD_PROXY, "HTTPS_PROXY": DEAD_PROXY, "NO_PROXY": LOOPBACK,
-           "http_proxy": DEAD_PROXY, "https_proxy": DEAD_PROXY, "no_proxy": LOOPBACK}
+    env = {
+        **os.environ,
+        "HTTP_PROXY": DEAD_PROXY,
+        "HTTPS_PROXY": DEAD_PROXY,
+        "NO_PROXY": LOOPBACK,
+        "http_proxy": DEAD_PROXY,
+        "https_proxy": DEAD_PROXY,
+        "no_proxy": LOOPBACK,
+    }
     proc = subprocess.run(
-        [checkov, "--directory", str(directory), "--framework", "terraform", "--skip-download",
-         "--output", "json"],
-        capture_output=True, text=True, timeout=300, env=env, check=False,
+        [
+            checkov,
+            "--directory",
+            str(directory),
+            "--framework",
+            "terraform",
+            "--skip-download",
+            "--output",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+        check=False,
     )
     if proc.returncode not in (0, 1) or not proc.stdout.strip():
         raise RuntimeError(f"checkov exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}")
@@ -129,11 +154,15 @@ def check_checkov(checkov: str, scratch: Path, infra: Path) -> list[str]:
     problems = []
     step("checkov --directory infra --framework terraform --skip-download")
     results = run_checkov(checkov, infra)
-    print(f"checkov: {len(results['passed_checks'])} passed, {len(results['failed_checks'])} failed, "
-          f"{len(results['skipped_checks'])} skipped")
+    print(
+        f"checkov: {len(results['passed_checks'])} passed, {len(results['failed_checks'])} failed, "
+        f"{len(results['skipped_checks'])} skipped"
+    )
     for failed in results["failed_checks"]:
-        problems.append(f"checkov {failed['check_id']} failed for {failed['resource']} "
-                        f"({failed['file_path']}:{failed['file_line_range'][0]}): {failed['check_name']}")
+        problems.append(
+            f"checkov {failed['check_id']} failed for {failed['resource']} "
+            f"({failed['file_path']}:{failed['file_line_range'][0]}): {failed['check_name']}"
+        )
     for skipped in results["skipped_checks"]:
         reason = (skipped.get("check_result") or {}).get("suppress_comment", "")
         print(f"  skipped {skipped['check_id']} on {skipped['resource']}: {reason}")
@@ -142,8 +171,10 @@ def check_checkov(checkov: str, scratch: Path, infra: Path) -> list[str]:
     comments = skip_comments(infra)
     for path, number, check_id, reason in comments:
         if len(reason) < MIN_REASON:
-            problems.append(f"{show(path, infra)}:{number}: #checkov:skip={check_id} needs an "
-                            f"inline reason (#checkov:skip={check_id}:why), at least {MIN_REASON} characters")
+            problems.append(
+                f"{show(path, infra)}:{number}: #checkov:skip={check_id} needs an "
+                f"inline reason (#checkov:skip={check_id}:why), at least {MIN_REASON} characters"
+            )
     stripped = scratch / "infra-without-skips"
     copy_infra(stripped, infra)
     for path in stripped.rglob("*.tf"):
@@ -152,15 +183,21 @@ def check_checkov(checkov: str, scratch: Path, infra: Path) -> list[str]:
     unsuppressed = {key(c) for c in run_checkov(checkov, stripped)["failed_checks"]}
     for skipped in results["skipped_checks"]:
         if key(skipped) not in unsuppressed:
-            problems.append(f"unneeded skip: {skipped['check_id']} on {skipped['resource']} passes "
-                            "without it; remove the #checkov:skip comment")
+            problems.append(
+                f"unneeded skip: {skipped['check_id']} on {skipped['resource']} passes "
+                "without it; remove the #checkov:skip comment"
+            )
     skipped_ids = {c["check_id"] for c in results["skipped_checks"]}
     for path, number, check_id, _ in comments:
         if check_id not in skipped_ids:
-            problems.append(f"{show(path, infra)}:{number}: #checkov:skip={check_id} suppresses "
-                            "nothing checkov reports; remove it")
-    print(f"{len(comments)} skip comments, {len(results['skipped_checks'])} suppressed findings, "
-          "each with its reason")
+            problems.append(
+                f"{show(path, infra)}:{number}: #checkov:skip={check_id} suppresses "
+                "nothing checkov reports; remove it"
+            )
+    print(
+        f"{len(comments)} skip comments, {len(results['skipped_checks'])} suppressed findings, "
+        "each with its reason"
+    )
     return problems
 
 

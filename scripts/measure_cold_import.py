@@ -70,14 +70,17 @@ def measure(path: Path, runs: int) -> dict[str, float | None]:
             elif round_:
                 samples[name].append(elapsed)  # type: ignore[union-attr]
     empty = statistics.median(samples.pop("empty") or [0.0])
-    return {name: None if values is None else round((statistics.median(values) - empty) * 1000, 1)
-            for name, values in samples.items()}
+    return {
+        name: None if values is None else round((statistics.median(values) - empty) * 1000, 1)
+        for name, values in samples.items()
+    }
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--path", type=Path, default=ROOT,
-                        help="directory put first on sys.path (default: the checkout)")
+    parser.add_argument(
+        "--path", type=Path, default=ROOT, help="directory put first on sys.path (default: the checkout)"
+    )
     parser.add_argument("--runs", type=int, default=21)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
@@ -88,11 +91,23 @@ def main() -> int:
         for name, value in figures.items()
     }
     if args.json:
-        print(json.dumps({"python": sys.version.split()[0], "path": str(args.path), "runs": args.runs,
-                          "ms": figures, "ratio_to_boto3": ratios}, indent=2))
+        print(
+            json.dumps(
+                {
+                    "python": sys.version.split()[0],
+                    "path": str(args.path),
+                    "runs": args.runs,
+                    "ms": figures,
+                    "ratio_to_boto3": ratios,
+                },
+                indent=2,
+            )
+        )
         return 0
-    print(f"Python {sys.version.split()[0]}, sys.path[0] = {args.path}, median of {args.runs} runs, "
-          "interpreter start subtracted")
+    print(
+        f"Python {sys.version.split()[0]}, sys.path[0] = {args.path}, median of {args.runs} runs, "
+        "interpreter start subtracted"
+    )
     for name, value in figures.items():
         shown = "n/a (not importable)" if value is None else f"{value:7.1f} ms  {ratios[name]:.2f}x boto3"
         print(f"  {name:<28} {shown}")

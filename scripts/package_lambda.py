@@ -34,8 +34,17 @@ DEFAULT_BUILD = ROOT / "build" / "lambda"
 DEFAULT_OUT = ROOT / "dist" / "sync-job-lambda.zip"
 SOURCE_PACKAGE = ROOT / "sync_job"
 
-PLATFORM = ("--platform", "manylinux2014_x86_64", "--implementation", "cp",
-            "--python-version", "3.12", "--abi", "cp312", "--only-binary=:all:")
+PLATFORM = (
+    "--platform",
+    "manylinux2014_x86_64",
+    "--implementation",
+    "cp",
+    "--python-version",
+    "3.12",
+    "--abi",
+    "cp312",
+    "--only-binary=:all:",
+)
 # botocore/data/<service>/ directories kept; every top-level file of botocore/data is kept.
 DEFAULT_BOTOCORE_SERVICES = ("secretsmanager", "sts")
 FIXED_DATE = (1980, 1, 1, 0, 0, 0)
@@ -54,8 +63,22 @@ def download_wheels(requirements: Path, dest: Path) -> list[Path]:
     dest.mkdir(parents=True, exist_ok=True)
     for old in dest.glob("*.whl"):
         old.unlink()
-    run([sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check",
-         *PLATFORM, "--require-hashes", "--dest", str(dest), "-r", str(requirements)])
+    run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--quiet",
+            "--disable-pip-version-check",
+            *PLATFORM,
+            "--require-hashes",
+            "--dest",
+            str(dest),
+            "-r",
+            str(requirements),
+        ]
+    )
     wheels = sorted(dest.glob("*.whl"))
     if not wheels:
         raise SystemExit(f"no wheels downloaded from {requirements}")
@@ -139,9 +162,7 @@ def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def build(
-    *, requirements: Path, tree: Path, out: Path, botocore_services: tuple[str, ...]
-) -> str:
+def build(*, requirements: Path, tree: Path, out: Path, botocore_services: tuple[str, ...]) -> str:
     if tree.exists():
         shutil.rmtree(tree)
     tree.mkdir(parents=True)
@@ -171,26 +192,37 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--build-dir", type=Path, default=DEFAULT_BUILD)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument(
-        "--botocore-services", default=",".join(DEFAULT_BOTOCORE_SERVICES),
+        "--botocore-services",
+        default=",".join(DEFAULT_BOTOCORE_SERVICES),
         help="botocore service models to keep, comma-separated; empty keeps them all",
     )
-    parser.add_argument("--verify", action="store_true",
-                        help="build a second time from scratch and fail unless both zips are identical")
+    parser.add_argument(
+        "--verify",
+        action="store_true",
+        help="build a second time from scratch and fail unless both zips are identical",
+    )
     args = parser.parse_args(argv)
     services = tuple(s for s in args.botocore_services.split(",") if s)
 
-    digest = build(requirements=args.requirements, tree=args.build_dir, out=args.out,
-                   botocore_services=services)
+    digest = build(
+        requirements=args.requirements, tree=args.build_dir, out=args.out, botocore_services=services
+    )
     size = args.out.stat().st_size
     with zipfile.ZipFile(args.out) as archive:
         entries = len(archive.infolist())
-    print(f"{args.out.relative_to(ROOT) if args.out.is_relative_to(ROOT) else args.out}: "
-          f"{size} bytes ({human(size)}) zipped, {human(tree_size(args.build_dir))} unzipped, "
-          f"{entries} files, sha256 {digest}")
+    print(
+        f"{args.out.relative_to(ROOT) if args.out.is_relative_to(ROOT) else args.out}: "
+        f"{size} bytes ({human(size)}) zipped, {human(tree_size(args.build_dir))} unzipped, "
+        f"{entries} files, sha256 {digest}"
+    )
     if args.verify:
         with tempfile.TemporaryDirectory(prefix="sync-job-verify-") as tmp:
-            again = build(requirements=args.requirements, tree=Path(tmp) / "tree",
-                          out=Path(tmp) / "again.zip", botocore_services=services)
+            again = build(
+                requirements=args.requirements,
+                tree=Path(tmp) / "tree",
+                out=Path(tmp) / "again.zip",
+                botocore_services=services,
+            )
         if again != digest:
             print(f"NOT reproducible: a second build gave sha256 {again}", file=sys.stderr)
             return 1

@@ -43,12 +43,18 @@ def _fail(message: str, code: int) -> NoReturn:
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
-    "--config", "config_path", type=click.Path(dir_okay=False), default=None, metavar="PATH",
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    metavar="PATH",
     help="TOML config file (default: $SYNC_JOB_CONFIG).",
 )
 @click.option("-v", "--verbose", is_flag=True, help="Log at DEBUG level (same as --log-level DEBUG).")
 @click.option(
-    "--log-level", type=click.Choice(LEVELS, case_sensitive=False), default=None,
+    "--log-level",
+    type=click.Choice(LEVELS, case_sensitive=False),
+    default=None,
     help="Level of the JSON log lines on stderr (default INFO).",
 )
 @click.version_option(__version__, prog_name="sync-job")
@@ -75,7 +81,10 @@ def _job(ctx: click.Context) -> Any:
 
 def _env_option(f: F) -> F:
     return click.option(
-        "--env", "envs", multiple=True, metavar="NAME",
+        "--env",
+        "envs",
+        multiple=True,
+        metavar="NAME",
         help="Only this environment (repeatable; default: all).",
     )(f)
 
@@ -87,8 +96,7 @@ def _json_option(f: F) -> F:
 def _table(rows: Sequence[Sequence[str]]) -> str:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     return "\n".join(
-        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
-        for row in rows
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows
     )
 
 
@@ -122,10 +130,15 @@ def run(ctx: click.Context, envs: tuple[str, ...], force: bool, dry_run: bool, a
         rows = [["ENVIRONMENT", "OUTCOME", "EXPIRES AT", "REMAINING", "DETAIL"]]
         for r in report.results:
             d = r.to_dict()
-            rows.append([
-                r.environment, r.outcome, d["expires_at"] or "-", _duration(r.seconds_remaining),
-                r.error or r.warning or "",
-            ])
+            rows.append(
+                [
+                    r.environment,
+                    r.outcome,
+                    d["expires_at"] or "-",
+                    _duration(r.seconds_remaining),
+                    r.error or r.warning or "",
+                ]
+            )
         click.echo(_table(rows))
     if as_json:
         for r in report.results:
@@ -157,10 +170,15 @@ def status(ctx: click.Context, envs: tuple[str, ...], as_json: bool) -> None:
     else:
         rows = [["ENVIRONMENT", "STATE", "EXPIRES AT", "REMAINING", "DETAIL"]]
         for e in entries:
-            rows.append([
-                e["environment"], e["state"], e["expires_at"] or "-",
-                _duration(e["seconds_remaining"]), e.get("error") or "",
-            ])
+            rows.append(
+                [
+                    e["environment"],
+                    e["state"],
+                    e["expires_at"] or "-",
+                    _duration(e["seconds_remaining"]),
+                    e.get("error") or "",
+                ]
+            )
         click.echo(_table(rows))
     ok = all(e["state"] in ("valid", "expiring") for e in entries)
     sys.exit(EXIT_OK if ok else EXIT_FAILED)
@@ -180,8 +198,7 @@ def token(ctx: click.Context, name: str) -> None:
     """
     payload, state = _job(ctx).read_token(name)
     if payload is None or state in ("expired", "missing", "invalid"):
-        _fail(f"{name}: no valid token stored (state: {state}); run `sync-job run --env {name}`",
-              EXIT_FAILED)
+        _fail(f"{name}: no valid token stored (state: {state}); run `sync-job run --env {name}`", EXIT_FAILED)
     if state == "expiring":
         click.echo(f"sync-job: warning: {name}: token is inside its refresh margin", err=True)
     click.echo(payload.access_token.reveal())
@@ -207,8 +224,13 @@ def check(ctx: click.Context, envs: tuple[str, ...], as_json: bool) -> None:
     else:
         rows = [["ENVIRONMENT", "RESULT", "DETAIL"]]
         for e in entries:
-            rows.append([e["environment"], "ok" if e["ok"] else "FAILED", e["error"] or
-                         ", ".join(f"{k} {v}" for k, v in e["checks"].items())])
+            rows.append(
+                [
+                    e["environment"],
+                    "ok" if e["ok"] else "FAILED",
+                    e["error"] or ", ".join(f"{k} {v}" for k, v in e["checks"].items()),
+                ]
+            )
         click.echo(_table(rows))
     for e in entries:
         if not e["ok"]:

@@ -91,9 +91,7 @@ class Config:
         known = self.names()
         unknown = [n for n in names if n not in known]
         if unknown:
-            raise UsageError(
-                f"unknown environment {unknown[0]!r}; configured: {', '.join(known)}"
-            )
+            raise UsageError(f"unknown environment {unknown[0]!r}; configured: {', '.join(known)}")
         seen: dict[str, EnvironmentConfig] = {}
         for n in names:
             seen.setdefault(n, self.get(n))
@@ -203,7 +201,6 @@ def _token_url(where: str, value: object) -> str:
         where,
         f"must be an https:// URL (plain http:// is allowed only for loopback hosts), got {value!r}",
     )
-
 
 
 _CHECKS: dict[str, Callable[[str, object], Any]] = {
@@ -327,8 +324,7 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
         if inline:
             return load_config_text(inline, f"${ENV_CONFIG_INLINE}")
         raise ConfigError(
-            f"no configuration: pass --config PATH or set {ENV_CONFIG_PATH} "
-            "(see examples/paxos.toml)"
+            f"no configuration: pass --config PATH or set {ENV_CONFIG_PATH} (see examples/paxos.toml)"
         )
     file = Path(path)
     try:

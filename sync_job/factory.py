@@ -48,9 +48,7 @@ class LazyTokenClient:
 
 def build_job(config: Config, clock: Clock | None = None) -> Job:
     clock = clock or SystemClock()
-    client = make_client(
-        max_attempts=config.aws_max_attempts, max_pool_connections=config.max_workers
-    )
+    client = make_client(max_attempts=config.aws_max_attempts, max_pool_connections=config.max_workers)
     return Job(
         config=config,
         store=SecretStore(client),

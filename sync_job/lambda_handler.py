@@ -34,9 +34,7 @@ def _parse_event(event: Any) -> tuple[list[str] | None, bool]:
     if not isinstance(event, dict):
         raise UsageError("the Lambda event must be a JSON object")
     names = event.get("environments")
-    if names is not None and (
-        not isinstance(names, list) or not all(isinstance(n, str) for n in names)
-    ):
+    if names is not None and (not isinstance(names, list) or not all(isinstance(n, str) for n in names)):
         raise UsageError('event "environments" must be a list of environment names')
     force = event.get("force", False)
     if not isinstance(force, bool):

@@ -100,8 +100,7 @@ def client_assertion(env: EnvironmentConfig, creds: Credentials, now: datetime) 
         import jwt  # optional dependency: only private_key_jwt needs it
     except ImportError:
         raise CredentialsError(
-            "auth_method private_key_jwt needs PyJWT and cryptography: "
-            "pip install 'sync-job[jwt]'"
+            "auth_method private_key_jwt needs PyJWT and cryptography: pip install 'sync-job[jwt]'"
         ) from None
 
     if creds.private_key is None:
@@ -119,9 +118,7 @@ def client_assertion(env: EnvironmentConfig, creds: Credentials, now: datetime) 
     kid = creds.key_id or env.key_id
     headers = {"kid": kid} if kid else None
     try:
-        assertion = jwt.encode(
-            claims, creds.private_key.reveal(), algorithm=env.signing_alg, headers=headers
-        )
+        assertion = jwt.encode(claims, creds.private_key.reveal(), algorithm=env.signing_alg, headers=headers)
     except Exception:
         # The exception text of a key parser may quote the key: say only what is wrong.
         raise CredentialsError(
@@ -147,9 +144,7 @@ def build_request(
     if env.auth_method == "client_secret_basic":
         if creds.client_secret is None:
             raise CredentialsError(f"credentials secret {creds.source} lacks 'client_secret'")
-        headers["Authorization"] = basic_authorization(
-            creds.client_id, creds.client_secret.reveal()
-        )
+        headers["Authorization"] = basic_authorization(creds.client_id, creds.client_secret.reveal())
     elif env.auth_method == "private_key_jwt":
         form["client_id"] = creds.client_id
         form["client_assertion_type"] = JWT_BEARER
@@ -245,8 +240,7 @@ def parse_response(
                 status=status,
             )
         raise TokenRequestError(
-            f"HTTP {status} from {host} ({_describe_body(content_type, body)}); "
-            "check token_url",
+            f"HTTP {status} from {host} ({_describe_body(content_type, body)}); check token_url",
             status=status,
         )
 
@@ -262,9 +256,7 @@ def parse_response(
         raise InvalidTokenResponse(f"{host} answered with JSON that is not an object", status=status)
     token = doc.get("access_token")
     if not isinstance(token, str) or not token:
-        raise InvalidTokenResponse(
-            f"{host} answered without a non-empty string access_token", status=status
-        )
+        raise InvalidTokenResponse(f"{host} answered without a non-empty string access_token", status=status)
     secret = Secret(token)  # registered for scrubbing before anything can print it
     token_type = doc.get("token_type")
     if not isinstance(token_type, str) or not token_type:
@@ -296,9 +288,7 @@ def parse_response(
     else:
         expires_in = math.floor(raw_expires)
         if expires_in <= 0:
-            raise InvalidTokenResponse(
-                f"{host} answered with expires_in under one second", status=status
-            )
+            raise InvalidTokenResponse(f"{host} answered with expires_in under one second", status=status)
 
     scope = doc.get("scope")
     if scope is not None and not isinstance(scope, str):

@@ -50,9 +50,7 @@ class HostPacer:
         self._buckets: dict[str, _Bucket] = {}
         self._closed_until: dict[str, float] = {}
 
-    def acquire(
-        self, origin: str, *, host: str, rate: float, burst: int, latest_start: float
-    ) -> None:
+    def acquire(self, origin: str, *, host: str, rate: float, burst: int, latest_start: float) -> None:
         """Wait for this origin's next request slot, or raise at once if it falls after
         ``latest_start`` (monotonic seconds)."""
         with self._lock:

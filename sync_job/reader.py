@@ -204,13 +204,19 @@ class TokenReader:
         now = self._now()
         left = (token.expires_at - now).total_seconds()
         if now >= token.expires_at - self._skew:
-            when = f"expired at {_format(token.expires_at)}, {-left:.0f}s ago" if left <= 0 else (
-                f"expires at {_format(token.expires_at)}, in {left:.0f}s, "
-                f"within the reader's {self.skew_seconds:g}s skew"
+            when = (
+                f"expired at {_format(token.expires_at)}, {-left:.0f}s ago"
+                if left <= 0
+                else (
+                    f"expires at {_format(token.expires_at)}, in {left:.0f}s, "
+                    f"within the reader's {self.skew_seconds:g}s skew"
+                )
             )
             raise TokenExpiredError(
                 f"the token in secret {sid!r} {when}; {_STATUS_HINT}",
-                secret_id=sid, expires_at=token.expires_at, seconds_left=left,
+                secret_id=sid,
+                expires_at=token.expires_at,
+                seconds_left=left,
             )
         self._cached = token
         return token

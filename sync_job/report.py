@@ -30,14 +30,10 @@ class EnvironmentResult:
             "environment": self.environment,
             "outcome": self.outcome,
             "expires_at": format_rfc3339(self.expires_at) if self.expires_at else None,
-            "seconds_remaining": (
-                None if self.seconds_remaining is None else int(self.seconds_remaining)
-            ),
+            "seconds_remaining": (None if self.seconds_remaining is None else int(self.seconds_remaining)),
             "error": self.error,
             "attempts": self.attempts,
-            "latency_ms": (
-                None if self.latency_seconds is None else round(self.latency_seconds * 1000, 1)
-            ),
+            "latency_ms": (None if self.latency_seconds is None else round(self.latency_seconds * 1000, 1)),
             "warning": self.warning,
         }
 

@@ -95,16 +95,14 @@ def classify_error(exc: Exception, action: str, secret_id: str) -> StoreError:
             )
         if code in ("AccessDeniedException", "AccessDenied", "UnauthorizedOperation"):
             return AccessDeniedError(
-                f"access denied: secretsmanager:{action} on secret {secret_id}; "
-                "grant it to the job's role"
+                f"access denied: secretsmanager:{action} on secret {secret_id}; grant it to the job's role"
             )
         if code == "InvalidRequestException" and "delet" in message.lower():
             return SecretDeletedError(
                 f"secret {secret_id} is scheduled for deletion; restore it with "
                 f"`aws secretsmanager restore-secret --secret-id {secret_id}`"
             )
-        if code in ("ThrottlingException", "TooManyRequestsException", "Throttling",
-                    "RequestLimitExceeded"):
+        if code in ("ThrottlingException", "TooManyRequestsException", "Throttling", "RequestLimitExceeded"):
             return ThrottledError(
                 f"Secrets Manager throttled {action} on secret {secret_id} after retries; "
                 "try again later or lower max_workers"
@@ -179,9 +177,7 @@ class SecretStore:
             )
         return answer
 
-    def publish(
-        self, secret_id: str, payload: TokenPayload, expected_version: str | None
-    ) -> PublishResult:
+    def publish(self, secret_id: str, payload: TokenPayload, expected_version: str | None) -> PublishResult:
         """Write ``payload`` and make it AWSCURRENT unless another run published a token that
         lives at least as long. ``expected_version`` is the AWSCURRENT version this run read."""
         # The version id is the idempotency key: a retried write can never add a second version.
@@ -213,9 +209,7 @@ class SecretStore:
             if current.version_id == version_id:
                 return PublishResult(published=True, version_id=version_id)
             if current.payload is not None and current.payload.expires_at >= payload.expires_at:
-                return PublishResult(
-                    published=False, current=current.payload, version_id=current.version_id
-                )
+                return PublishResult(published=False, current=current.payload, version_id=current.version_id)
             expected = current.version_id
         raise StoreError(
             f"could not make the new token current in secret {secret_id}: AWSCURRENT kept "
@@ -247,16 +241,15 @@ def parse_credentials(text: str | None, secret_id: str, auth_method: str) -> Cre
         ) from None
     if not isinstance(doc, dict):
         raise CredentialsError(f"credentials secret {secret_id} is not a JSON object")
-    wanted = ("client_id", "private_key") if auth_method == "private_key_jwt" else (
-        "client_id", "client_secret")
+    wanted = (
+        ("client_id", "private_key") if auth_method == "private_key_jwt" else ("client_id", "client_secret")
+    )
     for key in wanted:
         value = doc.get(key)
         if key not in doc:
             raise CredentialsError(f"credentials secret {secret_id} lacks {key!r}")
         if not isinstance(value, str) or not value.strip():
-            raise CredentialsError(
-                f"credentials secret {secret_id}: {key!r} must be a non-empty string"
-            )
+            raise CredentialsError(f"credentials secret {secret_id}: {key!r} must be a non-empty string")
     key_id = doc.get("key_id")
     if key_id is not None and not isinstance(key_id, str):
         raise CredentialsError(f"credentials secret {secret_id}: 'key_id' must be a string")
@@ -266,8 +259,9 @@ def parse_credentials(text: str | None, secret_id: str, auth_method: str) -> Cre
         _check_private_key(private_key, secret_id)
     return Credentials(
         client_id=doc["client_id"],
-        client_secret=Secret(doc["client_secret"]) if isinstance(doc.get("client_secret"), str)
-        and doc["client_secret"] else None,
+        client_secret=Secret(doc["client_secret"])
+        if isinstance(doc.get("client_secret"), str) and doc["client_secret"]
+        else None,
         private_key=private_key,
         key_id=key_id or None,
         source=secret_id,

@@ -99,10 +99,8 @@ class Job:
             environment=env.name,
             outcome=result.outcome,
             attempt=result.attempts,
-            latency_ms=None if result.latency_seconds is None
-            else round(result.latency_seconds * 1000, 1),
-            seconds_remaining=None if result.seconds_remaining is None
-            else int(result.seconds_remaining),
+            latency_ms=None if result.latency_seconds is None else round(result.latency_seconds * 1000, 1),
+            seconds_remaining=None if result.seconds_remaining is None else int(result.seconds_remaining),
             duration_ms=round((self.clock.monotonic() - started) * 1000, 1),
             error=result.error,
             warning=result.warning,
@@ -160,14 +158,23 @@ class Job:
         if not published.published:
             assert published.current is not None
             return self._result(
-                env, "fresh", published.current, now,
-                attempts=fetched.attempts, latency=fetched.latency_seconds,
+                env,
+                "fresh",
+                published.current,
+                now,
+                attempts=fetched.attempts,
+                latency=fetched.latency_seconds,
                 warning="another run published a longer-lived token first; kept it",
             )
         warning = freshness.churn_warning(stored.payload, fetched.issued_at) if force else None
         return self._result(
-            env, "refreshed", payload, now,
-            attempts=fetched.attempts, latency=fetched.latency_seconds, warning=warning,
+            env,
+            "refreshed",
+            payload,
+            now,
+            attempts=fetched.attempts,
+            latency=fetched.latency_seconds,
+            warning=warning,
         )
 
     def _result(
@@ -243,7 +250,8 @@ class Job:
         env = self.config.select([name])[0]
         stored = self.store.read_token(env.token_secret)
         state = (
-            "invalid" if stored.problem
+            "invalid"
+            if stored.problem
             else freshness.state(stored.payload, self.clock.now(), env.refresh_margin_seconds)
         )
         return stored.payload, state
@@ -259,8 +267,7 @@ class Job:
 
     def _check_one(self, env: EnvironmentConfig, deadline: float) -> dict[str, Any]:
         checks: dict[str, str] = {"config": "ok"}
-        entry: dict[str, Any] = {"environment": env.name, "ok": False, "checks": checks,
-                                 "error": None}
+        entry: dict[str, Any] = {"environment": env.name, "ok": False, "checks": checks, "error": None}
         step = "credentials"
         try:
             creds = self.store.read_credentials(env.credentials_secret, env.auth_method)

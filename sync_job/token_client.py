@@ -180,9 +180,7 @@ class TokenClient:
                 f"connection to {env.host} broke during the answer", transient=True
             ) from None
         except requests.exceptions.ConnectionError as exc:
-            raise TokenRequestError(
-                f"cannot reach {env.host}: {_root_cause(exc)}", transient=True
-            ) from None
+            raise TokenRequestError(f"cannot reach {env.host}: {_root_cause(exc)}", transient=True) from None
         except requests.exceptions.RequestException as exc:
             raise TokenRequestError(
                 f"request to {env.host} failed: {type(exc).__name__}", transient=True

@@ -20,8 +20,9 @@ UNAVAILABLE = 3
 
 
 def infra_check(*args: str) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True, text=True,
-                          timeout=540, check=False)
+    proc = subprocess.run(
+        [sys.executable, str(SCRIPT), *args], capture_output=True, text=True, timeout=540, check=False
+    )
     if proc.returncode == UNAVAILABLE:
         pytest.skip(proc.stderr.strip())
     return proc
@@ -39,11 +40,14 @@ def test_infra_check_catches_bad_format_an_unexplained_skip_and_a_needless_one(t
     lambda_tf = infra / "lambda.tf"
     text = lambda_tf.read_text()
     # A skip without a reason, and a skip that suppresses nothing (the log group passes CKV_AWS_158).
-    text = text.replace("  #checkov:skip=CKV_AWS_50:",
-                        "  #checkov:skip=CKV_AWS_50\n  #checkov:skip=CKV_AWS_999:")
-    text = text.replace('  retention_in_days = var.log_retention_days',
-                        '  #checkov:skip=CKV_AWS_158:the log group is encrypted with the key anyway\n'
-                        '  retention_in_days    =    var.log_retention_days')
+    text = text.replace(
+        "  #checkov:skip=CKV_AWS_50:", "  #checkov:skip=CKV_AWS_50\n  #checkov:skip=CKV_AWS_999:"
+    )
+    text = text.replace(
+        "  retention_in_days = var.log_retention_days",
+        "  #checkov:skip=CKV_AWS_158:the log group is encrypted with the key anyway\n"
+        "  retention_in_days    =    var.log_retention_days",
+    )
     lambda_tf.write_text(text)
     proc = infra_check("--infra", str(infra))
     assert proc.returncode == 1, f"{proc.stdout}\n{proc.stderr}"

@@ -22,8 +22,10 @@ LAMBDA_LIMIT = 50 * 1024 * 1024  # zipped upload limit of a Lambda function
 
 def pins() -> dict[str, str]:
     text = (ROOT / "requirements" / "lambda.txt").read_text()
-    return {name.lower().replace("_", "-"): version
-            for name, version in re.findall(r"^([A-Za-z0-9_.-]+)==([^\s\\]+)", text, re.MULTILINE)}
+    return {
+        name.lower().replace("_", "-"): version
+        for name, version in re.findall(r"^([A-Za-z0-9_.-]+)==([^\s\\]+)", text, re.MULTILINE)
+    }
 
 
 def test_two_builds_from_scratch_are_byte_identical(lambda_package: Package, tmp_path: Path) -> None:
@@ -52,15 +54,21 @@ def test_zip_holds_the_handler_the_pins_and_nothing_else(lambda_package: Package
 
     # The handler and the whole package, byte for byte the checkout's sources.
     assert "sync_job/lambda_handler.py" in names
-    sources = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "sync_job").rglob("*.py")
-                     if "__pycache__" not in p.parts)
+    sources = sorted(
+        p.relative_to(ROOT).as_posix()
+        for p in (ROOT / "sync_job").rglob("*.py")
+        if "__pycache__" not in p.parts
+    )
     assert sorted(n for n in names if n.startswith("sync_job/")) == sources
     for source in sources:
         assert (lambda_package.unzipped / source).read_bytes() == (ROOT / source).read_bytes()
 
     # Exactly the pinned distributions, at the pinned versions.
-    shipped = {m.group(1).lower().replace("_", "-"): m.group(2) for n in names
-               if (m := re.match(r"^([^/]+)-([^-/]+)\.dist-info/METADATA$", n))}
+    shipped = {
+        m.group(1).lower().replace("_", "-"): m.group(2)
+        for n in names
+        if (m := re.match(r"^([^/]+)-([^-/]+)\.dist-info/METADATA$", n))
+    }
     assert shipped == pins()
 
     # botocore keeps the service models the job uses, and only those.
@@ -85,6 +93,11 @@ def test_unzipped_package_imports_the_handler_without_site_packages(lambda_packa
         "import boto3; boto3.client('secretsmanager', region_name='us-east-1')\n"
         "print('ok')\n"
     )
-    proc = subprocess.run([sys.executable, "-I", "-S", "-c", code, str(lambda_package.unzipped)],
-                          capture_output=True, text=True, timeout=120, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", code, str(lambda_package.unzipped)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr

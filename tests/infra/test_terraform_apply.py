@@ -45,8 +45,17 @@ NAME = "paxos-sync-job"
 ENVIRONMENTS = ("sandbox", "production")
 # Every AWS service the module touches; each is pointed at moto. A service missing here would
 # be sent to the dead loopback proxy and fail, never to AWS.
-ENDPOINT_SERVICES = ("sts", "iam", "kms", "secretsmanager", "lambda", "scheduler", "sqs",
-                     "cloudwatch", "logs")
+ENDPOINT_SERVICES = (
+    "sts",
+    "iam",
+    "kms",
+    "secretsmanager",
+    "lambda",
+    "scheduler",
+    "sqs",
+    "cloudwatch",
+    "logs",
+)
 DUMMY_AWS = {
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",  # moto's documented dummy value
@@ -88,9 +97,14 @@ class Stack:
     client_secrets: dict[str, str] = field(default_factory=dict)
 
     def client(self, service: str) -> Any:
-        return boto3.client(service, endpoint_url=self.endpoint, region_name=REGION,
-                            aws_access_key_id="testing", aws_secret_access_key="testing",
-                            aws_session_token="testing")
+        return boto3.client(
+            service,
+            endpoint_url=self.endpoint,
+            region_name=REGION,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+            aws_session_token="testing",
+        )
 
 
 @pytest.fixture(scope="module")
@@ -113,19 +127,32 @@ def stack(lambda_package: Package, tmp_path_factory: pytest.TempPathFactory) -> 
         tf = Terraform.offline(example, base / "scratch", extra_env=dict(DUMMY_AWS))
         assert tf.binary == probe.binary
         (example / "override.tf").write_text(override_tf(endpoint))
-        (example / "test.auto.tfvars.json").write_text(json.dumps({
-            "token_urls": {env: tokens.url for env in ENVIRONMENTS},
-            "consumer_role_arns": {"sandbox": [CONSUMER_ROLE]},
-            "operator_role_arns": [OPERATOR_ROLE],
-            "lambda_package_path": str(lambda_package.zip_path),
-            # A throwaway stack: destroy deletes the secrets at once, the key after 7 days.
-            "secret_recovery_window_days": 0,
-            "kms_deletion_window_days": 7,
-        }, indent=2))
+        (example / "test.auto.tfvars.json").write_text(
+            json.dumps(
+                {
+                    "token_urls": {env: tokens.url for env in ENVIRONMENTS},
+                    "consumer_role_arns": {"sandbox": [CONSUMER_ROLE]},
+                    "operator_role_arns": [OPERATOR_ROLE],
+                    "lambda_package_path": str(lambda_package.zip_path),
+                    # A throwaway stack: destroy deletes the secrets at once, the key after 7 days.
+                    "secret_recovery_window_days": 0,
+                    "kms_deletion_window_days": 7,
+                },
+                indent=2,
+            )
+        )
         tf.init()
         applied = tf.run("apply", "-auto-approve", "-input=false", "-no-color", timeout=600)
-        stack = Stack(tf=tf, moto=moto, endpoint=endpoint, tokens=tokens, package=lambda_package,
-                      workdir=example, outputs=tf.output_json(), apply_log=applied.stdout)
+        stack = Stack(
+            tf=tf,
+            moto=moto,
+            endpoint=endpoint,
+            tokens=tokens,
+            package=lambda_package,
+            workdir=example,
+            outputs=tf.output_json(),
+            apply_log=applied.stdout,
+        )
         yield stack
 
         destroyed = tf.run("destroy", "-auto-approve", "-input=false", "-no-color", timeout=600)
@@ -183,8 +210,14 @@ def test_apply_creates_function_schedule_roles_key_secrets_alarms_dashboard(stac
         assert table["token_secret"] == out["token_secret_arns"][env]
         assert table["credentials_secret"] == out["credentials_secret_arns"][env]
         assert table["token_url"] == stack.tokens.url
-        assert set(table) <= {"token_url", "scopes", "auth_method", "credentials_secret",
-                              "token_secret", "refresh_margin_seconds"}
+        assert set(table) <= {
+            "token_url",
+            "scopes",
+            "auth_method",
+            "credentials_secret",
+            "token_secret",
+            "refresh_margin_seconds",
+        }
     concurrency = stack.client("lambda").get_function_concurrency(FunctionName=out["function_name"])
     assert concurrency.get("ReservedConcurrentExecutions") == 1
 
@@ -222,22 +255,34 @@ def test_apply_creates_function_schedule_roles_key_secrets_alarms_dashboard(stac
         sids = {s["Sid"] for s in policy["Statement"]}
         assert {"NobodyElseReadsTheToken", "OnlyTheJobAndOperatorsWriteTheToken"} <= sids
         assert ("ConsumersReadTheToken" in sids) == (env == "sandbox")
-    assert sm.describe_secret(SecretId="paxos/sandbox/client-credentials")["ARN"] == \
-        out["credentials_secret_arns"]["sandbox"]
+    assert (
+        sm.describe_secret(SecretId="paxos/sandbox/client-credentials")["ARN"]
+        == out["credentials_secret_arns"]["sandbox"]
+    )
 
     # Alarms: errors and dead letters, and one staleness alarm per environment; silence alarms.
-    alarms = {a["AlarmName"]: a for a in
-              stack.client("cloudwatch").describe_alarms(AlarmNamePrefix=NAME)["MetricAlarms"]}
-    assert set(alarms) == set(out["alarm_names"]) == {
-        f"{NAME}-errors", f"{NAME}-dead-letters",
-        *(f"{NAME}-{env}-token-stale" for env in ENVIRONMENTS)}
+    alarms = {
+        a["AlarmName"]: a
+        for a in stack.client("cloudwatch").describe_alarms(AlarmNamePrefix=NAME)["MetricAlarms"]
+    }
+    assert (
+        set(alarms)
+        == set(out["alarm_names"])
+        == {f"{NAME}-errors", f"{NAME}-dead-letters", *(f"{NAME}-{env}-token-stale" for env in ENVIRONMENTS)}
+    )
     errors = alarms[f"{NAME}-errors"]
-    assert (errors["Namespace"], errors["MetricName"], errors["TreatMissingData"]) == \
-        ("AWS/Lambda", "Errors", "breaching")
+    assert (errors["Namespace"], errors["MetricName"], errors["TreatMissingData"]) == (
+        "AWS/Lambda",
+        "Errors",
+        "breaching",
+    )
     for env in ENVIRONMENTS:
         stale = alarms[f"{NAME}-{env}-token-stale"]
-        assert (stale["Namespace"], stale["MetricName"], stale["Statistic"]) == \
-            ("SyncJob", "SecondsRemaining", "Minimum")
+        assert (stale["Namespace"], stale["MetricName"], stale["Statistic"]) == (
+            "SyncJob",
+            "SecondsRemaining",
+            "Minimum",
+        )
         assert stale["Dimensions"] == [{"Name": "Environment", "Value": env}]
         assert stale["TreatMissingData"] == "breaching"
         assert stale["Threshold"] == 900 and stale["ComparisonOperator"] == "LessThanThreshold"
@@ -245,8 +290,13 @@ def test_apply_creates_function_schedule_roles_key_secrets_alarms_dashboard(stac
     # The dashboard: seconds remaining per environment and outcomes over time.
     dashboard = stack.client("cloudwatch").get_dashboard(DashboardName=out["dashboard_name"])
     body = json.loads(dashboard["DashboardBody"])
-    graphed = {(m[1], m[3]) for w in body["widgets"] if w["type"] == "metric"
-               for m in w["properties"]["metrics"] if m[0] == "SyncJob"}
+    graphed = {
+        (m[1], m[3])
+        for w in body["widgets"]
+        if w["type"] == "metric"
+        for m in w["properties"]["metrics"]
+        if m[0] == "SyncJob"
+    }
     for env in ENVIRONMENTS:
         for metric in ("SecondsRemaining", "Refreshed", "Fresh", "Failed"):
             assert (metric, env) in graphed
@@ -268,16 +318,20 @@ def test_no_applied_policy_allows_a_secretsmanager_or_kms_action_on_star(stack: 
     assert findings == [], "\n".join(map(str, findings))
 
     # And the job's policy names its secrets and key exactly.
-    document = stack.client("iam").get_role_policy(
-        RoleName=f"{NAME}-job", PolicyName=f"{NAME}-job")["PolicyDocument"]
+    document = stack.client("iam").get_role_policy(RoleName=f"{NAME}-job", PolicyName=f"{NAME}-job")[
+        "PolicyDocument"
+    ]
     job_policy = json.loads(document) if isinstance(document, str) else document
     by_sid = {s["Sid"]: s for s in job_policy["Statement"]}
     tokens = sorted(stack.outputs["token_secret_arns"].values())
     credentials = sorted(stack.outputs["credentials_secret_arns"].values())
     assert sorted(_list(by_sid["ReadAndPublishTokens"]["Resource"])) == tokens
     assert sorted(_list(by_sid["ReadAndPublishTokens"]["Action"])) == [
-        "secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue",
-        "secretsmanager:PutSecretValue", "secretsmanager:UpdateSecretVersionStage"]
+        "secretsmanager:DescribeSecret",
+        "secretsmanager:GetSecretValue",
+        "secretsmanager:PutSecretValue",
+        "secretsmanager:UpdateSecretVersionStage",
+    ]
     assert sorted(_list(by_sid["ReadClientCredentials"]["Resource"])) == credentials
     assert _list(by_sid["ReadClientCredentials"]["Action"]) == ["secretsmanager:GetSecretValue"]
     key_statement = by_sid["UseTheKeyForTheseSecretsOnly"]
@@ -285,8 +339,9 @@ def test_no_applied_policy_allows_a_secretsmanager_or_kms_action_on_star(stack: 
     assert sorted(_list(key_statement["Action"])) == ["kms:Decrypt", "kms:GenerateDataKey"]
     via = key_statement["Condition"]["StringEquals"]["kms:ViaService"]
     assert via == f"secretsmanager.{REGION}.amazonaws.com"
-    assert sorted(_list(key_statement["Condition"]["StringEquals"]["kms:EncryptionContext:SecretARN"])) == \
-        sorted(tokens + credentials)
+    assert sorted(
+        _list(key_statement["Condition"]["StringEquals"]["kms:EncryptionContext:SecretARN"])
+    ) == sorted(tokens + credentials)
 
 
 def _list(value: Any) -> list[str]:
@@ -348,28 +403,50 @@ def run_packaged_handler(stack: Stack, event: dict[str, Any], tmp: Path) -> Hand
         "AWS_ENDPOINT_URL": stack.endpoint,
         "AWS_LAMBDA_FUNCTION_NAME": function["FunctionName"],
         "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function["MemorySize"]),
-        "HTTP_PROXY": DEAD_PROXY, "HTTPS_PROXY": DEAD_PROXY, "NO_PROXY": LOOPBACK,
-        "http_proxy": DEAD_PROXY, "https_proxy": DEAD_PROXY, "no_proxy": LOOPBACK,
+        "HTTP_PROXY": DEAD_PROXY,
+        "HTTPS_PROXY": DEAD_PROXY,
+        "NO_PROXY": LOOPBACK,
+        "http_proxy": DEAD_PROXY,
+        "https_proxy": DEAD_PROXY,
+        "no_proxy": LOOPBACK,
     }
     result_path = tmp / f"result-{uuid.uuid4().hex}.json"
     proc = subprocess.run(
-        [sys.executable, "-I", "-S", "-c", HANDLER_RUN, str(stack.package.unzipped),
-         json.dumps(event), str(result_path)],
-        env=env, capture_output=True, text=True, timeout=180, check=False, cwd=tmp,
+        [
+            sys.executable,
+            "-I",
+            "-S",
+            "-c",
+            HANDLER_RUN,
+            str(stack.package.unzipped),
+            json.dumps(event),
+            str(result_path),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+        cwd=tmp,
     )
-    assert proc.returncode == 0 and result_path.exists(), \
+    assert proc.returncode == 0 and result_path.exists(), (
         f"handler process exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
+    )
     outcome = json.loads(result_path.read_text())
-    return HandlerRun(outcome.get("result"), outcome.get("error"), outcome["modules"],
-                      proc.stdout, proc.stderr)
+    return HandlerRun(
+        outcome.get("result"), outcome.get("error"), outcome["modules"], proc.stdout, proc.stderr
+    )
 
 
 def test_packaged_handler_writes_valid_tokens_into_the_terraform_created_secrets(
     stack: Stack, tmp_path: Path
 ) -> None:
     out = stack.outputs
-    config = tomllib.loads(stack.client("lambda").get_function_configuration(
-        FunctionName=out["function_name"])["Environment"]["Variables"]["SYNC_JOB_CONFIG_TOML"])
+    config = tomllib.loads(
+        stack.client("lambda").get_function_configuration(FunctionName=out["function_name"])["Environment"][
+            "Variables"
+        ]["SYNC_JOB_CONFIG_TOML"]
+    )
     sm = stack.client("secretsmanager")
 
     # The operator's step after apply: register the client at the provider, put its credentials.
@@ -378,8 +455,10 @@ def test_packaged_handler_writes_valid_tokens_into_the_terraform_created_secrets
         client_id = f"{env}-client-{uuid.uuid4().hex[:6]}"
         secrets[env] = f"SECRETMARK-{uuid.uuid4().hex}"
         stack.tokens.add_client(client_id, secrets[env], scopes=config["environments"][env]["scopes"])
-        sm.put_secret_value(SecretId=out["credentials_secret_arns"][env],
-                            SecretString=json.dumps({"client_id": client_id, "client_secret": secrets[env]}))
+        sm.put_secret_value(
+            SecretId=out["credentials_secret_arns"][env],
+            SecretString=json.dumps({"client_id": client_id, "client_secret": secrets[env]}),
+        )
     before = stack.tokens.count()
 
     first = run_packaged_handler(stack, {}, tmp_path)
@@ -414,13 +493,16 @@ def test_packaged_handler_writes_valid_tokens_into_the_terraform_created_secrets
         assert emf[env]["TokenRequestAttempts"] == 1
 
     # The next scheduled run finds both tokens fresh: no token request, no write.
-    versions = {env: sm.describe_secret(SecretId=out["token_secret_arns"][env])["VersionIdsToStages"]
-                for env in ENVIRONMENTS}
+    versions = {
+        env: sm.describe_secret(SecretId=out["token_secret_arns"][env])["VersionIdsToStages"]
+        for env in ENVIRONMENTS
+    }
     second = run_packaged_handler(stack, {}, tmp_path)
     assert second.error is None, second.error
     assert second.result is not None
-    assert {r["environment"]: r["outcome"] for r in second.result["results"]} == \
-        {env: "fresh" for env in ENVIRONMENTS}
+    assert {r["environment"]: r["outcome"] for r in second.result["results"]} == {
+        env: "fresh" for env in ENVIRONMENTS
+    }
     assert stack.tokens.count() == before + len(ENVIRONMENTS)
     for env in ENVIRONMENTS:
         described = sm.describe_secret(SecretId=out["token_secret_arns"][env])

@@ -25,12 +25,19 @@ from tests.support.token_server import Fault
 
 
 def keypair(kind: str) -> tuple[str, str]:
-    key: Any = rsa.generate_private_key(public_exponent=65537, key_size=2048) if kind == "rsa" \
+    key: Any = (
+        rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        if kind == "rsa"
         else ec.generate_private_key(ec.SECP256R1())
-    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption()).decode()
-    public = key.public_key().public_bytes(serialization.Encoding.PEM,
-                                           serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    )
+    private = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    public = (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
     return private, public
 
 
@@ -40,12 +47,20 @@ def key_body(pem: str) -> list[str]:
     return [ln[8:40] for ln in lines[1:-1]]
 
 
-def add_jwt_env(harness: Harness, name: str, kind: str = "rsa", *, stored_key: str | None = None,
-                key_id: str | None = None, **table: Any) -> str:
+def add_jwt_env(
+    harness: Harness,
+    name: str,
+    kind: str = "rsa",
+    *,
+    stored_key: str | None = None,
+    key_id: str | None = None,
+    **table: Any,
+) -> str:
     private, public = keypair(kind)
     client_id = harness.client_id(name)
-    harness.tokens.add_client(client_id, scopes=["funding:read_profile"], auth_method="private_key_jwt",
-                              public_key_pem=public)
+    harness.tokens.add_client(
+        client_id, scopes=["funding:read_profile"], auth_method="private_key_jwt", public_key_pem=public
+    )
     creds = f"{harness.run_id}/{name}/client-credentials"
     doc = {"client_id": client_id, "private_key": stored_key if stored_key is not None else private}
     if key_id:
@@ -53,9 +68,12 @@ def add_jwt_env(harness: Harness, name: str, kind: str = "rsa", *, stored_key: s
     harness.sm.create_secret(Name=creds, SecretString=json.dumps(doc))
     harness.sm.create_secret(Name=f"{harness.run_id}/{name}/access-token")
     harness.envs[name] = {
-        "token_url": harness.tokens.url, "scopes": ["funding:read_profile"],
-        "credentials_secret": creds, "token_secret": f"{harness.run_id}/{name}/access-token",
-        "auth_method": "private_key_jwt", **table,
+        "token_url": harness.tokens.url,
+        "scopes": ["funding:read_profile"],
+        "credentials_secret": creds,
+        "token_secret": f"{harness.run_id}/{name}/access-token",
+        "auth_method": "private_key_jwt",
+        **table,
     }
     return private
 
@@ -90,13 +108,17 @@ def test_wrong_audience_is_rejected_and_not_retried(harness: Harness) -> None:
 @pytest.mark.parametrize(
     ("stored_key", "alg", "error"),
     [
-        ("-----BEGIN PRIVATE KEY-----\nSECRETMARKnotakey\n-----END PRIVATE KEY-----\n", "RS256",
-         "'private_key' is not an unencrypted PEM private key"),
+        (
+            "-----BEGIN PRIVATE KEY-----\nSECRETMARKnotakey\n-----END PRIVATE KEY-----\n",
+            "RS256",
+            "'private_key' is not an unencrypted PEM private key",
+        ),
         (None, "ES256", "private_key cannot sign ES256"),  # an RSA key where EC is configured
     ],
 )
-def test_bad_private_key_is_a_clear_error_naming_the_secret(harness: Harness, stored_key: str | None,
-                                                            alg: str, error: str) -> None:
+def test_bad_private_key_is_a_clear_error_naming_the_secret(
+    harness: Harness, stored_key: str | None, alg: str, error: str
+) -> None:
     add_jwt_env(harness, "sandbox", "rsa", stored_key=stored_key, signing_alg=alg)
     result = harness.cli("run", "--json")
     assert result.exit_code == 1
@@ -108,10 +130,19 @@ def test_bad_private_key_is_a_clear_error_naming_the_secret(harness: Harness, st
 
 def test_assertion_claims() -> None:
     private, _ = keypair("ec")
-    env = parse_config({"environments": {"e": {
-        "token_url": "https://idp.example/oauth2/token", "credentials_secret": "c",
-        "token_secret": "t", "auth_method": "private_key_jwt", "signing_alg": "ES256",
-    }}}).get("e")
+    env = parse_config(
+        {
+            "environments": {
+                "e": {
+                    "token_url": "https://idp.example/oauth2/token",
+                    "credentials_secret": "c",
+                    "token_secret": "t",
+                    "auth_method": "private_key_jwt",
+                    "signing_alg": "ES256",
+                }
+            }
+        }
+    ).get("e")
     creds = Credentials("client-1", private_key=Secret(private), key_id="k1", source="c")
     now = datetime.now(UTC)
     _, form = build_request(env, creds, now)
@@ -139,6 +170,7 @@ def test_private_key_is_redacted_in_reprs() -> None:
 
 # --- providers that omit expires_in ---------------------------------------------------------------
 
+
 def test_missing_expires_in_uses_the_configured_lifetime(harness: Harness) -> None:
     harness.add_env("sandbox", default_lifetime_seconds=1800)
     harness.tokens.script(harness.client_id("sandbox"), [Fault.token(expires_in=None)])
@@ -155,7 +187,9 @@ def test_missing_expires_in_prefers_the_jwt_exp_claim(harness: Harness) -> None:
     exp = int(time.time()) + 600
     claims = base64.urlsafe_b64encode(json.dumps({"exp": exp, "sub": "x"}).encode()).decode().rstrip("=")
     access_token = f"eyJhbGciOiJSUzI1NiJ9.{claims}.LEAKMARK{uuid.uuid4().hex}"
-    harness.tokens.script(harness.client_id("sandbox"), [Fault.token(expires_in=None, access_token=access_token)])
+    harness.tokens.script(
+        harness.client_id("sandbox"), [Fault.token(expires_in=None, access_token=access_token)]
+    )
     result = harness.cli("run", "--json")
     assert result.exit_code == 0, result.stderr
     doc = harness.stored("sandbox")

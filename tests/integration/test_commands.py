@@ -26,7 +26,10 @@ def test_status_states(harness: Harness) -> None:
     assert result.exit_code == 1  # expired and missing are not valid
     entries = {e["environment"]: e for e in result.json()["environments"]}
     assert {n: e["state"] for n, e in entries.items()} == {
-        "valid": "valid", "expiring": "expiring", "expired": "expired", "missing": "missing",
+        "valid": "valid",
+        "expiring": "expiring",
+        "expired": "expired",
+        "missing": "missing",
     }
     assert 2900 < entries["valid"]["seconds_remaining"] <= 3000
     assert entries["missing"]["expires_at"] is None
@@ -103,7 +106,9 @@ def test_check_after_rotation_and_missing_secret(harness: Harness) -> None:
     # Store the rotated secret, as the runbook says, and check proves it.
     harness.sm.put_secret_value(
         SecretId=harness.envs["rotated"]["credentials_secret"],
-        SecretString=json.dumps({"client_id": harness.client_id("rotated"), "client_secret": "SECRETMARK-new-one"}),
+        SecretString=json.dumps(
+            {"client_id": harness.client_id("rotated"), "client_secret": "SECRETMARK-new-one"}
+        ),
     )
     assert harness.cli("check", "--env", "rotated").exit_code == 0
 
@@ -161,7 +166,9 @@ class Context(SimpleNamespace):
         return 120_000
 
 
-def test_lambda_handler(harness: Harness, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_lambda_handler(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     from sync_job import lambda_handler
 
     harness.add_env("sandbox")
@@ -173,7 +180,10 @@ def test_lambda_handler(harness: Harness, monkeypatch: pytest.MonkeyPatch, capsy
     assert [r["outcome"] for r in result["results"]] == ["refreshed"]
     assert harness.stored("production") is None
     again = lambda_handler.handler({}, Context())
-    assert {r["environment"]: r["outcome"] for r in again["results"]} == {"sandbox": "fresh", "production": "refreshed"}
+    assert {r["environment"]: r["outcome"] for r in again["results"]} == {
+        "sandbox": "fresh",
+        "production": "refreshed",
+    }
     forced = lambda_handler.handler({"force": True, "environments": ["sandbox"]}, Context())
     assert forced["results"][0]["outcome"] == "refreshed"
 

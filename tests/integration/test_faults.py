@@ -47,6 +47,7 @@ def assert_new_valid(harness: Harness, before: dict[str, Any], name: str = "sand
 
 # --- the token endpoint ---------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize(
     ("faults", "requests", "exit_code", "error"),
     [
@@ -64,14 +65,34 @@ def assert_new_valid(harness: Harness, before: dict[str, Any], name: str = "sand
         ([Fault.token(scope="funding:read_profile")], 1, 1, "granted scope lacks transfer:read_transfer"),
         ([Fault.huge(3 * 1024 * 1024)], 1, 1, "more than 1048576 bytes"),
         ([Fault.oauth_error(401, "invalid_client")], 1, 1, "invalid_client"),
-        ([Fault.oauth_error(403, "unauthorized_client", "not allowed")], 1, 1, "unauthorized_client: not allowed"),
+        (
+            [Fault.oauth_error(403, "unauthorized_client", "not allowed")],
+            1,
+            1,
+            "unauthorized_client: not allowed",
+        ),
     ],
-    ids=["5xx-burst", "5xx-past-max-attempts", "reset", "resets-past-max", "hangs", "429-short",
-         "html", "truncated", "no-expires_in", "zero-expires_in", "negative-expires_in",
-         "narrow-scope", "huge-body", "401", "403"],
+    ids=[
+        "5xx-burst",
+        "5xx-past-max-attempts",
+        "reset",
+        "resets-past-max",
+        "hangs",
+        "429-short",
+        "html",
+        "truncated",
+        "no-expires_in",
+        "zero-expires_in",
+        "negative-expires_in",
+        "narrow-scope",
+        "huge-body",
+        "401",
+        "403",
+    ],
 )
-def test_token_endpoint_faults(harness: Harness, faults: list[Fault], requests: int, exit_code: int,
-                               error: str | None) -> None:
+def test_token_endpoint_faults(
+    harness: Harness, faults: list[Fault], requests: int, exit_code: int, error: str | None
+) -> None:
     harness.add_env("sandbox", max_attempts=3, timeout_seconds=0.5)
     before = expiring(harness)
     versions = harness.versions("sandbox")
@@ -155,6 +176,7 @@ def test_deadline_stops_attempts_and_reports_every_environment(harness: Harness)
 
 # --- Secrets Manager faults, injected with botocore event hooks ------------------------------------
 
+
 class _Raw:
     def __init__(self, body: bytes) -> None:
         self._body = body
@@ -220,15 +242,31 @@ def test_persistent_throttling_is_one_clear_error(harness: Harness, sm_hooks: An
 @pytest.mark.parametrize(
     ("operation", "code", "requests", "error"),
     [
-        ("GetSecretValue", "AccessDeniedException", 0, "access denied: secretsmanager:GetSecretValue on secret"),
-        ("PutSecretValue", "AccessDeniedException", 1, "access denied: secretsmanager:PutSecretValue on secret"),
-        ("UpdateSecretVersionStage", "AccessDeniedException", 1, "access denied: secretsmanager:UpdateSecretVersionStage"),
+        (
+            "GetSecretValue",
+            "AccessDeniedException",
+            0,
+            "access denied: secretsmanager:GetSecretValue on secret",
+        ),
+        (
+            "PutSecretValue",
+            "AccessDeniedException",
+            1,
+            "access denied: secretsmanager:PutSecretValue on secret",
+        ),
+        (
+            "UpdateSecretVersionStage",
+            "AccessDeniedException",
+            1,
+            "access denied: secretsmanager:UpdateSecretVersionStage",
+        ),
         ("GetSecretValue", "DecryptionFailure", 0, "KMS refused GetSecretValue on secret"),
         ("PutSecretValue", "EncryptionFailure", 1, "KMS refused PutSecretValue"),
     ],
 )
-def test_access_and_kms_failures(harness: Harness, sm_hooks: Any, operation: str, code: str,
-                                 requests: int, error: str) -> None:
+def test_access_and_kms_failures(
+    harness: Harness, sm_hooks: Any, operation: str, code: str, requests: int, error: str
+) -> None:
     harness.add_env("sandbox")
     before = expiring(harness)
     versions = harness.versions("sandbox")
@@ -259,7 +297,10 @@ def test_secret_scheduled_for_deletion(harness: Harness) -> None:
     harness.sm.delete_secret(SecretId=harness.token_secret("sandbox"), RecoveryWindowInDays=7)
     result = harness.cli("run", "--json")
     assert result.exit_code == 1
-    assert "is scheduled for deletion; restore it with `aws secretsmanager restore-secret" in outcome(result)["error"]
+    assert (
+        "is scheduled for deletion; restore it with `aws secretsmanager restore-secret"
+        in outcome(result)["error"]
+    )
     assert harness.token_requests("sandbox") == 0
 
 
@@ -286,6 +327,7 @@ def test_malformed_credentials_secret(harness: Harness, value: str, error: str) 
 
 # --- a crash between the token request and the write ----------------------------------------------
 
+
 @pytest.mark.parametrize("action", ["PutSecretValue", "UpdateSecretVersionStage"])
 def test_sigkill_mid_write_leaves_the_good_token_current(harness: Harness, action: str) -> None:
     harness.add_env("sandbox")
@@ -293,7 +335,10 @@ def test_sigkill_mid_write_leaves_the_good_token_current(harness: Harness, actio
     arrived, release = harness.moto.hold(action)
     proc = subprocess.Popen(
         [sys.executable, "-m", "sync_job", "--config", str(harness.config_path()), "run", "--json"],
-        env=harness.subprocess_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=harness.subprocess_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         assert arrived.wait(timeout=30), "the write never started"
@@ -318,6 +363,7 @@ def test_sigkill_mid_write_leaves_the_good_token_current(harness: Harness, actio
 
 # --- overlapping runs ---------------------------------------------------------------------------
 
+
 def test_four_concurrent_runs(harness: Harness) -> None:
     slow = TokenServer(latency=0.3).start()
     try:
@@ -329,7 +375,10 @@ def test_four_concurrent_runs(harness: Harness) -> None:
         procs = [
             subprocess.Popen(
                 [sys.executable, "-m", "sync_job", "--config", str(harness.config_path()), "run", "--json"],
-                env=harness.subprocess_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                env=harness.subprocess_env(),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
             )
             for _ in range(4)
         ]
@@ -350,10 +399,15 @@ def test_four_concurrent_runs(harness: Harness) -> None:
         current = harness.stored(name)
         assert current is not None and current["access_token"] in slow.issued
         # Never an older token current: AWSCURRENT expires last among every version written.
-        all_versions = harness.sm.list_secret_version_ids(SecretId=harness.token_secret(name), IncludeDeprecated=True)
+        all_versions = harness.sm.list_secret_version_ids(
+            SecretId=harness.token_secret(name), IncludeDeprecated=True
+        )
         expiries = []
         for v in all_versions["Versions"]:
-            doc = json.loads(harness.sm.get_secret_value(SecretId=harness.token_secret(name),
-                                                         VersionId=v["VersionId"])["SecretString"])
+            doc = json.loads(
+                harness.sm.get_secret_value(SecretId=harness.token_secret(name), VersionId=v["VersionId"])[
+                    "SecretString"
+                ]
+            )
             expiries.append(doc["expires_at"])
         assert current["expires_at"] == max(expiries)

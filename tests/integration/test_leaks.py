@@ -38,11 +38,18 @@ def test_debug_output_of_a_full_cycle_carries_no_secret(harness: Harness, auth_m
 
 def test_error_paths_carry_no_secret(harness: Harness) -> None:
     harness.add_env("sandbox")
-    harness.tokens.script(harness.client_id("sandbox"), [
-        Fault.truncated(), Fault.html(),
-    ])
+    harness.tokens.script(
+        harness.client_id("sandbox"),
+        [
+            Fault.truncated(),
+            Fault.html(),
+        ],
+    )
     harness.cli("run")
     harness.cli("run")
-    harness.tokens.script(harness.client_id("sandbox"), [Fault.oauth_error(401, "invalid_client", f"secret {harness.secrets['sandbox']} wrong")])
+    harness.tokens.script(
+        harness.client_id("sandbox"),
+        [Fault.oauth_error(401, "invalid_client", f"secret {harness.secrets['sandbox']} wrong")],
+    )
     result = harness.cli("run", "--force")
     assert result.exit_code in (0, 1)

@@ -157,13 +157,21 @@ def stamp(moment: datetime) -> str:
 
 def payload(token: str, expires_at: datetime) -> str:
     issued = expires_at - timedelta(seconds=3599)
-    return json.dumps({
-        "access_token": token, "token_type": "bearer", "expires_in": 3599,
-        "expires_at": stamp(expires_at), "issued_at": stamp(issued),
-        "scope": "funding:read_profile transfer:read_transfer", "environment": "sandbox",
-        "token_url": "https://oauth.sandbox.paxos.com/oauth2/token", "client_id": "client-id",
-        "schema_version": 1, "expires_in_source": "server",
-    })
+    return json.dumps(
+        {
+            "access_token": token,
+            "token_type": "bearer",
+            "expires_in": 3599,
+            "expires_at": stamp(expires_at),
+            "issued_at": stamp(issued),
+            "scope": "funding:read_profile transfer:read_transfer",
+            "environment": "sandbox",
+            "token_url": "https://oauth.sandbox.paxos.com/oauth2/token",
+            "client_id": "client-id",
+            "schema_version": 1,
+            "expires_in_source": "server",
+        }
+    )
 
 
 class ManualClock:

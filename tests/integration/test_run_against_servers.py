@@ -13,14 +13,21 @@ from tests.support.harness import Harness
 from tests.support.token_server import Fault, TokenServer
 
 
-def valid_doc(name: str, *, remaining: int, issued_ago: int = 60, token: str = "tok-old-stored-token") -> dict[str, object]:
+def valid_doc(
+    name: str, *, remaining: int, issued_ago: int = 60, token: str = "tok-old-stored-token"
+) -> dict[str, object]:
     now = datetime.now(UTC)
     return {
-        "access_token": token, "token_type": "bearer", "expires_in": remaining + issued_ago,
+        "access_token": token,
+        "token_type": "bearer",
+        "expires_in": remaining + issued_ago,
         "expires_at": format_rfc3339(now + timedelta(seconds=remaining)),
         "issued_at": format_rfc3339(now - timedelta(seconds=issued_ago)),
-        "scope": "funding:read_profile", "environment": name,
-        "token_url": "https://example.invalid/t", "client_id": "x", "schema_version": 1,
+        "scope": "funding:read_profile",
+        "environment": name,
+        "token_url": "https://example.invalid/t",
+        "client_id": "x",
+        "schema_version": 1,
     }
 
 
@@ -83,7 +90,9 @@ def test_force_refreshes_a_fresh_token_and_keeps_previous(harness: Harness) -> N
     new = harness.stored("sandbox")
     assert new is not None and new["access_token"] != old["access_token"]
     assert harness.token_requests("sandbox") == 2
-    previous = harness.sm.get_secret_value(SecretId=harness.token_secret("sandbox"), VersionStage="AWSPREVIOUS")
+    previous = harness.sm.get_secret_value(
+        SecretId=harness.token_secret("sandbox"), VersionStage="AWSPREVIOUS"
+    )
     assert json.loads(previous["SecretString"])["access_token"] == old["access_token"]
     # Forced within 10 minutes of the previous issue: the output says so.
     assert "Secrets Manager advises" in (forced.json()["results"][0]["warning"] or "")
@@ -152,7 +161,9 @@ def test_429_longer_than_budget_gives_up_at_once(harness: Harness) -> None:
         (Fault.oauth_error(400, "invalid_scope", "scope not allowed"), "invalid_scope"),
     ],
 )
-def test_client_errors_not_retried_and_stored_token_untouched(harness: Harness, fault: Fault, code: str) -> None:
+def test_client_errors_not_retried_and_stored_token_untouched(
+    harness: Harness, fault: Fault, code: str
+) -> None:
     harness.add_env("sandbox")
     harness.put_stored("sandbox", valid_doc("sandbox", remaining=60))  # expiring: needs refresh
     before = harness.stored("sandbox")
@@ -178,8 +189,11 @@ def test_real_invalid_client_from_wrong_secret(harness: Harness) -> None:
 
 
 def test_real_invalid_scope(harness: Harness) -> None:
-    harness.add_env("sandbox", scopes=["funding:read_profile", "transfer:write_fiat_withdrawal"],
-                    allowed=["funding:read_profile"])
+    harness.add_env(
+        "sandbox",
+        scopes=["funding:read_profile", "transfer:write_fiat_withdrawal"],
+        allowed=["funding:read_profile"],
+    )
     result = harness.cli("run", "--json")
     assert result.exit_code == 1
     assert "invalid_scope" in result.json()["results"][0]["error"]
@@ -231,7 +245,9 @@ def test_env_selection_and_unknown_env(harness: Harness) -> None:
     assert harness.token_requests("sandbox") == 0
     unknown = harness.cli("run", "--env", "staging")
     assert unknown.exit_code == 2
-    assert unknown.error_lines == ["sync-job: error: unknown environment 'staging'; configured: sandbox, production"]
+    assert unknown.error_lines == [
+        "sync-job: error: unknown environment 'staging'; configured: sandbox, production"
+    ]
 
 
 def test_dry_run_fetches_and_writes_nothing(harness: Harness) -> None:

@@ -36,8 +36,14 @@ def server() -> Iterator[TokenServer]:
         yield s
 
 
-def new_client(server: TokenServer, auth_method: str = "client_secret_post", *, secret: str = SECRET,
-               scopes: list[str] | None = None, client_id: str | None = None) -> str:
+def new_client(
+    server: TokenServer,
+    auth_method: str = "client_secret_post",
+    *,
+    secret: str = SECRET,
+    scopes: list[str] | None = None,
+    client_id: str | None = None,
+) -> str:
     cid = client_id or f"c-{uuid.uuid4().hex[:8]}"
     server.add_client(cid, secret, scopes=SCOPES if scopes is None else scopes, auth_method=auth_method)
     return cid
@@ -73,6 +79,7 @@ def assert_oauth_error(resp: requests.Response, status: int, error: str) -> None
 
 
 # --- basics ----------------------------------------------------------------------------------------
+
 
 def test_binds_loopback_on_a_free_port(server: TokenServer) -> None:
     assert server.origin == f"http://127.0.0.1:{server.port}" and server.port > 0
@@ -136,8 +143,12 @@ def test_unknown_client_wrong_method_and_no_credentials(server: TokenServer) -> 
     assert_oauth_error(resp, 401, "invalid_client")  # registered for post, tried basic
     resp = requests.post(server.url, data={**GRANT, "client_id": cid}, timeout=TIMEOUT)
     assert_oauth_error(resp, 401, "invalid_client")
-    resp = requests.post(server.url, data={**GRANT, "client_id": cid, "client_secret": SECRET},
-                         headers=basic(cid, SECRET), timeout=TIMEOUT)
+    resp = requests.post(
+        server.url,
+        data={**GRANT, "client_id": cid, "client_secret": SECRET},
+        headers=basic(cid, SECRET),
+        timeout=TIMEOUT,
+    )
     assert_oauth_error(resp, 400, "invalid_request")  # two methods at once (RFC 6749 §2.3)
     assert server.requests[-1].auth_method_seen == "client_secret_basic+client_secret_post"
 
@@ -157,22 +168,47 @@ def test_set_secret_rotates(server: TokenServer) -> None:
 
 # --- faults ------------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize(
     ("fault", "status", "content_type", "check"),
     [
-        (Fault.status(503, "down", {"X-Why": "maint"}), 503, "text/plain",
-         lambda r: r.text == "down" and r.headers["X-Why"] == "maint"),
-        (Fault.status(502, "<b>bad</b>", content_type="text/html"), 502, "text/html",
-         lambda r: "bad" in r.text),
-        (Fault.rate_limited(7), 429, "application/json",
-         lambda r: r.headers["Retry-After"] == "7" and "error" in r.json()),
+        (
+            Fault.status(503, "down", {"X-Why": "maint"}),
+            503,
+            "text/plain",
+            lambda r: r.text == "down" and r.headers["X-Why"] == "maint",
+        ),
+        (
+            Fault.status(502, "<b>bad</b>", content_type="text/html"),
+            502,
+            "text/html",
+            lambda r: "bad" in r.text,
+        ),
+        (
+            Fault.rate_limited(7),
+            429,
+            "application/json",
+            lambda r: r.headers["Retry-After"] == "7" and "error" in r.json(),
+        ),
         (Fault.rate_limited(None), 429, "application/json", lambda r: "Retry-After" not in r.headers),
-        (Fault.oauth_error(403, "unauthorized_client", "not allowed"), 403, "application/json",
-         lambda r: r.json() == {"error": "unauthorized_client", "error_description": "not allowed"}),
-        (Fault.oauth_error(400, "invalid_scope"), 400, "application/json",
-         lambda r: r.json() == {"error": "invalid_scope"}),
-        (Fault.html(), 200, "text/html; charset=utf-8",
-         lambda r: r.text.lstrip().startswith("<!DOCTYPE html>")),
+        (
+            Fault.oauth_error(403, "unauthorized_client", "not allowed"),
+            403,
+            "application/json",
+            lambda r: r.json() == {"error": "unauthorized_client", "error_description": "not allowed"},
+        ),
+        (
+            Fault.oauth_error(400, "invalid_scope"),
+            400,
+            "application/json",
+            lambda r: r.json() == {"error": "invalid_scope"},
+        ),
+        (
+            Fault.html(),
+            200,
+            "text/html; charset=utf-8",
+            lambda r: r.text.lstrip().startswith("<!DOCTYPE html>"),
+        ),
     ],
     ids=["status", "status-html", "429", "429-no-retry-after", "oauth-error", "oauth-error-bare", "html"],
 )
@@ -208,8 +244,16 @@ def test_huge(server: TokenServer) -> None:
 def test_token_overrides(server: TokenServer) -> None:
     cid = new_client(server)
     fake_jwt = jwt.encode({"exp": int(time.time()) + 60, "m": "LEAKMARK"}, "k" * 32, algorithm="HS256")
-    server.script(cid, [Fault.token(expires_in=None), Fault.token(expires_in=0), Fault.token(scope="a"),
-                        Fault.token(token_type="Bearer"), Fault.token(access_token=fake_jwt)])
+    server.script(
+        cid,
+        [
+            Fault.token(expires_in=None),
+            Fault.token(expires_in=0),
+            Fault.token(scope="a"),
+            Fault.token(token_type="Bearer"),
+            Fault.token(access_token=fake_jwt),
+        ],
+    )
     docs = [post(server, cid).json() for _ in range(5)]
     assert "expires_in" not in docs[0] and docs[0]["access_token"] in server.issued
     assert docs[1]["expires_in"] == 0
@@ -246,8 +290,10 @@ def test_faults_apply_to_bad_requests_in_order_and_script_all_first(server: Toke
     server.script(cid, [Fault.status(500)])
     server.script_all([Fault.status(504)])
     assert server.pending(cid) == 1 and server.pending() == 1
-    codes = [requests.post(server.url, data=GRANT, headers=basic(cid, SECRET), timeout=TIMEOUT).status_code
-             for _ in range(3)]
+    codes = [
+        requests.post(server.url, data=GRANT, headers=basic(cid, SECRET), timeout=TIMEOUT).status_code
+        for _ in range(3)
+    ]
     assert codes == [504, 500, 200]
     assert server.pending(cid) == 0 and server.pending() == 0
 
@@ -270,11 +316,14 @@ def test_kill_after_answer() -> None:
 
 # --- private_key_jwt ---------------------------------------------------------------------------------
 
+
 def _pem_pair(key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey) -> tuple[bytes, bytes]:
-    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption())
-    public = key.public_key().public_bytes(serialization.Encoding.PEM,
-                                           serialization.PublicFormat.SubjectPublicKeyInfo)
+    private = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    public = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
     return private, public
 
 
@@ -283,17 +332,29 @@ def rsa_keys() -> tuple[bytes, bytes]:
     return _pem_pair(rsa.generate_private_key(public_exponent=65537, key_size=2048))
 
 
-def assertion(cid: str, private: bytes, aud: str, *, jti: str | None = None, exp_in: int = 60,
-              alg: str = "RS256") -> str:
+def assertion(
+    cid: str, private: bytes, aud: str, *, jti: str | None = None, exp_in: int = 60, alg: str = "RS256"
+) -> str:
     now = int(time.time())
-    claims = {"iss": cid, "sub": cid, "aud": aud, "jti": jti or uuid.uuid4().hex, "iat": now,
-              "exp": now + exp_in}
+    claims = {
+        "iss": cid,
+        "sub": cid,
+        "aud": aud,
+        "jti": jti or uuid.uuid4().hex,
+        "iat": now,
+        "exp": now + exp_in,
+    }
     return jwt.encode(claims, private, algorithm=alg)
 
 
 def post_jwt(server: TokenServer, cid: str, token: str, **form: str) -> requests.Response:
-    data = {**GRANT, "client_id": cid, "client_assertion": token,
-            "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer", **form}
+    data = {
+        **GRANT,
+        "client_id": cid,
+        "client_assertion": token,
+        "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+        **form,
+    }
     return requests.post(server.url, data=data, timeout=TIMEOUT)
 
 
@@ -307,18 +368,24 @@ def test_private_key_jwt(server: TokenServer, rsa_keys: tuple[bytes, bytes]) -> 
     assert rec.client_id == cid and rec.auth_method_seen == "private_key_jwt"
     assert rec.form["client_assertion"] == "<redacted>"
     # The same jti again, even in a fresh assertion, is a replay.
-    assert_oauth_error(post_jwt(server, cid, assertion(cid, private, server.url, jti="once")), 401,
-                       "invalid_client")
+    assert_oauth_error(
+        post_jwt(server, cid, assertion(cid, private, server.url, jti="once")), 401, "invalid_client"
+    )
     assert_oauth_error(post_jwt(server, cid, assertion(cid, private, server.origin)), 401, "invalid_client")
-    assert_oauth_error(post_jwt(server, cid, assertion(cid, private, server.url, exp_in=-30)), 401,
-                       "invalid_client")
+    assert_oauth_error(
+        post_jwt(server, cid, assertion(cid, private, server.url, exp_in=-30)), 401, "invalid_client"
+    )
     other, _ = _pem_pair(rsa.generate_private_key(public_exponent=65537, key_size=2048))
     assert_oauth_error(post_jwt(server, cid, assertion(cid, other, server.url)), 401, "invalid_client")
     # client_id in the form must be the assertion's subject; the iss alone routes records.
-    assert_oauth_error(post_jwt(server, "someone-else", assertion(cid, private, server.url)), 401,
-                       "invalid_client")
-    data = {**GRANT, "client_assertion": assertion(cid, private, server.url),
-            "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"}
+    assert_oauth_error(
+        post_jwt(server, "someone-else", assertion(cid, private, server.url)), 401, "invalid_client"
+    )
+    data = {
+        **GRANT,
+        "client_assertion": assertion(cid, private, server.url),
+        "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+    }
     assert requests.post(server.url, data=data, timeout=TIMEOUT).status_code == 200
     assert server.requests[-1].client_id == cid
     # A secret-based attempt by this client is the wrong method.
@@ -335,6 +402,7 @@ def test_private_key_jwt_es256(server: TokenServer) -> None:
 
 
 # --- rate limit, latency, concurrency, stop ---------------------------------------------------------
+
 
 def test_rate_limit_lockout() -> None:
     with TokenServer(rate_limit=(2.0, 1.0)) as s:
@@ -391,8 +459,12 @@ def test_stop_is_prompt_with_a_hung_request_and_an_idle_keepalive() -> None:
     s = TokenServer().start()
     cid = new_client(s)
     session = requests.Session()
-    assert session.post(s.url, data={**GRANT, "client_id": cid, "client_secret": SECRET},
-                        timeout=TIMEOUT).status_code == 200  # leaves an idle keep-alive connection
+    assert (
+        session.post(
+            s.url, data={**GRANT, "client_id": cid, "client_secret": SECRET}, timeout=TIMEOUT
+        ).status_code
+        == 200
+    )  # leaves an idle keep-alive connection
     s.script(cid, [Fault.hang(60)])
     errors: list[BaseException] = []
 
@@ -420,15 +492,40 @@ def test_stop_is_prompt_with_a_hung_request_and_an_idle_keepalive() -> None:
 
 # --- command line ------------------------------------------------------------------------------------
 
+
 def test_cli_serves_until_sigterm(tmp_path: Path) -> None:
     clients = tmp_path / "clients.json"
-    clients.write_text(json.dumps([{"client_id": "demo", "client_secret": SECRET, "scopes": SCOPES,
-                                    "auth_method": "client_secret_basic"}]))
+    clients.write_text(
+        json.dumps(
+            [
+                {
+                    "client_id": "demo",
+                    "client_secret": SECRET,
+                    "scopes": SCOPES,
+                    "auth_method": "client_secret_basic",
+                }
+            ]
+        )
+    )
     port_file = tmp_path / "url"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.support.token_server", "--port", "0", "--clients", str(clients),
-         "--port-file", str(port_file), "--lifetime", "60"],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "tests.support.token_server",
+            "--port",
+            "0",
+            "--clients",
+            str(clients),
+            "--port-file",
+            str(port_file),
+            "--lifetime",
+            "60",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         deadline = time.monotonic() + 15

@@ -110,8 +110,12 @@ class Harness:
         client_id = self.client_id(name)
         client_secret = secret or f"SECRETMARK-{uuid.uuid4().hex}:%+/=&"
         self.secrets[name] = client_secret
-        server.add_client(client_id, client_secret, scopes=allowed if allowed is not None else scopes,
-                          auth_method=auth_method)
+        server.add_client(
+            client_id,
+            client_secret,
+            scopes=allowed if allowed is not None else scopes,
+            auth_method=auth_method,
+        )
         creds_name = f"{self.run_id}/{name}/client-credentials"
         token_name = f"{self.run_id}/{name}/access-token"
         self.sm.create_secret(
@@ -140,7 +144,8 @@ class Harness:
         """Run the real click command in-process, at DEBUG by default, and check for leaks."""
         runner = CliRunner()
         result = runner.invoke(
-            main, ["--config", str(self.config_path()), "--log-level", level, *args],
+            main,
+            ["--config", str(self.config_path()), "--log-level", level, *args],
             catch_exceptions=False,
         )
         out = Result(result.exit_code, result.stdout, result.stderr)
@@ -159,9 +164,21 @@ class Harness:
     def cli_process(self, *args: str, level: str = "DEBUG", timeout: float = 60) -> Result:
         """Run `python -m sync_job` as a separate process (the installed console script path)."""
         proc = subprocess.run(
-            [sys.executable, "-m", "sync_job", "--config", str(self.config_path()),
-             "--log-level", level, *args],
-            capture_output=True, text=True, timeout=timeout, env=self.subprocess_env(), check=False,
+            [
+                sys.executable,
+                "-m",
+                "sync_job",
+                "--config",
+                str(self.config_path()),
+                "--log-level",
+                level,
+                *args,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=self.subprocess_env(),
+            check=False,
         )
         out = Result(proc.returncode, proc.stdout, proc.stderr)
         assert_no_leak(out.stderr, out.stdout if not (args and args[0] == "token") else "")

@@ -23,9 +23,11 @@ def build_package(base: Path, *extra_args: str) -> Package:
     """`make package` into ``base`` (zip and build tree), and the zip unzipped as Lambda does."""
     zip_path = base / "sync-job-lambda.zip"
     proc = subprocess.run(
-        [sys.executable, str(SCRIPT), "--build-dir", str(base / "tree"), "--out", str(zip_path),
-         *extra_args],
-        capture_output=True, text=True, timeout=600, check=False,
+        [sys.executable, str(SCRIPT), "--build-dir", str(base / "tree"), "--out", str(zip_path), *extra_args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
     )
     assert proc.returncode == 0, f"packaging failed:\n{proc.stdout}\n{proc.stderr}"
     unzipped = base / "unzipped"

@@ -45,8 +45,9 @@ class RecordingMotoServer(ThreadedMotoServer):
 
     def _server_entry(self) -> None:
         app = DomainDispatcherApplication(create_backend_app)
-        self._server = make_server(self._ip_address, self._port, self._record(app), True,
-                                   request_handler=MotoRequestHandler)
+        self._server = make_server(
+            self._ip_address, self._port, self._record(app), True, request_handler=MotoRequestHandler
+        )
         self._server_ready_event.set()
         self._server.serve_forever()
 
@@ -57,9 +58,14 @@ class RecordingMotoServer(ThreadedMotoServer):
             environ["wsgi.input"] = io.BytesIO(body)
             with self._lock:
                 if len(self.requests) < MAX_RECORDED:
-                    self.requests.append(Request(environ.get("REQUEST_METHOD", ""),
-                                                 environ.get("PATH_INFO", ""),
-                                                 environ.get("HTTP_X_AMZ_TARGET", ""), body))
+                    self.requests.append(
+                        Request(
+                            environ.get("REQUEST_METHOD", ""),
+                            environ.get("PATH_INFO", ""),
+                            environ.get("HTTP_X_AMZ_TARGET", ""),
+                            body,
+                        )
+                    )
             return app(environ, start_response)
 
         return wrapped

@@ -49,7 +49,10 @@ class CountingMotoServer(ThreadedMotoServer):
     def _server_entry(self) -> None:
         app = DomainDispatcherApplication(create_backend_app)
         self._server = make_server(
-            self._ip_address, self._port, self._middleware(app), True,
+            self._ip_address,
+            self._port,
+            self._middleware(app),
+            True,
             request_handler=MotoRequestHandler,
         )
         self._server_ready_event.set()
@@ -87,16 +90,20 @@ class CountingMotoServer(ThreadedMotoServer):
                 release.wait(timeout=30)
                 # The caller was killed while this call was in flight: it never reaches moto.
                 payload = b'{"__type": "InternalServiceError", "message": "dropped by the test"}'
-                start_response("500 Dropped", [("Content-Type", "application/x-amz-json-1.1"),
-                                               ("Content-Length", str(len(payload)))])
+                start_response(
+                    "500 Dropped",
+                    [("Content-Type", "application/x-amz-json-1.1"), ("Content-Length", str(len(payload)))],
+                )
                 return [payload]
             if injection is not None:
                 payload = json.dumps({"__type": injection.code, "message": injection.message}).encode()
                 start_response(
                     f"{injection.status} Injected",
-                    [("Content-Type", "application/x-amz-json-1.1"),
-                     ("Content-Length", str(len(payload))),
-                     ("x-amzn-ErrorType", injection.code)],
+                    [
+                        ("Content-Type", "application/x-amz-json-1.1"),
+                        ("Content-Length", str(len(payload))),
+                        ("x-amzn-ErrorType", injection.code),
+                    ],
                 )
                 return [payload]
             return app(environ, start_response)
@@ -109,8 +116,7 @@ class CountingMotoServer(ThreadedMotoServer):
             self.clear()
         with self._lock:
             body = json.dumps([[c.action, c.secret_id] for c in self.calls]).encode()
-        start_response("200 OK", [("Content-Type", "application/json"),
-                                  ("Content-Length", str(len(body)))])
+        start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
         return [body]
 
     def _take(self, action: str, secret_id: str | None) -> _Injection | None:
@@ -121,8 +127,14 @@ class CountingMotoServer(ThreadedMotoServer):
         return None
 
     def inject(
-        self, action: str, code: str, *, secret_id: str | None = None, times: int = 1,
-        status: int = 400, message: str = "injected by the test",
+        self,
+        action: str,
+        code: str,
+        *,
+        secret_id: str | None = None,
+        times: int = 1,
+        status: int = 400,
+        message: str = "injected by the test",
     ) -> None:
         """Answer the next ``times`` calls of ``action`` (on ``secret_id``) with an AWS error."""
         with self._lock:
@@ -146,9 +158,9 @@ class CountingMotoServer(ThreadedMotoServer):
     def count(self, action: str | None = None, secret_id: str | None = None) -> int:
         with self._lock:
             return sum(
-                1 for c in self.calls
-                if (action is None or c.action == action)
-                and (secret_id is None or c.secret_id == secret_id)
+                1
+                for c in self.calls
+                if (action is None or c.action == action) and (secret_id is None or c.secret_id == secret_id)
             )
 
 
@@ -162,7 +174,8 @@ class MotoProcess:
 
         self._proc = subprocess.Popen(
             [sys.executable, "-m", "tests.support.moto_server"],
-            stdout=subprocess.PIPE, text=True,
+            stdout=subprocess.PIPE,
+            text=True,
         )
         assert self._proc.stdout is not None
         line = self._proc.stdout.readline().strip()  # bounded: the child prints it at start
@@ -189,7 +202,8 @@ class MotoProcess:
 
     def count(self, action: str | None = None, secret_id: str | None = None) -> int:
         return sum(
-            1 for c in self.calls
+            1
+            for c in self.calls
             if (action is None or c.action == action) and (secret_id is None or c.secret_id == secret_id)
         )
 

@@ -41,8 +41,10 @@ class Finding:
     resources: tuple[str, ...]
 
     def __str__(self) -> str:
-        return (f"{self.address} statement {self.sid or '(no Sid)'} allows "
-                f"{', '.join(self.actions)} on {', '.join(self.resources)}")
+        return (
+            f"{self.address} statement {self.sid or '(no Sid)'} allows "
+            f"{', '.join(self.actions)} on {', '.join(self.resources)}"
+        )
 
 
 def _as_list(value: Any) -> list[str]:
@@ -82,8 +84,9 @@ def check_document(address: str, document: dict[str, Any]) -> list[Finding]:
         if "NotAction" in statement:
             # "everything but ..." includes secretsmanager and kms unless it excludes them all.
             excluded = _as_list(statement["NotAction"])
-            if not all(any(fnmatch.fnmatchcase(f"{s}:x", e.lower()) for e in excluded)
-                       for s in SENSITIVE_SERVICES):
+            if not all(
+                any(fnmatch.fnmatchcase(f"{s}:x", e.lower()) for e in excluded) for s in SENSITIVE_SERVICES
+            ):
                 actions.append(f"NotAction {excluded}")
         if not actions:
             continue

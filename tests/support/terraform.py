@@ -21,8 +21,12 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 PROVIDER = "registry.terraform.io/hashicorp/aws"
 # Where the mirror is looked for first; the fallback is a search of the root file system.
-MIRROR_CANDIDATES = ("/opt/tf-plugins", "/usr/local/share/terraform/plugins",
-                     "/usr/share/terraform/plugins", "~/.terraform.d/plugins")
+MIRROR_CANDIDATES = (
+    "/opt/tf-plugins",
+    "/usr/local/share/terraform/plugins",
+    "/usr/share/terraform/plugins",
+    "~/.terraform.d/plugins",
+)
 # Port 9 (discard) on loopback: nothing listens, so a stray proxied request is refused at once.
 DEAD_PROXY = "http://127.0.0.1:9"
 LOOPBACK = "127.0.0.1,localhost,::1"
@@ -63,9 +67,24 @@ def find_provider_mirror() -> Path:
     # Last resort, as the docs say: find / -xdev -name 'terraform-provider-aws*' (bounded).
     try:
         found = subprocess.run(
-            ["find", "/", "-xdev", "-path", "/proc", "-prune", "-o",
-             "-name", "terraform-provider-aws*", "-type", "f", "-print"],
-            capture_output=True, text=True, timeout=60, check=False,
+            [
+                "find",
+                "/",
+                "-xdev",
+                "-path",
+                "/proc",
+                "-prune",
+                "-o",
+                "-name",
+                "terraform-provider-aws*",
+                "-type",
+                "f",
+                "-print",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
         ).stdout.split()
     except (OSError, subprocess.TimeoutExpired):
         found = []
@@ -134,8 +153,13 @@ class Terraform:
 
     def run(self, *args: str, timeout: float = 300, check: bool = True) -> subprocess.CompletedProcess[str]:
         proc = subprocess.run(
-            [self.binary, *args], cwd=self.workdir, env=self.env, capture_output=True,
-            text=True, timeout=timeout, check=False,
+            [self.binary, *args],
+            cwd=self.workdir,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
         )
         if check and proc.returncode != 0:
             raise AssertionError(
@@ -158,9 +182,16 @@ class Terraform:
 
 def copy_infra(dest: Path, source: Path | None = None) -> Path:
     """A copy of infra/ (the module and its examples), without any local Terraform state."""
+
     def ignore(directory: str, names: list[str]) -> set[str]:
-        return {n for n in names if n in (".terraform", ".terraform.lock.hcl")
-                or n.startswith("terraform.tfstate") or n.endswith(".tfvars") or n == "override.tf"}
+        return {
+            n
+            for n in names
+            if n in (".terraform", ".terraform.lock.hcl")
+            or n.startswith("terraform.tfstate")
+            or n.endswith(".tfvars")
+            or n == "override.tf"
+        }
 
     shutil.copytree(source or ROOT / "infra", dest, ignore=ignore)
     return dest

@@ -96,7 +96,15 @@ IDLE_KEEPALIVE_S = 10.0
 _CHUNK = 64 * 1024
 
 FaultKind = Literal[
-    "status", "rate_limited", "oauth_error", "html", "truncated", "hang", "reset", "huge", "token",
+    "status",
+    "rate_limited",
+    "oauth_error",
+    "html",
+    "truncated",
+    "hang",
+    "reset",
+    "huge",
+    "token",
     "kill_after_answer",
 ]
 
@@ -123,18 +131,29 @@ class Fault:
     overrides: tuple[tuple[str, object], ...] = ()
 
     @staticmethod
-    def status(code: int, body: str = "", headers: dict[str, str] | None = None,
-               content_type: str = "text/plain") -> Fault:
+    def status(
+        code: int, body: str = "", headers: dict[str, str] | None = None, content_type: str = "text/plain"
+    ) -> Fault:
         """Answer ``code`` with exactly this body, content type and extra headers."""
-        return Fault("status", status_code=code, body=body, headers=tuple((headers or {}).items()),
-                     content_type=content_type)
+        return Fault(
+            "status",
+            status_code=code,
+            body=body,
+            headers=tuple((headers or {}).items()),
+            content_type=content_type,
+        )
 
     @staticmethod
     def rate_limited(retry_after: int | None) -> Fault:
         """429 with a JSON error body, and ``Retry-After: <retry_after>`` unless it is None."""
         headers = () if retry_after is None else (("Retry-After", str(retry_after)),)
-        return Fault("rate_limited", status_code=429, body=_rate_limited_body(), headers=headers,
-                     content_type="application/json")
+        return Fault(
+            "rate_limited",
+            status_code=429,
+            body=_rate_limited_body(),
+            headers=headers,
+            content_type="application/json",
+        )
 
     @staticmethod
     def oauth_error(status: int, error: str, description: str = "") -> Fault:
@@ -142,15 +161,21 @@ class Fault:
         doc = {"error": error}
         if description:
             doc["error_description"] = description
-        return Fault("oauth_error", status_code=status, body=json.dumps(doc),
-                     headers=(("Cache-Control", "no-store"), ("Pragma", "no-cache")),
-                     content_type="application/json")
+        return Fault(
+            "oauth_error",
+            status_code=status,
+            body=json.dumps(doc),
+            headers=(("Cache-Control", "no-store"), ("Pragma", "no-cache")),
+            content_type="application/json",
+        )
 
     @staticmethod
     def html() -> Fault:
         """200 with an HTML page, as a captive portal or a misrouted load balancer would send."""
-        page = ("<!DOCTYPE html>\n<html><head><title>Service Unavailable</title></head>\n"
-                "<body><h1>Scheduled maintenance</h1><p>Please try again later.</p></body></html>\n")
+        page = (
+            "<!DOCTYPE html>\n<html><head><title>Service Unavailable</title></head>\n"
+            "<body><h1>Scheduled maintenance</h1><p>Please try again later.</p></body></html>\n"
+        )
         return Fault("html", status_code=200, body=page, content_type="text/html; charset=utf-8")
 
     @staticmethod
@@ -260,8 +285,9 @@ class _Payload(OAuth2Payload):  # type: ignore[misc]
 
 
 class _Request(OAuth2Request):  # type: ignore[misc]
-    def __init__(self, method: str, uri: str, headers: Message, form: dict[str, str],
-                 multi: dict[str, list[str]]) -> None:
+    def __init__(
+        self, method: str, uri: str, headers: Message, form: dict[str, str], multi: dict[str, list[str]]
+    ) -> None:
         super().__init__(method, uri, headers=headers)
         self.payload = _Payload(form, multi)
         self._form = form
@@ -483,7 +509,7 @@ class _Handler(BaseHTTPRequestHandler):
                 if stop is not None and stop.is_set() and len(body) > _CHUNK:
                     self.close_connection = True
                     return False
-                self.wfile.write(view[start:start + _CHUNK])
+                self.wfile.write(view[start : start + _CHUNK])
             self.wfile.flush()
             return True
         except (OSError, ValueError):
@@ -550,9 +576,17 @@ def _methods_seen(headers: Message, form: Mapping[str, str]) -> list[str]:
 class TokenServer:
     """A Paxos-like OAuth2 client-credentials token endpoint on 127.0.0.1 (see module docstring)."""
 
-    def __init__(self, *, host: str = "127.0.0.1", port: int = 0, latency: float = 0.0, lifetime: int = 3599,
-                 token_prefix: str = "tok", rate_limit: tuple[float, float] | None = None,
-                 rate_limit_lockout: float = float(LOCKOUT_RETRY_AFTER)) -> None:
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        latency: float = 0.0,
+        lifetime: int = 3599,
+        token_prefix: str = "tok",
+        rate_limit: tuple[float, float] | None = None,
+        rate_limit_lockout: float = float(LOCKOUT_RETRY_AFTER),
+    ) -> None:
         if host == "localhost":
             host = "127.0.0.1"
         if not ipaddress.ip_address(host).is_loopback or ipaddress.ip_address(host).version != 4:
@@ -597,8 +631,12 @@ class TokenServer:
             self.port = httpd.server_address[1]
             self.origin = f"http://{self.host}:{self.port}"
             self.url = self.origin + TOKEN_PATH
-            self._thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                                            name=f"token-server-{self.port}", daemon=True)
+            self._thread = threading.Thread(
+                target=httpd.serve_forever,
+                kwargs={"poll_interval": 0.05},
+                name=f"token-server-{self.port}",
+                daemon=True,
+            )
             self._thread.start()
         return self
 
@@ -631,15 +669,22 @@ class TokenServer:
     def __enter__(self) -> TokenServer:
         return self.start()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.stop()
 
     # -- configuration
 
-    def add_client(self, client_id: str, client_secret: str | None = None, *,
-                   scopes: Iterable[str] | str = (), auth_method: str = "client_secret_post",
-                   public_key_pem: str | bytes | None = None) -> None:
+    def add_client(
+        self,
+        client_id: str,
+        client_secret: str | None = None,
+        *,
+        scopes: Iterable[str] | str = (),
+        auth_method: str = "client_secret_post",
+        public_key_pem: str | bytes | None = None,
+    ) -> None:
         """Register (or replace) a client. ``scopes`` is what it may ask for."""
         if auth_method not in AUTH_METHODS:
             raise ValueError(f"auth_method must be one of {AUTH_METHODS}, not {auth_method!r}")
@@ -686,8 +731,11 @@ class TokenServer:
     def count(self, client_id: str | None = None) -> int:
         """Token requests received (all, or those attributed to ``client_id``)."""
         with self._lock:
-            return sum(1 for r in self.requests
-                       if r.path == TOKEN_PATH and (client_id is None or r.client_id == client_id))
+            return sum(
+                1
+                for r in self.requests
+                if r.path == TOKEN_PATH and (client_id is None or r.client_id == client_id)
+            )
 
     def reset_stats(self) -> None:
         """Forget recorded requests and issued tokens (clients, scripts and lockout are kept)."""
@@ -720,8 +768,15 @@ class TokenServer:
     def _new_token(self) -> str:
         return f"{self.token_prefix}-LEAKMARK-{uuid.uuid4().hex}"
 
-    def _generate_token(self, grant_type: str, client: _Client, user: object = None, scope: str | None = None,
-                        expires_in: int | None = None, include_refresh_token: bool = False) -> dict[str, Any]:
+    def _generate_token(
+        self,
+        grant_type: str,
+        client: _Client,
+        user: object = None,
+        scope: str | None = None,
+        expires_in: int | None = None,
+        include_refresh_token: bool = False,
+    ) -> dict[str, Any]:
         return {
             "access_token": self._new_token(),
             "expires_in": self.lifetime,
@@ -802,9 +857,12 @@ class TokenServer:
         if not client_id and form.get("client_assertion"):
             client_id = _assertion_issuer(form["client_assertion"])
         rec = RecordedRequest(
-            client_id=client_id or None, time=time.monotonic(),
+            client_id=client_id or None,
+            time=time.monotonic(),
             form={k: (REDACTED if k in REDACTED_FIELDS else v) for k, v in form.items()},
-            auth_method_seen="+".join(methods) or None, method=handler.command, path=path,
+            auth_method_seen="+".join(methods) or None,
+            method=handler.command,
+            path=path,
         )
         self._record(rec)
 
@@ -833,13 +891,22 @@ class TokenServer:
         if kill:
             threading.Thread(target=self.stop, name="token-server-kill", daemon=True).start()
 
-    def _decide(self, handler: _Handler, rec: RecordedRequest, form: dict[str, str],
-                multi: dict[str, list[str]], methods: list[str]) -> _Answer | str:
+    def _decide(
+        self,
+        handler: _Handler,
+        rec: RecordedRequest,
+        form: dict[str, str],
+        multi: dict[str, list[str]],
+        methods: list[str],
+    ) -> _Answer | str:
         if self._locked_out(rec.time):
             if not self._wait(self.latency):
                 return _DROP
-            return _Answer(429, _rate_limited_body(), [("Content-Type", "application/json"),
-                                                       ("Retry-After", str(int(self.rate_limit_lockout)))])
+            return _Answer(
+                429,
+                _rate_limited_body(),
+                [("Content-Type", "application/json"), ("Retry-After", str(int(self.rate_limit_lockout)))],
+            )
         fault = self._next_fault(rec.client_id)
         rec.fault = fault.kind if fault else None
         if not self._wait(self.latency):
@@ -871,8 +938,9 @@ class TokenServer:
         headers = [h for h in headers if h[0].lower() not in names] + list(fault.headers)
         return _Answer(fault.status_code, fault.body, headers)
 
-    def _issue(self, handler: _Handler, form: dict[str, str], multi: dict[str, list[str]],
-               methods: list[str]) -> _Answer:
+    def _issue(
+        self, handler: _Handler, form: dict[str, str], multi: dict[str, list[str]], methods: list[str]
+    ) -> _Answer:
         request = _Request(handler.command, self.origin + handler.path, handler.headers, form, multi)
         if len(methods) > 1:
             error = InvalidRequestError(description="The client used more than one authentication method.")
@@ -885,8 +953,12 @@ class TokenServer:
         token = self._new_token()
         with self._lock:
             self.issued.append(token)  # it went out on the wire (maybe in part): scan for it too
-        return {"access_token": token, "expires_in": self.lifetime, "scope": form.get("scope", ""),
-                "token_type": "bearer"}
+        return {
+            "access_token": token,
+            "expires_in": self.lifetime,
+            "scope": form.get("scope", ""),
+            "token_type": "bearer",
+        }
 
     def _huge_body(self, form: Mapping[str, str], nbytes: int) -> bytes:
         doc = self._synthetic_token(form)
@@ -911,14 +983,19 @@ def _load_clients(server: TokenServer, path: Path) -> None:
         if pem is None and entry.get("public_key_file"):
             pem = (path.parent / entry["public_key_file"]).read_text()
         server.add_client(
-            entry["client_id"], entry.get("client_secret"), scopes=entry.get("scopes", ()),
-            auth_method=entry.get("auth_method", "client_secret_post"), public_key_pem=pem,
+            entry["client_id"],
+            entry.get("client_secret"),
+            scopes=entry.get("scopes", ()),
+            auth_method=entry.get("auth_method", "client_secret_post"),
+            public_key_pem=pem,
         )
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tests.support.token_server",
-                                     description="A Paxos-like OAuth2 token endpoint on 127.0.0.1.")
+    parser = argparse.ArgumentParser(
+        prog="python -m tests.support.token_server",
+        description="A Paxos-like OAuth2 token endpoint on 127.0.0.1.",
+    )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--clients", type=Path, help="JSON list of clients to register")
@@ -933,8 +1010,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.rate_limit:
         rate, window = (float(v) for v in args.rate_limit.split(","))
         rate_limit = (rate, window)
-    server = TokenServer(host=args.host, port=args.port, latency=args.latency, lifetime=args.lifetime,
-                         token_prefix=args.token_prefix, rate_limit=rate_limit)
+    server = TokenServer(
+        host=args.host,
+        port=args.port,
+        latency=args.latency,
+        lifetime=args.lifetime,
+        token_prefix=args.token_prefix,
+        rate_limit=rate_limit,
+    )
     if args.clients:
         _load_clients(server, args.clients)
 

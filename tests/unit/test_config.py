@@ -63,7 +63,11 @@ def test_example_config_is_valid() -> None:
     [
         ({**GOOD, "colour": "blue"}, None, r"environments.sandbox.colour: unknown key"),
         ({**GOOD, "max_attemps": 3}, None, r"did you mean 'max_attempts'"),
-        ({k: v for k, v in GOOD.items() if k != "token_secret"}, None, r"missing required key 'token_secret'"),
+        (
+            {k: v for k, v in GOOD.items() if k != "token_secret"},
+            None,
+            r"missing required key 'token_secret'",
+        ),
         ({**GOOD, "max_attempts": "5"}, None, r"max_attempts: must be an integer, got str"),
         ({**GOOD, "max_attempts": True}, None, r"max_attempts: must be an integer, got bool"),
         ({**GOOD, "max_attempts": 0}, None, r"max_attempts: must be a positive integer"),
@@ -80,7 +84,9 @@ def test_example_config_is_valid() -> None:
         ({**GOOD, "signing_alg": "RS256"}, None, r'applies only to auth_method = "private_key_jwt"'),
     ],
 )
-def test_bad_config_names_the_key(env: dict[str, object], defaults: dict[str, object] | None, message: str) -> None:
+def test_bad_config_names_the_key(
+    env: dict[str, object], defaults: dict[str, object] | None, message: str
+) -> None:
     with pytest.raises(ConfigError, match=message) as info:
         parse_config(config_with(env, defaults))
     assert "\n" not in str(info.value)
@@ -121,7 +127,9 @@ def test_config_from_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     monkeypatch.delenv("SYNC_JOB_CONFIG_TOML", raising=False)
     with pytest.raises(ConfigError, match="no configuration"):
         load_config()
-    inline = '[environments.a]\ntoken_url = "https://x.example/t"\ncredentials_secret = "c"\ntoken_secret = "t"\n'
+    inline = (
+        '[environments.a]\ntoken_url = "https://x.example/t"\ncredentials_secret = "c"\ntoken_secret = "t"\n'
+    )
     monkeypatch.setenv("SYNC_JOB_CONFIG_TOML", inline)
     assert load_config().names() == ("a",)
     path = tmp_path / "c.toml"

@@ -65,7 +65,10 @@ def test_round_trip() -> None:
         ('{"token_type": "bearer", "expires_at": "2026-11-29T01:00:00Z"}', "lacks access_token"),
         ('{"access_token": "", "token_type": "b", "expires_at": "2026-11-29T01:00:00Z"}', "non-empty"),
         ('{"access_token": "tok-xyz-123", "token_type": "b", "expires_at": "tomorrow"}', "RFC 3339"),
-        ('{"access_token": "tok-xyz-123", "token_type": "b", "expires_at": "2026-11-29T01:00:00"}', "RFC 3339"),
+        (
+            '{"access_token": "tok-xyz-123", "token_type": "b", "expires_at": "2026-11-29T01:00:00"}',
+            "RFC 3339",
+        ),
     ],
 )
 def test_bad_stored_payloads(text: str | None, reason: str) -> None:

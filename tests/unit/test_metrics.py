@@ -27,11 +27,33 @@ from sync_job.report import EnvironmentResult, Report
 ROOT = Path(__file__).resolve().parents[2]
 # The units CloudWatch accepts (MetricDatum.Unit), the only ones EMF may name.
 CLOUDWATCH_UNITS = {
-    "Seconds", "Microseconds", "Milliseconds", "Bytes", "Kilobytes", "Megabytes", "Gigabytes",
-    "Terabytes", "Bits", "Kilobits", "Megabits", "Gigabits", "Terabits", "Percent", "Count",
-    "Bytes/Second", "Kilobytes/Second", "Megabytes/Second", "Gigabytes/Second",
-    "Terabytes/Second", "Bits/Second", "Kilobits/Second", "Megabits/Second", "Gigabits/Second",
-    "Terabits/Second", "Count/Second", "None",
+    "Seconds",
+    "Microseconds",
+    "Milliseconds",
+    "Bytes",
+    "Kilobytes",
+    "Megabytes",
+    "Gigabytes",
+    "Terabytes",
+    "Bits",
+    "Kilobits",
+    "Megabits",
+    "Gigabits",
+    "Terabits",
+    "Percent",
+    "Count",
+    "Bytes/Second",
+    "Kilobytes/Second",
+    "Megabytes/Second",
+    "Gigabytes/Second",
+    "Terabytes/Second",
+    "Bits/Second",
+    "Kilobits/Second",
+    "Megabits/Second",
+    "Gigabits/Second",
+    "Terabits/Second",
+    "Count/Second",
+    "None",
 }
 EXPIRY = datetime(2026, 11, 29, 1, 0, tzinfo=UTC)
 
@@ -78,13 +100,27 @@ def by_env(docs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 
 
 def test_one_document_per_environment_with_every_metric() -> None:
-    report = Report(results=(
-        EnvironmentResult("sandbox", "refreshed", expires_at=EXPIRY, seconds_remaining=3599.0,
-                          attempts=2, latency_seconds=0.1234),
-        EnvironmentResult("production", "fresh", expires_at=EXPIRY, seconds_remaining=2000.4),
-        EnvironmentResult("broken", "failed", error="invalid_client", attempts=1,
-                          latency_seconds=0.05, seconds_remaining=120.0),
-    ))
+    report = Report(
+        results=(
+            EnvironmentResult(
+                "sandbox",
+                "refreshed",
+                expires_at=EXPIRY,
+                seconds_remaining=3599.0,
+                attempts=2,
+                latency_seconds=0.1234,
+            ),
+            EnvironmentResult("production", "fresh", expires_at=EXPIRY, seconds_remaining=2000.4),
+            EnvironmentResult(
+                "broken",
+                "failed",
+                error="invalid_client",
+                attempts=1,
+                latency_seconds=0.05,
+                seconds_remaining=120.0,
+            ),
+        )
+    )
     docs = emitted(report)
     assert len(docs) == 3
     for doc in docs:
@@ -102,8 +138,11 @@ def test_one_document_per_environment_with_every_metric() -> None:
     assert sandbox[TOKEN_REQUEST_ATTEMPTS] == 2
     units = {m["Name"]: m["Unit"] for m in sandbox["_aws"]["CloudWatchMetrics"][0]["Metrics"]}
     assert units == {
-        "Refreshed": "Count", "Fresh": "Count", "Failed": "Count",
-        TOKEN_REQUEST_ATTEMPTS: "Count", SECONDS_REMAINING: "Seconds",
+        "Refreshed": "Count",
+        "Fresh": "Count",
+        "Failed": "Count",
+        TOKEN_REQUEST_ATTEMPTS: "Count",
+        SECONDS_REMAINING: "Seconds",
         TOKEN_REQUEST_LATENCY: "Milliseconds",
     }
 
@@ -112,8 +151,9 @@ def test_one_document_per_environment_with_every_metric() -> None:
     assert production[TOKEN_REQUEST_ATTEMPTS] == 0
     # No token request on the fresh path: no latency data point rather than a made-up one.
     assert TOKEN_REQUEST_LATENCY not in production
-    assert all(m["Name"] != TOKEN_REQUEST_LATENCY
-               for m in production["_aws"]["CloudWatchMetrics"][0]["Metrics"])
+    assert all(
+        m["Name"] != TOKEN_REQUEST_LATENCY for m in production["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+    )
 
     assert (envs["broken"]["Refreshed"], envs["broken"]["Failed"]) == (0, 1)
 
@@ -127,15 +167,26 @@ def test_unknown_remaining_life_is_omitted_so_the_alarm_sees_missing_data() -> N
 
 
 def test_expired_token_reports_negative_seconds() -> None:
-    (doc,) = emitted(Report(results=(
-        EnvironmentResult("sandbox", "failed", error="x", seconds_remaining=-30.0),)))
+    (doc,) = emitted(
+        Report(results=(EnvironmentResult("sandbox", "failed", error="x", seconds_remaining=-30.0),))
+    )
     assert doc[SECONDS_REMAINING] == -30
 
 
 def test_non_finite_values_never_reach_the_document() -> None:
-    (doc,) = emitted(Report(results=(
-        EnvironmentResult("sandbox", "refreshed", seconds_remaining=float("nan"),
-                          latency_seconds=float("inf"), attempts=1),)))
+    (doc,) = emitted(
+        Report(
+            results=(
+                EnvironmentResult(
+                    "sandbox",
+                    "refreshed",
+                    seconds_remaining=float("nan"),
+                    latency_seconds=float("inf"),
+                    attempts=1,
+                ),
+            )
+        )
+    )
     assert_valid_emf(doc)
     assert SECONDS_REMAINING not in doc and TOKEN_REQUEST_LATENCY not in doc
 
@@ -149,7 +200,8 @@ def test_namespace_is_configurable_and_output_is_one_line_per_document() -> None
     out = io.StringIO()
     emit_metrics(
         Report(results=(EnvironmentResult("a", "fresh"), EnvironmentResult("b", "fresh"))),
-        namespace="Custom/NS", stream=out,
+        namespace="Custom/NS",
+        stream=out,
     )
     lines = out.getvalue().splitlines()
     assert len(lines) == 2
@@ -180,8 +232,15 @@ def test_default_stream_is_stdout() -> None:
         "emit_metrics(Report(results=(EnvironmentResult('sandbox', 'fresh', seconds_remaining=5.0),)))\n"
     )
     env = {k: v for k, v in os.environ.items() if k != "SYNC_JOB_METRICS_NAMESPACE"}
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=60, cwd=ROOT, check=True, env=env)
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+        check=True,
+        env=env,
+    )
     (doc,) = [json.loads(line) for line in proc.stdout.splitlines()]
     assert_valid_emf(doc)
     assert doc[SECONDS_REMAINING] == 5
@@ -190,6 +249,5 @@ def test_default_stream_is_stdout() -> None:
 def test_metric_names_match_what_infra_alarms_and_graphs() -> None:
     """The names are a contract with infra/: a rename here must be made there too."""
     terraform = "\n".join(p.read_text() for p in sorted((ROOT / "infra").glob("*.tf")))
-    for name in [*OUTCOME_METRICS.values(), SECONDS_REMAINING, TOKEN_REQUEST_LATENCY,
-                 TOKEN_REQUEST_ATTEMPTS]:
+    for name in [*OUTCOME_METRICS.values(), SECONDS_REMAINING, TOKEN_REQUEST_LATENCY, TOKEN_REQUEST_ATTEMPTS]:
         assert f'"{name}"' in terraform, f"metric {name} is not used in infra/*.tf"

@@ -38,15 +38,24 @@ def env(**extra: object):  # type: ignore[no-untyped-def]
 
 
 def ok_body(**fields: object) -> bytes:
-    doc: dict[str, object] = {"access_token": "tok-1234567", "expires_in": 3599, "scope": "a", "token_type": "bearer"}
+    doc: dict[str, object] = {
+        "access_token": "tok-1234567",
+        "expires_in": 3599,
+        "scope": "a",
+        "token_type": "bearer",
+    }
     doc.update(fields)
     return json.dumps({k: v for k, v in doc.items() if v is not None}).encode()
 
 
 def parse(status: int, body: bytes, headers: dict[str, str] | None = None, **env_extra: object):  # type: ignore[no-untyped-def]
     return parse_response(
-        status, headers or {"Content-Type": "application/json"}, body,
-        env=env(**env_extra), issued_at=NOW, now=NOW,
+        status,
+        headers or {"Content-Type": "application/json"},
+        body,
+        env=env(**env_extra),
+        issued_at=NOW,
+        now=NOW,
     )
 
 
@@ -156,9 +165,22 @@ def test_other_client_errors_are_permanent() -> None:
         parse(302, b"")
 
 
-@pytest.mark.parametrize(("status", "transient"), [(200, False), (400, False), (401, False), (403, False),
-                                                   (404, False), (408, True), (429, True), (500, True),
-                                                   (502, True), (503, True), (504, True)])
+@pytest.mark.parametrize(
+    ("status", "transient"),
+    [
+        (200, False),
+        (400, False),
+        (401, False),
+        (403, False),
+        (404, False),
+        (408, True),
+        (429, True),
+        (500, True),
+        (502, True),
+        (503, True),
+        (504, True),
+    ],
+)
 def test_is_transient_status(status: int, transient: bool) -> None:
     assert is_transient_status(status) is transient
 
@@ -187,7 +209,11 @@ def test_missing_scopes() -> None:
 def test_missing_expires_in_with_configured_default_and_jwt_exp() -> None:
     token = parse(200, ok_body(expires_in=None), default_lifetime_seconds=1800)
     assert (token.expires_in, token.expires_in_source) == (1800, "configured")
-    claims = base64.urlsafe_b64encode(json.dumps({"exp": int(NOW.timestamp()) + 600}).encode()).decode().rstrip("=")
+    claims = (
+        base64.urlsafe_b64encode(json.dumps({"exp": int(NOW.timestamp()) + 600}).encode())
+        .decode()
+        .rstrip("=")
+    )
     jwt_token = f"eyJhbGciOiJub25lIn0.{claims}.sig"
     token = parse(200, ok_body(expires_in=None, access_token=jwt_token), default_lifetime_seconds=1800)
     assert (token.expires_in, token.expires_in_source) == (600, "jwt")

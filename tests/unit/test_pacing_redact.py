@@ -89,8 +89,13 @@ def test_scrub_removes_secret_fields_it_never_saw() -> None:
 
 def test_library_body_dumps_are_elided() -> None:
     record = logging.LogRecord(
-        "botocore.parsers", logging.DEBUG, __file__, 1,
-        "Response body:\nb'{\"SecretString\":\"{\\\\\"client_secret\\\\\": \\\\\"q\\\\\"}\"}'", None, None,
+        "botocore.parsers",
+        logging.DEBUG,
+        __file__,
+        1,
+        'Response body:\nb\'{"SecretString":"{\\\\"client_secret\\\\": \\\\"q\\\\"}"}\'',
+        None,
+        None,
     )
     line = JsonFormatter().format(record)
     assert "client_secret" not in line.split("Response body:")[1].replace("[body elided", "")

@@ -21,22 +21,44 @@ json_values = st.recursive(
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
     max_leaves=12,
 )
-KEYS = ["token_url", "credentials_secret", "token_secret", "scopes", "auth_method",
-        "refresh_margin_seconds", "max_attempts", "timeout_seconds", "rate_limit_burst",
-        "default_lifetime_seconds", "signing_alg", "run_timeout_seconds", "colour"]
-plausible = st.fixed_dictionaries({}, optional={
-    "token_url": st.sampled_from(["https://a.example/t", "http://127.0.0.1:1/t", "http://x/t", "nope", ""]) | json_values,
-    "credentials_secret": st.text(max_size=8) | json_values,
-    "token_secret": st.text(max_size=8) | json_values,
-    "scopes": st.lists(st.text(max_size=6), max_size=3) | json_values,
-    "auth_method": st.sampled_from(["client_secret_post", "client_secret_basic", "private_key_jwt", "x"]),
-    "max_attempts": st.integers(-2, 5) | json_values,
-    "timeout_seconds": st.floats(allow_nan=True) | json_values,
-})
-documents = st.fixed_dictionaries({}, optional={
-    "defaults": st.dictionaries(st.sampled_from(KEYS), json_values, max_size=3) | json_values,
-    "environments": st.dictionaries(st.text(max_size=6), plausible | json_values, max_size=3) | json_values,
-}) | st.dictionaries(st.text(max_size=8), json_values, max_size=3)
+KEYS = [
+    "token_url",
+    "credentials_secret",
+    "token_secret",
+    "scopes",
+    "auth_method",
+    "refresh_margin_seconds",
+    "max_attempts",
+    "timeout_seconds",
+    "rate_limit_burst",
+    "default_lifetime_seconds",
+    "signing_alg",
+    "run_timeout_seconds",
+    "colour",
+]
+plausible = st.fixed_dictionaries(
+    {},
+    optional={
+        "token_url": st.sampled_from(
+            ["https://a.example/t", "http://127.0.0.1:1/t", "http://x/t", "nope", ""]
+        )
+        | json_values,
+        "credentials_secret": st.text(max_size=8) | json_values,
+        "token_secret": st.text(max_size=8) | json_values,
+        "scopes": st.lists(st.text(max_size=6), max_size=3) | json_values,
+        "auth_method": st.sampled_from(["client_secret_post", "client_secret_basic", "private_key_jwt", "x"]),
+        "max_attempts": st.integers(-2, 5) | json_values,
+        "timeout_seconds": st.floats(allow_nan=True) | json_values,
+    },
+)
+documents = st.fixed_dictionaries(
+    {},
+    optional={
+        "defaults": st.dictionaries(st.sampled_from(KEYS), json_values, max_size=3) | json_values,
+        "environments": st.dictionaries(st.text(max_size=6), plausible | json_values, max_size=3)
+        | json_values,
+    },
+) | st.dictionaries(st.text(max_size=8), json_values, max_size=3)
 
 
 @settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
@@ -59,20 +81,31 @@ def test_config_text_never_raises_anything_else(text: str) -> None:
         pass
 
 
-ENV = parse_config({"environments": {"e": {
-    "token_url": "https://a.example/t", "credentials_secret": "c", "token_secret": "t",
-}}}).get("e")
+ENV = parse_config(
+    {
+        "environments": {
+            "e": {
+                "token_url": "https://a.example/t",
+                "credentials_secret": "c",
+                "token_secret": "t",
+            }
+        }
+    }
+).get("e")
 
 answers = st.dictionaries(
     st.sampled_from(["access_token", "token_type", "expires_in", "scope", "error", "error_description", "x"]),
-    json_values, max_size=6,
+    json_values,
+    max_size=6,
 )
 bodies = answers.map(lambda d: json.dumps(d).encode()) | st.binary(max_size=64)
 
 
 @settings(max_examples=400)
 @given(st.integers(100, 599), bodies, st.sampled_from([None, "5", "soon", "Wed, 21 Oct 2015 07:28:00 GMT"]))
-def test_token_response_parser_never_raises_anything_else(status: int, body: bytes, retry_after: str | None) -> None:
+def test_token_response_parser_never_raises_anything_else(
+    status: int, body: bytes, retry_after: str | None
+) -> None:
     headers = {"Content-Type": "application/json"}
     if retry_after is not None:
         headers["Retry-After"] = retry_after

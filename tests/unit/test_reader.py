@@ -113,8 +113,13 @@ def test_zero_calls_while_fresh_then_exactly_one_reread_at_expires_at_minus_skew
     # sync-job publishes a new token meanwhile: the reader keeps the cached one while it is fresh.
     client.response = payload(f"{MARK}-2", T0 + timedelta(seconds=7199))
     refresh_at = T0 + timedelta(seconds=3599 - 60)
-    for moment in (T0, T0 + timedelta(seconds=1), T0 + timedelta(seconds=1800),
-                   refresh_at - timedelta(seconds=1), refresh_at - timedelta(microseconds=1)):
+    for moment in (
+        T0,
+        T0 + timedelta(seconds=1),
+        T0 + timedelta(seconds=1800),
+        refresh_at - timedelta(seconds=1),
+        refresh_at - timedelta(microseconds=1),
+    ):
         clock.set(moment)
         assert reader.token() == f"{MARK}-1"
         assert reader.authorization_header() == {"Authorization": f"Bearer {MARK}-1"}
@@ -306,8 +311,9 @@ def test_unknown_fields_are_ignored() -> None:
 
 
 def test_only_the_fields_the_reader_needs_are_required() -> None:
-    doc = json.dumps({"access_token": f"{MARK}-1", "token_type": "Bearer",
-                      "expires_at": "2026-11-29T02:00:00+01:00"})
+    doc = json.dumps(
+        {"access_token": f"{MARK}-1", "token_type": "Bearer", "expires_at": "2026-11-29T02:00:00+01:00"}
+    )
     reader = make(FakeClient(doc))
     assert reader.token() == f"{MARK}-1"
     assert reader.expires_at == datetime(2026, 11, 29, 1, 0, 0, tzinfo=UTC)
