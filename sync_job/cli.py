@@ -3,17 +3,22 @@ here and nowhere else."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import signal
 import sys
-from collections.abc import Callable, Sequence
-from typing import Any, NoReturn, TypeVar
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
 from sync_job import __version__
-from sync_job.errors import EXIT_FAILED, EXIT_OK, SyncJobError
+from sync_job.errors import EXIT_FAILED, EXIT_OK, EXIT_SIGINT, EXIT_SIGTERM, SyncJobError
 from sync_job.redact import scrub
+
+if TYPE_CHECKING:
+    from sync_job.sync import Interrupt, Job
 
 F = TypeVar("F", bound=Callable[..., Any])
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -28,7 +33,7 @@ class _Group(click.Group):
         except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise
         except KeyboardInterrupt:
-            _fail("interrupted", 130)
+            _fail("interrupted", EXIT_SIGINT)
         except Exception as exc:
             # Never a traceback: its frames could hold secret values. The type says enough to
             # file a bug; -v logs show the rest, scrubbed.
@@ -62,7 +67,8 @@ def _fail(message: str, code: int) -> NoReturn:
 def main(ctx: click.Context, config_path: str | None, verbose: bool, log_level: str | None) -> None:
     """Keep OAuth2 client-credentials tokens fresh in AWS Secrets Manager.
 
-    Exit codes: 0 success, 1 some environment failed or is not valid, 2 usage or config error.
+    Exit codes: 0 success, 1 some environment failed or is not valid, 2 usage or config error,
+    130 interrupted by SIGINT (Ctrl-C), 143 by SIGTERM (every environment is still reported).
     """
     from sync_job import logs
 
@@ -72,11 +78,44 @@ def main(ctx: click.Context, config_path: str | None, verbose: bool, log_level: 
     ctx.obj = config_path
 
 
-def _job(ctx: click.Context) -> Any:
+def _job(ctx: click.Context) -> Job:
     from sync_job.config import load_config
     from sync_job.factory import build_job
 
     return build_job(load_config(ctx.obj))
+
+
+_SIGNALS = {signal.SIGINT: ("SIGINT", EXIT_SIGINT), signal.SIGTERM: ("SIGTERM", EXIT_SIGTERM)}
+
+
+@contextlib.contextmanager
+def _interruptible(job: Job) -> Iterator[Interrupt]:
+    """While a run is in progress, SIGINT and SIGTERM (cron, CI runners and Kubernetes send it)
+    stop it early: nothing new starts and every environment is reported. A second signal ends
+    the process at once."""
+    from sync_job.sync import Interrupt
+
+    interrupt = Interrupt()
+
+    def on_signal(signum: int, frame: Any) -> None:
+        name, code = _SIGNALS[signal.Signals(signum)]
+        if interrupt:
+            _fail(f"{name} again: stopped without waiting for environments in flight", code)
+        interrupt.set(name, job.clock.monotonic())
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in _SIGNALS}
+    try:
+        yield interrupt
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _exit_code(ok: bool, interrupted: str | None) -> int:
+    for name, code in _SIGNALS.values():
+        if interrupted == name:
+            return code
+    return EXIT_OK if ok else EXIT_FAILED
 
 
 def _env_option(f: F) -> F:
@@ -123,9 +162,14 @@ def run(ctx: click.Context, envs: tuple[str, ...], force: bool, dry_run: bool, a
     Example:
       sync-job --config examples/paxos.toml run --env sandbox --json
     """
-    report = _job(ctx).run(envs, force=force, dry_run=dry_run)
+    job = _job(ctx)
+    with _interruptible(job) as interrupt:
+        report = job.run(envs, force=force, dry_run=dry_run, interrupt=interrupt)
     if as_json:
         click.echo(json.dumps(report.to_dict()))
+        for r in report.results:
+            if r.warning:
+                click.echo(f"sync-job: warning: {r.environment}: {r.warning}", err=True)
     else:
         rows = [["ENVIRONMENT", "OUTCOME", "EXPIRES AT", "REMAINING", "DETAIL"]]
         for r in report.results:
@@ -133,20 +177,18 @@ def run(ctx: click.Context, envs: tuple[str, ...], force: bool, dry_run: bool, a
             rows.append(
                 [
                     r.environment,
-                    r.outcome,
+                    str(r.outcome),
                     d["expires_at"] or "-",
                     _duration(r.seconds_remaining),
                     r.error or r.warning or "",
                 ]
             )
         click.echo(_table(rows))
-    if as_json:
-        for r in report.results:
-            if r.warning:
-                click.echo(f"sync-job: warning: {r.environment}: {r.warning}", err=True)
     for r in report.failed:
         click.echo(f"sync-job: error: {r.environment}: {r.error}", err=True)
-    sys.exit(EXIT_OK if report.ok else EXIT_FAILED)
+    if report.interrupted:
+        click.echo(f"sync-job: error: interrupted by {report.interrupted}; nothing new was started", err=True)
+    sys.exit(_exit_code(report.ok, report.interrupted))
 
 
 @main.command()
@@ -157,31 +199,31 @@ def status(ctx: click.Context, envs: tuple[str, ...], as_json: bool) -> None:
     """Show the stored tokens' state without changing anything.
 
     States: valid, expiring (inside the refresh margin), expired, missing; also invalid (the
-    stored value cannot be parsed) and error (it cannot be read). Exit 1 unless all are valid or
+    stored value cannot be used) and error (it cannot be read). Exit 1 unless all are valid or
     expiring.
 
     \b
     Example:
       sync-job status --json
     """
-    entries = _job(ctx).status(envs)
+    report = _job(ctx).status(envs)
     if as_json:
-        click.echo(json.dumps({"environments": entries}))
+        click.echo(json.dumps(report.to_dict()))
     else:
         rows = [["ENVIRONMENT", "STATE", "EXPIRES AT", "REMAINING", "DETAIL"]]
-        for e in entries:
+        for e in report.entries:
+            d = e.to_dict()
             rows.append(
                 [
-                    e["environment"],
-                    e["state"],
-                    e["expires_at"] or "-",
-                    _duration(e["seconds_remaining"]),
-                    e.get("error") or "",
+                    e.environment,
+                    str(e.state),
+                    d["expires_at"] or "-",
+                    _duration(e.seconds_remaining),
+                    e.error or e.warning or "",
                 ]
             )
         click.echo(_table(rows))
-    ok = all(e["state"] in ("valid", "expiring") for e in entries)
-    sys.exit(EXIT_OK if ok else EXIT_FAILED)
+    sys.exit(EXIT_OK if report.ok else EXIT_FAILED)
 
 
 @main.command()
@@ -196,12 +238,15 @@ def token(ctx: click.Context, name: str) -> None:
     Example:
       curl -H "Authorization: Bearer $(sync-job token sandbox)" https://api.sandbox.paxos.com/v2/...
     """
-    payload, state = _job(ctx).read_token(name)
-    if payload is None or state in ("expired", "missing", "invalid"):
-        _fail(f"{name}: no valid token stored (state: {state}); run `sync-job run --env {name}`", EXIT_FAILED)
-    if state == "expiring":
+    found = _job(ctx).token(name)
+    if found.payload is None or not found.state.ok:
+        _fail(
+            f"{name}: no valid token stored (state: {found.state}); run `sync-job run --env {name}`",
+            EXIT_FAILED,
+        )
+    if found.state == "expiring":
         click.echo(f"sync-job: warning: {name}: token is inside its refresh margin", err=True)
-    click.echo(payload.access_token.reveal())
+    click.echo(found.payload.access_token.reveal())
 
 
 @main.command()
@@ -218,21 +263,18 @@ def check(ctx: click.Context, envs: tuple[str, ...], as_json: bool) -> None:
     Example (CI step after rotating a client secret):
       sync-job check --env production
     """
-    entries = _job(ctx).check(envs)
+    report = _job(ctx).check(envs)
     if as_json:
-        click.echo(json.dumps({"environments": entries}))
+        click.echo(json.dumps(report.to_dict()))
     else:
         rows = [["ENVIRONMENT", "RESULT", "DETAIL"]]
-        for e in entries:
-            rows.append(
-                [
-                    e["environment"],
-                    "ok" if e["ok"] else "FAILED",
-                    e["error"] or ", ".join(f"{k} {v}" for k, v in e["checks"].items()),
-                ]
-            )
+        for e in report.entries:
+            detail = e.error or ", ".join(f"{k} {v}" for k, v in e.checks)
+            rows.append([e.environment, "ok" if e.ok else "FAILED", detail])
         click.echo(_table(rows))
-    for e in entries:
-        if not e["ok"]:
-            click.echo(f"sync-job: error: {e['environment']}: {e['error']}", err=True)
-    sys.exit(EXIT_OK if all(e["ok"] for e in entries) else EXIT_FAILED)
+    for e in report.entries:
+        if e.warning:
+            click.echo(f"sync-job: warning: {e.environment}: {e.warning}", err=True)
+        if not e.ok:
+            click.echo(f"sync-job: error: {e.environment}: {e.error}", err=True)
+    sys.exit(EXIT_OK if report.ok else EXIT_FAILED)

@@ -8,7 +8,6 @@ between, Secrets Manager refuses the move, and this run keeps whichever token li
 
 from __future__ import annotations
 
-import json
 import logging
 import uuid
 from dataclasses import dataclass
@@ -18,9 +17,9 @@ import boto3
 import botocore.exceptions
 from botocore.config import Config as BotoConfig
 
+from sync_job.credentials import Credentials, parse_credentials
 from sync_job.errors import (
     AccessDeniedError,
-    CredentialsError,
     KmsError,
     SecretDeletedError,
     SecretNotFoundError,
@@ -28,9 +27,8 @@ from sync_job.errors import (
     ThrottledError,
 )
 from sync_job.logs import log_event
-from sync_job.oauth import Credentials
 from sync_job.payload import InvalidPayload, TokenPayload, parse_payload
-from sync_job.redact import Secret
+from sync_job.redact import untrusted
 
 log = logging.getLogger("sync_job.store")
 
@@ -40,13 +38,23 @@ CURRENT_STAGE = "AWSCURRENT"
 _CAS_ROUNDS = 3
 
 
-def make_client(*, max_attempts: int = 5, max_pool_connections: int = 16) -> Any:
+def make_client(
+    *, max_attempts: int = 5, max_pool_connections: int = 16, budget_seconds: float = 600.0
+) -> Any:
     """A Secrets Manager client from the standard boto3 chain (region, credentials and
-    AWS_ENDPOINT_URL all come from the environment), with bounded retries and timeouts."""
+    AWS_ENDPOINT_URL all come from the environment), with bounded retries and timeouts.
+
+    Each call's socket timeouts are sized from ``budget_seconds`` (the run's budget): at most
+    5 s to connect and 15 s per read, and no more than a quarter of the budget for a read, so a
+    Secrets Manager that accepts and never answers costs a run a few timeouts, not minutes. The
+    run itself is bounded by ``Job`` whatever botocore does. Raises ``ConfigError`` without a
+    region.
+    """
+    quarter = max(1.0, budget_seconds / 4)
     config = BotoConfig(
         retries={"mode": "standard", "total_max_attempts": max_attempts},
-        connect_timeout=5,
-        read_timeout=15,
+        connect_timeout=min(5.0, quarter),
+        read_timeout=min(15.0, quarter),
         max_pool_connections=max_pool_connections,
     )
     try:
@@ -81,8 +89,9 @@ def classify_error(exc: Exception, action: str, secret_id: str) -> StoreError:
     """One clear line for any failure of a Secrets Manager call."""
     if isinstance(exc, botocore.exceptions.ClientError):
         error = exc.response.get("Error", {})
-        code = str(error.get("Code", ""))
-        message = str(error.get("Message", ""))
+        # The endpoint's words are untrusted (AWS_ENDPOINT_URL may point anywhere).
+        code = untrusted(str(error.get("Code", "")), limit=64)
+        message = str(error.get("Message", ""))[:1000]
         if code == "ResourceNotFoundException":
             return SecretNotFoundError(
                 f"secret {secret_id} does not exist; create it (e.g. with infra/) "
@@ -223,60 +232,3 @@ _SNAKE = {
     "DescribeSecret": "describe_secret",
     "UpdateSecretVersionStage": "update_secret_version_stage",
 }
-
-
-def parse_credentials(text: str | None, secret_id: str, auth_method: str) -> Credentials:
-    """The credentials secret's JSON. Errors name the secret and the key, never a value."""
-    if text is None:
-        raise CredentialsError(
-            f"credentials secret {secret_id} has no SecretString; store JSON "
-            '{"client_id": "...", "client_secret": "..."}'
-        )
-    try:
-        doc = json.loads(text)
-    except (ValueError, RecursionError):
-        raise CredentialsError(
-            f"credentials secret {secret_id} is not JSON; store "
-            '{"client_id": "...", "client_secret": "..."}'
-        ) from None
-    if not isinstance(doc, dict):
-        raise CredentialsError(f"credentials secret {secret_id} is not a JSON object")
-    wanted = (
-        ("client_id", "private_key") if auth_method == "private_key_jwt" else ("client_id", "client_secret")
-    )
-    for key in wanted:
-        value = doc.get(key)
-        if key not in doc:
-            raise CredentialsError(f"credentials secret {secret_id} lacks {key!r}")
-        if not isinstance(value, str) or not value.strip():
-            raise CredentialsError(f"credentials secret {secret_id}: {key!r} must be a non-empty string")
-    key_id = doc.get("key_id")
-    if key_id is not None and not isinstance(key_id, str):
-        raise CredentialsError(f"credentials secret {secret_id}: 'key_id' must be a string")
-    private_key = None
-    if auth_method == "private_key_jwt":
-        private_key = Secret(doc["private_key"])
-        _check_private_key(private_key, secret_id)
-    return Credentials(
-        client_id=doc["client_id"],
-        client_secret=Secret(doc["client_secret"])
-        if isinstance(doc.get("client_secret"), str) and doc["client_secret"]
-        else None,
-        private_key=private_key,
-        key_id=key_id or None,
-        source=secret_id,
-    )
-
-
-def _check_private_key(key: Secret, secret_id: str) -> None:
-    try:
-        from cryptography.hazmat.primitives.serialization import load_pem_private_key
-    except ImportError:  # pragma: no cover - cryptography ships with the jwt extra
-        return
-    try:
-        load_pem_private_key(key.reveal().encode(), password=None)
-    except Exception:
-        # Never chain: a parser's message may quote part of the key.
-        raise CredentialsError(
-            f"credentials secret {secret_id}: 'private_key' is not an unencrypted PEM private key"
-        ) from None

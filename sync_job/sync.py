@@ -1,28 +1,48 @@
 """The decision and the orchestration: which environments need a token, getting it, publishing
-it, each environment isolated from the others. No argument parsing, no printing."""
+it, each environment isolated from the others and the whole run bounded by its budget. No
+argument parsing, no printing."""
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from sync_job import freshness
 from sync_job.clock import Clock
 from sync_job.config import Config, EnvironmentConfig
-from sync_job.errors import DeadlineError, ScopeError, SyncJobError
+from sync_job.credentials import Credentials
+from sync_job.errors import DeadlineError, SyncJobError
 from sync_job.logs import log_event
-from sync_job.oauth import Credentials, FetchResult, missing_scopes
+from sync_job.oauth import FetchResult, missing_scopes
 from sync_job.payload import TokenPayload, build_payload
 from sync_job.redact import scrub
-from sync_job.report import EnvironmentResult, Report
+from sync_job.report import (
+    CheckEntry,
+    CheckReport,
+    EnvironmentResult,
+    Outcome,
+    Report,
+    StatusEntry,
+    StatusReport,
+    TokenState,
+)
 from sync_job.store import PublishResult, StoredToken
 
 log = logging.getLogger("sync_job.sync")
+
+# Past the run's deadline, environments still inside a call (a Secrets Manager that accepts and
+# never answers, a name that never resolves) are reported as failed and the run returns.
+STRAGGLER_GRACE_SECONDS = 1.0
+# After SIGTERM or SIGINT nothing new starts; what is in flight gets this long to finish.
+INTERRUPT_GRACE_SECONDS = 10.0
+# How often the waiting thread looks at the clock and at an interrupt (real seconds).
+_POLL_SECONDS = 0.1
+
+R = TypeVar("R")
 
 
 class Store(Protocol):
@@ -38,6 +58,32 @@ class TokenSource(Protocol):
     def fetch(self, env: EnvironmentConfig, creds: Credentials, deadline: float) -> FetchResult: ...
 
 
+class Interrupt:
+    """Set (from a signal handler) to stop a run early: nothing new starts, what is in flight
+    gets ``INTERRUPT_GRACE_SECONDS``, and every environment is still reported."""
+
+    def __init__(self) -> None:
+        self.reason: str | None = None
+        self.at: float | None = None  # the clock's monotonic time it was set
+
+    def set(self, reason: str, at: float) -> None:
+        if self.reason is None:
+            self.at = at
+            self.reason = reason
+
+    def __bool__(self) -> bool:
+        return self.reason is not None
+
+
+@dataclass(frozen=True)
+class TokenLookup:
+    """``token NAME``: the stored token (None unless readable) and its state."""
+
+    environment: str
+    state: TokenState
+    payload: TokenPayload | None
+
+
 @dataclass
 class Job:
     """Everything a run needs, passed in so tests and simulations can swap any part."""
@@ -49,17 +95,8 @@ class Job:
     # Warn once per secret about an unusable stored payload, not on every run of a process.
     _warned: set[str] = field(default_factory=set)
     _lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def _deadline(self, budget_seconds: float | None) -> float:
-        budget = self.config.run_timeout_seconds if budget_seconds is None else budget_seconds
-        return self.clock.monotonic() + budget
-
-    def _each(self, envs: Sequence[EnvironmentConfig], work: Any) -> list[Any]:
-        if len(envs) <= 1:
-            return [work(env) for env in envs]
-        workers = min(len(envs), self.config.max_workers)
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sync-job") as pool:
-            return list(pool.map(work, envs))
+    # What each environment is doing now, for the report of one that outlives the deadline.
+    _steps: dict[str, str] = field(default_factory=dict)
 
     # --- run ------------------------------------------------------------------------------------
 
@@ -70,34 +107,52 @@ class Job:
         force: bool = False,
         dry_run: bool = False,
         budget_seconds: float | None = None,
+        interrupt: Interrupt | None = None,
     ) -> Report:
+        """Sync the named environments (all when None): a :class:`Report` with one result per
+        environment, in order. Returns within the budget (``budget_seconds``, default the
+        config's ``run_timeout_seconds``) plus ``STRAGGLER_GRACE_SECONDS`` whatever the peers
+        do. Raises ``UsageError`` for an unknown name; every other failure is a result."""
         envs = self.config.select(names)
-        deadline = self._deadline(budget_seconds)
-        results = self._each(envs, lambda env: self._guarded(env, force, dry_run, deadline))
-        return Report(results=tuple(results), dry_run=dry_run)
+        budget = self._budget(budget_seconds)
+        deadline = self.clock.monotonic() + budget
+
+        def stuck(env: EnvironmentConfig, why: str) -> EnvironmentResult:
+            return EnvironmentResult(environment=env.name, outcome=Outcome.FAILED, error=why)
+
+        results = self._each(
+            envs,
+            lambda env: self._guarded(env, force, dry_run, deadline, interrupt),
+            deadline=deadline,
+            budget=budget,
+            stuck=stuck,
+            interrupt=interrupt,
+        )
+        return Report(
+            results=tuple(results), dry_run=dry_run, interrupted=interrupt.reason if interrupt else None
+        )
 
     def _guarded(
-        self, env: EnvironmentConfig, force: bool, dry_run: bool, deadline: float
+        self,
+        env: EnvironmentConfig,
+        force: bool,
+        dry_run: bool,
+        deadline: float,
+        interrupt: Interrupt | None,
     ) -> EnvironmentResult:
         started = self.clock.monotonic()
         try:
-            result = self._sync_one(env, force, dry_run, deadline)
+            result = self._sync_one(env, force, dry_run, deadline, interrupt)
         except SyncJobError as exc:
-            result = EnvironmentResult(
-                environment=env.name, outcome="failed", error=exc.message, attempts=exc.attempts
-            )
+            result = _failed(env, exc.message)
         except Exception as exc:  # one environment's bug must not stop the others
-            result = EnvironmentResult(
-                environment=env.name,
-                outcome="failed",
-                error=f"unexpected {type(exc).__name__}: {scrub(str(exc))[:200]}",
-            )
+            result = _failed(env, f"unexpected {type(exc).__name__}: {scrub(str(exc))[:200]}")
         log_event(
             log,
-            logging.ERROR if result.outcome == "failed" else logging.INFO,
+            logging.ERROR if result.outcome is Outcome.FAILED else logging.INFO,
             "sync.result",
             environment=env.name,
-            outcome=result.outcome,
+            outcome=str(result.outcome),
             attempt=result.attempts,
             latency_ms=None if result.latency_seconds is None else round(result.latency_seconds * 1000, 1),
             seconds_remaining=None if result.seconds_remaining is None else int(result.seconds_remaining),
@@ -108,36 +163,62 @@ class Job:
         return result
 
     def _sync_one(
-        self, env: EnvironmentConfig, force: bool, dry_run: bool, deadline: float
+        self,
+        env: EnvironmentConfig,
+        force: bool,
+        dry_run: bool,
+        deadline: float,
+        interrupt: Interrupt | None,
     ) -> EnvironmentResult:
         if self.clock.monotonic() >= deadline:
             raise DeadlineError("run deadline passed before this environment started")
+        self._step(env, f"reading token secret {env.token_secret}")
         stored = self.store.read_token(env.token_secret)
         now = self.clock.now()
         if stored.problem:
             self._warn_once(env, stored.problem)
         if not force and freshness.is_fresh(stored.payload, now, env.refresh_margin_seconds):
             assert stored.payload is not None
-            return self._result(env, "fresh", stored.payload, now)
+            return _with_token(env, Outcome.FRESH, stored.payload, now)
         if dry_run:
             current = stored.payload
             return EnvironmentResult(
                 environment=env.name,
-                outcome="would_refresh",
+                outcome=Outcome.WOULD_REFRESH,
                 expires_at=current.expires_at if current else None,
                 seconds_remaining=current.seconds_remaining(now) if current else None,
             )
+        _check_interrupt(interrupt, "before its token request")
+        self._step(env, f"reading credentials secret {env.credentials_secret}")
         creds = self.store.read_credentials(env.credentials_secret, env.auth_method)
+        _check_interrupt(interrupt, "before its token request")
+        self._step(env, f"requesting a token from {env.host}")
         fetched = self.tokens.fetch(env, creds, deadline)
+        try:
+            return self._publish(env, stored, creds, fetched, force)
+        except SyncJobError as exc:
+            return _failed(env, exc.message, fetched)
+
+    def _publish(
+        self,
+        env: EnvironmentConfig,
+        stored: StoredToken,
+        creds: Credentials,
+        fetched: FetchResult,
+        force: bool,
+    ) -> EnvironmentResult:
+        if fetched.error is not None or fetched.token is None or fetched.issued_at is None:
+            message = fetched.error.message if isinstance(fetched.error, SyncJobError) else "no token"
+            return _failed(env, message, fetched)
         token = fetched.token
         lacking = missing_scopes(env.scopes, token.scope)
         if lacking:
-            error = ScopeError(
+            return _failed(
+                env,
                 f"granted scope lacks {' '.join(lacking)}; token not published "
-                "(ask the provider to grant them or remove them from scopes)"
+                "(ask the provider to grant them or remove them from scopes)",
+                fetched,
             )
-            error.attempts = fetched.attempts
-            raise error
         payload = build_payload(
             access_token=token.access_token,
             token_type=token.token_type,
@@ -149,54 +230,28 @@ class Job:
             client_id=creds.client_id,
             expires_in_source=token.expires_in_source,
         )
-        try:
-            published = self.store.publish(env.token_secret, payload, stored.version_id)
-        except SyncJobError as exc:
-            exc.attempts = fetched.attempts
-            raise
+        warnings = [
+            *creds.warnings,
+            *token.warnings,
+            freshness.short_lifetime_warning(token.expires_in, env.refresh_margin_seconds),
+        ]
+        now = self.clock.now()
+        if payload.seconds_remaining(now) <= 0:
+            return _failed(env, "the new token had expired by the time it could be published", fetched)
+        refusal = freshness.publish_refusal(payload, stored.payload, now, force=force)
+        if refusal is not None:
+            assert stored.payload is not None
+            return _with_token(env, Outcome.KEPT, stored.payload, now, fetched, [refusal, *warnings])
+        self._step(env, f"publishing to token secret {env.token_secret}")
+        published = self.store.publish(env.token_secret, payload, stored.version_id)
         now = self.clock.now()
         if not published.published:
             assert published.current is not None
-            return self._result(
-                env,
-                "fresh",
-                published.current,
-                now,
-                attempts=fetched.attempts,
-                latency=fetched.latency_seconds,
-                warning="another run published a longer-lived token first; kept it",
-            )
-        warning = freshness.churn_warning(stored.payload, fetched.issued_at) if force else None
-        return self._result(
-            env,
-            "refreshed",
-            payload,
-            now,
-            attempts=fetched.attempts,
-            latency=fetched.latency_seconds,
-            warning=warning,
-        )
-
-    def _result(
-        self,
-        env: EnvironmentConfig,
-        outcome: Any,
-        payload: TokenPayload,
-        now: datetime,
-        *,
-        attempts: int = 0,
-        latency: float | None = None,
-        warning: str | None = None,
-    ) -> EnvironmentResult:
-        return EnvironmentResult(
-            environment=env.name,
-            outcome=outcome,
-            expires_at=payload.expires_at,
-            seconds_remaining=payload.seconds_remaining(now),
-            attempts=attempts,
-            latency_seconds=latency,
-            warning=warning,
-        )
+            warnings.insert(0, "another run published a longer-lived token first; kept it")
+            return _with_token(env, Outcome.FRESH, published.current, now, fetched, warnings)
+        if force:
+            warnings.append(freshness.churn_warning(stored.payload, fetched.issued_at))
+        return _with_token(env, Outcome.REFRESHED, payload, now, fetched, warnings)
 
     def _warn_once(self, env: EnvironmentConfig, problem: str) -> None:
         with self._lock:
@@ -214,80 +269,236 @@ class Job:
 
     # --- status ---------------------------------------------------------------------------------
 
-    def status(self, names: Sequence[str] | None = None) -> list[dict[str, Any]]:
+    def status(
+        self, names: Sequence[str] | None = None, *, budget_seconds: float | None = None
+    ) -> StatusReport:
+        """The stored tokens' states, read only: one :class:`StatusEntry` per environment, in
+        order, even when a secret cannot be read (state ``error``) or holds an unusable value
+        (``invalid``). Raises ``UsageError`` for an unknown name."""
         envs = self.config.select(names)
-        return self._each(envs, self._status_one)
+        budget = self._budget(budget_seconds)
 
-    def _status_one(self, env: EnvironmentConfig) -> dict[str, Any]:
-        from sync_job.timeutil import format_rfc3339
+        def stuck(env: EnvironmentConfig, why: str) -> StatusEntry:
+            return StatusEntry(environment=env.name, state=TokenState.ERROR, error=why)
 
-        entry: dict[str, Any] = {
-            "environment": env.name,
-            "state": "missing",
-            "expires_at": None,
-            "seconds_remaining": None,
-        }
+        entries = self._each(
+            envs,
+            self._status_one,
+            deadline=self.clock.monotonic() + budget,
+            budget=budget,
+            stuck=stuck,
+            interrupt=None,
+        )
+        return StatusReport(entries=tuple(entries))
+
+    def _status_one(self, env: EnvironmentConfig) -> StatusEntry:
         try:
+            self._step(env, f"reading token secret {env.token_secret}")
             stored = self.store.read_token(env.token_secret)
         except SyncJobError as exc:
-            entry.update(state="error", error=exc.message)
-            return entry
+            return StatusEntry(environment=env.name, state=TokenState.ERROR, error=exc.message)
+        except Exception as exc:
+            return StatusEntry(
+                environment=env.name,
+                state=TokenState.ERROR,
+                error=f"unexpected {type(exc).__name__}: {scrub(str(exc))[:200]}",
+            )
         if stored.problem:
-            entry.update(state="invalid", error=f"secret {env.token_secret}: {stored.problem}")
-            return entry
+            return StatusEntry(
+                environment=env.name,
+                state=TokenState.INVALID,
+                error=f"secret {env.token_secret}: {stored.problem}",
+            )
         now = self.clock.now()
         payload = stored.payload
-        entry["state"] = freshness.state(payload, now, env.refresh_margin_seconds)
-        if payload is not None:
-            entry["expires_at"] = format_rfc3339(payload.expires_at)
-            entry["seconds_remaining"] = int(payload.seconds_remaining(now))
-            entry["issued_at"] = format_rfc3339(payload.issued_at)
-            entry["scope"] = payload.scope
-        return entry
+        state = freshness.state(payload, now, env.refresh_margin_seconds)
+        if payload is None:
+            return StatusEntry(environment=env.name, state=state)
+        lifetime = (payload.expires_at - payload.issued_at).total_seconds()
+        return StatusEntry(
+            environment=env.name,
+            state=state,
+            expires_at=payload.expires_at,
+            seconds_remaining=payload.seconds_remaining(now),
+            issued_at=payload.issued_at,
+            scope=payload.scope,
+            warning=freshness.short_lifetime_warning(lifetime, env.refresh_margin_seconds),
+        )
 
-    def read_token(self, name: str) -> tuple[TokenPayload | None, str]:
-        """The stored token of one environment and its state."""
+    def token(self, name: str) -> TokenLookup:
+        """The stored token of one environment and its state (``invalid`` when unusable).
+        Raises ``UsageError`` for an unknown name and ``StoreError`` when it cannot be read."""
         env = self.config.select([name])[0]
         stored = self.store.read_token(env.token_secret)
-        state = (
-            "invalid"
-            if stored.problem
-            else freshness.state(stored.payload, self.clock.now(), env.refresh_margin_seconds)
-        )
-        return stored.payload, state
+        if stored.problem:
+            return TokenLookup(env.name, TokenState.INVALID, None)
+        state = freshness.state(stored.payload, self.clock.now(), env.refresh_margin_seconds)
+        return TokenLookup(env.name, state, stored.payload)
 
     # --- check ----------------------------------------------------------------------------------
 
     def check(
         self, names: Sequence[str] | None = None, *, budget_seconds: float | None = None
-    ) -> list[dict[str, Any]]:
+    ) -> CheckReport:
+        """Prove each environment works without writing: credentials readable, a token
+        obtainable (one request, discarded) with every scope, the token secret present. One
+        :class:`CheckEntry` per environment. Raises ``UsageError`` for an unknown name."""
         envs = self.config.select(names)
-        deadline = self._deadline(budget_seconds)
-        return self._each(envs, lambda env: self._check_one(env, deadline))
+        budget = self._budget(budget_seconds)
+        deadline = self.clock.monotonic() + budget
 
-    def _check_one(self, env: EnvironmentConfig, deadline: float) -> dict[str, Any]:
-        checks: dict[str, str] = {"config": "ok"}
-        entry: dict[str, Any] = {"environment": env.name, "ok": False, "checks": checks, "error": None}
+        def stuck(env: EnvironmentConfig, why: str) -> CheckEntry:
+            return CheckEntry(environment=env.name, ok=False, checks=(("config", "ok"),), error=why)
+
+        entries = self._each(
+            envs,
+            lambda env: self._check_one(env, deadline),
+            deadline=deadline,
+            budget=budget,
+            stuck=stuck,
+            interrupt=None,
+        )
+        return CheckReport(entries=tuple(entries))
+
+    def _check_one(self, env: EnvironmentConfig, deadline: float) -> CheckEntry:
+        checks: list[tuple[str, str]] = [("config", "ok")]
+        warnings: list[str | None] = []
         step = "credentials"
         try:
+            self._step(env, f"reading credentials secret {env.credentials_secret}")
             creds = self.store.read_credentials(env.credentials_secret, env.auth_method)
-            checks["credentials"] = "ok"
+            warnings += creds.warnings
+            checks.append((step, "ok"))
             step = "token"
+            self._step(env, f"requesting a token from {env.host}")
             fetched = self.tokens.fetch(env, creds, deadline)
+            if fetched.error is not None or fetched.token is None:
+                raise fetched.error if isinstance(fetched.error, SyncJobError) else SyncJobError("no token")
             lacking = missing_scopes(env.scopes, fetched.token.scope)
             if lacking:
-                raise ScopeError(f"granted scope lacks {' '.join(lacking)}")
-            checks["token"] = "ok"
+                raise SyncJobError(f"granted scope lacks {' '.join(lacking)}")
+            warnings += fetched.token.warnings
+            warnings.append(
+                freshness.short_lifetime_warning(fetched.token.expires_in, env.refresh_margin_seconds)
+            )
+            checks.append((step, "ok"))
             step = "token_secret"
+            self._step(env, f"describing token secret {env.token_secret}")
             self.store.describe(env.token_secret)
-            checks["token_secret"] = "ok"
+            checks.append((step, "ok"))
         except SyncJobError as exc:
-            checks[step] = "failed"
-            entry["error"] = exc.message
-            return entry
+            return CheckEntry(env.name, False, (*checks, (step, "failed")), exc.message, _join(warnings))
         except Exception as exc:
-            checks[step] = "failed"
-            entry["error"] = f"unexpected {type(exc).__name__}: {scrub(str(exc))[:200]}"
-            return entry
-        entry["ok"] = True
-        return entry
+            error = f"unexpected {type(exc).__name__}: {scrub(str(exc))[:200]}"
+            return CheckEntry(env.name, False, (*checks, (step, "failed")), error, _join(warnings))
+        return CheckEntry(env.name, True, tuple(checks), None, _join(warnings))
+
+    # --- the bounded pool -----------------------------------------------------------------------
+
+    def _budget(self, budget_seconds: float | None) -> float:
+        return self.config.run_timeout_seconds if budget_seconds is None else budget_seconds
+
+    def _step(self, env: EnvironmentConfig, what: str) -> None:
+        self._steps[env.name] = what
+
+    def _each(
+        self,
+        envs: Sequence[EnvironmentConfig],
+        work: Callable[[EnvironmentConfig], R],
+        *,
+        deadline: float,
+        budget: float,
+        stuck: Callable[[EnvironmentConfig, str], R],
+        interrupt: Interrupt | None,
+    ) -> list[R]:
+        """``work`` for each environment on at most ``max_workers`` daemon threads, results in
+        order. Returns by ``deadline + STRAGGLER_GRACE_SECONDS`` (or the interrupt's grace)
+        whatever ``work`` does: an environment still running then gets ``stuck(env, why)``.
+        Daemon threads, because an abandoned call must not keep the process alive at exit."""
+        results: list[R | None] = [None] * len(envs)
+        queue = list(range(len(envs)))
+        lock = threading.Lock()
+        done = threading.Event()
+        left = [len(envs)]
+        if not envs:
+            return []
+
+        def worker() -> None:
+            while True:
+                with lock:
+                    if not queue:
+                        return
+                    index = queue.pop(0)
+                env = envs[index]
+                if interrupt:
+                    result = stuck(env, f"not started: the run was interrupted by {interrupt.reason}")
+                else:
+                    result = work(env)
+                with lock:
+                    results[index] = result
+                    left[0] -= 1
+                    if left[0] == 0:
+                        done.set()
+
+        for n in range(min(len(envs), self.config.max_workers)):
+            threading.Thread(target=worker, name=f"sync-job-{n}", daemon=True).start()
+        while not done.is_set():
+            limit = deadline + STRAGGLER_GRACE_SECONDS
+            if interrupt and interrupt.at is not None:
+                limit = min(limit, interrupt.at + INTERRUPT_GRACE_SECONDS)
+            remaining = limit - self.clock.monotonic()
+            if remaining <= 0:
+                break
+            done.wait(min(_POLL_SECONDS, remaining))
+        with lock:
+            queue.clear()  # nothing new starts after the wait ended
+            out: list[R] = []
+            for env, result in zip(envs, results, strict=True):
+                if result is None:
+                    doing = self._steps.get(env.name, "starting")
+                    if interrupt:
+                        why = f"interrupted by {interrupt.reason} while {doing}"
+                    else:
+                        why = f"did not finish within the run's budget of {budget:g} s (still {doing})"
+                    result = stuck(env, why)
+                out.append(result)
+        return out
+
+
+def _check_interrupt(interrupt: Interrupt | None, when: str) -> None:
+    if interrupt:
+        raise SyncJobError(f"interrupted by {interrupt.reason} {when}; nothing sent")
+
+
+def _join(warnings: Sequence[str | None]) -> str | None:
+    present = [w for w in warnings if w]
+    return "; ".join(present) if present else None
+
+
+def _failed(env: EnvironmentConfig, error: str, fetched: FetchResult | None = None) -> EnvironmentResult:
+    return EnvironmentResult(
+        environment=env.name,
+        outcome=Outcome.FAILED,
+        error=error,
+        attempts=fetched.attempts if fetched else 0,
+        latency_seconds=fetched.latency_seconds if fetched else None,
+    )
+
+
+def _with_token(
+    env: EnvironmentConfig,
+    outcome: Outcome,
+    payload: TokenPayload,
+    now: datetime,
+    fetched: FetchResult | None = None,
+    warnings: Sequence[str | None] = (),
+) -> EnvironmentResult:
+    return EnvironmentResult(
+        environment=env.name,
+        outcome=outcome,
+        expires_at=payload.expires_at,
+        seconds_remaining=payload.seconds_remaining(now),
+        attempts=fetched.attempts if fetched else 0,
+        latency_seconds=fetched.latency_seconds if fetched else None,
+        warning=_join(warnings),
+    )
