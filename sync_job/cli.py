@@ -50,7 +50,7 @@ def _fail(message: str, code: int) -> NoReturn:
 @click.option(
     "--config",
     "config_path",
-    type=click.Path(dir_okay=False),
+    type=click.Path(),
     default=None,
     metavar="PATH",
     help="TOML config file (default: $SYNC_JOB_CONFIG).",

@@ -59,7 +59,7 @@ KNOWN_ERRORS = frozenset(
 _WITHHELD = "server text withheld: the client secret is too short to scrub from it"
 # RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
 _SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")
-_DIGITS = re.compile(r"[0-9]{1,15}")
+_DIGITS = re.compile(r"[0-9]{1,4000}")
 _DELTA_SECONDS = re.compile(r"[0-9]{1,15}(?:\.[0-9]{1,9})?")
 
 

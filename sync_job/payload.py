@@ -105,9 +105,9 @@ def parse_payload(text: str | None) -> TokenPayload:
     expires_at = bearer.parse_timestamp(doc["expires_at"])
     if expires_at is None:
         raise InvalidPayload("the stored expires_at is not an RFC 3339 timestamp that converts to UTC")
-    issued_at = bearer.parse_timestamp(doc["issued_at"]) if "issued_at" in doc else expires_at
-    if issued_at is None:
-        raise InvalidPayload("the stored issued_at is not an RFC 3339 timestamp that converts to UTC")
+    # issued_at is informational (consumers need only the fields TokenReader reads): one that
+    # cannot be read counts as absent, so the job and the reader agree on what is usable.
+    issued_at = bearer.parse_timestamp(doc.get("issued_at")) or expires_at
     for problem in (
         bearer.access_token_problem(doc["access_token"]),
         bearer.token_type_problem(doc["token_type"]),
