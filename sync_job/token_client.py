@@ -304,7 +304,7 @@ class TokenClient:
 
 
 def _too_slow(env: EnvironmentConfig, timeout: float) -> TokenRequestError:
-    return TokenRequestError(f"no complete answer from {env.host} within {timeout:g} s", transient=True)
+    return TokenRequestError(f"no answer from {env.host} within {timeout:g} s", transient=True)
 
 
 def _classify(
