@@ -49,6 +49,15 @@ def state(payload: TokenPayload | None, now: datetime, margin_seconds: float) ->
     return TokenState.VALID
 
 
+def urgency(payload: TokenPayload | None, now: datetime) -> tuple[int, float]:
+    """Sort key of a due environment, most urgent first: no usable token (missing, unreadable,
+    invalid), then expired, then by seconds left (soonest ``expires_at`` first)."""
+    if payload is None:
+        return (0, 0.0)
+    remaining = payload.seconds_remaining(now)
+    return (1, remaining) if remaining <= 0 else (2, remaining)
+
+
 def publish_refusal(
     new: TokenPayload, stored: TokenPayload | None, now: datetime, *, force: bool
 ) -> str | None:

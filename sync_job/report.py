@@ -17,6 +17,7 @@ class Outcome(StrEnum):
     REFRESHED = "refreshed"  # a new token was published
     FRESH = "fresh"  # the stored token had more than the margin left: nothing sent, nothing written
     KEPT = "kept"  # a token was obtained but the stored one lives longer, so it stayed
+    DEFERRED = "deferred"  # due, but pacing or the budget left no room; the stored token is valid
     FAILED = "failed"  # the stored token is untouched; ``error`` says why
     WOULD_REFRESH = "would_refresh"  # dry run: a refresh is due
 

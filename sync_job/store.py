@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +25,7 @@ from sync_job.errors import (
     SecretDeletedError,
     SecretNotFoundError,
     StoreError,
+    SyncJobError,
     ThrottledError,
 )
 from sync_job.logs import log_event
@@ -36,6 +38,8 @@ PENDING_STAGE = "SYNCJOB_PENDING"
 CURRENT_STAGE = "AWSCURRENT"
 # Rounds of compare-and-swap before giving up; each loss means another run published.
 _CAS_ROUNDS = 3
+# BatchGetSecretValue's limit of secrets per call (SecretIdList).
+BATCH_SIZE = 20
 
 
 def make_client(
@@ -166,16 +170,73 @@ class SecretStore:
             # written). Only the second is ours to fix; tell them apart before any token request.
             self._call("DescribeSecret", secret_id)
             return StoredToken(payload=None, version_id=None, problem=None)
-        version = answer.get("VersionId")
-        try:
-            payload = parse_payload(answer.get("SecretString"))
-        except InvalidPayload as exc:
-            return StoredToken(payload=None, version_id=version, problem=str(exc))
-        return StoredToken(payload=payload, version_id=version)
+        return _stored_token(answer)
 
     def read_credentials(self, secret_id: str, auth_method: str) -> Credentials:
         answer = self._call("GetSecretValue", secret_id, VersionStage=CURRENT_STAGE)
         return parse_credentials(answer.get("SecretString"), secret_id, auth_method)
+
+    def read_tokens(self, secret_ids: Sequence[str]) -> dict[str, StoredToken | StoreError]:
+        """AWSCURRENT of each token secret, in ``ceil(n / 20)`` BatchGetSecretValue calls when
+        every secret comes back; a secret the batch does not return as AWSCURRENT (in its
+        ``Errors``, on another version, or a batch refused outright) is read on its own with
+        :meth:`read_token`. Errors are returned per secret, not raised."""
+        answers = self._batch(secret_ids)
+        out: dict[str, StoredToken | StoreError] = {}
+        for secret_id in dict.fromkeys(secret_ids):
+            answer = answers.get(secret_id)
+            try:
+                out[secret_id] = _stored_token(answer) if answer else self.read_token(secret_id)
+            except StoreError as exc:
+                out[secret_id] = exc
+        return out
+
+    def read_credentials_many(
+        self, wanted: Sequence[tuple[str, str]]
+    ) -> dict[str, Credentials | SyncJobError]:
+        """``(secret_id, auth_method)`` pairs → the parsed credentials (or the error) of each,
+        batched like :meth:`read_tokens`."""
+        answers = self._batch([secret_id for secret_id, _ in wanted])
+        out: dict[str, Credentials | SyncJobError] = {}
+        for secret_id, auth_method in wanted:
+            answer = answers.get(secret_id)
+            try:
+                if answer is None:
+                    out[secret_id] = self.read_credentials(secret_id, auth_method)
+                else:
+                    out[secret_id] = parse_credentials(answer.get("SecretString"), secret_id, auth_method)
+            except SyncJobError as exc:
+                out[secret_id] = exc
+        return out
+
+    def _batch(self, secret_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """BatchGetSecretValue in chunks of 20: the answers that are AWSCURRENT, by the id asked
+        for. BatchGetSecretValue takes no VersionStage; each answer's VersionStages is checked
+        instead, so a stale version (moto returns one after a staging-label move) is never used.
+        A refused or failed batch returns nothing for its chunk (the caller reads one by one)."""
+        unique = list(dict.fromkeys(secret_ids))
+        if len(unique) < 2:
+            return {}
+        found: dict[str, dict[str, Any]] = {}
+        for start in range(0, len(unique), BATCH_SIZE):
+            chunk = unique[start : start + BATCH_SIZE]
+            try:
+                answer = self._client.batch_get_secret_value(SecretIdList=chunk)
+            except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
+                log_event(
+                    log,
+                    logging.INFO,
+                    "store.batch_refused",
+                    error=classify_error(exc, "BatchGetSecretValue", "(batch)").message,
+                )
+                continue
+            for entry in answer.get("SecretValues", []):
+                if CURRENT_STAGE not in entry.get("VersionStages", []):
+                    continue
+                for secret_id in chunk:
+                    if secret_id in (entry.get("Name"), entry.get("ARN")):
+                        found[secret_id] = entry
+        return found
 
     def describe(self, secret_id: str) -> dict[str, Any]:
         answer = self._call("DescribeSecret", secret_id)
@@ -224,6 +285,15 @@ class SecretStore:
             f"could not make the new token current in secret {secret_id}: AWSCURRENT kept "
             "moving (other runs writing at the same time?)"
         )
+
+
+def _stored_token(answer: dict[str, Any]) -> StoredToken:
+    version = answer.get("VersionId")
+    try:
+        payload = parse_payload(answer.get("SecretString"))
+    except InvalidPayload as exc:
+        return StoredToken(payload=None, version_id=version, problem=str(exc))
+    return StoredToken(payload=payload, version_id=version)
 
 
 _SNAKE = {

@@ -12,10 +12,11 @@ from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
 from sync_job import freshness
+from sync_job.bearer import format_timestamp
 from sync_job.clock import Clock
 from sync_job.config import Config, EnvironmentConfig
 from sync_job.credentials import Credentials
-from sync_job.errors import DeadlineError, SyncJobError
+from sync_job.errors import DeadlineError, RateLimitedError, StoreError, SyncJobError
 from sync_job.logs import log_event
 from sync_job.oauth import FetchResult, missing_scopes
 from sync_job.payload import TokenPayload, build_payload
@@ -47,6 +48,10 @@ R = TypeVar("R")
 
 class Store(Protocol):
     def read_token(self, secret_id: str) -> StoredToken: ...
+    def read_tokens(self, secret_ids: Sequence[str]) -> dict[str, StoredToken | StoreError]: ...
+    def read_credentials_many(
+        self, wanted: Sequence[tuple[str, str]]
+    ) -> dict[str, Credentials | SyncJobError]: ...
     def read_credentials(self, secret_id: str, auth_method: str) -> Credentials: ...
     def describe(self, secret_id: str) -> dict[str, Any]: ...
     def publish(
@@ -108,45 +113,140 @@ class Job:
         dry_run: bool = False,
         budget_seconds: float | None = None,
         interrupt: Interrupt | None = None,
+        urgency_order: bool = True,
     ) -> Report:
         """Sync the named environments (all when None): a :class:`Report` with one result per
-        environment, in order. Returns within the budget (``budget_seconds``, default the
-        config's ``run_timeout_seconds``) plus ``STRAGGLER_GRACE_SECONDS`` whatever the peers
-        do. Raises ``UsageError`` for an unknown name; every other failure is a result."""
+        environment, in the order asked for.
+
+        Every token secret is read first (batched); environments whose token is due are then
+        attempted most urgent first (missing or unreadable, then expired, then by ``expires_at``;
+        ``urgency_order=False`` keeps config order, for comparison). One whose stored token is
+        still valid but for which pacing or the budget leaves no room is ``deferred``; one with
+        no valid token that could not be attempted is ``failed``. Returns within the budget
+        (``budget_seconds``, default ``run_timeout_seconds``) plus ``STRAGGLER_GRACE_SECONDS``
+        whatever the peers do. Raises ``UsageError`` for an unknown name; every other failure is
+        a result."""
         envs = self.config.select(names)
         budget = self._budget(budget_seconds)
         deadline = self.clock.monotonic() + budget
+        started = self.clock.monotonic()
+        results: dict[str, EnvironmentResult] = {}
+        try:
+            stored = self._bounded(
+                lambda: self.store.read_tokens([e.token_secret for e in envs]), deadline, budget
+            )
+        except Exception as exc:  # a bug must still leave every environment reported
+            stored = f"unexpected {type(exc).__name__}: {scrub(str(exc))[:200]}"
+        if isinstance(stored, str):
+            return self._report(envs, {}, dry_run, interrupt, default=stored)
+        now = self.clock.now()
+        due: list[tuple[EnvironmentConfig, StoredToken]] = []
+        for env in envs:
+            found = stored[env.token_secret]
+            if isinstance(found, SyncJobError):
+                results[env.name] = self._logged(env, _failed(env, found.message), started)
+                continue
+            if found.problem:
+                self._warn_once(env, found.problem)
+            if not force and freshness.is_fresh(found.payload, now, env.refresh_margin_seconds):
+                assert found.payload is not None
+                results[env.name] = self._logged(
+                    env, _with_token(env, Outcome.FRESH, found.payload, now), started
+                )
+            elif dry_run:
+                results[env.name] = _would_refresh(env, found.payload, now)
+            else:
+                due.append((env, found))
+        if urgency_order:
+            due.sort(key=lambda pair: freshness.urgency(pair[1].payload, now))
+        creds: dict[str, Credentials | SyncJobError] | str = {}
+        if due:
+            try:
+                creds = self._bounded(
+                    lambda: self.store.read_credentials_many(
+                        [(e.credentials_secret, e.auth_method) for e, _ in due]
+                    ),
+                    deadline,
+                    budget,
+                )
+            except Exception as exc:  # a bug must still leave every environment reported
+                creds = f"unexpected {type(exc).__name__}: {scrub(str(exc))[:200]}"
+        work: dict[str, tuple[StoredToken, Credentials | SyncJobError | str]] = {
+            env.name: (found, creds if isinstance(creds, str) else creds[env.credentials_secret])
+            for env, found in due
+        }
+        due_envs = [env for env, _ in due]
 
         def stuck(env: EnvironmentConfig, why: str) -> EnvironmentResult:
-            return EnvironmentResult(environment=env.name, outcome=Outcome.FAILED, error=why)
+            payload = work[env.name][0].payload if env.name in work else None
+            return _not_attempted(env, payload, why, self.clock.now())
 
-        results = self._each(
-            envs,
-            lambda env: self._guarded(env, force, dry_run, deadline, interrupt),
+        done = self._each(
+            due_envs,
+            lambda env: self._guarded(env, *work[env.name], force, deadline, interrupt, started),
             deadline=deadline,
             budget=budget,
             stuck=stuck,
             interrupt=interrupt,
         )
-        return Report(
-            results=tuple(results), dry_run=dry_run, interrupted=interrupt.reason if interrupt else None
-        )
+        results.update({r.environment: r for r in done})
+        return self._report(envs, results, dry_run, interrupt)
+
+    def _report(
+        self,
+        envs: Sequence[EnvironmentConfig],
+        results: dict[str, EnvironmentResult],
+        dry_run: bool,
+        interrupt: Interrupt | None,
+        default: str | None = None,
+    ) -> Report:
+        ordered = tuple(results.get(e.name) or _failed(e, default or "not run") for e in envs)
+        return Report(results=ordered, dry_run=dry_run, interrupted=interrupt.reason if interrupt else None)
+
+    def _bounded(self, call: Callable[[], R], deadline: float, budget: float) -> R | str:
+        """``call()`` on a daemon thread, given until the deadline (plus the straggler grace):
+        its result, or why it did not finish (a string)."""
+        box: list[R] = []
+        failure: list[BaseException] = []
+        finished = threading.Event()
+
+        def target() -> None:
+            try:
+                box.append(call())
+            except BaseException as exc:  # re-raised in the caller's thread below
+                failure.append(exc)
+            finally:
+                finished.set()
+
+        threading.Thread(target=target, name="sync-job-read", daemon=True).start()
+        while not finished.is_set():
+            remaining = deadline + STRAGGLER_GRACE_SECONDS - self.clock.monotonic()
+            if remaining <= 0:
+                return f"did not finish within the run's budget of {budget:g} s (still reading secrets)"
+            finished.wait(min(_POLL_SECONDS, remaining))
+        if failure:
+            raise failure[0]
+        return box[0]
 
     def _guarded(
         self,
         env: EnvironmentConfig,
+        stored: StoredToken,
+        creds: Credentials | SyncJobError | str,
         force: bool,
-        dry_run: bool,
         deadline: float,
         interrupt: Interrupt | None,
+        started: float,
     ) -> EnvironmentResult:
-        started = self.clock.monotonic()
         try:
-            result = self._sync_one(env, force, dry_run, deadline, interrupt)
+            result = self._refresh(env, stored, creds, force, deadline, interrupt)
         except SyncJobError as exc:
             result = _failed(env, exc.message)
         except Exception as exc:  # one environment's bug must not stop the others
             result = _failed(env, f"unexpected {type(exc).__name__}: {scrub(str(exc))[:200]}")
+        return self._logged(env, result, started)
+
+    def _logged(self, env: EnvironmentConfig, result: EnvironmentResult, started: float) -> EnvironmentResult:
         log_event(
             log,
             logging.ERROR if result.outcome is Outcome.FAILED else logging.INFO,
@@ -162,38 +262,31 @@ class Job:
         )
         return result
 
-    def _sync_one(
+    def _refresh(
         self,
         env: EnvironmentConfig,
+        stored: StoredToken,
+        creds: Credentials | SyncJobError | str,
         force: bool,
-        dry_run: bool,
         deadline: float,
         interrupt: Interrupt | None,
     ) -> EnvironmentResult:
-        if self.clock.monotonic() >= deadline:
-            raise DeadlineError("run deadline passed before this environment started")
-        self._step(env, f"reading token secret {env.token_secret}")
-        stored = self.store.read_token(env.token_secret)
         now = self.clock.now()
-        if stored.problem:
-            self._warn_once(env, stored.problem)
-        if not force and freshness.is_fresh(stored.payload, now, env.refresh_margin_seconds):
-            assert stored.payload is not None
-            return _with_token(env, Outcome.FRESH, stored.payload, now)
-        if dry_run:
-            current = stored.payload
-            return EnvironmentResult(
-                environment=env.name,
-                outcome=Outcome.WOULD_REFRESH,
-                expires_at=current.expires_at if current else None,
-                seconds_remaining=current.seconds_remaining(now) if current else None,
+        if interrupt:
+            return _not_attempted(
+                env, stored.payload, f"not started: the run was interrupted by {interrupt.reason}", now
             )
-        _check_interrupt(interrupt, "before its token request")
-        self._step(env, f"reading credentials secret {env.credentials_secret}")
-        creds = self.store.read_credentials(env.credentials_secret, env.auth_method)
-        _check_interrupt(interrupt, "before its token request")
+        if self.clock.monotonic() >= deadline:
+            return _not_attempted(env, stored.payload, "the run's deadline passed before its turn", now)
+        if isinstance(creds, str):
+            return _failed(env, creds)
+        if isinstance(creds, SyncJobError):
+            return _failed(env, creds.message)
         self._step(env, f"requesting a token from {env.host}")
         fetched = self.tokens.fetch(env, creds, deadline)
+        if fetched.attempts == 0 and isinstance(fetched.error, DeadlineError | RateLimitedError):
+            # Nothing was sent: pacing, a host closed by a 429, or the budget left no room.
+            return _not_attempted(env, stored.payload, fetched.error.message, self.clock.now())
         try:
             return self._publish(env, stored, creds, fetched, force)
         except SyncJobError as exc:
@@ -277,40 +370,34 @@ class Job:
         (``invalid``). Raises ``UsageError`` for an unknown name."""
         envs = self.config.select(names)
         budget = self._budget(budget_seconds)
-
-        def stuck(env: EnvironmentConfig, why: str) -> StatusEntry:
-            return StatusEntry(environment=env.name, state=TokenState.ERROR, error=why)
-
-        entries = self._each(
-            envs,
-            self._status_one,
-            deadline=self.clock.monotonic() + budget,
-            budget=budget,
-            stuck=stuck,
-            interrupt=None,
-        )
+        deadline = self.clock.monotonic() + budget
+        try:
+            stored = self._bounded(
+                lambda: self.store.read_tokens([e.token_secret for e in envs]), deadline, budget
+            )
+        except Exception as exc:  # status reports every environment, whatever happened
+            stored = f"unexpected {type(exc).__name__}: {scrub(str(exc))[:200]}"
+        now = self.clock.now()
+        entries = []
+        for env in envs:
+            found = stored if isinstance(stored, str) else stored[env.token_secret]
+            entries.append(self._status_entry(env, found, now))
         return StatusReport(entries=tuple(entries))
 
-    def _status_one(self, env: EnvironmentConfig) -> StatusEntry:
-        try:
-            self._step(env, f"reading token secret {env.token_secret}")
-            stored = self.store.read_token(env.token_secret)
-        except SyncJobError as exc:
-            return StatusEntry(environment=env.name, state=TokenState.ERROR, error=exc.message)
-        except Exception as exc:
-            return StatusEntry(
-                environment=env.name,
-                state=TokenState.ERROR,
-                error=f"unexpected {type(exc).__name__}: {scrub(str(exc))[:200]}",
-            )
-        if stored.problem:
+    def _status_entry(
+        self, env: EnvironmentConfig, found: StoredToken | StoreError | str, now: datetime
+    ) -> StatusEntry:
+        if isinstance(found, str):
+            return StatusEntry(environment=env.name, state=TokenState.ERROR, error=found)
+        if isinstance(found, StoreError):
+            return StatusEntry(environment=env.name, state=TokenState.ERROR, error=found.message)
+        if found.problem:
             return StatusEntry(
                 environment=env.name,
                 state=TokenState.INVALID,
-                error=f"secret {env.token_secret}: {stored.problem}",
+                error=f"secret {env.token_secret}: {found.problem}",
             )
-        now = self.clock.now()
-        payload = stored.payload
+        payload = found.payload
         state = freshness.state(payload, now, env.refresh_margin_seconds)
         if payload is None:
             return StatusEntry(environment=env.name, state=state)
@@ -465,9 +552,30 @@ class Job:
         return out
 
 
-def _check_interrupt(interrupt: Interrupt | None, when: str) -> None:
-    if interrupt:
-        raise SyncJobError(f"interrupted by {interrupt.reason} {when}; nothing sent")
+def _would_refresh(env: EnvironmentConfig, payload: TokenPayload | None, now: datetime) -> EnvironmentResult:
+    return EnvironmentResult(
+        environment=env.name,
+        outcome=Outcome.WOULD_REFRESH,
+        expires_at=payload.expires_at if payload else None,
+        seconds_remaining=payload.seconds_remaining(now) if payload else None,
+    )
+
+
+def _not_attempted(
+    env: EnvironmentConfig, payload: TokenPayload | None, why: str, now: datetime
+) -> EnvironmentResult:
+    """A due environment this run could not attempt: ``deferred`` while its stored token is
+    still valid (with when it expires), else ``failed``."""
+    if payload is None or payload.seconds_remaining(now) <= 0:
+        return _failed(env, why)
+    left = int(payload.seconds_remaining(now))
+    return EnvironmentResult(
+        environment=env.name,
+        outcome=Outcome.DEFERRED,
+        expires_at=payload.expires_at,
+        seconds_remaining=payload.seconds_remaining(now),
+        warning=f"deferred ({why}); its token expires at {format_timestamp(payload.expires_at)}, in {left} s",
+    )
 
 
 def _join(warnings: Sequence[str | None]) -> str | None:
