@@ -216,6 +216,26 @@ class SecretStore:
             "moving (other runs writing at the same time?)"
         )
 
+    def read_document(self, secret_id: str) -> dict[str, Any]:
+        """AWSCURRENT of a secret holding a JSON object (the credentials secret), for a
+        read-modify-write. Raises ``CredentialsError`` when it is not one; never quotes it."""
+        answer = self._call("GetSecretValue", secret_id, VersionStage=CURRENT_STAGE)
+        try:
+            doc = json.loads(answer.get("SecretString") or "")
+        except (ValueError, RecursionError):
+            raise CredentialsError(f"secret {secret_id} does not hold JSON") from None
+        if not isinstance(doc, dict):
+            raise CredentialsError(f"secret {secret_id} does not hold a JSON object")
+        return doc
+
+    def put_document(self, secret_id: str, doc: dict[str, Any]) -> str:
+        """Write ``doc`` as a new version and make it AWSCURRENT; Secrets Manager moves
+        AWSPREVIOUS to the version that was current. Returns the new version id."""
+        # A fresh ClientRequestToken: a retried call cannot add a second version.
+        version_id = str(uuid.uuid4())
+        self._call("PutSecretValue", secret_id, ClientRequestToken=version_id, SecretString=json.dumps(doc))
+        return version_id
+
 
 _SNAKE = {
     "GetSecretValue": "get_secret_value",
