@@ -278,3 +278,52 @@ def check(ctx: click.Context, envs: tuple[str, ...], as_json: bool) -> None:
         if not e.ok:
             click.echo(f"sync-job: error: {e.environment}: {e.error}", err=True)
     sys.exit(EXIT_OK if report.ok else EXIT_FAILED)
+
+
+@main.group()
+def credentials() -> None:
+    """Manage the client credentials stored in Secrets Manager."""
+
+
+@credentials.command("put")
+@click.argument("name")
+@click.option(
+    "--client-id", default=None, metavar="ID", help="Change the client id (default: keep the stored one)."
+)
+@click.option("--no-refresh", is_flag=True, help="Store the credentials; leave the stored token as it is.")
+@_json_option
+@click.pass_context
+def credentials_put(
+    ctx: click.Context, name: str, client_id: str | None, no_refresh: bool, as_json: bool
+) -> None:
+    """Rotate environment NAME's client credentials, testing them before they become current.
+
+    Reads the new client secret (private_key_jwt: the PEM private key, optionally followed by
+    its certificate) from the terminal without echo, or from stdin when it is not a terminal.
+    Then (1) requests a token with it, (2) only if that works, stores it as the new AWSCURRENT
+    of the credentials secret (the old value stays as AWSPREVIOUS), (3) publishes that token
+    unless --no-refresh. Exit 0 done, 1 a step failed (the message says what was written), 2
+    usage error (no input, unknown environment).
+
+    \b
+    Example:
+      sync-job credentials put production        # paste the secret, Enter
+      pass show paxos/production | sync-job credentials put production --json
+    """
+    from sync_job import rotation, secret_input
+
+    job = _job(ctx)
+    env = job.config.select([name])[0]
+    if client_id is not None and (not client_id.strip() or client_id != client_id.strip()):
+        raise click.UsageError("--client-id must be non-empty, without surrounding spaces")
+    pem = env.auth_method == "private_key_jwt"
+    what = "PEM private key" if pem else "client secret"
+    raw = secret_input.read_input(
+        sys.stdin.buffer, is_tty=sys.stdin.isatty(), pem=pem, what=f"{what} for {name}"
+    )
+    new = secret_input.parse_new_credentials(raw, env.auth_method)
+    result = rotation.put_credentials(job, name, new, client_id=client_id, refresh=not no_refresh)
+    for line in [json.dumps(result.to_dict())] if as_json else result.lines():
+        click.echo(line)
+    if result.error:
+        _fail(f"{name}: {result.error}", EXIT_FAILED)

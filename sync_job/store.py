@@ -8,6 +8,7 @@ between, Secrets Manager refuses the move, and this run keeps whichever token li
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 from collections.abc import Sequence
@@ -21,6 +22,7 @@ from botocore.config import Config as BotoConfig
 from sync_job.credentials import Credentials, parse_credentials
 from sync_job.errors import (
     AccessDeniedError,
+    CredentialsError,
     KmsError,
     SecretDeletedError,
     SecretNotFoundError,
@@ -285,6 +287,26 @@ class SecretStore:
             f"could not make the new token current in secret {secret_id}: AWSCURRENT kept "
             "moving (other runs writing at the same time?)"
         )
+
+    def read_document(self, secret_id: str) -> dict[str, Any]:
+        """AWSCURRENT of a secret holding a JSON object (the credentials secret), for a
+        read-modify-write. Raises ``CredentialsError`` when it is not one; never quotes it."""
+        answer = self._call("GetSecretValue", secret_id, VersionStage=CURRENT_STAGE)
+        try:
+            doc = json.loads(answer.get("SecretString") or "")
+        except (ValueError, RecursionError):
+            raise CredentialsError(f"secret {secret_id} does not hold JSON") from None
+        if not isinstance(doc, dict):
+            raise CredentialsError(f"secret {secret_id} does not hold a JSON object")
+        return doc
+
+    def put_document(self, secret_id: str, doc: dict[str, Any]) -> str:
+        """Write ``doc`` as a new version and make it AWSCURRENT; Secrets Manager moves
+        AWSPREVIOUS to the version that was current. Returns the new version id."""
+        # A fresh ClientRequestToken: a retried call cannot add a second version.
+        version_id = str(uuid.uuid4())
+        self._call("PutSecretValue", secret_id, ClientRequestToken=version_id, SecretString=json.dumps(doc))
+        return version_id
 
 
 def _stored_token(answer: dict[str, Any]) -> StoredToken:
