@@ -25,6 +25,7 @@ from sync_job.errors import (
     SyncJobError,
     TokenRequestError,
 )
+from sync_job.params import form_fields
 from sync_job.redact import Secret, register, scrub
 
 log = logging.getLogger("sync_job.oauth")
@@ -43,6 +44,10 @@ class Credentials:
     private_key: Secret | None = None
     key_id: str | None = None
     source: str = ""
+    # JOSE thumbprints of the key's X.509 certificate (RFC 7515 §4.1.7/§4.1.8), base64url SHA-1
+    # and SHA-256 of its DER, when the credentials secret holds a "certificate".
+    x5t: str | None = None
+    x5t_s256: str | None = None
 
 
 @dataclass(frozen=True)
@@ -116,7 +121,12 @@ def client_assertion(env: EnvironmentConfig, creds: Credentials, now: datetime) 
         "exp": issued + ASSERTION_LIFETIME_SECONDS,
     }
     kid = creds.key_id or env.key_id
-    headers = {"kid": kid} if kid else None
+    headers: dict[str, str] = {"kid": kid} if kid else {}
+    # Certificate-bound keys (Microsoft Entra ID) are found by thumbprint, not by kid.
+    if creds.x5t:
+        headers["x5t"] = creds.x5t
+    if creds.x5t_s256:
+        headers["x5t#S256"] = creds.x5t_s256
     try:
         assertion = jwt.encode(claims, creds.private_key.reveal(), algorithm=env.signing_alg, headers=headers)
     except Exception:
@@ -131,14 +141,16 @@ def client_assertion(env: EnvironmentConfig, creds: Credentials, now: datetime) 
 
 def build_request(
     env: EnvironmentConfig, creds: Credentials, now: datetime
-) -> tuple[dict[str, str], dict[str, str]]:
-    """Headers and form fields of one token request."""
+) -> tuple[dict[str, str], dict[str, str | list[str]]]:
+    """Headers and form fields of one token request; a list value is sent as repeated fields."""
     headers = {
         "Accept": "application/json",
         "Content-Type": "application/x-www-form-urlencoded",
         "User-Agent": f"sync-job/{__version__}",
     }
-    form = {"grant_type": "client_credentials"}
+    form: dict[str, str | list[str]] = {"grant_type": "client_credentials"}
+    # Config refuses the names the grant sets, so these never replace a field below.
+    form.update(form_fields(env.endpoint_params))
     if env.scopes:
         form["scope"] = " ".join(env.scopes)
     if env.auth_method == "client_secret_basic":

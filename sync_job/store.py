@@ -18,6 +18,7 @@ import boto3
 import botocore.exceptions
 from botocore.config import Config as BotoConfig
 
+from sync_job.certs import certificate_thumbprints
 from sync_job.errors import (
     AccessDeniedError,
     CredentialsError,
@@ -254,9 +255,11 @@ def parse_credentials(text: str | None, secret_id: str, auth_method: str) -> Cre
     if key_id is not None and not isinstance(key_id, str):
         raise CredentialsError(f"credentials secret {secret_id}: 'key_id' must be a string")
     private_key = None
+    thumbprints = None
     if auth_method == "private_key_jwt":
         private_key = Secret(doc["private_key"])
         _check_private_key(private_key, secret_id)
+        thumbprints = certificate_thumbprints(doc.get("certificate"), private_key, secret_id)
     return Credentials(
         client_id=doc["client_id"],
         client_secret=Secret(doc["client_secret"])
@@ -265,6 +268,8 @@ def parse_credentials(text: str | None, secret_id: str, auth_method: str) -> Cre
         private_key=private_key,
         key_id=key_id or None,
         source=secret_id,
+        x5t=thumbprints.x5t if thumbprints else None,
+        x5t_s256=thumbprints.x5t_s256 if thumbprints else None,
     )
 
 
