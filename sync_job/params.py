@@ -27,7 +27,9 @@ GRANT_FIELDS = frozenset(
 )
 # Names that say "credential": such a value belongs in the credentials secret, never in a file
 # that is committed, rendered by Terraform and logged.
-_SECRET_NAME = re.compile(r"secret|passw|token|private[_-]?key|api[_-]?key|assertion|credential", re.IGNORECASE)
+_SECRET_NAME = re.compile(
+    r"secret|passw|token|private[_-]?key|api[_-]?key|assertion|credential", re.IGNORECASE
+)
 # Values shaped like a credential, whatever the name: a PEM block, a JWT, an Authorization value.
 _SECRET_VALUE = re.compile(
     r"-----BEGIN |^eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.|^(basic|bearer) [A-Za-z0-9+/=._~-]{8,}$",
