@@ -22,6 +22,12 @@ Deliberate differences from stock Authlib 1.9 (all in this module's layer):
 * A request using more than one client authentication method (RFC 6749 §2.3) is refused with
   400 ``invalid_request``.
 * The scope check is per client (Authlib only checks a server-wide list).
+* Client assertions may use PS256 (joserfc's default "recommended" set leaves it out).
+
+Provider stand-ins (tests/support/providers.py) build on four options: ``token_path`` (a
+provider's URL shape), and per client ``require`` (a quirk checked after authentication, answered
+as a :class:`Refusal`), ``lifetime`` and ``certificate_pem`` (an Entra-like client whose
+assertions must name its certificate by ``x5t``/``x5t#S256``).
 
 Command line (for a demo Makefile)::
 
