@@ -16,13 +16,14 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from sync_job.errors import ConfigError
+from sync_job.params import check_endpoint_params
 
 ENV_CONFIG_PATH = "SYNC_JOB_CONFIG"
 # Lambda gets its config rendered by Terraform into an environment variable: no file to ship.
 ENV_CONFIG_INLINE = "SYNC_JOB_CONFIG_TOML"
 
 AUTH_METHODS = ("client_secret_post", "client_secret_basic", "private_key_jwt")
-SIGNING_ALGS = ("RS256", "ES256")
+SIGNING_ALGS = ("RS256", "ES256", "PS256")
 _ENV_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 # A config file is a few kB; anything larger (or a device such as /dev/zero) is a mistake.
 MAX_CONFIG_BYTES = 1 << 20
@@ -74,6 +75,8 @@ class EnvironmentConfig:
     signing_alg: str = "RS256"
     audience: str | None = None
     key_id: str | None = None
+    # Extra token-request form fields, as (name, value) pairs; a repeated name is a repeated field.
+    endpoint_params: tuple[tuple[str, str], ...] = ()
 
     @property
     def origin(self) -> str:
@@ -293,6 +296,7 @@ _CHECKS: dict[str, Callable[[str, object], Any]] = {
     "signing_alg": _signing_alg,
     "audience": _string,
     "key_id": _string,
+    "endpoint_params": check_endpoint_params,
 }
 _RUN_CHECKS: dict[str, Callable[[str, object], Any]] = {
     "run_timeout_seconds": _bounded(_positive_number, "run_timeout_seconds"),

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sync_job import redact
+from sync_job.certs import certificate_thumbprints
 from sync_job.errors import CredentialsError
 from sync_job.redact import Secret
 
@@ -29,6 +30,10 @@ class Credentials:
     key_id: str | None = None
     source: str = ""
     warnings: tuple[str, ...] = ()
+    # JOSE thumbprints of the key's X.509 certificate (RFC 7515 §4.1.7/§4.1.8), base64url SHA-1
+    # and SHA-256 of its DER, when the credentials secret holds a "certificate".
+    x5t: str | None = None
+    x5t_s256: str | None = None
 
     @property
     def scrub_safe(self) -> bool:
@@ -74,9 +79,11 @@ def parse_credentials(text: str | None, secret_id: str, auth_method: str) -> Cre
     if key_id is not None and not isinstance(key_id, str):
         raise CredentialsError(f"credentials secret {secret_id}: 'key_id' must be a string")
     private_key = None
+    thumbprints = None
     if auth_method == "private_key_jwt":
         private_key = Secret(values["private_key"])
         _check_private_key(private_key, secret_id)
+        thumbprints = certificate_thumbprints(doc.get("certificate"), private_key, secret_id)
     client_secret = values.get("client_secret")
     if client_secret is None and isinstance(doc.get("client_secret"), str) and doc["client_secret"].strip():
         client_secret = doc["client_secret"].strip()
@@ -87,6 +94,8 @@ def parse_credentials(text: str | None, secret_id: str, auth_method: str) -> Cre
         key_id=key_id.strip() or None if key_id else None,
         source=secret_id,
         warnings=tuple(warnings),
+        x5t=thumbprints.x5t if thumbprints else None,
+        x5t_s256=thumbprints.x5t_s256 if thumbprints else None,
     )
 
 

@@ -31,6 +31,7 @@ from sync_job.errors import (
     RateLimitedError,
     TokenRequestError,
 )
+from sync_job.params import form_fields
 from sync_job.redact import Secret, register
 
 # A token answer is a few kB; anything far larger is a misbehaving server, not a token.
@@ -78,6 +79,8 @@ class GrantSettings(Protocol):
     def audience(self) -> str | None: ...
     @property
     def key_id(self) -> str | None: ...
+    @property
+    def endpoint_params(self) -> tuple[tuple[str, str], ...]: ...
 
 
 class AnswerRules(Protocol):
@@ -153,7 +156,12 @@ def client_assertion(grant: GrantSettings, creds: Credentials, now: datetime) ->
         "exp": issued + ASSERTION_LIFETIME_SECONDS,
     }
     kid = creds.key_id or grant.key_id
-    headers = {"kid": kid} if kid else None
+    headers: dict[str, str] = {"kid": kid} if kid else {}
+    # Certificate-bound keys (Microsoft Entra ID) are found by thumbprint, not by kid.
+    if creds.x5t:
+        headers["x5t"] = creds.x5t
+    if creds.x5t_s256:
+        headers["x5t#S256"] = creds.x5t_s256
     try:
         assertion = jwt.encode(
             claims, creds.private_key.reveal(), algorithm=grant.signing_alg, headers=headers
@@ -170,15 +178,18 @@ def client_assertion(grant: GrantSettings, creds: Credentials, now: datetime) ->
 
 def build_request(
     grant: GrantSettings, creds: Credentials, now: datetime
-) -> tuple[dict[str, str], dict[str, str]]:
+) -> tuple[dict[str, str], dict[str, str | list[str]]]:
     """Headers and form fields of one token request (RFC 6749 §4.4.2, client authentication
-    per §2.3: ``client_secret_post``, ``client_secret_basic`` or RFC 7523 ``private_key_jwt``)."""
+    per §2.3: ``client_secret_post``, ``client_secret_basic`` or RFC 7523 ``private_key_jwt``);
+    ``endpoint_params`` first, and a list value is sent as repeated fields."""
     headers = {
         "Accept": "application/json",
         "Content-Type": "application/x-www-form-urlencoded",
         "User-Agent": f"sync-job/{__version__}",
     }
-    form = {"grant_type": "client_credentials"}
+    form: dict[str, str | list[str]] = {"grant_type": "client_credentials"}
+    # Config refuses the names the grant sets, so these never replace a field below.
+    form.update(form_fields(grant.endpoint_params))
     if grant.scopes:
         form["scope"] = " ".join(grant.scopes)
     if grant.auth_method == "private_key_jwt":

@@ -279,7 +279,11 @@ class TokenClient:
             _local.watch = None
 
     def _exchange(
-        self, env: EnvironmentConfig, headers: Mapping[str, str], form: Mapping[str, str], timeout: float
+        self,
+        env: EnvironmentConfig,
+        headers: Mapping[str, str],
+        form: Mapping[str, str | list[str]],
+        timeout: float,
     ) -> tuple[int, Mapping[str, str], bytes]:
         started = self._clock.monotonic()
         with self._session.post(
