@@ -11,7 +11,6 @@ escapes, capped), or withheld when the client's secret is too short to scrub rel
 from __future__ import annotations
 
 import base64
-import email.utils
 import json
 import math
 import re
@@ -465,6 +464,8 @@ def parse_retry_after(value: str | None, now: datetime) -> float | None:
         return min(float(value), MAX_RETRY_AFTER_SECONDS)
     if len(value) > 64:
         return None
+    import email.utils  # only a 429 or 503 with an HTTP-date needs it
+
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError, OverflowError):

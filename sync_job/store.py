@@ -8,15 +8,17 @@ between, Secrets Manager refuses the move, and this run keeps whichever token li
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
+import os
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import boto3
 import botocore.exceptions
+import botocore.session
 from botocore.config import Config as BotoConfig
 
 from sync_job.credentials import Credentials, parse_credentials
@@ -44,10 +46,19 @@ _CAS_ROUNDS = 3
 BATCH_SIZE = 20
 
 
+@functools.cache
+def botocore_session() -> botocore.session.Session:
+    """The process's botocore session: the same credential, region and endpoint chain as boto3
+    (environment, shared config, container and instance roles, ``AWS_ENDPOINT_URL``), without
+    importing boto3, whose import pulls in s3transfer, which the job never uses. One session,
+    so the service model is loaded once per process."""
+    return botocore.session.get_session()
+
+
 def make_client(
     *, max_attempts: int = 5, max_pool_connections: int = 16, budget_seconds: float = 600.0
 ) -> Any:
-    """A Secrets Manager client from the standard boto3 chain (region, credentials and
+    """A botocore Secrets Manager client from the standard AWS chain (region, credentials and
     AWS_ENDPOINT_URL all come from the environment), with bounded retries and timeouts.
 
     Each call's socket timeouts are sized from ``budget_seconds`` (the run's budget): at most
@@ -64,7 +75,11 @@ def make_client(
         max_pool_connections=max_pool_connections,
     )
     try:
-        return boto3.client("secretsmanager", config=config)
+        session = botocore_session()
+        # AWS_REGION is what Lambda, the AWS CLI v2 and most SDKs read; botocore reads only
+        # AWS_DEFAULT_REGION and the shared config, so fall back to it explicitly.
+        region = session.get_config_variable("region") or os.environ.get("AWS_REGION") or None
+        return session.create_client("secretsmanager", region_name=region, config=config)
     except botocore.exceptions.NoRegionError:
         from sync_job.errors import ConfigError
 
