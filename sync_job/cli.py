@@ -6,8 +6,10 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import shutil
 import signal
 import sys
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
@@ -18,6 +20,7 @@ from sync_job.errors import EXIT_FAILED, EXIT_OK, EXIT_SIGINT, EXIT_SIGTERM, Syn
 from sync_job.redact import scrub
 
 if TYPE_CHECKING:
+    from sync_job.report import EnvironmentResult
     from sync_job.sync import Interrupt, Job
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -111,6 +114,40 @@ def _interruptible(job: Job) -> Iterator[Interrupt]:
             signal.signal(sig, handler)
 
 
+@contextlib.contextmanager
+def _progress(
+    job: Job, envs: Sequence[str], *, enabled: bool
+) -> Iterator[Callable[[EnvironmentResult], None] | None]:
+    """A progress bar on stderr (done / total, refreshed, failed, deferred, time left in the
+    budget) while a run goes on, with tqdm; only when stderr is a terminal and output is not
+    JSON, so logs, pipes, CI and Lambda never see it."""
+    if not enabled or not sys.stderr.isatty():
+        yield None
+        return
+    from tqdm import tqdm
+
+    total = len(job.config.select(envs))
+    deadline = job.clock.monotonic() + job.config.run_timeout_seconds
+    counts: dict[str, int] = {}
+    lock = threading.Lock()
+    # A terminal that reports no size (a fresh pty) would get an empty bar: assume 100 columns.
+    width = shutil.get_terminal_size((100, 24)).columns or 100
+    with tqdm(total=total, file=sys.stderr, unit="env", leave=False, ncols=width) as bar:
+
+        def on_result(result: EnvironmentResult) -> None:
+            with lock:
+                counts[str(result.outcome)] = counts.get(str(result.outcome), 0) + 1
+                left = max(0, int(deadline - job.clock.monotonic()))
+                bar.set_postfix_str(
+                    f"refreshed {counts.get('refreshed', 0)}, failed {counts.get('failed', 0)}, "
+                    f"deferred {counts.get('deferred', 0)}, {left} s left",
+                    refresh=False,
+                )
+                bar.update(1)
+
+        yield on_result
+
+
 def _exit_code(ok: bool, interrupted: str | None) -> int:
     for name, code in _SIGNALS.values():
         if interrupted == name:
@@ -163,8 +200,8 @@ def run(ctx: click.Context, envs: tuple[str, ...], force: bool, dry_run: bool, a
       sync-job --config examples/paxos.toml run --env sandbox --json
     """
     job = _job(ctx)
-    with _interruptible(job) as interrupt:
-        report = job.run(envs, force=force, dry_run=dry_run, interrupt=interrupt)
+    with _interruptible(job) as interrupt, _progress(job, envs, enabled=not as_json) as on_result:
+        report = job.run(envs, force=force, dry_run=dry_run, interrupt=interrupt, on_result=on_result)
     if as_json:
         click.echo(json.dumps(report.to_dict()))
         for r in report.results:

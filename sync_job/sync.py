@@ -114,6 +114,7 @@ class Job:
         budget_seconds: float | None = None,
         interrupt: Interrupt | None = None,
         urgency_order: bool = True,
+        on_result: Callable[[EnvironmentResult], None] | None = None,
     ) -> Report:
         """Sync the named environments (all when None): a :class:`Report` with one result per
         environment, in the order asked for.
@@ -124,12 +125,14 @@ class Job:
         still valid but for which pacing or the budget leaves no room is ``deferred``; one with
         no valid token that could not be attempted is ``failed``. Returns within the budget
         (``budget_seconds``, default ``run_timeout_seconds``) plus ``STRAGGLER_GRACE_SECONDS``
-        whatever the peers do. Raises ``UsageError`` for an unknown name; every other failure is
-        a result."""
+        whatever the peers do. ``on_result`` is called with each result as it is known (for a
+        progress display; from worker threads). Raises ``UsageError`` for an unknown name; every
+        other failure is a result."""
         envs = self.config.select(names)
         budget = self._budget(budget_seconds)
         deadline = self.clock.monotonic() + budget
         started = self.clock.monotonic()
+        notify = on_result or (lambda result: None)
         results: dict[str, EnvironmentResult] = {}
         try:
             stored = self._bounded(
@@ -145,6 +148,7 @@ class Job:
             found = stored[env.token_secret]
             if isinstance(found, SyncJobError):
                 results[env.name] = self._logged(env, _failed(env, found.message), started)
+                notify(results[env.name])
                 continue
             if found.problem:
                 self._warn_once(env, found.problem)
@@ -153,8 +157,10 @@ class Job:
                 results[env.name] = self._logged(
                     env, _with_token(env, Outcome.FRESH, found.payload, now), started
                 )
+                notify(results[env.name])
             elif dry_run:
                 results[env.name] = _would_refresh(env, found.payload, now)
+                notify(results[env.name])
             else:
                 due.append((env, found))
         if urgency_order:
@@ -181,9 +187,14 @@ class Job:
             payload = work[env.name][0].payload if env.name in work else None
             return _not_attempted(env, payload, why, self.clock.now())
 
+        def attempt(env: EnvironmentConfig) -> EnvironmentResult:
+            result = self._guarded(env, *work[env.name], force, deadline, interrupt, started)
+            notify(result)
+            return result
+
         done = self._each(
             due_envs,
-            lambda env: self._guarded(env, *work[env.name], force, deadline, interrupt, started),
+            attempt,
             deadline=deadline,
             budget=budget,
             stuck=stuck,
