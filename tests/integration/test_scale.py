@@ -53,15 +53,15 @@ def test_a_refreshing_run_batches_its_reads_too(harness: Harness) -> None:
     harness.moto.clear()
     again = harness.cli("run", "--json")
     assert {r["outcome"] for r in results(again).values()} == {"fresh"}
+    # moto's BatchGetSecretValue answers with the version that was current before the move (its
+    # VersionStages lack AWSCURRENT): the job reads each of those again, never uses them.
+    assert harness.moto.count("BatchGetSecretValue") == 1
+    assert harness.moto.count("GetSecretValue") == 5
     for name in names:
         stored = harness.stored(name)
         assert stored is not None
         assert results(again)[name]["expires_at"] == stored["expires_at"]
     assert harness.token_requests("e0") == 1
-    # moto's BatchGetSecretValue answers with the version that was current before the move (its
-    # VersionStages lack AWSCURRENT): the job reads each of those again, never uses them.
-    assert harness.moto.count("BatchGetSecretValue") == 1
-    assert harness.moto.count("GetSecretValue") == 5
 
 
 @pytest.mark.parametrize("code", ["AccessDeniedException", "InternalServiceError"])
