@@ -32,7 +32,8 @@ infra-check: $(VENV)/.installed $(CHECKOV_STAMP)
 
 infra-test: $(VENV)/.installed
 	$(VENV)/bin/pytest -q -m infra tests/infra/test_terraform_apply.py tests/infra/test_package.py tests/infra/test_policy_check.py \
-	  tests/infra/test_config_toml.py tests/infra/test_schema_parity.py tests/infra/test_lambda_lock.py
+	  tests/infra/test_config_toml.py tests/infra/test_schema_parity.py tests/infra/test_lambda_lock.py \
+	  tests/infra/test_variable_validation.py
 
 measure-import: package
 	$(PY) scripts/measure_cold_import.py --path build/lambda-$(LAMBDA_ARCH)
