@@ -6,7 +6,8 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: demo test lint typecheck unit lock clean
 
-$(VENV)/.installed: requirements/dev.lock pyproject.toml
+# sync_job/__init__.py holds the version: the editable install's metadata is made from it.
+$(VENV)/.installed: requirements/dev.lock pyproject.toml sync_job/__init__.py
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q -r requirements/dev.lock
 	$(VENV)/bin/pip install -q --no-deps -e .
