@@ -1,6 +1,6 @@
 """One schema, read by all: every key of the job's configuration (sync_job/config.py) is a
 variable of infra/ (per environment or in job_defaults) or listed there as set by the module with
-its reason, is rendered by infra/modules/config_toml, and has a row in the README's configuration
+its reason, is rendered by infra/modules/config_toml, and has a row in docs/configuration.md's
 table and in docs/infra.md. A key the job gains fails here until all of them say it.
 
 Reads the files as text (no terraform needed): the blocks read are simple and kept so."""
@@ -128,7 +128,7 @@ def test_terraform_validates_the_job_s_enumerations() -> None:
 
 @pytest.mark.parametrize(
     ("document", "heading"),
-    [("README.md", "## Configuration"), ("docs/infra.md", "## The job's configuration in Terraform")],
+    [("docs/configuration.md", "# Configuration"), ("docs/infra.md", "## The job's configuration in Terraform")],
 )
 def test_every_job_key_has_a_row_in_the_documentation(document: str, heading: str) -> None:
     documented = table_keys((ROOT / document).read_text(), heading)
