@@ -133,7 +133,19 @@ _answers = st.tuples(
     st.one_of(st.just(200), st.sampled_from([200, 201, 204, 400, 401, 403, 429, 500, 503])),
     _headers,
     _bodies,
+    st.sampled_from(["content-length", "chunked", "until-close"]),  # how the body is framed
+    st.booleans(),  # a `100 Continue` interim answer first
 )
+
+
+def _wire(status: int, headers: list[tuple[str, str]], body: bytes, framing: str, interim: bool) -> bytes:
+    """The raw bytes of one answer, framed as asked."""
+    if framing == "chunked":
+        chunks = (f"{len(body):x}\r\n".encode() + body + b"\r\n" if body else b"") + b"0\r\n\r\n"
+        raw = response(status, chunks, [*headers, ("Transfer-Encoding", "chunked")], length=False)
+    else:
+        raw = response(status, body, headers, length=framing == "content-length")
+    return (b"HTTP/1.1 100 Continue\r\n\r\n" if interim else b"") + raw
 
 
 # --- the property -------------------------------------------------------------------------------
@@ -204,12 +216,12 @@ def test_any_answer_gives_a_usable_token_or_a_clean_failure(harness: Harness, re
             database=None,
         )
         @given(answer=_answers, stored_left=st.sampled_from([120, -60]))
-        def check(answer: tuple[int, list[tuple[str, str]], bytes], stored_left: int) -> None:
-            status, headers, body = answer
+        def check(answer: tuple[int, list[tuple[str, str]], bytes, str, bool], stored_left: int) -> None:
+            status, headers, body, framing, interim = answer
             # Inside the refresh margin (a shorter new token is kept back), or already expired.
             before = valid_doc("sandbox", remaining=stored_left, token="tok-LEAKMARK-stored")
             _make_current(harness, before)
-            raw.default = Play.send(response(status, body, headers))
+            raw.default = Play.send(_wire(status, headers, body, framing, interim))
             records.lines.clear()
             t0 = time.monotonic()
             result = build_job(config).run().results[0]

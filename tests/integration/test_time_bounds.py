@@ -16,7 +16,7 @@ import pytest
 
 from tests.integration.test_faults import expiring
 from tests.support.harness import Harness, Result, assert_no_leak
-from tests.support.raw_server import Play, RawServer, response
+from tests.support.raw_server import Play, RawServer, Unaccepting, response
 
 TIMEOUT = 2  # timeout_seconds of every token request here
 SLACK = 1.5  # the issue allows "about 1 s"; the rest is the in-process CLI's own work
@@ -51,8 +51,8 @@ PLAYS: dict[str, tuple[str, Play]] = {
 
 
 @pytest.fixture
-def raw() -> Iterator[list[RawServer]]:
-    servers: list[RawServer] = []
+def raw() -> Iterator[list[RawServer | Unaccepting]]:
+    servers: list[RawServer | Unaccepting] = []
     yield servers
     for server in servers:
         server.stop()
@@ -75,12 +75,15 @@ def _assert_ends_within_timeout(
         line = _error_line(result, name)
         assert f"127.0.0.1:{server.port}" in line, line
         assert re.search(rf"(within|after) {TIMEOUT} s\b", line), line
-        assert server.connections == 1, name  # max_attempts = 1: one connection, no hidden retry
+        if isinstance(server, RawServer):  # max_attempts = 1: one connection, no hidden retry
+            assert server.connections == 1, name
         assert harness.stored(name) == before, name
         assert harness.versions(name) == versions, name
 
 
-def test_every_kind_of_slow_peer_is_cut_off_at_the_timeout(harness: Harness, raw: list[RawServer]) -> None:
+def test_every_kind_of_slow_peer_is_cut_off_at_the_timeout(
+    harness: Harness, raw: list[RawServer | Unaccepting]
+) -> None:
     """One environment per kind, each with its own server, all in one run (one worker each):
     every request ends within timeout_seconds, so the run ends long before its 10 s budget."""
     harness.defaults.update(run_timeout_seconds=10, max_workers=len(PLAYS))
@@ -90,13 +93,18 @@ def test_every_kind_of_slow_peer_is_cut_off_at_the_timeout(harness: Harness, raw
         raw.append(server)
         harness.add_env(kind, server=server, timeout_seconds=TIMEOUT, max_attempts=1)  # type: ignore[arg-type]
         cases[kind] = (server, expiring(harness, kind), harness.versions(kind))
+    never_accepts = Unaccepting()
+    raw.append(never_accepts)
+    harness.add_env("connect-never-completes", server=never_accepts, timeout_seconds=TIMEOUT, max_attempts=1)  # type: ignore[arg-type]
+    cases["connect-never-completes"] = (never_accepts, expiring(harness, "connect-never-completes"), 1)
+    harness.defaults["max_workers"] = len(cases)
 
     started = time.monotonic()
     result = harness.cli("run", "--json")
     _assert_ends_within_timeout(result, time.monotonic() - started, harness, cases)
 
 
-def test_the_issues_body_trickle_alone(harness: Harness, raw: list[RawServer]) -> None:
+def test_the_issues_body_trickle_alone(harness: Harness, raw: list[RawServer | Unaccepting]) -> None:
     """The issue's input on its own: `200`, `Content-Length: 100000`, one byte every 0.5 s."""
     scheme, play = PLAYS["body-trickle"]
     server = RawServer(play, scheme=scheme).start()
@@ -110,7 +118,9 @@ def test_the_issues_body_trickle_alone(harness: Harness, raw: list[RawServer]) -
     _assert_ends_within_timeout(result, time.monotonic() - started, harness, cases)
 
 
-def test_a_silent_token_endpoint_and_several_environments(harness: Harness, raw: list[RawServer]) -> None:
+def test_a_silent_token_endpoint_and_several_environments(
+    harness: Harness, raw: list[RawServer | Unaccepting]
+) -> None:
     """Accepts and never answers, retries allowed: the run budget ends it, all reported."""
     server = RawServer(Play.hang()).start()
     raw.append(server)
@@ -145,24 +155,40 @@ def test_a_silent_token_endpoint_and_several_environments(harness: Harness, raw:
 STARTUP = 4
 
 
-def _run_against(harness: Harness, black_hole: RawServer, *args: str) -> tuple[Result, float, float]:
-    """`python -m sync_job` with AWS_ENDPOINT_URL at ``black_hole``, with the leak and traceback
-    scan of ``Harness.cli_process``. Returns the result, the process's wall time, and the time
-    from its first call to Secrets Manager (the run is under way) to its exit."""
+def _start_against(
+    harness: Harness, black_hole: RawServer, *args: str
+) -> tuple[subprocess.Popen[str], float]:
+    """Start `python -m sync_job` with AWS_ENDPOINT_URL at ``black_hole``."""
     env = {**harness.subprocess_env(), "AWS_ENDPOINT_URL": black_hole.endpoint}
     command = [sys.executable, "-m", "sync_job", "--config", str(harness.config_path()), *args]
     started = time.monotonic()
-    proc = subprocess.run(command, capture_output=True, text=True, timeout=60, env=env, check=False)
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    return proc, started
+
+
+def _finish_against(
+    started: tuple[subprocess.Popen[str], float], black_hole: RawServer
+) -> tuple[Result, float, float]:
+    """Wait for it (at most 60 s) and scan its output as ``Harness.cli_process`` does. Returns the
+    result, the process's wall time, and the time from its first call to Secrets Manager (the
+    run is under way) to its exit."""
+    proc, at = started
+    try:
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate(timeout=10)
     ended = time.monotonic()
-    assert black_hole.first_connection_at is not None, proc.stderr
-    out = Result(proc.returncode, proc.stdout, proc.stderr)
-    assert_no_leak(out.stdout, out.stderr)
-    assert "Traceback" not in out.stderr
-    return out, ended - started, ended - black_hole.first_connection_at
+    assert black_hole.first_connection_at is not None, err
+    result = Result(proc.returncode, out, err)
+    assert_no_leak(result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr
+    return result, ended - at, ended - black_hole.first_connection_at
 
 
 @pytest.fixture
-def black_hole(raw: list[RawServer]) -> RawServer:
+def black_hole(raw: list[RawServer | Unaccepting]) -> RawServer:
     server = RawServer(Play.hang(), path="").start()
     raw.append(server)
     return server
@@ -181,7 +207,7 @@ def test_a_run_against_a_silent_secrets_manager_ends_within_its_budget(
     harness: Harness, black_hole: RawServer
 ) -> None:
     before = _two_environments(harness, 8)
-    result, wall, run = _run_against(harness, black_hole, "run", "--json")
+    result, wall, run = _finish_against(_start_against(harness, black_hole, "run", "--json"), black_hole)
     assert run <= 8 + 3, f"{run:.1f} s\n{result.stderr}"
     assert wall <= 8 + 3 + STARTUP, f"{wall:.1f} s\n{result.stderr}"
     assert result.exit_code == 1
@@ -197,21 +223,27 @@ def test_a_run_against_a_silent_secrets_manager_ends_within_its_budget(
         assert harness.stored(name) == doc
 
 
-@pytest.mark.parametrize("command", ["status", "check"])
 def test_status_and_check_against_a_silent_secrets_manager(
-    harness: Harness, black_hole: RawServer, command: str
+    harness: Harness, raw: list[RawServer | Unaccepting]
 ) -> None:
+    """Both commands at once (each against its own silent endpoint), to keep the suite short."""
     before = _two_environments(harness, 3)
-    result, wall, run = _run_against(harness, black_hole, command, "--json")
-    assert run <= 3 + 3, f"{run:.1f} s\n{result.stderr}"
-    assert wall <= 3 + 3 + STARTUP, f"{wall:.1f} s\n{result.stderr}"
-    assert result.exit_code == 1
-    doc = result.json()
-    entries = doc["environments"]
-    assert [e["environment"] for e in entries] == ["sandbox", "production"]
-    for entry in entries:
-        assert entry.get("state", "error") == "error" and entry.get("ok") is not True, entry
-        assert entry["error"] and "\n" not in entry["error"]
+    holes = {command: RawServer(Play.hang(), path="").start() for command in ("status", "check")}
+    raw.extend(holes.values())
+    started = {command: _start_against(harness, hole, command, "--json") for command, hole in holes.items()}
+    for command, hole in holes.items():
+        result, wall, run = _finish_against(started[command], hole)
+        assert run <= 3 + 3, f"{command}: {run:.1f} s\n{result.stderr}"
+        assert wall <= 3 + 3 + STARTUP, f"{command}: {wall:.1f} s\n{result.stderr}"
+        assert result.exit_code == 1, command
+        entries = result.json()["environments"]
+        assert [e["environment"] for e in entries] == ["sandbox", "production"]
+        for entry in entries:
+            if command == "status":
+                assert entry["state"] == "error", entry
+            else:
+                assert entry["ok"] is False, entry
+            assert entry["error"] and "\n" not in entry["error"], entry
     assert harness.token_requests("sandbox") == harness.token_requests("production") == 0
     for name, doc_before in before.items():
         assert harness.stored(name) == doc_before

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Literal
 
-__all__ = ["Play", "RawServer", "response"]
+__all__ = ["Play", "RawServer", "Unaccepting", "response"]
 
 MAX_REQUEST_BYTES = 1 << 20  # a request head + body larger than this is not read further
 DEFAULT_CAP_SECONDS = 30.0  # no play lasts longer than this, stopped or not
@@ -274,3 +274,31 @@ class RawServer:
             body += chunk
         conn.settimeout(None)
         return True
+
+
+class Unaccepting:
+    """A port on 127.0.0.1 that listens and never accepts, its queue already full: a client's
+    connect() then hangs (Linux drops the SYN), as behind a saturated or filtering peer.
+    TokenServer-like (``.url``, ``add_client``)."""
+
+    def __init__(self, *, path: str = "/oauth2/token") -> None:
+        self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._listener.bind(("127.0.0.1", 0))
+        self._listener.listen(0)
+        self.port = self._listener.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}{path}"
+        self._fillers: list[socket.socket] = []
+        for _ in range(4):  # backlog 0 still queues one or two; these take every place
+            filler = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            filler.setblocking(False)
+            with contextlib.suppress(BlockingIOError):
+                filler.connect(("127.0.0.1", self.port))
+            self._fillers.append(filler)
+
+    def add_client(self, client_id: str, client_secret: str, **_: object) -> None:
+        """TokenServer compatibility: nothing ever gets this far."""
+
+    def stop(self) -> None:
+        for sock in [*self._fillers, self._listener]:
+            with contextlib.suppress(OSError):
+                sock.close()
