@@ -249,6 +249,46 @@ def test_status_and_check_against_a_silent_secrets_manager(
         assert harness.stored(name) == doc_before
 
 
+class _LambdaContext:
+    """What the handler reads of Lambda's context: 14 s left, so a 4 s budget after its margin."""
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 14_000
+
+
+def test_the_lambda_handler_reports_before_its_invocation_ends(
+    harness: Harness,
+    black_hole: RawServer,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """In Lambda the budget is the invocation's remaining time less a margin: a silent Secrets
+    Manager still gets a reported failure (and metrics) instead of a silent timeout."""
+    from sync_job import lambda_handler
+
+    before = _two_environments(harness, 600)
+    monkeypatch.setenv("SYNC_JOB_CONFIG", str(harness.config_path()))
+    monkeypatch.setenv("AWS_ENDPOINT_URL", black_hole.endpoint)
+    monkeypatch.setattr(lambda_handler, "_job_cache", {})
+    budget = 14 - lambda_handler.SAFETY_MARGIN_SECONDS
+
+    started = time.monotonic()
+    with pytest.raises(lambda_handler.SyncFailedError) as failed:
+        lambda_handler.handler({}, _LambdaContext())
+    elapsed = time.monotonic() - started
+
+    assert elapsed <= budget + SLACK, f"{elapsed:.1f} s"
+    message = str(failed.value)
+    assert message.startswith("2 environment(s) failed: sandbox: ") and "production: " in message
+    assert "\n" not in message and "unexpected" not in message
+    assert black_hole.requests >= 2
+    captured = capsys.readouterr()
+    assert_no_leak(message, captured.out, captured.err)
+    monkeypatch.undo()  # back to moto for the checks below
+    for name, doc in before.items():
+        assert harness.stored(name) == doc
+
+
 def test_raw_server_stops_promptly_with_plays_in_progress() -> None:
     """The support server itself: stop() cuts every play short."""
     import socket
