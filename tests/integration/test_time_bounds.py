@@ -38,7 +38,6 @@ PLAYS: dict[str, tuple[str, Play]] = {
     "status-line-trickle": ("http", Play.trickle(_OK, interval=0.5)),
     "headers-trickle": ("http", Play.trickle(_OK, start=len(_STATUS_LINE), interval=0.5)),
     "body-trickle": ("http", Play.trickle(_BIG_HEAD + _BODY * 1200, start=len(_BIG_HEAD), interval=0.5)),
-    # No Content-Length: the body ends when the connection does, so a cut must not read as an end.
     "unframed-body-trickle": ("http", Play.trickle(_UNFRAMED, start=len(_UNFRAMED) - 20, interval=0.5)),
     "100-continue-flood": ("http", Play.repeat(b"HTTP/1.1 100 Continue\r\n\r\n", interval=0.05)),
     "header-line-never-ends": ("http", Play.repeat(b"a", prefix=_STATUS_LINE + b"X-Pad: ", interval=0.05)),
