@@ -128,7 +128,10 @@ def test_terraform_validates_the_job_s_enumerations() -> None:
 
 @pytest.mark.parametrize(
     ("document", "heading"),
-    [("docs/configuration.md", "# Configuration"), ("docs/infra.md", "## The job's configuration in Terraform")],
+    [
+        ("docs/configuration.md", "# Configuration"),
+        ("docs/infra.md", "## The job's configuration in Terraform"),
+    ],
 )
 def test_every_job_key_has_a_row_in_the_documentation(document: str, heading: str) -> None:
     documented = table_keys((ROOT / document).read_text(), heading)
