@@ -13,7 +13,7 @@ $(VENV)/.installed: requirements/dev.lock pyproject.toml
 	touch $@
 
 demo: $(VENV)/.installed
-	$(PY) scripts/demo.py
+	$(PY) -m scripts.demo
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check sync_job tests bench scripts

@@ -16,7 +16,7 @@ package: $(VENV)/.installed
 	$(PY) scripts/package_lambda.py --verify
 
 infra-check: $(VENV)/.installed $(CHECKOV_STAMP)
-	CHECKOV=$(CHECKOV_VENV)/bin/checkov $(PY) scripts/infra_check.py
+	CHECKOV=$(CHECKOV_VENV)/bin/checkov $(PY) -m scripts.infra_check
 
 infra-test: $(VENV)/.installed
 	$(VENV)/bin/pytest -q -m infra tests/infra/test_terraform_apply.py tests/infra/test_package.py tests/infra/test_policy_check.py

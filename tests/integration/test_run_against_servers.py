@@ -8,27 +8,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from sync_job.timeutil import format_rfc3339, parse_rfc3339
+from sync_job.timeutil import parse_rfc3339
+from tests.support.fakes import valid_doc
 from tests.support.harness import Harness
 from tests.support.token_server import Fault, TokenServer
-
-
-def valid_doc(
-    name: str, *, remaining: int, issued_ago: int = 60, token: str = "tok-old-stored-token"
-) -> dict[str, object]:
-    now = datetime.now(UTC)
-    return {
-        "access_token": token,
-        "token_type": "bearer",
-        "expires_in": remaining + issued_ago,
-        "expires_at": format_rfc3339(now + timedelta(seconds=remaining)),
-        "issued_at": format_rfc3339(now - timedelta(seconds=issued_ago)),
-        "scope": "funding:read_profile",
-        "environment": name,
-        "token_url": "https://example.invalid/t",
-        "client_id": "x",
-        "schema_version": 1,
-    }
 
 
 def test_two_environments_refreshed_then_fresh(harness: Harness) -> None:
