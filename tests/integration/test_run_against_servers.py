@@ -41,13 +41,16 @@ def test_two_environments_refreshed_then_fresh(harness: Harness) -> None:
         assert harness.token_requests(name) == 1
     versions = {n: harness.versions(n) for n in ("sandbox", "production")}
 
+    harness.moto.clear()  # count the second run's calls alone
     second = harness.cli("run", "--json")
     assert second.exit_code == 0
     assert [r["outcome"] for r in second.json()["results"]] == ["fresh", "fresh"]
+    fresh_path_calls = harness.moto.count()
     assert harness.token_requests("sandbox") == 1 and harness.token_requests("production") == 1
     assert {n: harness.versions(n) for n in versions} == versions
     # The fresh path costs one Secrets Manager call per environment.
-    assert harness.moto.count() > 0
+    assert fresh_path_calls > 0
+    assert fresh_path_calls == 2 == harness.moto.count("GetSecretValue")
 
 
 def test_fresh_path_is_one_aws_call_and_refresh_path_at_most_four(harness: Harness) -> None:
