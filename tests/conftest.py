@@ -1,6 +1,6 @@
 """Every fixture of the suite: moto's Secrets Manager, a local OAuth2 token endpoint, the harness
 over both, a boto3 client, a throwaway secret name, a small API on 127.0.0.1, a requests session
-and client-side AWS errors (sm_hooks). The infra tests add the Lambda package (tests/infra)."""
+client-side AWS errors (sm_hooks) and, for the infra tests, the Lambda package."""
 
 from __future__ import annotations
 
@@ -31,8 +31,23 @@ logging.getLogger("werkzeug").setLevel(logging.ERROR)
 if TYPE_CHECKING:
     from tests.support.api_server import ApiServer
     from tests.support.harness import Harness
+    from tests.support.lambda_package import Package
     from tests.support.moto_server import MotoServer
     from tests.support.token_server import TokenServer
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "infra: Terraform and Lambda packaging tests (make infra-test / make infra-check)"
+    )
+
+
+@pytest.fixture(scope="session")
+def lambda_package(tmp_path_factory: pytest.TempPathFactory) -> Package:
+    """`make package` into a temporary directory, and the zip unzipped as Lambda would."""
+    from tests.support.lambda_package import build_package
+
+    return build_package(tmp_path_factory.mktemp("lambda-package"))
 
 
 @pytest.fixture(scope="session")
