@@ -14,7 +14,7 @@ $(VENV)/.installed: requirements/dev.lock pyproject.toml sync_job/__init__.py
 	touch $@
 
 demo: $(VENV)/.installed
-	$(PY) scripts/demo.py
+	$(PY) -m scripts.demo
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check sync_job tests bench scripts

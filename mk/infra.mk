@@ -28,7 +28,7 @@ lock-lambda: $(VENV)/.installed
 	$(PY) scripts/package_lambda.py --lock
 
 infra-check: $(VENV)/.installed $(CHECKOV_STAMP)
-	CHECKOV=$(CHECKOV_VENV)/bin/checkov $(PY) scripts/infra_check.py
+	CHECKOV=$(CHECKOV_VENV)/bin/checkov $(PY) -m scripts.infra_check
 
 infra-test: $(VENV)/.installed
 	$(VENV)/bin/pytest -q -m infra tests/infra/test_terraform_apply.py tests/infra/test_package.py tests/infra/test_policy_check.py \

@@ -32,19 +32,19 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 from botocore.exceptions import ClientError
 
+from tests.support.aws import DUMMY_AWS, REGION
+from tests.support.aws import client as aws_client
 from tests.support.lambda_package import Package, interpreter_shim
-from tests.support.moto_recording import RecordingMotoServer
+from tests.support.moto_server import MotoServer
 from tests.support.policy_check import find_wildcard_grants
 from tests.support.terraform import DEAD_PROXY, LOOPBACK, Terraform, TerraformUnavailable, copy_infra
 from tests.support.token_server import TokenServer
 
 pytestmark = [pytest.mark.infra, pytest.mark.timeout(900)]
 
-REGION = "us-east-1"
 NAME = "paxos-sync-job"
 PAXOS_ENVIRONMENTS = ("sandbox", "production")
 JWT_ENV = "partner"  # private_key_jwt, added to the example by the test's override.tf
@@ -63,13 +63,6 @@ ENDPOINT_SERVICES = (
     "cloudwatch",
     "logs",
 )
-DUMMY_AWS = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",  # moto's documented dummy value
-    "AWS_SESSION_TOKEN": "testing",
-    "AWS_REGION": REGION,
-    "AWS_DEFAULT_REGION": REGION,
-}
 CONSUMER_ROLE = "arn:aws:iam::123456789012:role/payments-api-sandbox"
 OPERATOR_ROLE = "arn:aws:iam::123456789012:role/payments-oncall"
 
@@ -110,7 +103,7 @@ provider "aws" {{
 @dataclass
 class Stack:
     tf: Terraform
-    moto: RecordingMotoServer
+    moto: MotoServer
     endpoint: str
     tokens: TokenServer
     package: Package
@@ -120,14 +113,7 @@ class Stack:
     client_secrets: dict[str, str] = field(default_factory=dict)
 
     def client(self, service: str) -> Any:
-        return boto3.client(
-            service,
-            endpoint_url=self.endpoint,
-            region_name=REGION,
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-            aws_session_token="testing",
-        )
+        return aws_client(service, self.endpoint)
 
 
 @pytest.fixture(scope="module")
@@ -140,13 +126,11 @@ def stack(lambda_package: Package, tmp_path_factory: pytest.TempPathFactory) -> 
     except TerraformUnavailable as exc:
         pytest.skip(str(exc))
 
-    moto = RecordingMotoServer()
-    moto.start()
+    moto = MotoServer(record=True).start()
     tokens = TokenServer(token_prefix=f"tok-{uuid.uuid4().hex[:8]}").start()
     try:
-        host, port = moto.get_host_and_port()
-        endpoint = f"http://{host}:{port}"
-        assert host == "127.0.0.1"
+        endpoint = moto.endpoint
+        assert endpoint.startswith("http://127.0.0.1:")
         tf = Terraform.offline(example, base / "scratch", extra_env=dict(DUMMY_AWS))
         assert tf.binary == probe.binary
         (example / "override.tf").write_text(override_tf(endpoint, tokens.url))

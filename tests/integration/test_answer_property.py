@@ -28,7 +28,7 @@ from sync_job.config import load_config
 from sync_job.factory import build_job
 from sync_job.reader import TokenReader
 from sync_job.timeutil import parse_rfc3339
-from tests.integration.test_run_against_servers import valid_doc
+from tests.support.fakes import valid_doc
 from tests.support.harness import MARKERS, Harness
 from tests.support.raw_server import Play, RawServer, response
 

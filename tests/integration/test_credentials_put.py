@@ -22,7 +22,7 @@ from cryptography.x509.oid import NameOID
 
 from sync_job.cli import main
 from tests.integration.test_beyond_secrets import add_jwt_env, key_body, keypair
-from tests.integration.test_run_against_servers import valid_doc
+from tests.support.fakes import valid_doc
 from tests.support.harness import Harness, Result, assert_no_leak
 
 

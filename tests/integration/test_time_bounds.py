@@ -138,9 +138,13 @@ def test_a_silent_token_endpoint_and_several_environments(
     assert result.exit_code == 1
     results = result.json()["results"]
     assert [r["environment"] for r in results] == names
-    assert all(r["outcome"] == "failed" for r in results), results
+    # Those that reached the silent endpoint failed; the rest hold valid tokens and were deferred.
+    outcomes = {r["environment"]: r["outcome"] for r in results}
+    assert set(outcomes.values()) <= {"failed", "deferred"}, results
+    assert outcomes["a"] == outcomes["b"] == "failed"
     for name in names:
-        assert not _error_line(result, name).startswith(f"sync-job: error: {name}: unexpected")
+        if outcomes[name] == "failed":
+            assert not _error_line(result, name).startswith(f"sync-job: error: {name}: unexpected")
         assert harness.stored(name) == before[name]
     # The first two reached the silent endpoint and were cut off; retries did not outlive the run.
     assert server.connections >= 2
