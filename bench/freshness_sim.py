@@ -24,27 +24,40 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--margin", type=int, action="append")
     parser.add_argument("--interval", type=int, action="append")
+    parser.add_argument("--lifetime", type=int, default=LIFETIME)
     args = parser.parse_args()
+    parser_lifetime = args.lifetime
     combos = (
-        [(m, i) for m in args.margin for i in args.interval]
+        [(parser_lifetime, m, i) for m in args.margin for i in args.interval]
         if args.margin and args.interval
-        else [(900, 900), (900, 300), (1800, 900), (2400, 300)]
+        else [
+            (LIFETIME, 900, 900),
+            (LIFETIME, 900, 300),  # the defaults: job margin 900 s, infra/ schedule rate(5 minutes)
+            (LIFETIME, 1800, 900),
+            (LIFETIME, 2400, 300),
+            (600, 900, 300),  # tokens shorter than the margin: refreshed at half their lifetime
+            (600, 900, 60),
+        ]
     )
     print(
-        f"{args.days:g} simulated days, token lifetime {LIFETIME} s, seed {args.seed}; "
+        f"{args.days:g} simulated days, seed {args.seed}; "
         "outages: token endpoint ~3/day (mean 8 min), Secrets Manager ~1/day (mean 5 min)"
     )
     print(
-        "| margin M | interval I | M - I | min remaining read | time valid token stored "
-        "| token requests/h | lapses | longest lapse | longest outage |"
+        "| token lifetime | margin M | interval I | M' - I (M': M, or half the lifetime when shorter) "
+        "| min remaining read | time valid token stored | token requests/h | lapses | longest lapse "
+        "| longest outage |"
     )
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     failures = 0
-    for margin, interval in combos:
-        r = simulate(margin=margin, interval=interval, days=args.days, seed=args.seed)
+    for lifetime, margin, interval in combos:
+        r = simulate(margin=margin, interval=interval, days=args.days, seed=args.seed, lifetime=lifetime)
         failures += r.expiries_without_long_outage
+        effective = lifetime // 2 if lifetime <= margin else margin
+        default = " (defaults)" if (lifetime, margin, interval) == (LIFETIME, 900, 300) else ""
         print(
-            f"| {margin} s | {interval} s | {margin - interval} s | {r.min_remaining_read:.0f} s "
+            f"| {lifetime} s | {margin} s | {interval} s{default} | {effective - interval} s "
+            f"| {r.min_remaining_read:.0f} s "
             f"| {100 * r.valid_fraction:.3f} % | {r.requests_per_hour:.3f} | {r.expiries} "
             f"| {r.longest_lapse:.0f} s | {r.longest_outage:.0f} s |"
         )

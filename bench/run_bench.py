@@ -57,8 +57,11 @@ LIFETIME = 3599
 DEFAULT_RATE, DEFAULT_BURST, DEFAULT_WORKERS = 0.5, 10, 64
 PAXOS_PER_5_MIN = 300  # Paxos: 1 request/s per IP, averaged over 5 minutes
 # Targets from the issue.
-MAX_SCALE_RATIO = 3.0
-MAX_FRESH_AWS, MAX_REFRESH_AWS = 1, 4
+MAX_MS_PER_ENV = 3.0  # each environment beyond the first, all refreshing on distinct hosts
+MAX_FRESH_RATIO = 1.2  # 100 fresh environments against one
+MAX_FRESH_CALLS = 5  # AWS calls of a fresh run of 100 environments: BatchGetSecretValue, 20 a call
+MAX_START_RATIO = 0.7  # process start to the first AWS request, against `python -c "import boto3"`
+MAX_REFRESH_AWS = 4
 MAX_REQUESTS_PER_HOUR = 1.34
 NAIVE_REQUESTS_PER_HOUR = 4.0
 MAX_IMPORT_RATIO = 1.3
@@ -307,7 +310,9 @@ def run_job(
     else:
         tokens = [e.server.count(e.client_id) for e in envs]
     actions = collections.Counter(c.action for c in list(stage.moto.calls))
-    return JobRun(measured, outcomes, aws, tokens, actions, sum(actions.values()) - sum(aws), server_cpu)
+    # BatchGetSecretValue names its secrets in a list, not SecretId: shared by the run.
+    unattributed = sum(actions.values()) - sum(aws) - actions["BatchGetSecretValue"]
+    return JobRun(measured, outcomes, aws, tokens, actions, unattributed, server_cpu)
 
 
 def run_shell(stage: Stage, envs: Sequence[Env]) -> tuple[Measured, int, int]:
@@ -322,6 +327,65 @@ def run_shell(stage: Stage, envs: Sequence[Env]) -> tuple[Measured, int, int]:
     if puts != len(envs):
         raise RuntimeError(f"the shell loop wrote {puts} secrets for {len(envs)} environments")
     return measured, stage.moto.count(), sum(e.server.count() for e in envs)
+
+
+def start_to_first_request(stage: Stage, config: Path, reps: int) -> dict[str, list[float]]:
+    """Seconds from spawning `python -m sync_job run` to its first request arriving at a stand-in
+    Secrets Manager (a socket in this process that records the moment and answers an error), and
+    the wall time of `python -c "import boto3"`, interleaved, after one warm-up round."""
+    import socket
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    arrived: list[float] = []
+
+    def serve() -> None:
+        body = b'{"__type": "ThrottlingException", "message": "bench"}'
+        head = b"HTTP/1.1 400 Bad\r\nContent-Type: application/x-amz-json-1.1\r\nConnection: close\r\n"
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            arrived.append(time.monotonic())
+            with conn:
+                conn.settimeout(5)
+                with contextlib.suppress(OSError):
+                    conn.recv(65536)
+                    conn.sendall(head + b"Content-Length: %d\r\n\r\n" % len(body) + body)
+
+    threading.Thread(target=serve, daemon=True).start()
+    env = dict(
+        stage.env, AWS_ENDPOINT_URL=f"http://127.0.0.1:{listener.getsockname()[1]}", AWS_MAX_ATTEMPTS="1"
+    )
+    env = {k: v for k, v in env.items() if not k.startswith("PYTHON")} | {
+        "PYTHONPATH": stage.env.get("PYTHONPATH", "")
+    }
+    out: dict[str, list[float]] = {"first": [], "boto3": []}
+    try:
+        for rep in range(reps + 1):
+            arrived.clear()
+            started = time.monotonic()
+            subprocess.run(
+                [sys.executable, "-m", "sync_job", "--config", str(config), "--log-level", "ERROR", "run"],
+                env=env,
+                capture_output=True,
+                timeout=60,
+                check=False,
+            )
+            first = arrived[0] - started if arrived else float("nan")
+            started = time.monotonic()
+            subprocess.run(
+                [sys.executable, "-c", "import boto3"], env=env, capture_output=True, timeout=60, check=False
+            )
+            boto3_wall = time.monotonic() - started
+            if rep:  # the first round warms the page cache
+                out["first"].append(first)
+                out["boto3"].append(boto3_wall)
+    finally:
+        listener.close()
+    return out
 
 
 def import_times(reps: int) -> dict[str, list[float]]:
@@ -475,6 +539,7 @@ def run_all(
         f"refresh-{largest}-wide", stage.envs[:largest], margin=LIFETIME + 1, max_workers=largest
     )
     fresh_cfg = stage.config(f"fresh-{largest}", stage.envs[:largest], margin=900)
+    fresh_one_cfg = stage.config("fresh-1", stage.envs[:1], margin=900)
     timeout = 120.0
 
     # Warm-up (not measured): every token secret gets a first version, so each measured run takes
@@ -530,20 +595,33 @@ def run_all(
                     shell_rss.append(measured.maxrss_kib)
                     shell_calls.add((aws / n, tokens / n))
 
-    # 3: the fresh path (every token was just refreshed with 3599 s; margin 900 leaves them fresh).
-    fresh_aws: list[int] = []
+    # 3: the fresh path (every token was just refreshed with 3599 s; margin 900 leaves them fresh),
+    # one environment and all of them, interleaved.
+    fresh_calls: list[int] = []
     fresh_tokens: list[int] = []
     fresh_walls: list[float] = []
+    fresh_one_walls: list[float] = []
+    fresh_one_calls: list[int] = []
     fresh_actions: collections.Counter[str] = collections.Counter()
     for rep in range(args.reps):
-        progress(f"fresh path, {largest} envs, repetition {rep + 1}/{args.reps}")
-        run = run_job(stage, fresh_cfg, stage.envs[:largest], timeout)
-        if run.outcomes != collections.Counter({"fresh": largest}):
-            bad_outcomes.append(f"fresh run: {dict(run.outcomes)}")
-        fresh_aws += run.aws_per_env
-        fresh_tokens += run.tokens_per_env
-        fresh_walls.append(run.measured.wall)
-        fresh_actions += run.actions
+        progress(f"fresh path, 1 and {largest} envs, repetition {rep + 1}/{args.reps}")
+        for which in ("one", "all") if rep % 2 == 0 else ("all", "one"):
+            envs_now = stage.envs[:1] if which == "one" else stage.envs[:largest]
+            run = run_job(stage, fresh_one_cfg if which == "one" else fresh_cfg, envs_now, timeout)
+            if run.outcomes != collections.Counter({"fresh": len(envs_now)}):
+                bad_outcomes.append(f"fresh run: {dict(run.outcomes)}")
+            if which == "one":
+                fresh_one_walls.append(run.measured.wall)
+                fresh_one_calls.append(sum(run.actions.values()))
+                continue
+            fresh_calls.append(sum(run.actions.values()))
+            fresh_tokens += run.tokens_per_env
+            fresh_walls.append(run.measured.wall)
+            fresh_actions += run.actions
+
+    # 5b: process start to the first AWS request.
+    progress(f"process start to the first AWS request: {args.import_reps} runs each")
+    to_first = start_to_first_request(stage, fresh_one_cfg, args.import_reps)
 
     # 5: cold import.
     progress(f"cold import: {args.import_reps} interpreters per statement")
@@ -579,12 +657,14 @@ def run_all(
         if n == 1:
             table.add("1. `sync-job run`, 1 env, all refreshing", fmt_spread(walls))
         else:
-            target = f"≤ {MAX_SCALE_RATIO:g}x the 1-env time" if n == largest else ""
+            per_env_ms = (median(walls) - one) / (n - 1) * 1000
+            target = f"≤ {MAX_MS_PER_ENV:g} ms per env beyond the first" if n == largest else ""
             table.add(
                 f"1. `sync-job run`, {n} envs on {n} distinct hosts, all refreshing",
-                f"{fmt_spread(walls)} = **{ratio:.2f}x** the 1-env time",
+                f"{fmt_spread(walls)} = **{per_env_ms:.1f} ms** per env beyond the first "
+                f"({ratio:.2f}x the 1-env time)",
                 target,
-                ratio <= MAX_SCALE_RATIO if n == largest else None,
+                per_env_ms <= MAX_MS_PER_ENV if n == largest else None,
             )
     waves = -(-largest // DEFAULT_WORKERS)
     table.add(
@@ -612,13 +692,25 @@ def run_all(
     def per_env(counter: collections.Counter[str], envs: int) -> str:
         return ", ".join(f"{action} {count / envs:g}" for action, count in sorted(counter.items()))
 
-    fresh_runs = args.reps * largest
     table.add(
-        "3. fresh path: AWS calls per env per run",
-        f"{statistics.mean(fresh_aws):.2f} (min {min(fresh_aws)}, max {max(fresh_aws)}; "
-        f"{per_env(fresh_actions, fresh_runs)}); {fresh_runs} env-runs",
-        f"exactly {MAX_FRESH_AWS}",
-        min(fresh_aws) == max(fresh_aws) == MAX_FRESH_AWS,
+        "3. fresh path, 1 env: AWS calls per run",
+        f"{statistics.mean(fresh_one_calls):.2f} (min {min(fresh_one_calls)}, max {max(fresh_one_calls)})",
+        "exactly 1",
+        min(fresh_one_calls) == max(fresh_one_calls) == 1,
+    )
+    table.add(
+        f"3. fresh path, {largest} envs: AWS calls per run",
+        f"{statistics.mean(fresh_calls):.2f} (min {min(fresh_calls)}, max {max(fresh_calls)}; "
+        f"{per_env(fresh_actions, args.reps)} per run)",
+        f"≤ {MAX_FRESH_CALLS}",
+        max(fresh_calls) <= MAX_FRESH_CALLS,
+    )
+    fresh_ratio = median(fresh_walls) / median(fresh_one_walls)
+    table.add(
+        f"3. fresh run, {largest} envs against 1 env: wall time",
+        f"{fmt_spread(fresh_walls)} vs {fmt_spread(fresh_one_walls)} = **{fresh_ratio:.2f}x**",
+        f"≤ {MAX_FRESH_RATIO:g}x",
+        fresh_ratio <= MAX_FRESH_RATIO,
     )
     table.add(
         "3. fresh path: token requests per env per run",
@@ -642,7 +734,6 @@ def run_all(
     if shell_calls:
         calls = ", ".join(f"{a:g} AWS + {t:g} token" for a, t in sorted(shell_calls))
         table.add("3. shell loop: calls per env per run (it has no fresh path)", calls)
-    table.add(f"3. fresh run, {largest} envs: wall time", fmt_spread(fresh_walls))
 
     table.add(
         "4. token requests per env per hour, 15-min schedule, margin 900 s, lifetime 3599 s, "
@@ -671,6 +762,15 @@ def run_all(
         f"{(handler_t - empty) * 1000:.1f} ms vs {(boto3_t - empty) * 1000:.1f} ms = **{net_ratio:.2f}x**",
         f"≤ {MAX_IMPORT_RATIO}x",
         net_ratio <= MAX_IMPORT_RATIO,
+    )
+    first_ratio = median(to_first["first"]) / median(to_first["boto3"])
+    table.add(
+        "5. process start to the first AWS request (`sync-job run`, 1 env) vs the wall time of "
+        f'`python -c "import boto3"`, whole processes (median of {args.import_reps})',
+        f"{median(to_first['first']) * 1000:.1f} ms vs {median(to_first['boto3']) * 1000:.1f} ms = "
+        f"**{first_ratio:.2f}x**",
+        f"≤ {MAX_START_RATIO}x",
+        first_ratio <= MAX_START_RATIO,
     )
     table.add(
         "5. the same, raw (interpreter start included)",

@@ -60,7 +60,7 @@ def urgency(payload: TokenPayload | None, now: datetime) -> tuple[int, float]:
 
 
 # Plan a token host at this share of its pacing rate, leaving room for retries and outages.
-PULL_FORWARD_HEADROOM = 0.8
+PULL_FORWARD_HEADROOM = 0.5
 
 
 def pull_forward(until_due: Sequence[tuple[str, float]], *, rate: float, ahead: int = 0) -> set[str]:

@@ -71,6 +71,32 @@ class _Injection:
     message: str = "injected by the test"
 
 
+def _follow_awscurrent(body: bytes) -> None:
+    """moto 5 keeps a secret's "default version" where PutSecretValue left it when
+    UpdateSecretVersionStage moves AWSCURRENT, and answers BatchGetSecretValue (which takes no
+    VersionStage) and later PutSecretValue calls from that stale version; AWS has no such thing:
+    both act on AWSCURRENT. Moving the default with the label makes moto answer as AWS does."""
+    from moto.secretsmanager.models import FakeSecret, secretsmanager_backends
+
+    try:
+        request = json.loads(body)
+    except ValueError:
+        return
+    if request.get("VersionStage") != "AWSCURRENT" or not request.get("MoveToVersionId"):
+        return
+    version = request["MoveToVersionId"]
+    for account in secretsmanager_backends.values():
+        for backend in account.values():
+            try:
+                secret = backend.secrets[request.get("SecretId")]
+            except KeyError:
+                continue
+            if not isinstance(secret, FakeSecret) or version not in secret.versions:
+                continue
+            if "AWSCURRENT" in secret.versions[version]["version_stages"]:
+                secret.default_version_id = version
+
+
 def _answer(
     start_response: Callable[..., Any], status: str, body: bytes, *headers: tuple[str, str]
 ) -> list[bytes]:
@@ -267,7 +293,10 @@ class MotoServer:
                     ("Content-Type", AMZ_JSON),
                     ("x-amzn-ErrorType", injection.code),
                 )
-            return app(environ, start_response)
+            answer = app(environ, start_response)
+            if action == "UpdateSecretVersionStage":
+                _follow_awscurrent(body)
+            return answer
 
         return wrapped
 
