@@ -272,9 +272,9 @@ class Sinks:
     ) -> Sinks | None:
         """None when no metrics are asked for. Raises UsageError (exit 2) when prometheus_client
         is not installed, the file's folder does not exist, or an option is malformed."""
+        if instance is not None and pushgateway is None:
+            raise UsageError("--metrics-instance needs --pushgateway")
         if metrics_file is None and pushgateway is None:
-            if instance is not None:
-                raise UsageError("--metrics-instance needs --pushgateway")
             return None
         option = "--metrics-file" if metrics_file is not None else "--pushgateway"
         try:

@@ -242,6 +242,7 @@ def test_missing_extra_is_a_usage_error_before_any_request(
     ("args", "message"),
     [
         (("--metrics-instance", "x"), "--metrics-instance needs --pushgateway"),
+        (("--metrics-file", "m.prom", "--metrics-instance", "x"), "--metrics-instance needs --pushgateway"),
         (
             ("--metrics-file", "/nonexistent-dir/m.prom"),
             "--metrics-file: folder /nonexistent-dir does not exist",
