@@ -174,13 +174,23 @@ def parse_samples(text: str) -> Samples:
     """
     from prometheus_client.parser import text_string_to_metric_families
 
-    known = {*RUN_METRICS, *ENVIRONMENT_METRICS}
     out: Samples = {}
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
-            if sample.name in known and _finite(sample.value) is not None:
+            # Only samples this module could have written: a hand-edited line with other labels
+            # would otherwise break every later write.
+            if label_names(sample.name) == sorted(sample.labels) and _finite(sample.value) is not None:
                 out.setdefault(sample.name, {})[tuple(sorted(sample.labels.items()))] = float(sample.value)
     return out
+
+
+def label_names(name: str) -> list[str] | None:
+    """The label names of metric ``name`` (sorted), None for a name not of this module."""
+    if name == LAST_OUTCOME:
+        return [ENVIRONMENT_LABEL, "outcome"]
+    if name in ENVIRONMENT_METRICS:
+        return [ENVIRONMENT_LABEL]
+    return [] if name in RUN_METRICS else None
 
 
 def registry(samples: Mapping[str, Mapping[Labels, float]]) -> CollectorRegistry:
@@ -194,14 +204,10 @@ def registry(samples: Mapping[str, Mapping[Labels, float]]) -> CollectorRegistry
     reg = CollectorRegistry(auto_describe=True)
     docs = {**RUN_METRICS, **ENVIRONMENT_METRICS}
     for name, values in samples.items():
-        label_names = sorted({label for key in values for label, _ in key})
-        if name == LAST_OUTCOME:
-            label_names = [ENVIRONMENT_LABEL, "outcome"]
-        elif name in ENVIRONMENT_METRICS:
-            label_names = [ENVIRONMENT_LABEL]
-        gauge = Gauge(name, docs[name], labelnames=label_names, registry=reg)
+        labels = label_names(name) or []
+        gauge = Gauge(name, docs[name], labelnames=labels, registry=reg)
         for key, value in sorted(values.items()):
-            (gauge.labels(**dict(key)) if label_names else gauge).set(value)
+            (gauge.labels(**dict(key)) if labels else gauge).set(value)
     return reg
 
 

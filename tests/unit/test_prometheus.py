@@ -222,3 +222,20 @@ def test_options(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(UsageError, match=r"pip install 'sync-job\[prometheus\]'") as info:
         Sinks.from_options(None, "127.0.0.1:9091", None)
     assert info.value.exit_code == 2
+
+
+def test_hand_edited_lines_in_the_previous_file_are_ignored(tmp_path: Path) -> None:
+    path = tmp_path / "sync_job.prom"
+    path.write_text(
+        'sync_job_last_success_timestamp_seconds{environment="a"} 5\n'
+        'sync_job_last_success_timestamp_seconds{environment="b",team="x"} 6\n'
+        "sync_job_token_expiry_timestamp_seconds 7\n"
+        'other_metric{environment="c"} 8\n'
+    )
+    assert (
+        write_textfile(path, run_samples(Report(results=(failed(),)), started_at=2.0, duration_seconds=1))
+        == []
+    )
+    m = parse(path.read_text())
+    assert m[LAST_SUCCESS] == {env("a"): 5.0}
+    assert TOKEN_EXPIRY not in m and "other_metric" not in m
