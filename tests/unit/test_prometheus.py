@@ -239,3 +239,11 @@ def test_hand_edited_lines_in_the_previous_file_are_ignored(tmp_path: Path) -> N
     m = parse(path.read_text())
     assert m[LAST_SUCCESS] == {env("a"): 5.0}
     assert TOKEN_EXPIRY not in m and "other_metric" not in m
+
+
+def test_the_cli_does_not_import_prometheus_client_unless_asked() -> None:
+    import subprocess
+
+    code = "import sys, sync_job.cli, sync_job.lambda_handler; print('prometheus_client' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert out.stdout.strip() == "False"
