@@ -15,7 +15,7 @@ import bisect
 import json
 import random
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,7 +28,7 @@ import requests
 
 from sync_job.clock import ManualClock
 from sync_job.config import parse_config
-from sync_job.errors import StoreError
+from sync_job.errors import StoreError, SyncJobError
 from sync_job.oauth import Credentials
 from sync_job.pacing import HostPacer
 from sync_job.payload import TokenPayload
@@ -124,6 +124,26 @@ class MemoryStore:
     def read_credentials(self, secret_id: str, auth_method: str) -> Credentials:
         self._check()
         return Credentials("sim", client_secret=Secret("sim-secret-value"), source=secret_id)
+
+    def read_tokens(self, secret_ids: Sequence[str]) -> dict[str, StoredToken | StoreError]:
+        out: dict[str, StoredToken | StoreError] = {}
+        for secret_id in secret_ids:
+            try:
+                out[secret_id] = self.read_token(secret_id)
+            except StoreError as exc:
+                out[secret_id] = exc
+        return out
+
+    def read_credentials_many(
+        self, wanted: Sequence[tuple[str, str]]
+    ) -> dict[str, Credentials | SyncJobError]:
+        out: dict[str, Credentials | SyncJobError] = {}
+        for secret_id, method in wanted:
+            try:
+                out[secret_id] = self.read_credentials(secret_id, method)
+            except SyncJobError as exc:
+                out[secret_id] = exc
+        return out
 
     def describe(self, secret_id: str) -> dict[str, Any]:
         self._check()

@@ -1,6 +1,7 @@
 # Alarms and a dashboard over the Lambda's own metrics and the ones the job emits in Embedded
 # Metric Format (sync_job/metrics.py: namespace var.metrics_namespace, dimension Environment;
-# Refreshed, Fresh, Failed, SecondsRemaining, TokenRequestLatency, TokenRequestAttempts).
+# Refreshed, Fresh, Kept, Deferred, Failed, SecondsRemaining, TokenRequestLatency,
+# TokenRequestAttempts).
 # docs/runbook.md says what each alarm means and what to do.
 
 locals {
@@ -105,6 +106,8 @@ resource "aws_cloudwatch_dashboard" "job" {
             for env in local.env_names : [
               [var.metrics_namespace, "Refreshed", "Environment", env, { label = "${env} refreshed" }],
               [var.metrics_namespace, "Fresh", "Environment", env, { label = "${env} fresh" }],
+              [var.metrics_namespace, "Kept", "Environment", env, { label = "${env} kept" }],
+              [var.metrics_namespace, "Deferred", "Environment", env, { label = "${env} deferred" }],
               [var.metrics_namespace, "Failed", "Environment", env, { label = "${env} failed" }],
             ]
           ]...)

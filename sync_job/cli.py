@@ -3,21 +3,27 @@ here and nowhere else."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import shutil
+import signal
 import sys
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
 from sync_job import __version__
-from sync_job.errors import EXIT_FAILED, EXIT_OK, SyncJobError
+from sync_job.errors import EXIT_FAILED, EXIT_OK, EXIT_SIGINT, EXIT_SIGTERM, SyncJobError
 from sync_job.redact import scrub
 
 if TYPE_CHECKING:
     from sync_job.prometheus import Sinks
+    from sync_job.report import EnvironmentResult
+    from sync_job.sync import Interrupt, Job
 
 F = TypeVar("F", bound=Callable[..., Any])
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -32,7 +38,7 @@ class _Group(click.Group):
         except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise
         except KeyboardInterrupt:
-            _fail("interrupted", 130)
+            _fail("interrupted", EXIT_SIGINT)
         except Exception as exc:
             # Never a traceback: its frames could hold secret values. The type says enough to
             # file a bug; -v logs show the rest, scrubbed.
@@ -49,7 +55,7 @@ def _fail(message: str, code: int) -> NoReturn:
 @click.option(
     "--config",
     "config_path",
-    type=click.Path(dir_okay=False),
+    type=click.Path(),
     default=None,
     metavar="PATH",
     help="TOML config file (default: $SYNC_JOB_CONFIG).",
@@ -66,7 +72,8 @@ def _fail(message: str, code: int) -> NoReturn:
 def main(ctx: click.Context, config_path: str | None, verbose: bool, log_level: str | None) -> None:
     """Keep OAuth2 client-credentials tokens fresh in AWS Secrets Manager.
 
-    Exit codes: 0 success, 1 some environment failed or is not valid, 2 usage or config error.
+    Exit codes: 0 success, 1 some environment failed or is not valid, 2 usage or config error,
+    130 interrupted by SIGINT (Ctrl-C), 143 by SIGTERM (every environment is still reported).
     """
     from sync_job import logs
 
@@ -76,11 +83,78 @@ def main(ctx: click.Context, config_path: str | None, verbose: bool, log_level: 
     ctx.obj = config_path
 
 
-def _job(ctx: click.Context) -> Any:
+def _job(ctx: click.Context) -> Job:
     from sync_job.config import load_config
     from sync_job.factory import build_job
 
     return build_job(load_config(ctx.obj))
+
+
+_SIGNALS = {signal.SIGINT: ("SIGINT", EXIT_SIGINT), signal.SIGTERM: ("SIGTERM", EXIT_SIGTERM)}
+
+
+@contextlib.contextmanager
+def _interruptible(job: Job) -> Iterator[Interrupt]:
+    """While a run is in progress, SIGINT and SIGTERM (cron, CI runners and Kubernetes send it)
+    stop it early: nothing new starts and every environment is reported. A second signal ends
+    the process at once."""
+    from sync_job.sync import Interrupt
+
+    interrupt = Interrupt()
+
+    def on_signal(signum: int, frame: Any) -> None:
+        name, code = _SIGNALS[signal.Signals(signum)]
+        if interrupt:
+            _fail(f"{name} again: stopped without waiting for environments in flight", code)
+        interrupt.set(name, job.clock.monotonic())
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in _SIGNALS}
+    try:
+        yield interrupt
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+@contextlib.contextmanager
+def _progress(
+    job: Job, envs: Sequence[str], *, enabled: bool
+) -> Iterator[Callable[[EnvironmentResult], None] | None]:
+    """A progress bar on stderr (done / total, refreshed, failed, deferred, time left in the
+    budget) while a run goes on, with tqdm; only when stderr is a terminal and output is not
+    JSON, so logs, pipes, CI and Lambda never see it."""
+    if not enabled or not sys.stderr.isatty():
+        yield None
+        return
+    from tqdm import tqdm
+
+    total = len(job.config.select(envs))
+    deadline = job.clock.monotonic() + job.config.run_timeout_seconds
+    counts: dict[str, int] = {}
+    lock = threading.Lock()
+    # A terminal that reports no size (a fresh pty) would get an empty bar: assume 100 columns.
+    width = shutil.get_terminal_size((100, 24)).columns or 100
+    with tqdm(total=total, file=sys.stderr, unit="env", leave=False, ncols=width) as bar:
+
+        def on_result(result: EnvironmentResult) -> None:
+            with lock:
+                counts[str(result.outcome)] = counts.get(str(result.outcome), 0) + 1
+                left = max(0, int(deadline - job.clock.monotonic()))
+                bar.set_postfix_str(
+                    f"refreshed {counts.get('refreshed', 0)}, failed {counts.get('failed', 0)}, "
+                    f"deferred {counts.get('deferred', 0)}, {left} s left",
+                    refresh=False,
+                )
+                bar.update(1)
+
+        yield on_result
+
+
+def _exit_code(ok: bool, interrupted: str | None) -> int:
+    for name, code in _SIGNALS.values():
+        if interrupted == name:
+            return code
+    return EXIT_OK if ok else EXIT_FAILED
 
 
 def _env_option(f: F) -> F:
@@ -156,10 +230,15 @@ def run(
     """
     sinks = _metrics_sinks(metrics_file, pushgateway, metrics_instance)
     started_at, started = time.time(), time.monotonic()
-    report = _job(ctx).run(envs, force=force, dry_run=dry_run)
+    job = _job(ctx)
+    with _interruptible(job) as interrupt, _progress(job, envs, enabled=not as_json) as on_result:
+        report = job.run(envs, force=force, dry_run=dry_run, interrupt=interrupt, on_result=on_result)
     duration = time.monotonic() - started
     if as_json:
         click.echo(json.dumps(report.to_dict()))
+        for r in report.results:
+            if r.warning:
+                click.echo(f"sync-job: warning: {r.environment}: {r.warning}", err=True)
     else:
         rows = [["ENVIRONMENT", "OUTCOME", "EXPIRES AT", "REMAINING", "DETAIL"]]
         for r in report.results:
@@ -167,19 +246,17 @@ def run(
             rows.append(
                 [
                     r.environment,
-                    r.outcome,
+                    str(r.outcome),
                     d["expires_at"] or "-",
                     _duration(r.seconds_remaining),
                     r.error or r.warning or "",
                 ]
             )
         click.echo(_table(rows))
-    if as_json:
-        for r in report.results:
-            if r.warning:
-                click.echo(f"sync-job: warning: {r.environment}: {r.warning}", err=True)
     for r in report.failed:
         click.echo(f"sync-job: error: {r.environment}: {r.error}", err=True)
+    if report.interrupted:
+        click.echo(f"sync-job: error: interrupted by {report.interrupted}; nothing new was started", err=True)
     metrics_ok = True
     if sinks is not None:
         warnings, errors = sinks.export(report, started_at=started_at, duration_seconds=duration)
@@ -188,7 +265,7 @@ def run(
         for line in errors:
             click.echo(f"sync-job: error: {line}", err=True)
         metrics_ok = not errors
-    sys.exit(EXIT_OK if report.ok and metrics_ok else EXIT_FAILED)
+    sys.exit(_exit_code(report.ok and metrics_ok, report.interrupted))
 
 
 def _metrics_sinks(metrics_file: str | None, pushgateway: str | None, instance: str | None) -> Sinks | None:
@@ -209,31 +286,31 @@ def status(ctx: click.Context, envs: tuple[str, ...], as_json: bool) -> None:
     """Show the stored tokens' state without changing anything.
 
     States: valid, expiring (inside the refresh margin), expired, missing; also invalid (the
-    stored value cannot be parsed) and error (it cannot be read). Exit 1 unless all are valid or
+    stored value cannot be used) and error (it cannot be read). Exit 1 unless all are valid or
     expiring.
 
     \b
     Example:
       sync-job status --json
     """
-    entries = _job(ctx).status(envs)
+    report = _job(ctx).status(envs)
     if as_json:
-        click.echo(json.dumps({"environments": entries}))
+        click.echo(json.dumps(report.to_dict()))
     else:
         rows = [["ENVIRONMENT", "STATE", "EXPIRES AT", "REMAINING", "DETAIL"]]
-        for e in entries:
+        for e in report.entries:
+            d = e.to_dict()
             rows.append(
                 [
-                    e["environment"],
-                    e["state"],
-                    e["expires_at"] or "-",
-                    _duration(e["seconds_remaining"]),
-                    e.get("error") or "",
+                    e.environment,
+                    str(e.state),
+                    d["expires_at"] or "-",
+                    _duration(e.seconds_remaining),
+                    e.error or e.warning or "",
                 ]
             )
         click.echo(_table(rows))
-    ok = all(e["state"] in ("valid", "expiring") for e in entries)
-    sys.exit(EXIT_OK if ok else EXIT_FAILED)
+    sys.exit(EXIT_OK if report.ok else EXIT_FAILED)
 
 
 @main.command()
@@ -248,12 +325,15 @@ def token(ctx: click.Context, name: str) -> None:
     Example:
       curl -H "Authorization: Bearer $(sync-job token sandbox)" https://api.sandbox.paxos.com/v2/...
     """
-    payload, state = _job(ctx).read_token(name)
-    if payload is None or state in ("expired", "missing", "invalid"):
-        _fail(f"{name}: no valid token stored (state: {state}); run `sync-job run --env {name}`", EXIT_FAILED)
-    if state == "expiring":
+    found = _job(ctx).token(name)
+    if found.payload is None or not found.state.ok:
+        _fail(
+            f"{name}: no valid token stored (state: {found.state}); run `sync-job run --env {name}`",
+            EXIT_FAILED,
+        )
+    if found.state == "expiring":
         click.echo(f"sync-job: warning: {name}: token is inside its refresh margin", err=True)
-    click.echo(payload.access_token.reveal())
+    click.echo(found.payload.access_token.reveal())
 
 
 @main.command()
@@ -270,21 +350,67 @@ def check(ctx: click.Context, envs: tuple[str, ...], as_json: bool) -> None:
     Example (CI step after rotating a client secret):
       sync-job check --env production
     """
-    entries = _job(ctx).check(envs)
+    report = _job(ctx).check(envs)
     if as_json:
-        click.echo(json.dumps({"environments": entries}))
+        click.echo(json.dumps(report.to_dict()))
     else:
         rows = [["ENVIRONMENT", "RESULT", "DETAIL"]]
-        for e in entries:
-            rows.append(
-                [
-                    e["environment"],
-                    "ok" if e["ok"] else "FAILED",
-                    e["error"] or ", ".join(f"{k} {v}" for k, v in e["checks"].items()),
-                ]
-            )
+        for e in report.entries:
+            detail = e.error or ", ".join(f"{k} {v}" for k, v in e.checks)
+            rows.append([e.environment, "ok" if e.ok else "FAILED", detail])
         click.echo(_table(rows))
-    for e in entries:
-        if not e["ok"]:
-            click.echo(f"sync-job: error: {e['environment']}: {e['error']}", err=True)
-    sys.exit(EXIT_OK if all(e["ok"] for e in entries) else EXIT_FAILED)
+    for e in report.entries:
+        if e.warning:
+            click.echo(f"sync-job: warning: {e.environment}: {e.warning}", err=True)
+        if not e.ok:
+            click.echo(f"sync-job: error: {e.environment}: {e.error}", err=True)
+    sys.exit(EXIT_OK if report.ok else EXIT_FAILED)
+
+
+@main.group()
+def credentials() -> None:
+    """Manage the client credentials stored in Secrets Manager."""
+
+
+@credentials.command("put")
+@click.argument("name")
+@click.option(
+    "--client-id", default=None, metavar="ID", help="Change the client id (default: keep the stored one)."
+)
+@click.option("--no-refresh", is_flag=True, help="Store the credentials; leave the stored token as it is.")
+@_json_option
+@click.pass_context
+def credentials_put(
+    ctx: click.Context, name: str, client_id: str | None, no_refresh: bool, as_json: bool
+) -> None:
+    """Rotate environment NAME's client credentials, testing them before they become current.
+
+    Reads the new client secret (private_key_jwt: the PEM private key, optionally followed by
+    its certificate) from the terminal without echo, or from stdin when it is not a terminal.
+    Then (1) requests a token with it, (2) only if that works, stores it as the new AWSCURRENT
+    of the credentials secret (the old value stays as AWSPREVIOUS), (3) publishes that token
+    unless --no-refresh. Exit 0 done, 1 a step failed (the message says what was written), 2
+    usage error (no input, unknown environment).
+
+    \b
+    Example:
+      sync-job credentials put production        # paste the secret, Enter
+      pass show paxos/production | sync-job credentials put production --json
+    """
+    from sync_job import rotation, secret_input
+
+    job = _job(ctx)
+    env = job.config.select([name])[0]
+    if client_id is not None and (not client_id.strip() or client_id != client_id.strip()):
+        raise click.UsageError("--client-id must be non-empty, without surrounding spaces")
+    pem = env.auth_method == "private_key_jwt"
+    what = "PEM private key" if pem else "client secret"
+    raw = secret_input.read_input(
+        sys.stdin.buffer, is_tty=sys.stdin.isatty(), pem=pem, what=f"{what} for {name}"
+    )
+    new = secret_input.parse_new_credentials(raw, env.auth_method)
+    result = rotation.put_credentials(job, name, new, client_id=client_id, refresh=not no_refresh)
+    for line in [json.dumps(result.to_dict())] if as_json else result.lines():
+        click.echo(line)
+    if result.error:
+        _fail(f"{name}: {result.error}", EXIT_FAILED)

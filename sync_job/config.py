@@ -7,6 +7,7 @@ import difflib
 import ipaddress
 import os
 import re
+import stat
 import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
@@ -15,14 +16,35 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from sync_job.errors import ConfigError
+from sync_job.params import check_endpoint_params
 
 ENV_CONFIG_PATH = "SYNC_JOB_CONFIG"
 # Lambda gets its config rendered by Terraform into an environment variable: no file to ship.
 ENV_CONFIG_INLINE = "SYNC_JOB_CONFIG_TOML"
 
 AUTH_METHODS = ("client_secret_post", "client_secret_basic", "private_key_jwt")
-SIGNING_ALGS = ("RS256", "ES256")
-_ENV_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+SIGNING_ALGS = ("RS256", "ES256", "PS256")
+_ENV_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+# A config file is a few kB; anything larger (or a device such as /dev/zero) is a mistake.
+MAX_CONFIG_BYTES = 1 << 20
+# Upper bounds: past them a value is a typo, and some would break the runtime (a pool of ten
+# million connections is allocated up front; a socket timeout must fit a C timeval).
+_DAY = 86400
+_LIMITS: dict[str, float] = {
+    "refresh_margin_seconds": 30 * _DAY,
+    "max_attempts": 20,
+    "timeout_seconds": 300,
+    "backoff_initial_seconds": 300,
+    "backoff_max_seconds": 3600,
+    "rate_limit_per_second": 1000,
+    "rate_limit_burst": 10_000,
+    "rate_limit_lockout_seconds": _DAY,
+    "default_lifetime_seconds": 366 * _DAY,
+    "max_lifetime_seconds": 366 * _DAY,
+    "run_timeout_seconds": _DAY,
+    "max_workers": 256,
+    "aws_max_attempts": 20,
+}
 # Keys that people sometimes paste into a config file; the value must never be echoed back.
 _SECRET_KEYS = {"client_secret", "client_id", "private_key", "access_token", "password"}
 
@@ -47,9 +69,14 @@ class EnvironmentConfig:
     # A 429 without Retry-After: assume Paxos's documented 5-minute lock-out.
     rate_limit_lockout_seconds: int = 300
     default_lifetime_seconds: int | None = None
+    # A token never counts as living longer than this, whatever the server says (a provider bug
+    # or a hostile answer must not make a token look valid for centuries).
+    max_lifetime_seconds: int = 30 * 86400
     signing_alg: str = "RS256"
     audience: str | None = None
     key_id: str | None = None
+    # Extra token-request form fields, as (name, value) pairs; a repeated name is a repeated field.
+    endpoint_params: tuple[tuple[str, str], ...] = ()
 
     @property
     def origin(self) -> str:
@@ -132,6 +159,23 @@ def _positive_number(where: str, value: object) -> float:
     return float(value)
 
 
+def _bounded(check: Callable[[str, object], Any], key: str) -> Callable[[str, object], Any]:
+    limit = _LIMITS[key]
+
+    def checked(where: str, value: object) -> Any:
+        number = check(where, value)
+        if number > limit:
+            raise _fail(where, f"must be at most {limit:g}, got {number:g}")
+        return number
+
+    return checked
+
+
+def shown(text: str) -> str:
+    """A name from the config as it can be shown in one line (control characters escaped)."""
+    return text.encode("unicode_escape", "backslashreplace").decode("ascii")
+
+
 def _string(where: str, value: object) -> str:
     if not isinstance(value, str):
         raise _fail(where, f"must be a string, got {type(value).__name__}")
@@ -179,27 +223,57 @@ def is_loopback_host(host: str) -> bool:
         return False
 
 
+# Query parameters that would put a credential into the URL (and so into logs and errors).
+_SECRET_QUERY = re.compile(
+    r"(?:^|&)(?:client_secret|secret|password|passwd|token|access_token|"
+    r"client_assertion|api_key|apikey)=",
+    re.IGNORECASE,
+)
+
+
+_AUTHORITY = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://([^/?#]*)")
+
+
+def safe_url(url: str) -> str:
+    """``url`` fit to print: userinfo and query removed (either may carry a credential)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unparseable URL>"
+    host = parts.netloc.rpartition("@")[2]
+    shown_url = f"{parts.scheme}://{host}{parts.path}" if parts.scheme else host + parts.path
+    return shown(shown_url + ("?..." if parts.query else ""))
+
+
 def _token_url(where: str, value: object) -> str:
     value = _string(where, value)
+    authority = _AUTHORITY.match(value)
+    if authority and "@" in authority.group(1):
+        # Checked before anything that could echo the URL: the userinfo may be a credential.
+        raise _fail(where, "must not contain user:password@; put credentials in the secret")
     try:
         parts = urlsplit(value)
         parts.port  # noqa: B018 - raises ValueError on a bad port
     except ValueError:
-        raise _fail(where, f"is not a valid URL: {value!r}") from None
+        raise _fail(where, f"is not a valid URL: {safe_url(value)!r}") from None
     if parts.username or parts.password:
-        # Never echo it: the userinfo may be a credential.
         raise _fail(where, "must not contain user:password@; put credentials in the secret")
+    if _SECRET_QUERY.search(parts.query):
+        raise _fail(where, "must not carry credentials in its query; put them in the secret")
     if not parts.hostname:
-        raise _fail(where, f"must be an absolute https:// URL, got {value!r}")
+        raise _fail(where, f"must be an absolute https:// URL, got {safe_url(value)!r}")
     if parts.fragment:
         raise _fail(where, "must not contain a #fragment (RFC 6749 §3.2)")
+    if any(ch.isspace() or not ch.isprintable() for ch in value):
+        raise _fail(where, "must not contain spaces or control characters")
     if parts.scheme == "https":
         return value
     if parts.scheme == "http" and is_loopback_host(parts.hostname):
         return value
     raise _fail(
         where,
-        f"must be an https:// URL (plain http:// is allowed only for loopback hosts), got {value!r}",
+        "must be an https:// URL (plain http:// is allowed only for loopback hosts), "
+        f"got {safe_url(value)!r}",
     )
 
 
@@ -209,26 +283,29 @@ _CHECKS: dict[str, Callable[[str, object], Any]] = {
     "token_secret": _string,
     "scopes": _scopes,
     "auth_method": _auth_method,
-    "refresh_margin_seconds": _non_negative_int,
-    "max_attempts": _positive_int,
-    "timeout_seconds": _positive_number,
-    "backoff_initial_seconds": _positive_number,
-    "backoff_max_seconds": _positive_number,
-    "rate_limit_per_second": _positive_number,
-    "rate_limit_burst": _positive_int,
-    "rate_limit_lockout_seconds": _positive_int,
-    "default_lifetime_seconds": _positive_int,
+    "refresh_margin_seconds": _bounded(_non_negative_int, "refresh_margin_seconds"),
+    "max_attempts": _bounded(_positive_int, "max_attempts"),
+    "timeout_seconds": _bounded(_positive_number, "timeout_seconds"),
+    "backoff_initial_seconds": _bounded(_positive_number, "backoff_initial_seconds"),
+    "backoff_max_seconds": _bounded(_positive_number, "backoff_max_seconds"),
+    "rate_limit_per_second": _bounded(_positive_number, "rate_limit_per_second"),
+    "rate_limit_burst": _bounded(_positive_int, "rate_limit_burst"),
+    "rate_limit_lockout_seconds": _bounded(_positive_int, "rate_limit_lockout_seconds"),
+    "default_lifetime_seconds": _bounded(_positive_int, "default_lifetime_seconds"),
+    "max_lifetime_seconds": _bounded(_positive_int, "max_lifetime_seconds"),
     "signing_alg": _signing_alg,
     "audience": _string,
     "key_id": _string,
+    "endpoint_params": check_endpoint_params,
 }
 _RUN_CHECKS: dict[str, Callable[[str, object], Any]] = {
-    "run_timeout_seconds": _positive_number,
-    "max_workers": _positive_int,
-    "aws_max_attempts": _positive_int,
+    "run_timeout_seconds": _bounded(_positive_number, "run_timeout_seconds"),
+    "max_workers": _bounded(_positive_int, "max_workers"),
+    "aws_max_attempts": _bounded(_positive_int, "aws_max_attempts"),
 }
 _ENV_FIELDS = tuple(f.name for f in fields(EnvironmentConfig) if f.name != "name")
 assert set(_ENV_FIELDS) == set(_CHECKS), "every environment key needs a check"
+_JWT_ONLY = ("signing_alg", "audience", "key_id")
 
 
 def _unknown_key(where: str, key: str, allowed: Sequence[str]) -> ConfigError:
@@ -240,7 +317,7 @@ def _unknown_key(where: str, key: str, allowed: Sequence[str]) -> ConfigError:
         )
     close = difflib.get_close_matches(key, allowed, n=1)
     hint = f"; did you mean {close[0]!r}?" if close else f"; allowed: {', '.join(allowed)}"
-    return _fail(f"{where}.{key}", f"unknown key{hint}")
+    return _fail(f"{where}.{shown(key)}", f"unknown key{hint}")
 
 
 def _table(where: str, value: object) -> Mapping[str, object]:
@@ -250,16 +327,27 @@ def _table(where: str, value: object) -> Mapping[str, object]:
 
 
 def parse_config(data: Mapping[str, object], source: str = "<memory>") -> Config:
-    """Validate a parsed TOML document. Raises ``ConfigError`` naming the first problem."""
+    """Validate a parsed TOML document, in the order of the configuration reference: the top
+    level, ``[defaults]`` (run-wide keys, then environment defaults), then each
+    ``[environments.NAME]``. Raises ``ConfigError`` naming the first problem."""
     for key in data:
         if key not in ("defaults", "environments"):
             raise _unknown_key("config", key, ("defaults", "environments"))
-
     defaults = dict(_table("defaults", data.get("defaults", {})))
-    run_settings: dict[str, Any] = {}
-    for key in _RUN_KEYS:
-        if key in defaults:
-            run_settings[key] = _RUN_CHECKS[key](f"defaults.{key}", defaults.pop(key))
+    run_settings = _run_settings(defaults)
+    _check_defaults(defaults)
+    environments = tuple(_environment(name, raw, defaults) for name, raw in _environment_tables(data).items())
+    return Config(environments=environments, source=source, **run_settings)
+
+
+def _run_settings(defaults: dict[str, object]) -> dict[str, Any]:
+    """Pop and check the run-wide keys of ``[defaults]``."""
+    return {
+        key: _RUN_CHECKS[key](f"defaults.{key}", defaults.pop(key)) for key in _RUN_KEYS if key in defaults
+    }
+
+
+def _check_defaults(defaults: Mapping[str, object]) -> None:
     for key, value in defaults.items():
         if key in _REQUIRED:
             raise _fail(
@@ -270,38 +358,41 @@ def parse_config(data: Mapping[str, object], source: str = "<memory>") -> Config
             raise _unknown_key("defaults", key, tuple(_CHECKS) + _RUN_KEYS)
         _CHECKS[key](f"defaults.{key}", value)
 
+
+def _environment_tables(data: Mapping[str, object]) -> Mapping[str, object]:
     if "environments" not in data:
         raise _fail("config", "no [environments.NAME] table; configure at least one environment")
     envs_table = _table("environments", data["environments"])
     if not envs_table:
         raise _fail("environments", "is empty; configure at least one [environments.NAME]")
+    return envs_table
 
-    environments: list[EnvironmentConfig] = []
-    for name, raw in envs_table.items():
-        where = f"environments.{name}"
-        if not _ENV_NAME.match(name):
-            raise _fail(where, "environment names use letters, digits, '-', '_' and '.' only")
-        table = _table(where, raw)
-        for key in table:
-            if key in _RUN_KEYS:
-                raise _fail(f"{where}.{key}", "is run-wide; set it in [defaults], not per environment")
-            if key not in _CHECKS:
-                raise _unknown_key(where, key, tuple(_CHECKS))
-        for key in _REQUIRED:
-            if key not in table:
-                raise _fail(where, f"missing required key {key!r}")
-        merged = {**defaults, **table}
-        values = {key: _CHECKS[key](f"{where}.{key}", value) for key, value in merged.items()}
-        env = EnvironmentConfig(name=name, **values)
-        if env.backoff_initial_seconds > env.backoff_max_seconds:
-            raise _fail(where, "backoff_initial_seconds must not exceed backoff_max_seconds")
-        if env.auth_method != "private_key_jwt":
-            for key in ("signing_alg", "audience", "key_id"):
-                if key in table:
-                    raise _fail(f"{where}.{key}", 'applies only to auth_method = "private_key_jwt"')
-        environments.append(env)
 
-    return Config(environments=tuple(environments), source=source, **run_settings)
+def _environment(name: str, raw: object, defaults: Mapping[str, object]) -> EnvironmentConfig:
+    where = f"environments.{shown(name)}"
+    if not _ENV_NAME.fullmatch(name):
+        raise _fail(where, "environment names use letters, digits, '-', '_' and '.' only (at most 64)")
+    table = _table(where, raw)
+    for key in table:
+        if key in _RUN_KEYS:
+            raise _fail(f"{where}.{key}", "is run-wide; set it in [defaults], not per environment")
+        if key not in _CHECKS:
+            raise _unknown_key(where, key, tuple(_CHECKS))
+    for key in _REQUIRED:
+        if key not in table:
+            raise _fail(where, f"missing required key {key!r}")
+    merged = {**defaults, **table}
+    values = {key: _CHECKS[key](f"{where}.{key}", value) for key, value in merged.items()}
+    env = EnvironmentConfig(name=name, **values)
+    if env.backoff_initial_seconds > env.backoff_max_seconds:
+        raise _fail(where, "backoff_initial_seconds must not exceed backoff_max_seconds")
+    if env.default_lifetime_seconds is not None and env.default_lifetime_seconds > env.max_lifetime_seconds:
+        raise _fail(where, "default_lifetime_seconds must not exceed max_lifetime_seconds")
+    if env.auth_method != "private_key_jwt":
+        for key in _JWT_ONLY:
+            if key in table:
+                raise _fail(f"{where}.{key}", 'applies only to auth_method = "private_key_jwt"')
+    return env
 
 
 def load_config_text(text: str, source: str) -> Config:
@@ -316,27 +407,46 @@ def load_config_text(text: str, source: str) -> Config:
 
 
 def load_config(path: str | os.PathLike[str] | None = None) -> Config:
-    """Load the config from ``path``, else $SYNC_JOB_CONFIG (a path), else $SYNC_JOB_CONFIG_TOML."""
+    """Load the config from ``path``, else $SYNC_JOB_CONFIG (a path), else $SYNC_JOB_CONFIG_TOML.
+
+    The file must be a regular file of at most ``MAX_CONFIG_BYTES`` (a device or a FIFO would
+    be read forever). Raises ``ConfigError``.
+    """
     if path is None:
         path = os.environ.get(ENV_CONFIG_PATH) or None
     if path is None:
         inline = os.environ.get(ENV_CONFIG_INLINE)
         if inline:
+            if len(inline) > MAX_CONFIG_BYTES:
+                raise ConfigError(f"${ENV_CONFIG_INLINE} is larger than {MAX_CONFIG_BYTES} bytes")
             return load_config_text(inline, f"${ENV_CONFIG_INLINE}")
         raise ConfigError(
             f"no configuration: pass --config PATH or set {ENV_CONFIG_PATH} (see examples/paxos.toml)"
         )
     file = Path(path)
+    name = shown(str(file))
     try:
-        text = file.read_text(encoding="utf-8")
+        info = file.stat()
     except FileNotFoundError:
-        raise ConfigError(f"config file {file} does not exist; pass --config PATH") from None
-    except IsADirectoryError:
-        raise ConfigError(f"config file {file} is a directory; pass a TOML file") from None
+        raise ConfigError(f"config file {name} does not exist; pass --config PATH") from None
+    except OSError as exc:
+        raise ConfigError(f"config file {name} cannot be read: {exc.strerror or 'error'}") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise ConfigError(f"config file {name} is a directory; pass a TOML file")
+    if not stat.S_ISREG(info.st_mode):
+        raise ConfigError(f"config file {name} is not a regular file; pass a TOML file")
+    if info.st_size > MAX_CONFIG_BYTES:
+        raise ConfigError(f"config file {name} is larger than {MAX_CONFIG_BYTES} bytes; pass a TOML file")
+    try:
+        with file.open("rb") as handle:
+            data = handle.read(MAX_CONFIG_BYTES + 1)
+        if len(data) > MAX_CONFIG_BYTES:
+            raise ConfigError(f"config file {name} is larger than {MAX_CONFIG_BYTES} bytes")
+        text = data.decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "not UTF-8 text"
-        raise ConfigError(f"config file {file} cannot be read: {reason}") from None
-    return load_config_text(text, str(file))
+        raise ConfigError(f"config file {name} cannot be read: {reason}") from None
+    return load_config_text(text, name)
 
 
 __all__ = [

@@ -3,21 +3,38 @@ them to exit codes in one place (``exit_code``)."""
 
 from __future__ import annotations
 
+import unicodedata
+
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
+# 128 + the signal number, as shells report a command ended by a signal: the run stopped early,
+# reported every environment, and started nothing new after the signal.
+EXIT_SIGINT = 130
+EXIT_SIGTERM = 143
+
+
+def one_line(text: str) -> str:
+    """``text`` as one printable line: whitespace runs become one space, and any other control,
+    format or surrogate character is shown escaped (``\\x1b``), so a message can neither break
+    a log line in two nor drive a terminal."""
+    out = []
+    for ch in " ".join(text.split()):
+        if unicodedata.category(ch) in ("Cc", "Cf", "Cs"):
+            out.append(ch.encode("unicode_escape", "backslashreplace").decode("ascii"))
+        else:
+            out.append(ch)
+    return "".join(out)
 
 
 class SyncJobError(Exception):
     """Base class: ``str(error)`` is the one-line message shown to the user."""
 
     exit_code = EXIT_FAILED
-    # Token requests sent before this error ended an environment's refresh.
-    attempts = 0
 
     def __init__(self, message: str) -> None:
         # One line, always: a multi-line message breaks log parsers and `--json` consumers.
-        self.message = " ".join(message.split())
+        self.message = one_line(message)
         super().__init__(self.message)
 
     def __str__(self) -> str:

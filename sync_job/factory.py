@@ -1,16 +1,20 @@
-"""Wires the real parts together: a boto3 client, a requests session, the system clock."""
+"""Wires the real parts together: a Secrets Manager client, the token client, the system clock."""
 
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import TYPE_CHECKING
 
 from sync_job.clock import Clock, SystemClock
 from sync_job.config import Config, EnvironmentConfig
-from sync_job.oauth import Credentials, FetchResult
+from sync_job.credentials import Credentials
+from sync_job.oauth import FetchResult
 from sync_job.pacing import HostPacer
 from sync_job.store import SecretStore, make_client
 from sync_job.sync import Job
+
+if TYPE_CHECKING:
+    from sync_job.token_client import TokenClient
 
 
 class LazyTokenClient:
@@ -21,34 +25,30 @@ class LazyTokenClient:
         self._clock = clock
         self._pool_size = pool_size
         self._pacer = HostPacer(clock)
-        self._client: Any = None
+        self._client: TokenClient | None = None
         self._lock = threading.Lock()
-
-    def _build(self) -> Any:
-        import requests
-        from requests.adapters import HTTPAdapter
-
-        from sync_job.token_client import TokenClient
-
-        session = requests.Session()
-        # One pool per token host, wide enough for every worker; no urllib3 retries: tenacity
-        # owns retrying, so every attempt is paced and counted.
-        adapter = HTTPAdapter(pool_connections=8, pool_maxsize=self._pool_size, max_retries=0)
-        session.mount("https://", adapter)
-        session.mount("http://", adapter)
-        return TokenClient(session, self._clock, self._pacer)
 
     def fetch(self, env: EnvironmentConfig, creds: Credentials, deadline: float) -> FetchResult:
         with self._lock:
             if self._client is None:
-                self._client = self._build()
-        result: FetchResult = self._client.fetch(env, creds, deadline)
-        return result
+                from sync_job.token_client import TokenClient, build_session
+
+                self._client = TokenClient(build_session(self._pool_size), self._clock, self._pacer)
+            client = self._client
+        return client.fetch(env, creds, deadline)
 
 
-def build_job(config: Config, clock: Clock | None = None) -> Job:
+def build_job(config: Config, clock: Clock | None = None, budget_seconds: float | None = None) -> Job:
+    """A :class:`Job` over the real Secrets Manager (the standard boto3 chain; raises
+    ``ConfigError`` without a region) and the real token endpoints. ``budget_seconds`` (default:
+    the config's run timeout) sizes the AWS calls' timeouts."""
     clock = clock or SystemClock()
-    client = make_client(max_attempts=config.aws_max_attempts, max_pool_connections=config.max_workers)
+    budget = config.run_timeout_seconds if budget_seconds is None else budget_seconds
+    client = make_client(
+        max_attempts=config.aws_max_attempts,
+        max_pool_connections=config.max_workers,
+        budget_seconds=budget,
+    )
     return Job(
         config=config,
         store=SecretStore(client),

@@ -1,33 +1,78 @@
-"""Pure decisions about a stored token: is it fresh, and what state is it in."""
+"""Pure decisions about a stored token: is it fresh, what state is it in, and may a new token
+replace it. Every function takes ``now`` (UTC) from the caller's clock."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
 
 from sync_job.payload import TokenPayload
-
-State = Literal["valid", "expiring", "expired", "missing"]
+from sync_job.report import TokenState
 
 # Secrets Manager advises against writing a secret more often than every 10 minutes: each write
 # is a version, and versions count toward a quota until they age out.
 VERSION_CHURN_SECONDS = 600
 
 
+def effective_margin(payload: TokenPayload, margin_seconds: float) -> float:
+    """The refresh margin (seconds) for this token: ``margin_seconds``, or half the token's
+    lifetime when it lives no longer than the margin. Otherwise every run would refresh it and
+    it would read as expiring right after each refresh."""
+    lifetime = (payload.expires_at - payload.issued_at).total_seconds()
+    if 0 < lifetime <= margin_seconds:
+        return lifetime / 2
+    return margin_seconds
+
+
+def short_lifetime_warning(lifetime_seconds: float, margin_seconds: float) -> str | None:
+    """The note for a token that lives no longer than the configured margin."""
+    if 0 < lifetime_seconds <= margin_seconds:
+        return (
+            f"the token lives {int(lifetime_seconds)} s, no longer than refresh_margin_seconds "
+            f"({int(margin_seconds)} s): it is refreshed at half its lifetime instead"
+        )
+    return None
+
+
 def is_fresh(payload: TokenPayload | None, now: datetime, margin_seconds: float) -> bool:
-    """True when the stored token has more than ``margin_seconds`` left."""
-    return payload is not None and payload.seconds_remaining(now) > margin_seconds
+    """True when the stored token has more than its effective margin left."""
+    return payload is not None and payload.seconds_remaining(now) > effective_margin(payload, margin_seconds)
 
 
-def state(payload: TokenPayload | None, now: datetime, margin_seconds: float) -> State:
+def state(payload: TokenPayload | None, now: datetime, margin_seconds: float) -> TokenState:
     if payload is None:
-        return "missing"
+        return TokenState.MISSING
     remaining = payload.seconds_remaining(now)
     if remaining <= 0:
-        return "expired"
-    if remaining <= margin_seconds:
-        return "expiring"
-    return "valid"
+        return TokenState.EXPIRED
+    if remaining <= effective_margin(payload, margin_seconds):
+        return TokenState.EXPIRING
+    return TokenState.VALID
+
+
+def urgency(payload: TokenPayload | None, now: datetime) -> tuple[int, float]:
+    """Sort key of a due environment, most urgent first: no usable token (missing, unreadable,
+    invalid), then expired, then by seconds left (soonest ``expires_at`` first)."""
+    if payload is None:
+        return (0, 0.0)
+    remaining = payload.seconds_remaining(now)
+    return (1, remaining) if remaining <= 0 else (2, remaining)
+
+
+def publish_refusal(
+    new: TokenPayload, stored: TokenPayload | None, now: datetime, *, force: bool
+) -> str | None:
+    """Why ``new`` must not replace ``stored`` (None when it may): an expired token is never
+    published, and without ``force`` neither is one that expires before the valid stored one."""
+    if new.seconds_remaining(now) <= 0:
+        return "the new token had expired by the time it could be published; not published"
+    if force or stored is None or stored.seconds_remaining(now) <= 0:
+        return None
+    if new.expires_at < stored.expires_at:
+        return (
+            f"the new token expires in {int(new.seconds_remaining(now))} s, before the stored one "
+            f"({int(stored.seconds_remaining(now))} s left); kept the stored token (--force publishes it)"
+        )
+    return None
 
 
 def churn_warning(payload: TokenPayload | None, now: datetime) -> str | None:

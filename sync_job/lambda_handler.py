@@ -18,10 +18,11 @@ from sync_job.config import load_config
 from sync_job.errors import SyncJobError, UsageError
 from sync_job.factory import build_job
 from sync_job.metrics import emit_metrics
+from sync_job.sync import Job
 
 # Leave this much of the invocation for metrics, logs and returning the result.
 SAFETY_MARGIN_SECONDS = 10.0
-_job_cache: dict[str, Any] = {}
+_job_cache: dict[str, Job] = {}
 
 
 class SyncFailedError(Exception):
@@ -42,10 +43,10 @@ def _parse_event(event: Any) -> tuple[list[str] | None, bool]:
     return names or None, force
 
 
-def _job() -> Any:
+def _job(budget_seconds: float | None) -> Job:
     # Reused across warm invocations: the boto3 client and HTTP connections are the costly part.
     if "job" not in _job_cache:
-        _job_cache["job"] = build_job(load_config())
+        _job_cache["job"] = build_job(load_config(), budget_seconds=budget_seconds)
     return _job_cache["job"]
 
 
@@ -53,10 +54,11 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
     logs.configure(os.environ.get("SYNC_JOB_LOG_LEVEL", "INFO"))
     try:
         names, force = _parse_event(event)
-        job = _job()
         budget = None
         if context is not None and hasattr(context, "get_remaining_time_in_millis"):
             budget = max(1.0, context.get_remaining_time_in_millis() / 1000 - SAFETY_MARGIN_SECONDS)
+        job = _job(budget)
+        if budget is not None:
             budget = min(budget, job.config.run_timeout_seconds)
         report = job.run(names, force=force, budget_seconds=budget)
     except SyncJobError as exc:

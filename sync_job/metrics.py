@@ -34,7 +34,13 @@ DIMENSION: Final = "Environment"
 
 # One count per outcome, 1 for the outcome of the run and 0 for the others, so a Sum over
 # time reads as "how many runs ended this way" and every run leaves a data point in each.
-OUTCOME_METRICS: Final = {"refreshed": "Refreshed", "fresh": "Fresh", "failed": "Failed"}
+OUTCOME_METRICS: Final = {
+    "refreshed": "Refreshed",
+    "fresh": "Fresh",
+    "kept": "Kept",
+    "deferred": "Deferred",
+    "failed": "Failed",
+}
 SECONDS_REMAINING: Final = "SecondsRemaining"  # life left in the stored token after the run
 TOKEN_REQUEST_LATENCY: Final = "TokenRequestLatency"  # the final token request, when one was sent
 TOKEN_REQUEST_ATTEMPTS: Final = "TokenRequestAttempts"  # token requests sent this run (0 if fresh)

@@ -1,100 +1,139 @@
-"""The OAuth2 client-credentials grant (RFC 6749 §4.4) over HTTP: request building, client
-authentication, response validation, and retry classification. Knows nothing of Secrets Manager."""
+"""The OAuth2 client-credentials grant (RFC 6749 §4.4) as pure functions: the token request's
+headers and form (with the client authentication of §2.3 and RFC 7523), the judgement of the
+answer (§5.1 success, §5.2 error, and RFC 6750's bearer rules from ``bearer.py``), and retry
+classification. It sends nothing: ``token_client.py`` does, and knows nothing of these rules.
+
+Everything a server sends is untrusted: any of its text that reaches an error message is passed
+through :func:`sync_job.redact.untrusted` (scrubbed, stripped of control characters and terminal
+escapes, capped), or withheld when the client's secret is too short to scrub reliably.
+"""
 
 from __future__ import annotations
 
 import base64
-import email.utils
 import json
-import logging
 import math
+import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
-from urllib.parse import quote
+from typing import Any, Protocol
+from urllib.parse import quote_plus
 
-from sync_job import __version__
-from sync_job.config import EnvironmentConfig
+from sync_job import __version__, bearer, redact
+from sync_job.credentials import Credentials
 from sync_job.errors import (
     CredentialsError,
     InvalidTokenResponse,
     OAuthError,
     RateLimitedError,
-    SyncJobError,
     TokenRequestError,
 )
-from sync_job.redact import Secret, register, scrub
-
-log = logging.getLogger("sync_job.oauth")
+from sync_job.params import form_fields
+from sync_job.redact import Secret, register
 
 # A token answer is a few kB; anything far larger is a misbehaving server, not a token.
 MAX_BODY_BYTES = 1 << 20
 # RFC 7523 leaves the lifetime to us; short limits what a leaked assertion is worth.
 ASSERTION_LIFETIME_SECONDS = 120
 JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+# A server's Retry-After is honoured up to a day; past that it is a bug or hostile.
+MAX_RETRY_AFTER_SECONDS = 86400.0
+# Error codes registered for the token endpoint (RFC 6749 §5.2, RFC 8707 §2, RFC 6750 §3.1):
+# the vocabulary an operator acts on, shown even when other server text is withheld.
+KNOWN_ERRORS = frozenset(
+    {
+        "invalid_request",
+        "invalid_client",
+        "invalid_grant",
+        "unauthorized_client",
+        "unsupported_grant_type",
+        "invalid_scope",
+        "invalid_target",
+        "access_denied",
+        "server_error",
+        "temporarily_unavailable",
+    }
+)
+_WITHHELD = "server text withheld: the client secret is too short to scrub from it"
+# RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
+_SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")
+_DIGITS = re.compile(r"[0-9]{1,4000}")
+_DELTA_SECONDS = re.compile(r"[0-9]{1,15}(?:\.[0-9]{1,9})?")
 
 
-@dataclass(frozen=True)
-class Credentials:
-    client_id: str
-    client_secret: Secret | None = None
-    private_key: Secret | None = None
-    key_id: str | None = None
-    source: str = ""
+class GrantSettings(Protocol):
+    """What building a token request needs (an ``EnvironmentConfig`` is one)."""
+
+    @property
+    def token_url(self) -> str: ...
+    @property
+    def scopes(self) -> tuple[str, ...]: ...
+    @property
+    def auth_method(self) -> str: ...
+    @property
+    def signing_alg(self) -> str: ...
+    @property
+    def audience(self) -> str | None: ...
+    @property
+    def key_id(self) -> str | None: ...
+    @property
+    def endpoint_params(self) -> tuple[tuple[str, str], ...]: ...
+
+
+class AnswerRules(Protocol):
+    """What judging a token answer needs (an ``EnvironmentConfig`` is one)."""
+
+    @property
+    def host(self) -> str: ...
+    @property
+    def default_lifetime_seconds(self) -> int | None: ...
+    @property
+    def max_lifetime_seconds(self) -> int: ...
+    @property
+    def rate_limit_lockout_seconds(self) -> int: ...
 
 
 @dataclass(frozen=True)
 class TokenResponse:
+    """A usable token answer. ``expires_in`` (seconds) is the lifetime the job counts on:
+    ``expires_in_source`` says where it came from ("server", "jwt": the token's own ``exp``,
+    "configured": ``default_lifetime_seconds``, "max_lifetime": capped), ``warnings`` what was
+    adjusted."""
+
     access_token: Secret
     token_type: str
     expires_in: int
     scope: str | None
     expires_in_source: str = "server"
+    warnings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class FetchResult:
-    token: TokenResponse
-    issued_at: datetime
+    """What one environment's token request did. ``token`` and ``issued_at`` (UTC, taken just
+    before the successful request was sent) are set on success, ``error`` otherwise;
+    ``attempts`` counts the requests sent, ``latency_seconds`` the last one's duration."""
+
     attempts: int
-    latency_seconds: float
+    latency_seconds: float | None = None
+    token: TokenResponse | None = None
+    issued_at: datetime | None = None
+    error: Exception | None = None
 
 
-# --- pure parts ---------------------------------------------------------------------------------
-
-
-def is_transient_status(status: int) -> bool:
-    """Statuses worth another attempt: timeouts, throttling and server faults."""
-    return status in (408, 425, 429) or 500 <= status <= 599
-
-
-def parse_retry_after(value: str | None, now: datetime) -> float | None:
-    """Seconds from ``now`` named by a Retry-After header (delta-seconds or HTTP-date)."""
-    if value is None:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - now).total_seconds())
+# --- the request ---------------------------------------------------------------------------------
 
 
 def basic_authorization(client_id: str, client_secret: str) -> str:
-    """RFC 6749 §2.3.1: form-urlencode id and secret, then base64 ``id:secret``."""
-    raw = f"{quote(client_id, safe='')}:{quote(client_secret, safe='')}"
-    value = "Basic " + base64.b64encode(raw.encode()).decode("ascii")
-    register(value)
-    return value
+    """RFC 6749 §2.3.1: form-urlencode id and secret, then base64 ``id:secret`` (RFC 7617)."""
+    raw = f"{quote_plus(client_id)}:{quote_plus(client_secret)}"
+    redact.register_basic(client_id, client_secret)
+    return "Basic " + base64.b64encode(raw.encode()).decode("ascii")
 
 
-def client_assertion(env: EnvironmentConfig, creds: Credentials, now: datetime) -> str:
+def client_assertion(grant: GrantSettings, creds: Credentials, now: datetime) -> str:
     """A signed JWT that authenticates the client (RFC 7523 §2.2, OIDC Core §9)."""
     try:
         import jwt  # optional dependency: only private_key_jwt needs it
@@ -109,20 +148,27 @@ def client_assertion(env: EnvironmentConfig, creds: Credentials, now: datetime) 
     claims = {
         "iss": creds.client_id,
         "sub": creds.client_id,
-        "aud": env.audience or env.token_url,
+        "aud": grant.audience or grant.token_url,
         "jti": uuid.uuid4().hex,
         "iat": issued,
         "nbf": issued,
         "exp": issued + ASSERTION_LIFETIME_SECONDS,
     }
-    kid = creds.key_id or env.key_id
-    headers = {"kid": kid} if kid else None
+    kid = creds.key_id or grant.key_id
+    headers: dict[str, str] = {"kid": kid} if kid else {}
+    # Certificate-bound keys (Microsoft Entra ID) are found by thumbprint, not by kid.
+    if creds.x5t:
+        headers["x5t"] = creds.x5t
+    if creds.x5t_s256:
+        headers["x5t#S256"] = creds.x5t_s256
     try:
-        assertion = jwt.encode(claims, creds.private_key.reveal(), algorithm=env.signing_alg, headers=headers)
+        assertion = jwt.encode(
+            claims, creds.private_key.reveal(), algorithm=grant.signing_alg, headers=headers
+        )
     except Exception:
         # The exception text of a key parser may quote the key: say only what is wrong.
         raise CredentialsError(
-            f"credentials secret {creds.source}: private_key cannot sign {env.signing_alg}; "
+            f"credentials secret {creds.source}: private_key cannot sign {grant.signing_alg}; "
             "store a PEM private key of the matching type"
         ) from None
     register(assertion)
@@ -130,66 +176,37 @@ def client_assertion(env: EnvironmentConfig, creds: Credentials, now: datetime) 
 
 
 def build_request(
-    env: EnvironmentConfig, creds: Credentials, now: datetime
-) -> tuple[dict[str, str], dict[str, str]]:
-    """Headers and form fields of one token request."""
+    grant: GrantSettings, creds: Credentials, now: datetime
+) -> tuple[dict[str, str], dict[str, str | list[str]]]:
+    """Headers and form fields of one token request (RFC 6749 §4.4.2, client authentication
+    per §2.3: ``client_secret_post``, ``client_secret_basic`` or RFC 7523 ``private_key_jwt``);
+    ``endpoint_params`` first, and a list value is sent as repeated fields."""
     headers = {
         "Accept": "application/json",
         "Content-Type": "application/x-www-form-urlencoded",
         "User-Agent": f"sync-job/{__version__}",
     }
-    form = {"grant_type": "client_credentials"}
-    if env.scopes:
-        form["scope"] = " ".join(env.scopes)
-    if env.auth_method == "client_secret_basic":
-        if creds.client_secret is None:
-            raise CredentialsError(f"credentials secret {creds.source} lacks 'client_secret'")
-        headers["Authorization"] = basic_authorization(creds.client_id, creds.client_secret.reveal())
-    elif env.auth_method == "private_key_jwt":
+    form: dict[str, str | list[str]] = {"grant_type": "client_credentials"}
+    # Config refuses the names the grant sets, so these never replace a field below.
+    form.update(form_fields(grant.endpoint_params))
+    if grant.scopes:
+        form["scope"] = " ".join(grant.scopes)
+    if grant.auth_method == "private_key_jwt":
         form["client_id"] = creds.client_id
         form["client_assertion_type"] = JWT_BEARER
-        form["client_assertion"] = client_assertion(env, creds, now)
+        form["client_assertion"] = client_assertion(grant, creds, now)
+        return headers, form
+    if creds.client_secret is None:
+        raise CredentialsError(f"credentials secret {creds.source} lacks 'client_secret'")
+    if grant.auth_method == "client_secret_basic":
+        headers["Authorization"] = basic_authorization(creds.client_id, creds.client_secret.reveal())
     else:
-        if creds.client_secret is None:
-            raise CredentialsError(f"credentials secret {creds.source} lacks 'client_secret'")
         form["client_id"] = creds.client_id
         form["client_secret"] = creds.client_secret.reveal()
     return headers, form
 
 
-def jwt_lifetime(token: str, issued_at: datetime) -> int | None:
-    """Seconds from ``issued_at`` to a JWT's ``exp`` claim, read without verifying the token."""
-    parts = token.split(".")
-    if len(parts) != 3:
-        return None
-    try:
-        padded = parts[1] + "=" * (-len(parts[1]) % 4)
-        claims = json.loads(base64.urlsafe_b64decode(padded))
-        exp = claims["exp"]
-    except (ValueError, KeyError, TypeError):
-        return None
-    if isinstance(exp, bool) or not isinstance(exp, int | float):
-        return None
-    lifetime = math.floor(exp - issued_at.timestamp())
-    return lifetime if lifetime > 0 else None
-
-
-def _describe_body(content_type: str, body: bytes) -> str:
-    kind = content_type.split(";")[0].strip() or "no content-type"
-    return f"{kind}, {len(body)} bytes"
-
-
-def _error_fields(body: bytes) -> tuple[str, str] | None:
-    try:
-        doc = json.loads(body)
-    except ValueError:
-        return None
-    if not isinstance(doc, dict) or not isinstance(doc.get("error"), str):
-        return None
-    description = doc.get("error_description")
-    text = description if isinstance(description, str) else ""
-    # Server text is shown to operators: keep it to one short scrubbed line.
-    return scrub(doc["error"])[:64], scrub(" ".join(text.split()))[:200]
+# --- the answer ----------------------------------------------------------------------------------
 
 
 def parse_response(
@@ -197,113 +214,268 @@ def parse_response(
     headers: Mapping[str, str],
     body: bytes,
     *,
-    env: EnvironmentConfig,
+    env: AnswerRules,
     issued_at: datetime,
     now: datetime,
+    show_server_text: bool = True,
 ) -> TokenResponse:
-    """Validate a token endpoint answer (RFC 6749 §5.1/§5.2) or raise the matching error."""
+    """Judge a token endpoint answer, in the order RFC 6749 reads: the status (§5.2 errors,
+    429), the JSON object (§5.1), an error object sent with 200, the bearer token (RFC 6750
+    §2.1), its type, its lifetime, its scope. Returns a :class:`TokenResponse` the job may
+    publish, or raises the matching :class:`TokenRequestError` (``transient`` when another
+    attempt may help). ``show_server_text`` False withholds every server-provided string but
+    registered error codes."""
+    text = _ServerText(show_server_text)
+    _check_status(status, headers, body, env, now, text)
+    doc = _json_object(status, headers, body, env.host, text)
+    _check_error_object(doc, status, env.host, text)
+    token = _access_token(doc, status, env.host)
+    token_type = _token_type(doc, status, env.host, text)
+    expires_in, source, warnings = _lifetime(doc, token.reveal(), env, issued_at, status)
+    scope = _scope(doc, status, env.host)
+    return TokenResponse(
+        access_token=token,
+        token_type=token_type,
+        expires_in=expires_in,
+        scope=scope,
+        expires_in_source=source,
+        warnings=warnings,
+    )
+
+
+@dataclass(frozen=True)
+class _ServerText:
+    show: bool
+
+    def __call__(self, value: str, limit: int) -> str:
+        return redact.untrusted(value, limit=limit) if self.show else "[withheld]"
+
+    def error_code(self, value: str) -> str:
+        return value if value in KNOWN_ERRORS else self(value, 64)
+
+    def detail(self, description: str) -> str:
+        if not self.show:
+            return f" ({_WITHHELD})"
+        shown = redact.untrusted(description, limit=200)
+        return f": {shown}" if shown else ""
+
+
+def _check_status(
+    status: int, headers: Mapping[str, str], body: bytes, env: AnswerRules, now: datetime, text: _ServerText
+) -> None:
     host = env.host
-    content_type = headers.get("Content-Type", "")
     if status == 429:
         retry_after = parse_retry_after(headers.get("Retry-After"), now)
         shown = env.rate_limit_lockout_seconds if retry_after is None else retry_after
-        return _raise(
-            RateLimitedError(
-                f"rate limited by {host} (HTTP 429), retry after {math.ceil(shown)} s",
-                transient=True,
-                retry_after=shown,
-                status=status,
-            )
-        )
-    if not 200 <= status <= 299:
-        fields = _error_fields(body)
-        retry_after = parse_retry_after(headers.get("Retry-After"), now)
-        if is_transient_status(status):
-            detail = f": {fields[0]}" if fields else ""
-            raise TokenRequestError(
-                f"HTTP {status} from {host}{detail}",
-                transient=True,
-                retry_after=retry_after,
-                status=status,
-            )
-        if fields:
-            error, description = fields
-            more = f": {description}" if description else ""
-            raise OAuthError(
-                f"token request rejected by {host}: {error}{more} (HTTP {status})",
-                error=error,
-                status=status,
-            )
-        if 300 <= status <= 399:
-            raise TokenRequestError(
-                f"{host} answered with a redirect (HTTP {status}); set token_url to the final URL",
-                status=status,
-            )
-        raise TokenRequestError(
-            f"HTTP {status} from {host} ({_describe_body(content_type, body)}); check token_url",
+        raise RateLimitedError(
+            f"rate limited by {host} (HTTP 429), retry after {math.ceil(shown)} s",
+            transient=True,
+            retry_after=shown,
             status=status,
         )
+    if 200 <= status <= 299:
+        return
+    fields = _error_fields(body)
+    if is_transient_status(status):
+        detail = f": {text.error_code(fields[0])}" if fields else ""
+        raise TokenRequestError(
+            f"HTTP {status} from {host}{detail}",
+            transient=True,
+            retry_after=parse_retry_after(headers.get("Retry-After"), now),
+            status=status,
+        )
+    if fields:
+        error = text.error_code(fields[0])
+        raise OAuthError(
+            f"token request rejected by {host}: {error}{text.detail(fields[1])} (HTTP {status})",
+            error=error,
+            status=status,
+        )
+    if 300 <= status <= 399:
+        raise TokenRequestError(
+            f"{host} answered with a redirect (HTTP {status}); set token_url to the final URL",
+            status=status,
+        )
+    raise TokenRequestError(
+        f"HTTP {status} from {host} ({_describe_body(headers, body, text)}); check token_url",
+        status=status,
+    )
 
+
+def _json_object(
+    status: int, headers: Mapping[str, str], body: bytes, host: str, text: _ServerText
+) -> dict[str, Any]:
     try:
         doc: Any = json.loads(body)
     except (ValueError, RecursionError):
         raise InvalidTokenResponse(
             f"{host} answered HTTP {status} with a body that is not JSON "
-            f"({_describe_body(content_type, body)})",
+            f"({_describe_body(headers, body, text)})",
             status=status,
         ) from None
     if not isinstance(doc, dict):
         raise InvalidTokenResponse(f"{host} answered with JSON that is not an object", status=status)
-    token = doc.get("access_token")
-    if not isinstance(token, str) or not token:
-        raise InvalidTokenResponse(f"{host} answered without a non-empty string access_token", status=status)
-    secret = Secret(token)  # registered for scrubbing before anything can print it
-    token_type = doc.get("token_type")
-    if not isinstance(token_type, str) or not token_type:
-        raise InvalidTokenResponse(f"{host} answered without a token_type", status=status)
+    return doc
 
-    raw_expires = doc.get("expires_in")
-    source = "server"
-    if isinstance(raw_expires, str) and raw_expires.strip().isdigit():
-        # Some providers send the number as a string; its meaning is not in doubt.
-        raw_expires = int(raw_expires.strip())
-    if raw_expires is None:
-        if env.default_lifetime_seconds is None:
-            raise InvalidTokenResponse(
-                f"{host} answered without expires_in; set default_lifetime_seconds "
-                "if this provider never sends it",
-                status=status,
-            )
-        from_jwt = jwt_lifetime(token, issued_at)
-        if from_jwt is not None:
-            expires_in, source = from_jwt, "jwt"
-        else:
-            expires_in, source = env.default_lifetime_seconds, "configured"
-    elif isinstance(raw_expires, bool) or not isinstance(raw_expires, int | float):
-        raise InvalidTokenResponse(f"{host} answered with a non-numeric expires_in", status=status)
-    elif raw_expires != raw_expires or raw_expires <= 0 or raw_expires == float("inf"):
-        raise InvalidTokenResponse(
-            f"{host} answered with a non-positive expires_in ({raw_expires})", status=status
-        )
-    else:
-        expires_in = math.floor(raw_expires)
-        if expires_in <= 0:
-            raise InvalidTokenResponse(f"{host} answered with expires_in under one second", status=status)
 
-    scope = doc.get("scope")
-    if scope is not None and not isinstance(scope, str):
-        raise InvalidTokenResponse(f"{host} answered with a scope that is not a string", status=status)
-    return TokenResponse(
-        access_token=secret,
-        token_type=token_type,
-        expires_in=expires_in,
-        scope=scope,
-        expires_in_source=source,
+def _check_error_object(doc: Mapping[str, Any], status: int, host: str, text: _ServerText) -> None:
+    # Some servers send a §5.2 error object with 200: it is an error, whatever the status says.
+    error = doc.get("error")
+    if error is None:
+        return
+    description = doc.get("error_description")
+    code = text.error_code(error) if isinstance(error, str) else "a non-string error"
+    detail = text.detail(description) if isinstance(description, str) else ""
+    raise OAuthError(
+        f"token request rejected by {host}: {code}{detail} (HTTP {status} with an error object)",
+        error=code,
+        status=status,
     )
 
 
-def _raise(exc: SyncJobError) -> TokenResponse:
-    raise exc
+def _access_token(doc: Mapping[str, Any], status: int, host: str) -> Secret:
+    value = doc.get("access_token")
+    if not isinstance(value, str) or not value:
+        raise InvalidTokenResponse(f"{host} answered without a non-empty string access_token", status=status)
+    # Registered for scrubbing before anything can print it, usable or not.
+    register(value)
+    problem = bearer.access_token_problem(value)
+    if problem is not None:
+        raise InvalidTokenResponse(f"{host} answered with an unusable token: {problem}", status=status)
+    assert isinstance(value, str)
+    return Secret(value)
+
+
+def _token_type(doc: Mapping[str, Any], status: int, host: str, text: _ServerText) -> str:
+    value = doc.get("token_type")
+    if not isinstance(value, str) or not value:
+        raise InvalidTokenResponse(f"{host} answered without a token_type", status=status)
+    problem = bearer.token_type_problem(value)
+    if problem is None:
+        return value
+    problem = f"token_type {text(value, 32)!r} is not bearer (RFC 6750); only bearer tokens are published"
+    raise InvalidTokenResponse(f"{host} answered with an unusable token: {problem}", status=status)
+
+
+def _scope(doc: Mapping[str, Any], status: int, host: str) -> str | None:
+    value = doc.get("scope")
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise InvalidTokenResponse(f"{host} answered with a scope that is not a string", status=status)
+    tokens = value.split()
+    if len(value) > 4096 or not all(_SCOPE_TOKEN.fullmatch(t) for t in tokens):
+        raise InvalidTokenResponse(
+            f"{host} answered with a scope RFC 6749 §3.3 does not allow (characters or length)", status=status
+        )
+    return " ".join(tokens)
+
+
+def _lifetime(
+    doc: Mapping[str, Any], token: str, env: AnswerRules, issued_at: datetime, status: int
+) -> tuple[int, str, tuple[str, ...]]:
+    """(seconds, source, warnings): ``expires_in`` (RFC 6749 §5.1), else the JWT's ``exp``,
+    else ``default_lifetime_seconds``; bounded by the JWT's ``exp`` when that is earlier, and
+    capped at ``max_lifetime_seconds``."""
+    host = env.host
+    raw = doc.get("expires_in")
+    if raw is None and env.default_lifetime_seconds is None:
+        raise InvalidTokenResponse(
+            f"{host} answered without expires_in; set default_lifetime_seconds "
+            "if this provider never sends it",
+            status=status,
+        )
+    seconds = env.default_lifetime_seconds if raw is None else _expires_in(raw, host, status)
+    assert seconds is not None
+    source = "configured" if raw is None else "server"
+    exp = bearer.jwt_expiry(token)
+    if exp is not None:
+        left = math.floor(exp - issued_at.timestamp())
+        if left <= 0:
+            raise InvalidTokenResponse(
+                f"{host} issued an access token whose own exp claim passed {min(-left, 10**9)} s "
+                "before the request; not published",
+                status=status,
+            )
+        # A JWT's exp is the token's own word: it wins when the server sent no expires_in, and
+        # bounds expires_in when it is earlier.
+        if raw is None or left < seconds:
+            seconds, source = left, "jwt"
+    warnings: tuple[str, ...] = ()
+    if seconds > env.max_lifetime_seconds:
+        warnings = (
+            f"{host} gave the token a lifetime of {min(seconds, 10**12)} s; counted as "
+            f"max_lifetime_seconds = {env.max_lifetime_seconds} (raise it if the provider "
+            "really issues such tokens)",
+        )
+        seconds, source = env.max_lifetime_seconds, "max_lifetime"
+    return seconds, source, warnings
+
+
+def _expires_in(raw: object, host: str, status: int) -> int:
+    if isinstance(raw, str) and _DIGITS.fullmatch(raw.strip()):
+        # Some providers send the number as a string; its meaning is not in doubt.
+        raw = int(raw.strip())
+    if isinstance(raw, bool) or not isinstance(raw, int | float):
+        raise InvalidTokenResponse(f"{host} answered with a non-numeric expires_in", status=status)
+    if isinstance(raw, float) and not math.isfinite(raw):
+        raise InvalidTokenResponse(f"{host} answered with a non-finite expires_in", status=status)
+    if raw <= 0:
+        shown = raw if abs(raw) < 10**12 else "far below zero"
+        raise InvalidTokenResponse(f"{host} answered with a non-positive expires_in ({shown})", status=status)
+    seconds = math.floor(raw)
+    if seconds <= 0:
+        raise InvalidTokenResponse(f"{host} answered with expires_in under one second", status=status)
+    return seconds
+
+
+def _error_fields(body: bytes) -> tuple[str, str] | None:
+    try:
+        doc = json.loads(body)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(doc, dict) or not isinstance(doc.get("error"), str):
+        return None
+    description = doc.get("error_description")
+    return doc["error"], description if isinstance(description, str) else ""
+
+
+def _describe_body(headers: Mapping[str, str], body: bytes, text: _ServerText) -> str:
+    kind = headers.get("Content-Type", "").split(";")[0].strip()
+    return f"{text(kind, 64) if kind else 'no content-type'}, {len(body)} bytes"
+
+
+# --- retry decisions -----------------------------------------------------------------------------
+
+
+def is_transient_status(status: int) -> bool:
+    """Statuses worth another attempt: timeouts, throttling and server faults."""
+    return status in (408, 425, 429) or 500 <= status <= 599
+
+
+def parse_retry_after(value: str | None, now: datetime) -> float | None:
+    """Seconds from ``now`` named by a Retry-After header (RFC 9110 §10.2.3: delta-seconds or an
+    HTTP-date; a decimal is accepted too). ``0`` (or a date in the past) means "now" and is 0.0,
+    not absent. Capped at a day. None when absent or unreadable."""
+    if value is None:
+        return None
+    value = value.strip()
+    if _DELTA_SECONDS.fullmatch(value):
+        return min(float(value), MAX_RETRY_AFTER_SECONDS)
+    if len(value) > 64:
+        return None
+    import email.utils  # only a 429 or 503 with an HTTP-date needs it
+
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    try:
+        return min(MAX_RETRY_AFTER_SECONDS, max(0.0, (when - now).total_seconds()))
+    except OverflowError:
+        return None
 
 
 def missing_scopes(requested: tuple[str, ...], granted: str | None) -> tuple[str, ...]:
@@ -316,5 +488,5 @@ def missing_scopes(requested: tuple[str, ...], granted: str | None) -> tuple[str
 
 def backoff_seconds(attempt: int, initial: float, maximum: float, rand: float) -> float:
     """Full-jitter exponential backoff: uniform in [0, min(maximum, initial * 2**(attempt-1))]."""
-    ceiling: float = min(maximum, initial * 2.0 ** max(0, attempt - 1))
+    ceiling: float = min(maximum, initial * 2.0 ** min(max(0, attempt - 1), 64))
     return rand * ceiling

@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from sync_job import bearer
 from sync_job.redact import Secret
-from sync_job.timeutil import format_rfc3339, parse_rfc3339
+from sync_job.timeutil import format_rfc3339
 
 SCHEMA_VERSION = 1
 _REQUIRED = ("access_token", "token_type", "expires_at")
@@ -87,7 +88,9 @@ def build_payload(
 
 
 def parse_payload(text: str | None) -> TokenPayload:
-    """Parse a stored document. Raises ``InvalidPayload`` with a reason that never holds the token."""
+    """Parse a stored document by the same rules as ``TokenReader`` (``bearer.py``): a bearer
+    ``token_type``, an ``access_token`` fit for an Authorization header, RFC 3339 timestamps that
+    convert to UTC. Raises ``InvalidPayload`` with a reason that never holds the token."""
     if text is None:
         raise InvalidPayload("the secret has no string value")
     try:
@@ -99,30 +102,37 @@ def parse_payload(text: str | None) -> TokenPayload:
     missing = [k for k in _REQUIRED if k not in doc]
     if missing:
         raise InvalidPayload(f"the stored payload lacks {', '.join(missing)}")
-    token = doc["access_token"]
-    if not isinstance(token, str) or not token:
-        raise InvalidPayload("the stored access_token is not a non-empty string")
-    if not isinstance(doc["token_type"], str):
-        raise InvalidPayload("the stored token_type is not a string")
-    try:
-        expires_at = parse_rfc3339(doc["expires_at"])
-    except (TypeError, ValueError, AttributeError):
-        raise InvalidPayload("the stored expires_at is not an RFC 3339 timestamp") from None
-    try:
-        issued_at = parse_rfc3339(doc["issued_at"]) if "issued_at" in doc else expires_at
-    except (TypeError, ValueError, AttributeError):
-        raise InvalidPayload("the stored issued_at is not an RFC 3339 timestamp") from None
+    expires_at = bearer.parse_timestamp(doc["expires_at"])
+    if expires_at is None:
+        raise InvalidPayload("the stored expires_at is not an RFC 3339 timestamp that converts to UTC")
+    # issued_at is informational (consumers need only the fields TokenReader reads): one that
+    # cannot be read counts as absent, so the job and the reader agree on what is usable.
+    issued_at = bearer.parse_timestamp(doc.get("issued_at")) or expires_at
+    for problem in (
+        bearer.access_token_problem(doc["access_token"]),
+        bearer.token_type_problem(doc["token_type"]),
+    ):
+        if problem is not None:
+            raise InvalidPayload(f"the stored {problem}")
     expires_in = doc.get("expires_in")
-    if isinstance(expires_in, bool) or not isinstance(expires_in, int):
+    if isinstance(expires_in, bool) or not isinstance(expires_in, int) or abs(expires_in) > 10**12:
         expires_in = int((expires_at - issued_at).total_seconds())
 
     def text_field(name: str) -> str:
         value = doc.get(name, "")
-        return value if isinstance(value, str) else ""
+        if not isinstance(value, str):
+            return ""
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidPayload(f"the stored {name} is not valid Unicode text") from None
+        if len(value) > 4096:
+            raise InvalidPayload(f"the stored {name} is longer than 4096 characters")
+        return value
 
     version = doc.get("schema_version", SCHEMA_VERSION)
     return TokenPayload(
-        access_token=Secret(token),
+        access_token=Secret(doc["access_token"]),
         token_type=doc["token_type"],
         expires_in=expires_in,
         expires_at=expires_at,

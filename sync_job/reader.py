@@ -1,7 +1,8 @@
 """Read the token that sync-job keeps in Secrets Manager: the consumer side of the payload contract.
 
-This module is self-contained so consumers need only boto3: it imports the standard library and
-botocore, never click, requests or tenacity, nor any other ``sync_job`` module. ``TokenAuth`` (a
+Consumers need only boto3: this module imports the standard library, botocore and
+``sync_job.bearer`` (the rules for a usable token, which the job applies before publishing, so
+the two never disagree; standard library only), never click, requests or tenacity. ``TokenAuth`` (a
 ``requests`` auth class) is importable from here, but lives in ``sync_job._reader_requests`` and
 is only loaded, with requests, when it is first asked for::
 
@@ -23,6 +24,8 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
+
+from sync_job import bearer
 
 if TYPE_CHECKING:
     # For type checkers only; at run time the module __getattr__ below loads it on first use.
@@ -80,17 +83,6 @@ def _utc_now() -> datetime:
 
 def _format(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _parse_timestamp(text: str) -> datetime | None:
-    """RFC 3339 with an offset (``Z`` included); None when unparseable or naive."""
-    try:
-        value = datetime.fromisoformat(text.strip().replace("z", "Z").replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    if value.tzinfo is None or value.utcoffset() is None:
-        return None
-    return value.astimezone(UTC)
 
 
 class TokenReader:
@@ -242,21 +234,21 @@ class TokenReader:
         access_token = doc.get("access_token")
         if access_token is None:
             raise unusable("field 'access_token' is missing")
-        if not isinstance(access_token, str) or not access_token.strip():
-            raise unusable("field 'access_token' is not a non-empty string")
-        if not (access_token.isascii() and access_token.isprintable()) or " " in access_token:
-            raise unusable("field 'access_token' has characters a bearer token cannot have")
+        problem = bearer.access_token_problem(access_token)
+        if problem is not None:
+            raise unusable("field 'access_token' " + problem.removeprefix("access_token "))
         token_type = doc.get("token_type")
         if token_type is None:
             raise unusable("field 'token_type' is missing")
-        if not isinstance(token_type, str) or token_type.strip().lower() != "bearer":
+        if bearer.token_type_problem(token_type) is not None:
             raise unusable("field 'token_type' is not 'bearer'")
         raw_expiry = doc.get("expires_at")
         if raw_expiry is None:
             raise unusable("field 'expires_at' is missing")
-        expires_at = _parse_timestamp(raw_expiry) if isinstance(raw_expiry, str) else None
+        expires_at = bearer.parse_timestamp(raw_expiry)
         if expires_at is None:
-            raise unusable("field 'expires_at' is not an RFC 3339 timestamp with a UTC offset")
+            raise unusable("field 'expires_at' is not an RFC 3339 timestamp that converts to UTC")
+        assert isinstance(access_token, str)
         return _Token(access_token=access_token, expires_at=expires_at)
 
 

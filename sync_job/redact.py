@@ -11,11 +11,13 @@ import base64
 import json
 import re
 import threading
+import unicodedata
 from urllib.parse import quote, quote_plus
 
 REDACTED = "[REDACTED]"
-# Shorter values would make scrubbing destroy ordinary words; no real secret is this short.
-_MIN_LENGTH = 6
+# Shorter values would make scrubbing destroy ordinary words: text that may echo a secret this
+# short is withheld instead (see scrub_safe).
+MIN_LENGTH = 6
 
 _lock = threading.Lock()
 _known: set[str] = set()
@@ -23,26 +25,58 @@ _ordered: tuple[str, ...] = ()
 _dirty = False
 
 
+def _b64_forms(raw: bytes) -> set[str]:
+    # Standard and URL-safe alphabets, with and without "=" padding: servers echo either.
+    std = base64.b64encode(raw).decode("ascii")
+    url = base64.urlsafe_b64encode(raw).decode("ascii")
+    return {std, std.rstrip("="), url, url.rstrip("=")}
+
+
 def _variants(value: str) -> set[str]:
     # The same value as it appears form-encoded, JSON-escaped (once and, inside a JSON string
-    # inside a JSON document, twice) and base64'd (an HTTP Basic header).
+    # inside a JSON document, twice), base64'd, and with its whitespace collapsed (the way an
+    # error line shows it).
     once = json.dumps(value)[1:-1]
     twice = json.dumps(once)[1:-1]
-    out = {value, quote_plus(value), quote(value, safe=""), once, twice}
-    out.add(base64.b64encode(value.encode()).decode())
-    return {v for v in out if len(v) >= _MIN_LENGTH}
+    out = {value, quote_plus(value), quote(value, safe=""), once, twice, " ".join(value.split())}
+    out |= _b64_forms(value.encode())
+    return {v for v in out if len(v) >= MIN_LENGTH}
+
+
+def register_basic(client_id: str, client_secret: str) -> None:
+    """Remember every form of an HTTP Basic credential (RFC 6749 §2.3.1, RFC 7617): the
+    base64 of ``id:secret`` both form-urlencoded first (what the job sends) and raw (what a
+    server may echo), with and without padding."""
+    raws = {
+        f"{quote_plus(client_id)}:{quote_plus(client_secret)}",
+        f"{quote(client_id, safe='')}:{quote(client_secret, safe='')}",
+        f"{client_id}:{client_secret}",
+    }
+    forms: set[str] = set()
+    for raw in raws:
+        forms.add(raw)
+        forms |= _b64_forms(raw.encode())
+    _remember({v for v in forms if len(v) >= MIN_LENGTH})
+
+
+def _remember(values: set[str]) -> None:
+    global _dirty
+    with _lock:
+        new = values - _known
+        if new:
+            _known.update(new)
+            _dirty = True
 
 
 def register(value: str) -> None:
     """Remember ``value`` (and its common encodings) so :func:`scrub` removes it."""
-    global _dirty
-    if len(value) < _MIN_LENGTH:
-        return
-    with _lock:
-        new = _variants(value) - _known
-        if new:
-            _known.update(new)
-            _dirty = True
+    _remember(_variants(value))
+
+
+def scrub_safe(value: str) -> bool:
+    """Whether :func:`scrub` can remove ``value``: shorter values would make it destroy ordinary
+    words, so text that may echo them must not be shown at all."""
+    return len(value) >= MIN_LENGTH
 
 
 def _values() -> tuple[str, ...]:
@@ -74,6 +108,40 @@ def scrub(text: str) -> str:
             text = text.replace(value, REDACTED)
     text = _FIELD_PATTERN.sub(lambda m: m.group("key") + REDACTED, text)
     return _AUTH_HEADER.sub(lambda m: m.group("key") + REDACTED, text)
+
+
+# Terminal escape sequences (ECMA-48): CSI, OSC (ended by BEL or ST), DCS/SOS/PM/APC, the 8-bit
+# CSI and OSC, and two-byte escapes. Stripped whole, so no half-sequence survives.
+_ESCAPES = re.compile(
+    r"\x1b\[[0-?]*[ -/]*[@-~]?"
+    r"|\x1b\][^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?"
+    r"|\x1b[PX^_][^\x1b\x9c]*(?:\x1b\\|\x9c)?"
+    r"|\x9b[0-?]*[ -/]*[@-~]?"
+    r"|\x9d[^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?"
+    r"|\x1b.?",
+    re.DOTALL,
+)
+# Unicode categories that never belong in a log line: controls, format characters (bidi
+# overrides, zero-width), surrogates (unprintable), private use.
+_UNPRINTABLE = frozenset({"Cc", "Cf", "Cs", "Co"})
+
+
+def untrusted(text: str, *, limit: int) -> str:
+    """Server-provided text made fit for one log or error line: scrubbed of every registered
+    secret first (before any transform could split an echoed value), terminal escape sequences
+    and control, format and surrogate characters removed, whitespace collapsed, at most
+    ``limit`` characters (an ellipsis marks a cut), and scrubbed once more."""
+    text = scrub(text)
+    text = _ESCAPES.sub("", text)
+    text = "".join(
+        " " if ch.isspace() else ch
+        for ch in text
+        if ch.isspace() or unicodedata.category(ch) not in _UNPRINTABLE
+    )
+    text = " ".join(text.split())
+    if len(text) > limit:
+        text = text[: max(0, limit - 1)] + "…"
+    return scrub(text)
 
 
 class Secret:

@@ -1,58 +1,180 @@
-"""What a run did, per environment: the one structure the CLI, the Lambda handler and metrics read."""
+"""What each command reports: frozen, typed results that the CLI, the Lambda handler and the
+metrics only read and render. The names of outcomes and states live here and nowhere else."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from enum import StrEnum
+from typing import Any
 
-from sync_job.timeutil import format_rfc3339
+from sync_job.bearer import format_timestamp
 
-Outcome = Literal["refreshed", "fresh", "failed", "would_refresh"]
+
+class Outcome(StrEnum):
+    """What ``run`` did for one environment."""
+
+    REFRESHED = "refreshed"  # a new token was published
+    FRESH = "fresh"  # the stored token had more than the margin left: nothing sent, nothing written
+    KEPT = "kept"  # a token was obtained but the stored one lives longer, so it stayed
+    DEFERRED = "deferred"  # due, but pacing or the budget left no room; the stored token is valid
+    FAILED = "failed"  # the stored token is untouched; ``error`` says why
+    WOULD_REFRESH = "would_refresh"  # dry run: a refresh is due
+
+    @property
+    def ok(self) -> bool:
+        return self is not Outcome.FAILED
+
+
+class TokenState(StrEnum):
+    """The state of a stored token, as ``status`` and ``token`` see it."""
+
+    VALID = "valid"
+    EXPIRING = "expiring"  # valid, inside the refresh margin
+    EXPIRED = "expired"
+    MISSING = "missing"  # the secret has no value yet
+    INVALID = "invalid"  # the stored value cannot be used (see bearer.py)
+    ERROR = "error"  # the secret cannot be read
+
+    @property
+    def ok(self) -> bool:
+        return self in (TokenState.VALID, TokenState.EXPIRING)
+
+
+def _stamp(moment: datetime | None) -> str | None:
+    return format_timestamp(moment) if moment is not None else None
+
+
+def _seconds(value: float | None) -> int | None:
+    return None if value is None else int(value)
 
 
 @dataclass(frozen=True)
 class EnvironmentResult:
+    """One environment's ``run`` result. ``expires_at`` (UTC) and ``seconds_remaining`` describe
+    the token stored after the run (None when none is); ``attempts`` counts token requests sent
+    (0 on the fresh path); ``latency_seconds`` is the last request's duration."""
+
     environment: str
     outcome: Outcome
-    # expiry of the token that is stored after the run (None when none is).
     expires_at: datetime | None = None
     seconds_remaining: float | None = None
     error: str | None = None
-    # token requests sent for this environment in this run (0 on the fresh path).
     attempts: int = 0
-    # seconds the final token request took, when one was sent.
     latency_seconds: float | None = None
     warning: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "environment": self.environment,
-            "outcome": self.outcome,
-            "expires_at": format_rfc3339(self.expires_at) if self.expires_at else None,
-            "seconds_remaining": (None if self.seconds_remaining is None else int(self.seconds_remaining)),
+            "outcome": str(self.outcome),
+            "expires_at": _stamp(self.expires_at),
+            "seconds_remaining": _seconds(self.seconds_remaining),
             "error": self.error,
             "attempts": self.attempts,
-            "latency_ms": (None if self.latency_seconds is None else round(self.latency_seconds * 1000, 1)),
+            "latency_ms": None if self.latency_seconds is None else round(self.latency_seconds * 1000, 1),
             "warning": self.warning,
         }
 
 
 @dataclass(frozen=True)
 class Report:
+    """A ``run``: one result per environment, in the order asked for. ``interrupted`` names the
+    signal that stopped the run early (None when it ran to the end)."""
+
     results: tuple[EnvironmentResult, ...]
     dry_run: bool = False
+    interrupted: str | None = None
 
     @property
     def ok(self) -> bool:
-        return all(r.outcome != "failed" for r in self.results)
+        return all(r.outcome.ok for r in self.results)
 
     @property
     def failed(self) -> tuple[EnvironmentResult, ...]:
-        return tuple(r for r in self.results if r.outcome == "failed")
+        return tuple(r for r in self.results if not r.outcome.ok)
 
     def to_dict(self) -> dict[str, Any]:
         doc: dict[str, Any] = {"results": [r.to_dict() for r in self.results]}
         if self.dry_run:
             doc["dry_run"] = True
+        if self.interrupted:
+            doc["interrupted"] = self.interrupted
         return doc
+
+
+@dataclass(frozen=True)
+class StatusEntry:
+    """One environment's stored token, read only."""
+
+    environment: str
+    state: TokenState
+    expires_at: datetime | None = None
+    seconds_remaining: float | None = None
+    issued_at: datetime | None = None
+    scope: str | None = None
+    error: str | None = None
+    warning: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {
+            "environment": self.environment,
+            "state": str(self.state),
+            "expires_at": _stamp(self.expires_at),
+            "seconds_remaining": _seconds(self.seconds_remaining),
+        }
+        if self.issued_at is not None:
+            doc["issued_at"] = _stamp(self.issued_at)
+            doc["scope"] = self.scope
+        if self.error is not None:
+            doc["error"] = self.error
+        if self.warning is not None:
+            doc["warning"] = self.warning
+        return doc
+
+
+@dataclass(frozen=True)
+class StatusReport:
+    entries: tuple[StatusEntry, ...]
+
+    @property
+    def ok(self) -> bool:
+        return all(e.state.ok for e in self.entries)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"environments": [e.to_dict() for e in self.entries]}
+
+
+@dataclass(frozen=True)
+class CheckEntry:
+    """One environment's ``check``: ``checks`` maps each step (config, credentials, token,
+    token_secret) that ran to "ok" or "failed", in order."""
+
+    environment: str
+    ok: bool
+    checks: tuple[tuple[str, str], ...]
+    error: str | None = None
+    warning: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {
+            "environment": self.environment,
+            "ok": self.ok,
+            "checks": dict(self.checks),
+            "error": self.error,
+        }
+        if self.warning is not None:
+            doc["warning"] = self.warning
+        return doc
+
+
+@dataclass(frozen=True)
+class CheckReport:
+    entries: tuple[CheckEntry, ...]
+
+    @property
+    def ok(self) -> bool:
+        return all(e.ok for e in self.entries)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"environments": [e.to_dict() for e in self.entries]}

@@ -8,16 +8,20 @@ between, Secrets Manager refuses the move, and this run keeps whichever token li
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
+import os
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import boto3
 import botocore.exceptions
+import botocore.session
 from botocore.config import Config as BotoConfig
 
+from sync_job.credentials import Credentials, parse_credentials
 from sync_job.errors import (
     AccessDeniedError,
     CredentialsError,
@@ -25,12 +29,12 @@ from sync_job.errors import (
     SecretDeletedError,
     SecretNotFoundError,
     StoreError,
+    SyncJobError,
     ThrottledError,
 )
 from sync_job.logs import log_event
-from sync_job.oauth import Credentials
 from sync_job.payload import InvalidPayload, TokenPayload, parse_payload
-from sync_job.redact import Secret
+from sync_job.redact import untrusted
 
 log = logging.getLogger("sync_job.store")
 
@@ -38,19 +42,44 @@ PENDING_STAGE = "SYNCJOB_PENDING"
 CURRENT_STAGE = "AWSCURRENT"
 # Rounds of compare-and-swap before giving up; each loss means another run published.
 _CAS_ROUNDS = 3
+# BatchGetSecretValue's limit of secrets per call (SecretIdList).
+BATCH_SIZE = 20
 
 
-def make_client(*, max_attempts: int = 5, max_pool_connections: int = 16) -> Any:
-    """A Secrets Manager client from the standard boto3 chain (region, credentials and
-    AWS_ENDPOINT_URL all come from the environment), with bounded retries and timeouts."""
+@functools.cache
+def botocore_session() -> botocore.session.Session:
+    """The process's botocore session: the same credential, region and endpoint chain as boto3
+    (environment, shared config, container and instance roles, ``AWS_ENDPOINT_URL``), without
+    importing boto3, whose import pulls in s3transfer, which the job never uses. One session,
+    so the service model is loaded once per process."""
+    return botocore.session.get_session()
+
+
+def make_client(
+    *, max_attempts: int = 5, max_pool_connections: int = 16, budget_seconds: float = 600.0
+) -> Any:
+    """A botocore Secrets Manager client from the standard AWS chain (region, credentials and
+    AWS_ENDPOINT_URL all come from the environment), with bounded retries and timeouts.
+
+    Each call's socket timeouts are sized from ``budget_seconds`` (the run's budget): at most
+    5 s to connect and 15 s per read, and no more than a quarter of the budget for a read, so a
+    Secrets Manager that accepts and never answers costs a run a few timeouts, not minutes. The
+    run itself is bounded by ``Job`` whatever botocore does. Raises ``ConfigError`` without a
+    region.
+    """
+    quarter = max(1.0, budget_seconds / 4)
     config = BotoConfig(
         retries={"mode": "standard", "total_max_attempts": max_attempts},
-        connect_timeout=5,
-        read_timeout=15,
+        connect_timeout=min(5.0, quarter),
+        read_timeout=min(15.0, quarter),
         max_pool_connections=max_pool_connections,
     )
     try:
-        return boto3.client("secretsmanager", config=config)
+        session = botocore_session()
+        # AWS_REGION is what Lambda, the AWS CLI v2 and most SDKs read; botocore reads only
+        # AWS_DEFAULT_REGION and the shared config, so fall back to it explicitly.
+        region = session.get_config_variable("region") or os.environ.get("AWS_REGION") or None
+        return session.create_client("secretsmanager", region_name=region, config=config)
     except botocore.exceptions.NoRegionError:
         from sync_job.errors import ConfigError
 
@@ -81,8 +110,9 @@ def classify_error(exc: Exception, action: str, secret_id: str) -> StoreError:
     """One clear line for any failure of a Secrets Manager call."""
     if isinstance(exc, botocore.exceptions.ClientError):
         error = exc.response.get("Error", {})
-        code = str(error.get("Code", ""))
-        message = str(error.get("Message", ""))
+        # The endpoint's words are untrusted (AWS_ENDPOINT_URL may point anywhere).
+        code = untrusted(str(error.get("Code", "")), limit=64)
+        message = str(error.get("Message", ""))[:1000]
         if code == "ResourceNotFoundException":
             return SecretNotFoundError(
                 f"secret {secret_id} does not exist; create it (e.g. with infra/) "
@@ -157,16 +187,73 @@ class SecretStore:
             # written). Only the second is ours to fix; tell them apart before any token request.
             self._call("DescribeSecret", secret_id)
             return StoredToken(payload=None, version_id=None, problem=None)
-        version = answer.get("VersionId")
-        try:
-            payload = parse_payload(answer.get("SecretString"))
-        except InvalidPayload as exc:
-            return StoredToken(payload=None, version_id=version, problem=str(exc))
-        return StoredToken(payload=payload, version_id=version)
+        return _stored_token(answer)
 
     def read_credentials(self, secret_id: str, auth_method: str) -> Credentials:
         answer = self._call("GetSecretValue", secret_id, VersionStage=CURRENT_STAGE)
         return parse_credentials(answer.get("SecretString"), secret_id, auth_method)
+
+    def read_tokens(self, secret_ids: Sequence[str]) -> dict[str, StoredToken | StoreError]:
+        """AWSCURRENT of each token secret, in ``ceil(n / 20)`` BatchGetSecretValue calls when
+        every secret comes back; a secret the batch does not return as AWSCURRENT (in its
+        ``Errors``, on another version, or a batch refused outright) is read on its own with
+        :meth:`read_token`. Errors are returned per secret, not raised."""
+        answers = self._batch(secret_ids)
+        out: dict[str, StoredToken | StoreError] = {}
+        for secret_id in dict.fromkeys(secret_ids):
+            answer = answers.get(secret_id)
+            try:
+                out[secret_id] = _stored_token(answer) if answer else self.read_token(secret_id)
+            except StoreError as exc:
+                out[secret_id] = exc
+        return out
+
+    def read_credentials_many(
+        self, wanted: Sequence[tuple[str, str]]
+    ) -> dict[str, Credentials | SyncJobError]:
+        """``(secret_id, auth_method)`` pairs → the parsed credentials (or the error) of each,
+        batched like :meth:`read_tokens`."""
+        answers = self._batch([secret_id for secret_id, _ in wanted])
+        out: dict[str, Credentials | SyncJobError] = {}
+        for secret_id, auth_method in wanted:
+            answer = answers.get(secret_id)
+            try:
+                if answer is None:
+                    out[secret_id] = self.read_credentials(secret_id, auth_method)
+                else:
+                    out[secret_id] = parse_credentials(answer.get("SecretString"), secret_id, auth_method)
+            except SyncJobError as exc:
+                out[secret_id] = exc
+        return out
+
+    def _batch(self, secret_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """BatchGetSecretValue in chunks of 20: the answers that are AWSCURRENT, by the id asked
+        for. BatchGetSecretValue takes no VersionStage; each answer's VersionStages is checked
+        instead, so a stale version (moto returns one after a staging-label move) is never used.
+        A refused or failed batch returns nothing for its chunk (the caller reads one by one)."""
+        unique = list(dict.fromkeys(secret_ids))
+        if len(unique) < 2:
+            return {}
+        found: dict[str, dict[str, Any]] = {}
+        for start in range(0, len(unique), BATCH_SIZE):
+            chunk = unique[start : start + BATCH_SIZE]
+            try:
+                answer = self._client.batch_get_secret_value(SecretIdList=chunk)
+            except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
+                log_event(
+                    log,
+                    logging.INFO,
+                    "store.batch_refused",
+                    error=classify_error(exc, "BatchGetSecretValue", "(batch)").message,
+                )
+                continue
+            for entry in answer.get("SecretValues", []):
+                if CURRENT_STAGE not in entry.get("VersionStages", []):
+                    continue
+                for secret_id in chunk:
+                    if secret_id in (entry.get("Name"), entry.get("ARN")):
+                        found[secret_id] = entry
+        return found
 
     def describe(self, secret_id: str) -> dict[str, Any]:
         answer = self._call("DescribeSecret", secret_id)
@@ -216,6 +303,35 @@ class SecretStore:
             "moving (other runs writing at the same time?)"
         )
 
+    def read_document(self, secret_id: str) -> dict[str, Any]:
+        """AWSCURRENT of a secret holding a JSON object (the credentials secret), for a
+        read-modify-write. Raises ``CredentialsError`` when it is not one; never quotes it."""
+        answer = self._call("GetSecretValue", secret_id, VersionStage=CURRENT_STAGE)
+        try:
+            doc = json.loads(answer.get("SecretString") or "")
+        except (ValueError, RecursionError):
+            raise CredentialsError(f"secret {secret_id} does not hold JSON") from None
+        if not isinstance(doc, dict):
+            raise CredentialsError(f"secret {secret_id} does not hold a JSON object")
+        return doc
+
+    def put_document(self, secret_id: str, doc: dict[str, Any]) -> str:
+        """Write ``doc`` as a new version and make it AWSCURRENT; Secrets Manager moves
+        AWSPREVIOUS to the version that was current. Returns the new version id."""
+        # A fresh ClientRequestToken: a retried call cannot add a second version.
+        version_id = str(uuid.uuid4())
+        self._call("PutSecretValue", secret_id, ClientRequestToken=version_id, SecretString=json.dumps(doc))
+        return version_id
+
+
+def _stored_token(answer: dict[str, Any]) -> StoredToken:
+    version = answer.get("VersionId")
+    try:
+        payload = parse_payload(answer.get("SecretString"))
+    except InvalidPayload as exc:
+        return StoredToken(payload=None, version_id=version, problem=str(exc))
+    return StoredToken(payload=payload, version_id=version)
+
 
 _SNAKE = {
     "GetSecretValue": "get_secret_value",
@@ -223,60 +339,3 @@ _SNAKE = {
     "DescribeSecret": "describe_secret",
     "UpdateSecretVersionStage": "update_secret_version_stage",
 }
-
-
-def parse_credentials(text: str | None, secret_id: str, auth_method: str) -> Credentials:
-    """The credentials secret's JSON. Errors name the secret and the key, never a value."""
-    if text is None:
-        raise CredentialsError(
-            f"credentials secret {secret_id} has no SecretString; store JSON "
-            '{"client_id": "...", "client_secret": "..."}'
-        )
-    try:
-        doc = json.loads(text)
-    except (ValueError, RecursionError):
-        raise CredentialsError(
-            f"credentials secret {secret_id} is not JSON; store "
-            '{"client_id": "...", "client_secret": "..."}'
-        ) from None
-    if not isinstance(doc, dict):
-        raise CredentialsError(f"credentials secret {secret_id} is not a JSON object")
-    wanted = (
-        ("client_id", "private_key") if auth_method == "private_key_jwt" else ("client_id", "client_secret")
-    )
-    for key in wanted:
-        value = doc.get(key)
-        if key not in doc:
-            raise CredentialsError(f"credentials secret {secret_id} lacks {key!r}")
-        if not isinstance(value, str) or not value.strip():
-            raise CredentialsError(f"credentials secret {secret_id}: {key!r} must be a non-empty string")
-    key_id = doc.get("key_id")
-    if key_id is not None and not isinstance(key_id, str):
-        raise CredentialsError(f"credentials secret {secret_id}: 'key_id' must be a string")
-    private_key = None
-    if auth_method == "private_key_jwt":
-        private_key = Secret(doc["private_key"])
-        _check_private_key(private_key, secret_id)
-    return Credentials(
-        client_id=doc["client_id"],
-        client_secret=Secret(doc["client_secret"])
-        if isinstance(doc.get("client_secret"), str) and doc["client_secret"]
-        else None,
-        private_key=private_key,
-        key_id=key_id or None,
-        source=secret_id,
-    )
-
-
-def _check_private_key(key: Secret, secret_id: str) -> None:
-    try:
-        from cryptography.hazmat.primitives.serialization import load_pem_private_key
-    except ImportError:  # pragma: no cover - cryptography ships with the jwt extra
-        return
-    try:
-        load_pem_private_key(key.reveal().encode(), password=None)
-    except Exception:
-        # Never chain: a parser's message may quote part of the key.
-        raise CredentialsError(
-            f"credentials secret {secret_id}: 'private_key' is not an unencrypted PEM private key"
-        ) from None

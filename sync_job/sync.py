@@ -1,32 +1,57 @@
 """The decision and the orchestration: which environments need a token, getting it, publishing
-it, each environment isolated from the others. No argument parsing, no printing."""
+it, each environment isolated from the others and the whole run bounded by its budget. No
+argument parsing, no printing."""
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from sync_job import freshness
+from sync_job.bearer import format_timestamp
 from sync_job.clock import Clock
 from sync_job.config import Config, EnvironmentConfig
-from sync_job.errors import DeadlineError, ScopeError, SyncJobError
+from sync_job.credentials import Credentials
+from sync_job.errors import DeadlineError, RateLimitedError, StoreError, SyncJobError
 from sync_job.logs import log_event
-from sync_job.oauth import Credentials, FetchResult, missing_scopes
+from sync_job.oauth import FetchResult, missing_scopes
 from sync_job.payload import TokenPayload, build_payload
 from sync_job.redact import scrub
-from sync_job.report import EnvironmentResult, Report
+from sync_job.report import (
+    CheckEntry,
+    CheckReport,
+    EnvironmentResult,
+    Outcome,
+    Report,
+    StatusEntry,
+    StatusReport,
+    TokenState,
+)
 from sync_job.store import PublishResult, StoredToken
 
 log = logging.getLogger("sync_job.sync")
 
+# Past the run's deadline, environments still inside a call (a Secrets Manager that accepts and
+# never answers, a name that never resolves) are reported as failed and the run returns.
+STRAGGLER_GRACE_SECONDS = 1.0
+# After SIGTERM or SIGINT nothing new starts; what is in flight gets this long to finish.
+INTERRUPT_GRACE_SECONDS = 10.0
+# How often the waiting thread looks at the clock and at an interrupt (real seconds).
+_POLL_SECONDS = 0.1
+
+R = TypeVar("R")
+
 
 class Store(Protocol):
     def read_token(self, secret_id: str) -> StoredToken: ...
+    def read_tokens(self, secret_ids: Sequence[str]) -> dict[str, StoredToken | StoreError]: ...
+    def read_credentials_many(
+        self, wanted: Sequence[tuple[str, str]]
+    ) -> dict[str, Credentials | SyncJobError]: ...
     def read_credentials(self, secret_id: str, auth_method: str) -> Credentials: ...
     def describe(self, secret_id: str) -> dict[str, Any]: ...
     def publish(
@@ -36,6 +61,32 @@ class Store(Protocol):
 
 class TokenSource(Protocol):
     def fetch(self, env: EnvironmentConfig, creds: Credentials, deadline: float) -> FetchResult: ...
+
+
+class Interrupt:
+    """Set (from a signal handler) to stop a run early: nothing new starts, what is in flight
+    gets ``INTERRUPT_GRACE_SECONDS``, and every environment is still reported."""
+
+    def __init__(self) -> None:
+        self.reason: str | None = None
+        self.at: float | None = None  # the clock's monotonic time it was set
+
+    def set(self, reason: str, at: float) -> None:
+        if self.reason is None:
+            self.at = at
+            self.reason = reason
+
+    def __bool__(self) -> bool:
+        return self.reason is not None
+
+
+@dataclass(frozen=True)
+class TokenLookup:
+    """``token NAME``: the stored token (None unless readable) and its state."""
+
+    environment: str
+    state: TokenState
+    payload: TokenPayload | None
 
 
 @dataclass
@@ -49,17 +100,8 @@ class Job:
     # Warn once per secret about an unusable stored payload, not on every run of a process.
     _warned: set[str] = field(default_factory=set)
     _lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def _deadline(self, budget_seconds: float | None) -> float:
-        budget = self.config.run_timeout_seconds if budget_seconds is None else budget_seconds
-        return self.clock.monotonic() + budget
-
-    def _each(self, envs: Sequence[EnvironmentConfig], work: Any) -> list[Any]:
-        if len(envs) <= 1:
-            return [work(env) for env in envs]
-        workers = min(len(envs), self.config.max_workers)
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sync-job") as pool:
-            return list(pool.map(work, envs))
+    # What each environment is doing now, for the report of one that outlives the deadline.
+    _steps: dict[str, str] = field(default_factory=dict)
 
     # --- run ------------------------------------------------------------------------------------
 
@@ -70,34 +112,158 @@ class Job:
         force: bool = False,
         dry_run: bool = False,
         budget_seconds: float | None = None,
+        interrupt: Interrupt | None = None,
+        urgency_order: bool = True,
+        on_result: Callable[[EnvironmentResult], None] | None = None,
     ) -> Report:
+        """Sync the named environments (all when None): a :class:`Report` with one result per
+        environment, in the order asked for.
+
+        Every token secret is read first (batched); environments whose token is due are then
+        attempted most urgent first (missing or unreadable, then expired, then by ``expires_at``;
+        ``urgency_order=False`` keeps config order, for comparison). One whose stored token is
+        still valid but for which pacing or the budget leaves no room is ``deferred``; one with
+        no valid token that could not be attempted is ``failed``. Returns within the budget
+        (``budget_seconds``, default ``run_timeout_seconds``) plus ``STRAGGLER_GRACE_SECONDS``
+        whatever the peers do. ``on_result`` is called with each result as it is known (for a
+        progress display; from worker threads). Raises ``UsageError`` for an unknown name; every
+        other failure is a result."""
         envs = self.config.select(names)
-        deadline = self._deadline(budget_seconds)
-        results = self._each(envs, lambda env: self._guarded(env, force, dry_run, deadline))
-        return Report(results=tuple(results), dry_run=dry_run)
+        budget = self._budget(budget_seconds)
+        deadline = self.clock.monotonic() + budget
+        started = self.clock.monotonic()
+        notify = on_result or (lambda result: None)
+        results: dict[str, EnvironmentResult] = {}
+        try:
+            stored = self._bounded(
+                lambda: self.store.read_tokens([e.token_secret for e in envs]), deadline, budget
+            )
+        except Exception as exc:  # a bug must still leave every environment reported
+            stored = f"unexpected {type(exc).__name__}: {scrub(str(exc))[:200]}"
+        if isinstance(stored, str):
+            return self._report(envs, {}, dry_run, interrupt, default=stored)
+        now = self.clock.now()
+        due: list[tuple[EnvironmentConfig, StoredToken]] = []
+        for env in envs:
+            found = stored[env.token_secret]
+            if isinstance(found, SyncJobError):
+                results[env.name] = self._logged(env, _failed(env, found.message), started)
+                notify(results[env.name])
+                continue
+            if found.problem:
+                self._warn_once(env, found.problem)
+            if not force and freshness.is_fresh(found.payload, now, env.refresh_margin_seconds):
+                assert found.payload is not None
+                results[env.name] = self._logged(
+                    env, _with_token(env, Outcome.FRESH, found.payload, now), started
+                )
+                notify(results[env.name])
+            elif dry_run:
+                results[env.name] = _would_refresh(env, found.payload, now)
+                notify(results[env.name])
+            else:
+                due.append((env, found))
+        if urgency_order:
+            due.sort(key=lambda pair: freshness.urgency(pair[1].payload, now))
+        creds: dict[str, Credentials | SyncJobError] | str = {}
+        if due:
+            try:
+                creds = self._bounded(
+                    lambda: self.store.read_credentials_many(
+                        [(e.credentials_secret, e.auth_method) for e, _ in due]
+                    ),
+                    deadline,
+                    budget,
+                )
+            except Exception as exc:  # a bug must still leave every environment reported
+                creds = f"unexpected {type(exc).__name__}: {scrub(str(exc))[:200]}"
+        work: dict[str, tuple[StoredToken, Credentials | SyncJobError | str]] = {
+            env.name: (found, creds if isinstance(creds, str) else creds[env.credentials_secret])
+            for env, found in due
+        }
+        due_envs = [env for env, _ in due]
+
+        def stuck(env: EnvironmentConfig, why: str) -> EnvironmentResult:
+            payload = work[env.name][0].payload if env.name in work else None
+            return _not_attempted(env, payload, why, self.clock.now())
+
+        def attempt(env: EnvironmentConfig) -> EnvironmentResult:
+            result = self._guarded(env, *work[env.name], force, deadline, interrupt, started)
+            notify(result)
+            return result
+
+        done = self._each(
+            due_envs,
+            attempt,
+            deadline=deadline,
+            budget=budget,
+            stuck=stuck,
+            interrupt=interrupt,
+        )
+        results.update({r.environment: r for r in done})
+        return self._report(envs, results, dry_run, interrupt)
+
+    def _report(
+        self,
+        envs: Sequence[EnvironmentConfig],
+        results: dict[str, EnvironmentResult],
+        dry_run: bool,
+        interrupt: Interrupt | None,
+        default: str | None = None,
+    ) -> Report:
+        ordered = tuple(results.get(e.name) or _failed(e, default or "not run") for e in envs)
+        return Report(results=ordered, dry_run=dry_run, interrupted=interrupt.reason if interrupt else None)
+
+    def _bounded(self, call: Callable[[], R], deadline: float, budget: float) -> R | str:
+        """``call()`` on a daemon thread, given until the deadline (plus the straggler grace):
+        its result, or why it did not finish (a string)."""
+        box: list[R] = []
+        failure: list[BaseException] = []
+        finished = threading.Event()
+
+        def target() -> None:
+            try:
+                box.append(call())
+            except BaseException as exc:  # re-raised in the caller's thread below
+                failure.append(exc)
+            finally:
+                finished.set()
+
+        threading.Thread(target=target, name="sync-job-read", daemon=True).start()
+        while not finished.is_set():
+            remaining = deadline + STRAGGLER_GRACE_SECONDS - self.clock.monotonic()
+            if remaining <= 0:
+                return f"did not finish within the run's budget of {budget:g} s (still reading secrets)"
+            finished.wait(min(_POLL_SECONDS, remaining))
+        if failure:
+            raise failure[0]
+        return box[0]
 
     def _guarded(
-        self, env: EnvironmentConfig, force: bool, dry_run: bool, deadline: float
+        self,
+        env: EnvironmentConfig,
+        stored: StoredToken,
+        creds: Credentials | SyncJobError | str,
+        force: bool,
+        deadline: float,
+        interrupt: Interrupt | None,
+        started: float,
     ) -> EnvironmentResult:
-        started = self.clock.monotonic()
         try:
-            result = self._sync_one(env, force, dry_run, deadline)
+            result = self._refresh(env, stored, creds, force, deadline, interrupt)
         except SyncJobError as exc:
-            result = EnvironmentResult(
-                environment=env.name, outcome="failed", error=exc.message, attempts=exc.attempts
-            )
+            result = _failed(env, exc.message)
         except Exception as exc:  # one environment's bug must not stop the others
-            result = EnvironmentResult(
-                environment=env.name,
-                outcome="failed",
-                error=f"unexpected {type(exc).__name__}: {scrub(str(exc))[:200]}",
-            )
+            result = _failed(env, f"unexpected {type(exc).__name__}: {scrub(str(exc))[:200]}")
+        return self._logged(env, result, started)
+
+    def _logged(self, env: EnvironmentConfig, result: EnvironmentResult, started: float) -> EnvironmentResult:
         log_event(
             log,
-            logging.ERROR if result.outcome == "failed" else logging.INFO,
+            logging.ERROR if result.outcome is Outcome.FAILED else logging.INFO,
             "sync.result",
             environment=env.name,
-            outcome=result.outcome,
+            outcome=str(result.outcome),
             attempt=result.attempts,
             latency_ms=None if result.latency_seconds is None else round(result.latency_seconds * 1000, 1),
             seconds_remaining=None if result.seconds_remaining is None else int(result.seconds_remaining),
@@ -107,37 +273,56 @@ class Job:
         )
         return result
 
-    def _sync_one(
-        self, env: EnvironmentConfig, force: bool, dry_run: bool, deadline: float
+    def _refresh(
+        self,
+        env: EnvironmentConfig,
+        stored: StoredToken,
+        creds: Credentials | SyncJobError | str,
+        force: bool,
+        deadline: float,
+        interrupt: Interrupt | None,
     ) -> EnvironmentResult:
-        if self.clock.monotonic() >= deadline:
-            raise DeadlineError("run deadline passed before this environment started")
-        stored = self.store.read_token(env.token_secret)
         now = self.clock.now()
-        if stored.problem:
-            self._warn_once(env, stored.problem)
-        if not force and freshness.is_fresh(stored.payload, now, env.refresh_margin_seconds):
-            assert stored.payload is not None
-            return self._result(env, "fresh", stored.payload, now)
-        if dry_run:
-            current = stored.payload
-            return EnvironmentResult(
-                environment=env.name,
-                outcome="would_refresh",
-                expires_at=current.expires_at if current else None,
-                seconds_remaining=current.seconds_remaining(now) if current else None,
+        if interrupt:
+            return _not_attempted(
+                env, stored.payload, f"not started: the run was interrupted by {interrupt.reason}", now
             )
-        creds = self.store.read_credentials(env.credentials_secret, env.auth_method)
+        if self.clock.monotonic() >= deadline:
+            return _not_attempted(env, stored.payload, "the run's deadline passed before its turn", now)
+        if isinstance(creds, str):
+            return _failed(env, creds)
+        if isinstance(creds, SyncJobError):
+            return _failed(env, creds.message)
+        self._step(env, f"requesting a token from {env.host}")
         fetched = self.tokens.fetch(env, creds, deadline)
+        if fetched.attempts == 0 and isinstance(fetched.error, DeadlineError | RateLimitedError):
+            # Nothing was sent: pacing, a host closed by a 429, or the budget left no room.
+            return _not_attempted(env, stored.payload, fetched.error.message, self.clock.now())
+        try:
+            return self._publish(env, stored, creds, fetched, force)
+        except SyncJobError as exc:
+            return _failed(env, exc.message, fetched)
+
+    def _publish(
+        self,
+        env: EnvironmentConfig,
+        stored: StoredToken,
+        creds: Credentials,
+        fetched: FetchResult,
+        force: bool,
+    ) -> EnvironmentResult:
+        if fetched.error is not None or fetched.token is None or fetched.issued_at is None:
+            message = fetched.error.message if isinstance(fetched.error, SyncJobError) else "no token"
+            return _failed(env, message, fetched)
         token = fetched.token
         lacking = missing_scopes(env.scopes, token.scope)
         if lacking:
-            error = ScopeError(
+            return _failed(
+                env,
                 f"granted scope lacks {' '.join(lacking)}; token not published "
-                "(ask the provider to grant them or remove them from scopes)"
+                "(ask the provider to grant them or remove them from scopes)",
+                fetched,
             )
-            error.attempts = fetched.attempts
-            raise error
         payload = build_payload(
             access_token=token.access_token,
             token_type=token.token_type,
@@ -149,54 +334,28 @@ class Job:
             client_id=creds.client_id,
             expires_in_source=token.expires_in_source,
         )
-        try:
-            published = self.store.publish(env.token_secret, payload, stored.version_id)
-        except SyncJobError as exc:
-            exc.attempts = fetched.attempts
-            raise
+        warnings = [
+            *creds.warnings,
+            *token.warnings,
+            freshness.short_lifetime_warning(token.expires_in, env.refresh_margin_seconds),
+        ]
+        now = self.clock.now()
+        if payload.seconds_remaining(now) <= 0:
+            return _failed(env, "the new token had expired by the time it could be published", fetched)
+        refusal = freshness.publish_refusal(payload, stored.payload, now, force=force)
+        if refusal is not None:
+            assert stored.payload is not None
+            return _with_token(env, Outcome.KEPT, stored.payload, now, fetched, [refusal, *warnings])
+        self._step(env, f"publishing to token secret {env.token_secret}")
+        published = self.store.publish(env.token_secret, payload, stored.version_id)
         now = self.clock.now()
         if not published.published:
             assert published.current is not None
-            return self._result(
-                env,
-                "fresh",
-                published.current,
-                now,
-                attempts=fetched.attempts,
-                latency=fetched.latency_seconds,
-                warning="another run published a longer-lived token first; kept it",
-            )
-        warning = freshness.churn_warning(stored.payload, fetched.issued_at) if force else None
-        return self._result(
-            env,
-            "refreshed",
-            payload,
-            now,
-            attempts=fetched.attempts,
-            latency=fetched.latency_seconds,
-            warning=warning,
-        )
-
-    def _result(
-        self,
-        env: EnvironmentConfig,
-        outcome: Any,
-        payload: TokenPayload,
-        now: datetime,
-        *,
-        attempts: int = 0,
-        latency: float | None = None,
-        warning: str | None = None,
-    ) -> EnvironmentResult:
-        return EnvironmentResult(
-            environment=env.name,
-            outcome=outcome,
-            expires_at=payload.expires_at,
-            seconds_remaining=payload.seconds_remaining(now),
-            attempts=attempts,
-            latency_seconds=latency,
-            warning=warning,
-        )
+            warnings.insert(0, "another run published a longer-lived token first; kept it")
+            return _with_token(env, Outcome.FRESH, published.current, now, fetched, warnings)
+        if force:
+            warnings.append(freshness.churn_warning(stored.payload, fetched.issued_at))
+        return _with_token(env, Outcome.REFRESHED, payload, now, fetched, warnings)
 
     def _warn_once(self, env: EnvironmentConfig, problem: str) -> None:
         with self._lock:
@@ -214,80 +373,251 @@ class Job:
 
     # --- status ---------------------------------------------------------------------------------
 
-    def status(self, names: Sequence[str] | None = None) -> list[dict[str, Any]]:
+    def status(
+        self, names: Sequence[str] | None = None, *, budget_seconds: float | None = None
+    ) -> StatusReport:
+        """The stored tokens' states, read only: one :class:`StatusEntry` per environment, in
+        order, even when a secret cannot be read (state ``error``) or holds an unusable value
+        (``invalid``). Raises ``UsageError`` for an unknown name."""
         envs = self.config.select(names)
-        return self._each(envs, self._status_one)
-
-    def _status_one(self, env: EnvironmentConfig) -> dict[str, Any]:
-        from sync_job.timeutil import format_rfc3339
-
-        entry: dict[str, Any] = {
-            "environment": env.name,
-            "state": "missing",
-            "expires_at": None,
-            "seconds_remaining": None,
-        }
+        budget = self._budget(budget_seconds)
+        deadline = self.clock.monotonic() + budget
         try:
-            stored = self.store.read_token(env.token_secret)
-        except SyncJobError as exc:
-            entry.update(state="error", error=exc.message)
-            return entry
-        if stored.problem:
-            entry.update(state="invalid", error=f"secret {env.token_secret}: {stored.problem}")
-            return entry
+            stored = self._bounded(
+                lambda: self.store.read_tokens([e.token_secret for e in envs]), deadline, budget
+            )
+        except Exception as exc:  # status reports every environment, whatever happened
+            stored = f"unexpected {type(exc).__name__}: {scrub(str(exc))[:200]}"
         now = self.clock.now()
-        payload = stored.payload
-        entry["state"] = freshness.state(payload, now, env.refresh_margin_seconds)
-        if payload is not None:
-            entry["expires_at"] = format_rfc3339(payload.expires_at)
-            entry["seconds_remaining"] = int(payload.seconds_remaining(now))
-            entry["issued_at"] = format_rfc3339(payload.issued_at)
-            entry["scope"] = payload.scope
-        return entry
+        entries = []
+        for env in envs:
+            found = stored if isinstance(stored, str) else stored[env.token_secret]
+            entries.append(self._status_entry(env, found, now))
+        return StatusReport(entries=tuple(entries))
 
-    def read_token(self, name: str) -> tuple[TokenPayload | None, str]:
-        """The stored token of one environment and its state."""
+    def _status_entry(
+        self, env: EnvironmentConfig, found: StoredToken | StoreError | str, now: datetime
+    ) -> StatusEntry:
+        if isinstance(found, str):
+            return StatusEntry(environment=env.name, state=TokenState.ERROR, error=found)
+        if isinstance(found, StoreError):
+            return StatusEntry(environment=env.name, state=TokenState.ERROR, error=found.message)
+        if found.problem:
+            return StatusEntry(
+                environment=env.name,
+                state=TokenState.INVALID,
+                error=f"secret {env.token_secret}: {found.problem}",
+            )
+        payload = found.payload
+        state = freshness.state(payload, now, env.refresh_margin_seconds)
+        if payload is None:
+            return StatusEntry(environment=env.name, state=state)
+        lifetime = (payload.expires_at - payload.issued_at).total_seconds()
+        return StatusEntry(
+            environment=env.name,
+            state=state,
+            expires_at=payload.expires_at,
+            seconds_remaining=payload.seconds_remaining(now),
+            issued_at=payload.issued_at,
+            scope=payload.scope,
+            warning=freshness.short_lifetime_warning(lifetime, env.refresh_margin_seconds),
+        )
+
+    def token(self, name: str) -> TokenLookup:
+        """The stored token of one environment and its state (``invalid`` when unusable).
+        Raises ``UsageError`` for an unknown name and ``StoreError`` when it cannot be read."""
         env = self.config.select([name])[0]
         stored = self.store.read_token(env.token_secret)
-        state = (
-            "invalid"
-            if stored.problem
-            else freshness.state(stored.payload, self.clock.now(), env.refresh_margin_seconds)
-        )
-        return stored.payload, state
+        if stored.problem:
+            return TokenLookup(env.name, TokenState.INVALID, None)
+        state = freshness.state(stored.payload, self.clock.now(), env.refresh_margin_seconds)
+        return TokenLookup(env.name, state, stored.payload)
 
     # --- check ----------------------------------------------------------------------------------
 
     def check(
         self, names: Sequence[str] | None = None, *, budget_seconds: float | None = None
-    ) -> list[dict[str, Any]]:
+    ) -> CheckReport:
+        """Prove each environment works without writing: credentials readable, a token
+        obtainable (one request, discarded) with every scope, the token secret present. One
+        :class:`CheckEntry` per environment. Raises ``UsageError`` for an unknown name."""
         envs = self.config.select(names)
-        deadline = self._deadline(budget_seconds)
-        return self._each(envs, lambda env: self._check_one(env, deadline))
+        budget = self._budget(budget_seconds)
+        deadline = self.clock.monotonic() + budget
 
-    def _check_one(self, env: EnvironmentConfig, deadline: float) -> dict[str, Any]:
-        checks: dict[str, str] = {"config": "ok"}
-        entry: dict[str, Any] = {"environment": env.name, "ok": False, "checks": checks, "error": None}
+        def stuck(env: EnvironmentConfig, why: str) -> CheckEntry:
+            return CheckEntry(environment=env.name, ok=False, checks=(("config", "ok"),), error=why)
+
+        entries = self._each(
+            envs,
+            lambda env: self._check_one(env, deadline),
+            deadline=deadline,
+            budget=budget,
+            stuck=stuck,
+            interrupt=None,
+        )
+        return CheckReport(entries=tuple(entries))
+
+    def _check_one(self, env: EnvironmentConfig, deadline: float) -> CheckEntry:
+        checks: list[tuple[str, str]] = [("config", "ok")]
+        warnings: list[str | None] = []
         step = "credentials"
         try:
+            self._step(env, f"reading credentials secret {env.credentials_secret}")
             creds = self.store.read_credentials(env.credentials_secret, env.auth_method)
-            checks["credentials"] = "ok"
+            warnings += creds.warnings
+            checks.append((step, "ok"))
             step = "token"
+            self._step(env, f"requesting a token from {env.host}")
             fetched = self.tokens.fetch(env, creds, deadline)
+            if fetched.error is not None or fetched.token is None:
+                raise fetched.error if isinstance(fetched.error, SyncJobError) else SyncJobError("no token")
             lacking = missing_scopes(env.scopes, fetched.token.scope)
             if lacking:
-                raise ScopeError(f"granted scope lacks {' '.join(lacking)}")
-            checks["token"] = "ok"
+                raise SyncJobError(f"granted scope lacks {' '.join(lacking)}")
+            warnings += fetched.token.warnings
+            warnings.append(
+                freshness.short_lifetime_warning(fetched.token.expires_in, env.refresh_margin_seconds)
+            )
+            checks.append((step, "ok"))
             step = "token_secret"
+            self._step(env, f"describing token secret {env.token_secret}")
             self.store.describe(env.token_secret)
-            checks["token_secret"] = "ok"
+            checks.append((step, "ok"))
         except SyncJobError as exc:
-            checks[step] = "failed"
-            entry["error"] = exc.message
-            return entry
+            return CheckEntry(env.name, False, (*checks, (step, "failed")), exc.message, _join(warnings))
         except Exception as exc:
-            checks[step] = "failed"
-            entry["error"] = f"unexpected {type(exc).__name__}: {scrub(str(exc))[:200]}"
-            return entry
-        entry["ok"] = True
-        return entry
+            error = f"unexpected {type(exc).__name__}: {scrub(str(exc))[:200]}"
+            return CheckEntry(env.name, False, (*checks, (step, "failed")), error, _join(warnings))
+        return CheckEntry(env.name, True, tuple(checks), None, _join(warnings))
+
+    # --- the bounded pool -----------------------------------------------------------------------
+
+    def _budget(self, budget_seconds: float | None) -> float:
+        return self.config.run_timeout_seconds if budget_seconds is None else budget_seconds
+
+    def _step(self, env: EnvironmentConfig, what: str) -> None:
+        self._steps[env.name] = what
+
+    def _each(
+        self,
+        envs: Sequence[EnvironmentConfig],
+        work: Callable[[EnvironmentConfig], R],
+        *,
+        deadline: float,
+        budget: float,
+        stuck: Callable[[EnvironmentConfig, str], R],
+        interrupt: Interrupt | None,
+    ) -> list[R]:
+        """``work`` for each environment on at most ``max_workers`` daemon threads, results in
+        order. Returns by ``deadline + STRAGGLER_GRACE_SECONDS`` (or the interrupt's grace)
+        whatever ``work`` does: an environment still running then gets ``stuck(env, why)``.
+        Daemon threads, because an abandoned call must not keep the process alive at exit."""
+        results: list[R | None] = [None] * len(envs)
+        queue = list(range(len(envs)))
+        lock = threading.Lock()
+        done = threading.Event()
+        left = [len(envs)]
+        if not envs:
+            return []
+
+        def worker() -> None:
+            while True:
+                with lock:
+                    if not queue:
+                        return
+                    index = queue.pop(0)
+                env = envs[index]
+                if interrupt:
+                    result = stuck(env, f"not started: the run was interrupted by {interrupt.reason}")
+                else:
+                    result = work(env)
+                with lock:
+                    results[index] = result
+                    left[0] -= 1
+                    if left[0] == 0:
+                        done.set()
+
+        for n in range(min(len(envs), self.config.max_workers)):
+            threading.Thread(target=worker, name=f"sync-job-{n}", daemon=True).start()
+        while not done.is_set():
+            limit = deadline + STRAGGLER_GRACE_SECONDS
+            if interrupt and interrupt.at is not None:
+                limit = min(limit, interrupt.at + INTERRUPT_GRACE_SECONDS)
+            remaining = limit - self.clock.monotonic()
+            if remaining <= 0:
+                break
+            done.wait(min(_POLL_SECONDS, remaining))
+        with lock:
+            queue.clear()  # nothing new starts after the wait ended
+            out: list[R] = []
+            for env, result in zip(envs, results, strict=True):
+                if result is None:
+                    doing = self._steps.get(env.name, "starting")
+                    if interrupt:
+                        why = f"interrupted by {interrupt.reason} while {doing}"
+                    else:
+                        why = f"did not finish within the run's budget of {budget:g} s (still {doing})"
+                    result = stuck(env, why)
+                out.append(result)
+        return out
+
+
+def _would_refresh(env: EnvironmentConfig, payload: TokenPayload | None, now: datetime) -> EnvironmentResult:
+    return EnvironmentResult(
+        environment=env.name,
+        outcome=Outcome.WOULD_REFRESH,
+        expires_at=payload.expires_at if payload else None,
+        seconds_remaining=payload.seconds_remaining(now) if payload else None,
+    )
+
+
+def _not_attempted(
+    env: EnvironmentConfig, payload: TokenPayload | None, why: str, now: datetime
+) -> EnvironmentResult:
+    """A due environment this run could not attempt: ``deferred`` while its stored token is
+    still valid (with when it expires), else ``failed``."""
+    if payload is None or payload.seconds_remaining(now) <= 0:
+        return _failed(env, why)
+    left = int(payload.seconds_remaining(now))
+    return EnvironmentResult(
+        environment=env.name,
+        outcome=Outcome.DEFERRED,
+        expires_at=payload.expires_at,
+        seconds_remaining=payload.seconds_remaining(now),
+        warning=f"deferred ({why}); its token expires at {format_timestamp(payload.expires_at)}, in {left} s",
+    )
+
+
+def _join(warnings: Sequence[str | None]) -> str | None:
+    present = [w for w in warnings if w]
+    return "; ".join(present) if present else None
+
+
+def _failed(env: EnvironmentConfig, error: str, fetched: FetchResult | None = None) -> EnvironmentResult:
+    return EnvironmentResult(
+        environment=env.name,
+        outcome=Outcome.FAILED,
+        error=error,
+        attempts=fetched.attempts if fetched else 0,
+        latency_seconds=fetched.latency_seconds if fetched else None,
+    )
+
+
+def _with_token(
+    env: EnvironmentConfig,
+    outcome: Outcome,
+    payload: TokenPayload,
+    now: datetime,
+    fetched: FetchResult | None = None,
+    warnings: Sequence[str | None] = (),
+) -> EnvironmentResult:
+    return EnvironmentResult(
+        environment=env.name,
+        outcome=outcome,
+        expires_at=payload.expires_at,
+        seconds_remaining=payload.seconds_remaining(now),
+        attempts=fetched.attempts if fetched else 0,
+        latency_seconds=fetched.latency_seconds if fetched else None,
+        warning=_join(warnings),
+    )

@@ -1,18 +1,19 @@
-"""RFC 3339 UTC timestamps, the only time format in the stored payload."""
+"""RFC 3339 UTC timestamps, the only time format in the stored payload (rules in ``bearer.py``)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
+
+from sync_job.bearer import format_timestamp, parse_timestamp
 
 
 def format_rfc3339(moment: datetime) -> str:
-    # Whole seconds: consumers compare strings and parse them in many languages.
-    return moment.astimezone(UTC).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return format_timestamp(moment)
 
 
 def parse_rfc3339(text: str) -> datetime:
-    """Parse an RFC 3339 timestamp; naive results are rejected (ValueError)."""
-    value = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
-    if value.tzinfo is None:
-        raise ValueError("timestamp has no UTC offset")
-    return value.astimezone(UTC)
+    """Parse an RFC 3339 timestamp with an offset; raises ValueError for anything else."""
+    value = parse_timestamp(text)
+    if value is None:
+        raise ValueError("not an RFC 3339 timestamp with a UTC offset")
+    return value

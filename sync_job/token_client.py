@@ -1,27 +1,41 @@
 """Sends token requests over HTTP: paced per host, retried on transient faults (tenacity),
-bounded by the run's deadline. The RFC 6749 rules it applies live in ``oauth.py``.
+each request bounded as a whole, every attempt bounded by the run's deadline. The RFC 6749 rules
+it applies live in ``oauth.py``; the session it sends them with is built here too.
 
 Kept apart from ``oauth.py`` so that a run whose tokens are all fresh (most runs) never imports
 requests or tenacity: the Lambda's cold start pays for them only when a refresh is due.
+
+Why a watchdog: urllib3's read timeout applies to each socket read, so a server that trickles
+its status line, headers or body a byte at a time (or sends ``100 Continue`` over and over)
+could hold a request forever. urllib3's documentation suggests a second thread that cuts off a
+slow request; here each request's sockets are registered as they are created (or reused) and
+shut down when the request's own deadline passes, which ends any blocked read at once.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import random as _random
+import socket
+import threading
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
 import requests
+from requests.adapters import HTTPAdapter
 from tenacity import RetryCallState, Retrying, retry_if_exception
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from sync_job.clock import Clock
 from sync_job.config import EnvironmentConfig
+from sync_job.credentials import Credentials
 from sync_job.errors import InvalidTokenResponse, RateLimitedError, SyncJobError, TokenRequestError
 from sync_job.logs import log_event
 from sync_job.oauth import (
     MAX_BODY_BYTES,
-    Credentials,
     FetchResult,
     TokenResponse,
     backoff_seconds,
@@ -31,6 +45,102 @@ from sync_job.oauth import (
 from sync_job.pacing import HostPacer
 
 log = logging.getLogger("sync_job.oauth")
+
+# --- whole-request deadlines ---------------------------------------------------------------------
+
+_local = threading.local()
+
+
+class _Watch:
+    """The sockets of one request; :meth:`expire` shuts them all down (and any added later)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._socks: list[socket.socket] = []
+        self.expired = False
+
+    def add(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._socks.append(sock)
+            expired = self.expired
+        if expired:
+            _shutdown(sock)
+
+    def expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            socks = list(self._socks)
+        for sock in socks:
+            _shutdown(sock)
+
+
+def _shutdown(sock: socket.socket) -> None:
+    # shutdown(), not close(): it wakes a read blocked in another thread; the owner closes.
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
+
+
+def _watch(sock: socket.socket | None) -> None:
+    watch: _Watch | None = getattr(_local, "watch", None)
+    if watch is not None and sock is not None:
+        watch.add(sock)
+
+
+class _WatchedHTTPConnection(HTTPConnection):
+    def _new_conn(self) -> socket.socket:
+        sock = super()._new_conn()
+        _watch(sock)
+        return sock
+
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        _watch(self.sock)  # a kept-alive connection reused for this request
+        super().request(*args, **kwargs)
+
+
+class _WatchedHTTPSConnection(HTTPSConnection):
+    def _new_conn(self) -> socket.socket:
+        sock = super()._new_conn()
+        _watch(sock)  # before the TLS handshake, which a server can trickle too
+        return sock
+
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        _watch(self.sock)
+        super().request(*args, **kwargs)
+
+
+class _HTTPPool(HTTPConnectionPool):
+    ConnectionCls = _WatchedHTTPConnection
+
+
+class _HTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _WatchedHTTPSConnection
+
+
+_POOLS: dict[str, type[HTTPConnectionPool]] = {"http": _HTTPPool, "https": _HTTPSPool}
+
+
+class _WatchedAdapter(HTTPAdapter):
+    """requests' adapter with connections whose sockets the current request's watch can cut."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = _POOLS
+
+    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
+        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
+        if not proxy.lower().startswith("socks"):  # SOCKS managers bring their own pools
+            manager.pool_classes_by_scheme = _POOLS
+        return manager
+
+
+def build_session(pool_size: int) -> requests.Session:
+    """A session for token requests: one pool per token host, wide enough for every worker; no
+    urllib3 retries (tenacity owns retrying, so every attempt is paced and counted)."""
+    session = requests.Session()
+    adapter = _WatchedAdapter(pool_connections=8, pool_maxsize=pool_size, max_retries=0)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    return session
 
 
 # --- the HTTP client ----------------------------------------------------------------------------
@@ -47,17 +157,17 @@ class TokenClient:
         *,
         random: Any = None,
     ) -> None:
-        import random as _random
-
         self._session = session
         self._clock = clock
         self._pacer = pacer or HostPacer(clock)
         self._random = random or _random.Random()
 
     def fetch(self, env: EnvironmentConfig, creds: Credentials, deadline: float) -> FetchResult:
-        """One token, or the error that ended the attempts (its ``attempts`` set)."""
+        """One token, or the error that ended the attempts; ``deadline`` is on the clock's
+        monotonic scale. Never raises a :class:`SyncJobError`: the result carries it with the
+        number of requests sent."""
         attempts = 0
-        last_latency = 0.0
+        last_latency: float | None = None
 
         def attempt() -> tuple[TokenResponse, datetime]:
             nonlocal attempts, last_latency
@@ -73,14 +183,19 @@ class TokenClient:
             started = self._clock.monotonic()
             try:
                 status, headers, body = self._post(env, creds, issued_at)
-                return (
-                    parse_response(
-                        status, headers, body, env=env, issued_at=issued_at, now=self._clock.now()
-                    ),
-                    issued_at,
+                token = parse_response(
+                    status,
+                    headers,
+                    body,
+                    env=env,
+                    issued_at=issued_at,
+                    now=self._clock.now(),
+                    show_server_text=creds.scrub_safe,
                 )
+                return token, issued_at
             except RateLimitedError as exc:
-                self._pacer.close(env.origin, exc.retry_after or env.rate_limit_lockout_seconds)
+                wait = exc.retry_after if exc.retry_after is not None else env.rate_limit_lockout_seconds
+                self._pacer.close(env.origin, wait)
                 raise
             finally:
                 last_latency = self._clock.monotonic() - started
@@ -126,72 +241,100 @@ class TokenClient:
         try:
             token, issued_at = retrying(attempt)
         except SyncJobError as exc:
-            exc.attempts = attempts
             if isinstance(exc, TokenRequestError) and exc.transient and attempts > 1:
                 exc.message = f"{exc.message} (gave up after {attempts} attempts)"
                 exc.args = (exc.message,)
-            raise
-        return FetchResult(token, issued_at, attempts, last_latency)
+            return FetchResult(attempts=attempts, latency_seconds=last_latency, error=exc)
+        return FetchResult(attempts=attempts, latency_seconds=last_latency, token=token, issued_at=issued_at)
 
     def _post(
         self, env: EnvironmentConfig, creds: Credentials, now: datetime
     ) -> tuple[int, Mapping[str, str], bytes]:
         headers, form = build_request(env, creds, now)
         timeout = env.timeout_seconds
-        started = self._clock.monotonic()
+        watch = _Watch()
+        timer = threading.Timer(timeout, watch.expire)
+        timer.daemon = True
+        _local.watch = watch
+        timer.start()
         try:
-            with self._session.post(
-                env.token_url,
-                data=form,
-                headers=headers,
-                timeout=(min(timeout, 5.0), timeout),
-                allow_redirects=False,
-                stream=True,
-            ) as response:
-                body = bytearray()
-                for chunk in response.iter_content(chunk_size=65536):
-                    body.extend(chunk)
-                    if len(body) > MAX_BODY_BYTES:
-                        raise InvalidTokenResponse(
-                            f"{env.host} answered with more than {MAX_BODY_BYTES} bytes; "
-                            "not a token response",
-                            status=response.status_code,
-                        )
-                    if self._clock.monotonic() - started > timeout:
-                        raise TokenRequestError(
-                            f"{env.host} did not finish its answer within {timeout:g} s",
-                            transient=True,
-                        )
-                return response.status_code, response.headers, bytes(body)
-        except requests.exceptions.SSLError:
-            raise TokenRequestError(
-                f"TLS error talking to {env.host}; check its certificate and the CA bundle"
-            ) from None
-        except requests.exceptions.ConnectTimeout:
-            raise TokenRequestError(
-                f"timed out connecting to {env.host} after {min(timeout, 5.0):g} s", transient=True
-            ) from None
-        except (requests.exceptions.ReadTimeout, TimeoutError):
-            raise TokenRequestError(
-                f"no answer from {env.host} within {timeout:g} s", transient=True
-            ) from None
-        except requests.exceptions.ChunkedEncodingError:
-            raise TokenRequestError(
-                f"connection to {env.host} broke during the answer", transient=True
-            ) from None
-        except requests.exceptions.ConnectionError as exc:
-            raise TokenRequestError(f"cannot reach {env.host}: {_root_cause(exc)}", transient=True) from None
+            return self._exchange(env, headers, form, timeout)
+        except TokenRequestError:
+            if watch.expired:
+                raise _too_slow(env, timeout) from None
+            raise
         except requests.exceptions.RequestException as exc:
+            if watch.expired:
+                raise _too_slow(env, timeout) from None
+            raise _classify(env, exc, timeout) from None
+        except (OSError, ValueError) as exc:
+            # A socket shut down under a read can surface as a bare OSError or ValueError.
+            if watch.expired:
+                raise _too_slow(env, timeout) from None
             raise TokenRequestError(
                 f"request to {env.host} failed: {type(exc).__name__}", transient=True
             ) from None
+        finally:
+            timer.cancel()
+            _local.watch = None
+
+    def _exchange(
+        self,
+        env: EnvironmentConfig,
+        headers: Mapping[str, str],
+        form: Mapping[str, str | list[str]],
+        timeout: float,
+    ) -> tuple[int, Mapping[str, str], bytes]:
+        started = self._clock.monotonic()
+        with self._session.post(
+            env.token_url,
+            data=form,
+            headers=headers,
+            timeout=(min(timeout, 5.0), timeout),
+            allow_redirects=False,
+            stream=True,
+        ) as response:
+            body = bytearray()
+            for chunk in response.iter_content(chunk_size=65536):
+                body.extend(chunk)
+                if len(body) > MAX_BODY_BYTES:
+                    raise InvalidTokenResponse(
+                        f"{env.host} answered with more than {MAX_BODY_BYTES} bytes; not a token response",
+                        status=response.status_code,
+                    )
+                if self._clock.monotonic() - started > timeout:
+                    raise _too_slow(env, timeout)
+            return response.status_code, response.headers, bytes(body)
+
+
+def _too_slow(env: EnvironmentConfig, timeout: float) -> TokenRequestError:
+    return TokenRequestError(f"no answer from {env.host} within {timeout:g} s", transient=True)
+
+
+def _classify(
+    env: EnvironmentConfig, exc: requests.exceptions.RequestException, timeout: float
+) -> TokenRequestError:
+    if isinstance(exc, requests.exceptions.SSLError):
+        return TokenRequestError(f"TLS error talking to {env.host}; check its certificate and the CA bundle")
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return TokenRequestError(
+            f"timed out connecting to {env.host} after {min(timeout, 5.0):g} s", transient=True
+        )
+    if isinstance(exc, requests.exceptions.ReadTimeout):
+        return TokenRequestError(f"no answer from {env.host} within {timeout:g} s", transient=True)
+    if isinstance(exc, requests.exceptions.ChunkedEncodingError):
+        return TokenRequestError(f"connection to {env.host} broke during the answer", transient=True)
+    if isinstance(exc, requests.exceptions.ConnectionError):
+        return TokenRequestError(f"cannot reach {env.host}: {_root_cause(exc)}", transient=True)
+    return TokenRequestError(f"request to {env.host} failed: {type(exc).__name__}", transient=True)
 
 
 def _root_cause(exc: BaseException) -> str:
     seen = exc
-    while seen.__cause__ is not None or seen.__context__ is not None:
+    for _ in range(20):  # bounded: a chain is a handful deep
         nxt = seen.__cause__ or seen.__context__
-        assert nxt is not None
+        if nxt is None:
+            break
         seen = nxt
     for text, label in (
         ("reset", "connection reset"),

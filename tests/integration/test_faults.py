@@ -13,10 +13,10 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
 from botocore.awsrequest import AWSResponse
 
+from sync_job.store import botocore_session
 from tests.integration.test_run_against_servers import valid_doc
 from tests.support.harness import Harness, Result, assert_no_leak
 from tests.support.token_server import Fault, TokenServer
@@ -124,11 +124,14 @@ def test_long_retry_after_closes_the_host_for_the_rest_of_the_run(harness: Harne
     result = harness.cli("run", "--json")
     assert time.monotonic() - started < 10
     assert result.exit_code == 1
-    errors = {r["environment"]: r["error"] for r in result.json()["results"]}
+    results = {r["environment"]: r for r in result.json()["results"]}
+    errors = {name: r["error"] for name, r in results.items()}
     assert "rate limited by 127.0.0.1" in errors["a"] and "retry after 300 s" in errors["a"]
     for name in ("b", "c"):
-        assert errors[name].startswith("rate limited by 127.0.0.1:"), errors[name]
-        assert "retry after" in errors[name]
+        # Their stored tokens are still valid: not attempted is deferred, not failed (issue 12).
+        assert results[name]["outcome"] == "deferred"
+        assert "deferred (rate limited by 127.0.0.1:" in results[name]["warning"], results[name]
+        assert "retry after" in results[name]["warning"]
         assert harness.token_requests(name) == 0
     assert harness.token_requests("a") == 1
 
@@ -187,11 +190,10 @@ class _Raw:
 
 @pytest.fixture
 def sm_hooks() -> Iterator[Any]:
-    """Registers before-send hooks on boto3's default session, which the job's client uses, so
+    """Registers before-send hooks on the botocore session the job's clients are made from, so
     the injected answer goes through botocore's real parsing and retry logic."""
-    boto3.setup_default_session()
-    session = boto3.DEFAULT_SESSION
-    assert session is not None
+    botocore_session.cache_clear()
+    session = botocore_session()
     calls: list[str] = []
 
     def inject(operation: str, code: str, status: int, times: int, message: str = "injected") -> None:
@@ -207,11 +209,11 @@ def sm_hooks() -> Iterator[Any]:
             body = json.dumps({"__type": code, "message": message}).encode()
             return AWSResponse(request.url, status, {"x-amzn-ErrorType": code}, _Raw(body))
 
-        session.events.register_first("before-send.secrets-manager", hook)
+        session.get_component("event_emitter").register_first("before-send.secrets-manager", hook)
 
     inject.calls = calls  # type: ignore[attr-defined]
     yield inject
-    boto3.DEFAULT_SESSION = None
+    botocore_session.cache_clear()
 
 
 def test_throttling_is_retried_by_botocore(harness: Harness, sm_hooks: Any) -> None:

@@ -14,9 +14,12 @@ from tests.support.token_server import Fault, TokenServer
 
 
 def valid_doc(
-    name: str, *, remaining: int, issued_ago: int = 60, token: str = "tok-old-stored-token"
+    name: str, *, remaining: int, issued_ago: int | None = None, token: str = "tok-old-stored-token"
 ) -> dict[str, object]:
+    """A stored payload with ``remaining`` seconds left of (by default) an hour-long token."""
     now = datetime.now(UTC)
+    if issued_ago is None:
+        issued_ago = 3599 - remaining
     return {
         "access_token": token,
         "token_type": "bearer",

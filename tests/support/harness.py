@@ -5,6 +5,7 @@ LEAKMARK; every output the harness sees is checked for both."""
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import subprocess
@@ -13,6 +14,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, quote_plus
 
 import boto3
 from click.testing import CliRunner
@@ -29,6 +31,26 @@ def assert_no_leak(*texts: str | None) -> None:
     for text in texts:
         for marker in MARKERS:
             assert marker not in (text or ""), f"{marker} leaked into output:\n{text}"
+
+
+def secret_forms(client_id: str, secret: str) -> set[str]:
+    """Every encoding in which the job sends (or a server might echo) a client secret: plain,
+    form-encoded, JSON-escaped, whitespace-collapsed, and base64 of ``id:secret`` (raw and
+    form-encoded, standard and URL-safe alphabet, with and without padding and ``Basic ``)."""
+    once = json.dumps(secret)[1:-1]
+    forms = {secret, quote_plus(secret), quote(secret, safe=""), once, json.dumps(once)[1:-1]}
+    forms.add(" ".join(secret.split()))
+    for raw in (f"{client_id}:{secret}", f"{quote_plus(client_id)}:{quote_plus(secret)}"):
+        for encoded in (base64.b64encode(raw.encode()), base64.urlsafe_b64encode(raw.encode())):
+            text = encoded.decode()
+            forms |= {text, text.rstrip("="), "Basic " + text}
+    return {f for f in forms if len(f) >= 6}
+
+
+def assert_no_secret_forms(forms: set[str], *texts: str | None) -> None:
+    for text in texts:
+        for form in forms:
+            assert form not in (text or ""), f"a form of a client secret leaked into output:\n{text}"
 
 
 @dataclass
@@ -59,6 +81,8 @@ def toml_value(value: Any) -> str:
         return json.dumps(value)
     if isinstance(value, list | tuple):
         return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):  # an inline table, e.g. endpoint_params
+        return "{" + ", ".join(f"{json.dumps(k)} = {toml_value(v)}" for k, v in value.items()) + "}"
     return repr(value)
 
 
@@ -153,8 +177,14 @@ class Harness:
             assert_no_leak(out.stdout, out.stderr)
         else:
             assert_no_leak(out.stderr)
+        self.assert_no_secret(out.stdout, out.stderr)
         assert "Traceback" not in out.stderr
         return out
+
+    def assert_no_secret(self, *texts: str | None) -> None:
+        """No form of any client secret of this harness in ``texts`` (see secret_forms)."""
+        for name, secret in self.secrets.items():
+            assert_no_secret_forms(secret_forms(self.client_id(name), secret), *texts)
 
     def subprocess_env(self) -> dict[str, str]:
         env = dict(os.environ)
@@ -182,6 +212,7 @@ class Harness:
         )
         out = Result(proc.returncode, proc.stdout, proc.stderr)
         assert_no_leak(out.stderr, out.stdout if not (args and args[0] == "token") else "")
+        self.assert_no_secret(out.stdout, out.stderr)
         assert "Traceback" not in out.stderr
         return out
 

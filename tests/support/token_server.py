@@ -22,6 +22,12 @@ Deliberate differences from stock Authlib 1.9 (all in this module's layer):
 * A request using more than one client authentication method (RFC 6749 §2.3) is refused with
   400 ``invalid_request``.
 * The scope check is per client (Authlib only checks a server-wide list).
+* Client assertions may use PS256 (joserfc's default "recommended" set leaves it out).
+
+Provider stand-ins (tests/support/providers.py) build on four options: ``token_path`` (a
+provider's URL shape), and per client ``require`` (a quirk checked after authentication, answered
+as a :class:`Refusal`), ``lifetime`` and ``certificate_pem`` (an Entra-like client whose
+assertions must name its certificate by ``x5t``/``x5t#S256``).
 
 Command line (for a demo Makefile)::
 
@@ -53,7 +59,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -77,9 +83,10 @@ from authlib.oauth2.rfc6749 import (
 from authlib.oauth2.rfc7523 import JWTBearerClientAssertion
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
-from joserfc import jwk
+from joserfc import jwk, jwt
+from joserfc.errors import JoseError
 
-__all__ = ["TOKEN_PATH", "Fault", "RecordedRequest", "TokenServer", "main"]
+__all__ = ["TOKEN_PATH", "ClientRequest", "Fault", "RecordedRequest", "Refusal", "TokenServer", "main"]
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +99,9 @@ MAX_HANG_S = 120.0  # a scripted hang never lasts longer than this (stop() cuts 
 MAX_BODY = 1024 * 1024  # request bodies larger than this get 413
 LOCKOUT_RETRY_AFTER = 300
 ASSERTION_LEEWAY_S = 5  # clock-skew allowance on exp/nbf/iat of client assertions
+# Algorithms a client assertion may use: joserfc's default "recommended" set lacks PS256, which
+# Microsoft Entra ID recommends for certificate assertions.
+ASSERTION_ALGS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA")
 IDLE_KEEPALIVE_S = 10.0
 _CHUNK = 64 * 1024
 
@@ -229,11 +239,33 @@ class RecordedRequest:
     client_id: str | None
     time: float  # time.monotonic() when the request had been read
     status: int | None = None  # None: no HTTP answer (reset, or dropped on stop)
-    form: dict[str, str] = field(default_factory=dict)
+    form: dict[str, str] = field(default_factory=dict)  # first value of each field
+    form_lists: dict[str, list[str]] = field(default_factory=dict)  # every value, in order
     auth_method_seen: str | None = None  # "a+b" when the request used several methods
     method: str = "POST"
     path: str = TOKEN_PATH
     fault: str | None = None  # kind of the scripted fault played for it, if any
+
+
+@dataclass(frozen=True)
+class ClientRequest:
+    """What a per-client ``require`` hook sees: an authenticated client's token request."""
+
+    client_id: str
+    form: Mapping[str, list[str]]  # every field with all its values (repeated fields kept)
+    headers: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A provider's refusal, returned by a ``require`` hook: answered as an RFC 6749 §5.2 error."""
+
+    status: int
+    error: str
+    description: str = ""
+
+
+Require = Callable[[ClientRequest], "Refusal | None"]
 
 
 # --- the Authlib side --------------------------------------------------------------------------------
@@ -246,6 +278,11 @@ class _Client(ClientMixin):  # type: ignore[misc]
     scopes: tuple[str, ...]
     auth_method: str
     public_key: jwk.Key | None = None
+    # Certificate-bound private_key_jwt (Entra-like): the (x5t, x5t#S256) of the registered
+    # certificate; an assertion must name it in its header.
+    thumbprints: tuple[str, str] | None = None
+    require: Require | None = None  # provider quirk checked after authentication
+    lifetime: int | None = None  # expires_in of this client's tokens (None: the server's)
 
     def get_client_id(self) -> str:
         return self.client_id
@@ -306,6 +343,14 @@ class _ClientCredentialsGrant(ClientCredentialsGrant):  # type: ignore[misc]
 
     def validate_requested_scope(self) -> None:
         client: _Client = self.request.client
+        if client.require is not None:
+            request: _Request = self.request
+            seen = ClientRequest(client.client_id, request.payload.datalist, dict(request.headers.items()))
+            refusal = client.require(seen)
+            if refusal is not None:
+                raise OAuth2Error(
+                    error=refusal.error, description=refusal.description or None, status_code=refusal.status
+                )
         requested = scope_to_list(self.request.payload.scope) or []
         refused = [s for s in requested if s not in client.scopes]
         if refused:
@@ -354,7 +399,17 @@ class _PrivateKeyJWT(JWTBearerClientAssertion):  # type: ignore[misc]
         form_id = request.form.get("client_id")
         if client is not None and form_id and form_id != client.client_id:
             raise InvalidClientError(description="client_id does not match the assertion's subject.")
+        if client is not None and client.thumbprints is not None:
+            _check_thumbprints(request.form["client_assertion"], client.thumbprints)
         return client
+
+    def process_assertion_claims(self, assertion: str, resolve_key: Any) -> Any:
+        try:
+            token = jwt.decode(assertion, resolve_key, algorithms=ASSERTION_ALGS)
+        except JoseError as exc:
+            raise InvalidClientError(description=exc.description) from exc
+        self.verify_claims(token.claims)
+        return token.claims
 
     def get_audiences(self) -> list[str]:
         return [self._owner.url]
@@ -561,6 +616,46 @@ def _assertion_issuer(assertion: str) -> str | None:
     return None
 
 
+def _check_thumbprints(assertion: str, registered: tuple[str, str]) -> None:
+    """Entra-like: the header must name the registered certificate by ``x5t`` or ``x5t#S256``
+    (RFC 7515 §4.1.7/§4.1.8), and every thumbprint it carries must be that certificate's. The
+    signature was verified with the certificate's public key before this runs."""
+    try:
+        header = _b64url_json(assertion.split(".")[0])
+    except (IndexError, ValueError, UnicodeError, binascii.Error):
+        header = None
+    if not isinstance(header, dict):
+        raise InvalidClientError(description="Invalid JWT header.")
+    presented = {name: header.get(name) for name in ("x5t", "x5t#S256") if name in header}
+    if not presented:
+        raise InvalidClientError(
+            description="The client assertion has no x5t or x5t#S256 header naming its certificate."
+        )
+    expected = dict(zip(("x5t", "x5t#S256"), registered, strict=True))
+    for name, value in presented.items():
+        if value != expected[name]:
+            raise InvalidClientError(
+                description=f"The {name} of the client assertion matches no certificate of this client."
+            )
+
+
+def _certificate_key(pem: str | bytes) -> tuple[jwk.Key, tuple[str, str]]:
+    """The public key of a PEM certificate and its (x5t, x5t#S256), computed independently of
+    sync_job (from cryptography's fingerprint)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+    cert = x509.load_pem_x509_certificate(pem.encode() if isinstance(pem, str) else pem)
+    public_pem = cert.public_key().public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
+
+    def b64(raw: bytes) -> str:
+        return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+    prints = (b64(cert.fingerprint(hashes.SHA1())), b64(cert.fingerprint(hashes.SHA256())))
+    return _load_public_key(public_pem), prints
+
+
 def _methods_seen(headers: Message, form: Mapping[str, str]) -> list[str]:
     seen = []
     auth = headers.get("Authorization") or ""
@@ -586,6 +681,7 @@ class TokenServer:
         token_prefix: str = "tok",
         rate_limit: tuple[float, float] | None = None,
         rate_limit_lockout: float = float(LOCKOUT_RETRY_AFTER),
+        token_path: str = TOKEN_PATH,
     ) -> None:
         if host == "localhost":
             host = "127.0.0.1"
@@ -598,6 +694,9 @@ class TokenServer:
         self.token_prefix = token_prefix
         self.rate_limit = rate_limit
         self.rate_limit_lockout = rate_limit_lockout
+        if not token_path.startswith("/"):
+            raise ValueError(f"token_path must start with '/', not {token_path!r}")
+        self.token_path = token_path  # a provider's URL shape, e.g. /oauth2/default/v1/token
         self.url = ""
         self.origin = ""
         self.requests: list[RecordedRequest] = []
@@ -630,7 +729,7 @@ class TokenServer:
             self._httpd = httpd
             self.port = httpd.server_address[1]
             self.origin = f"http://{self.host}:{self.port}"
-            self.url = self.origin + TOKEN_PATH
+            self.url = self.origin + self.token_path
             self._thread = threading.Thread(
                 target=httpd.serve_forever,
                 kwargs={"poll_interval": 0.05},
@@ -684,20 +783,37 @@ class TokenServer:
         scopes: Iterable[str] | str = (),
         auth_method: str = "client_secret_post",
         public_key_pem: str | bytes | None = None,
+        certificate_pem: str | bytes | None = None,
+        require: Require | None = None,
+        lifetime: int | None = None,
     ) -> None:
-        """Register (or replace) a client. ``scopes`` is what it may ask for."""
+        """Register (or replace) a client. ``scopes`` is what it may ask for.
+
+        ``private_key_jwt`` needs ``public_key_pem``, or ``certificate_pem``: then the assertion
+        is verified with the certificate's key and must name the certificate by ``x5t`` /
+        ``x5t#S256`` (as Microsoft Entra ID does). ``require`` is called once the client is
+        authenticated and may return a :class:`Refusal` (a provider's quirk); ``lifetime``
+        overrides the server's ``expires_in`` for this client's tokens.
+        """
         if auth_method not in AUTH_METHODS:
             raise ValueError(f"auth_method must be one of {AUTH_METHODS}, not {auth_method!r}")
         public_key = None
+        thumbprints = None
         if auth_method == "private_key_jwt":
-            if public_key_pem is None:
-                raise ValueError("private_key_jwt needs public_key_pem")
-            public_key = _load_public_key(public_key_pem)
+            if certificate_pem is not None:
+                public_key, thumbprints = _certificate_key(certificate_pem)
+            elif public_key_pem is None:
+                raise ValueError("private_key_jwt needs public_key_pem or certificate_pem")
+            else:
+                public_key = _load_public_key(public_key_pem)
         elif not client_secret:
             raise ValueError(f"{auth_method} needs a client_secret")
         allowed = tuple(scope_to_list(scopes) if isinstance(scopes, str) else scopes)
+        client = _Client(
+            client_id, client_secret, allowed, auth_method, public_key, thumbprints, require, lifetime
+        )
         with self._lock:
-            self._clients[client_id] = _Client(client_id, client_secret, allowed, auth_method, public_key)
+            self._clients[client_id] = client
 
     def set_secret(self, client_id: str, new_secret: str) -> None:
         """Rotate a client's secret (the old one stops working at once)."""
@@ -734,7 +850,7 @@ class TokenServer:
             return sum(
                 1
                 for r in self.requests
-                if r.path == TOKEN_PATH and (client_id is None or r.client_id == client_id)
+                if r.path == self.token_path and (client_id is None or r.client_id == client_id)
             )
 
     def reset_stats(self) -> None:
@@ -746,7 +862,7 @@ class TokenServer:
     def max_requests_in_window(self, window_s: float) -> int:
         """Most token requests that arrived within any half-open window [t, t + window_s)."""
         with self._lock:
-            times = sorted(r.time for r in self.requests if r.path == TOKEN_PATH)
+            times = sorted(r.time for r in self.requests if r.path == self.token_path)
         best = 0
         for i, start in enumerate(times):
             best = max(best, bisect.bisect_left(times, start + window_s, lo=i) - i)
@@ -779,7 +895,7 @@ class TokenServer:
     ) -> dict[str, Any]:
         return {
             "access_token": self._new_token(),
-            "expires_in": self.lifetime,
+            "expires_in": self.lifetime if client.lifetime is None else client.lifetime,
             "scope": " ".join(_granted_scopes(client, scope)),
             "token_type": "bearer",
         }
@@ -860,13 +976,14 @@ class TokenServer:
             client_id=client_id or None,
             time=time.monotonic(),
             form={k: (REDACTED if k in REDACTED_FIELDS else v) for k, v in form.items()},
+            form_lists={k: ([REDACTED] if k in REDACTED_FIELDS else list(v)) for k, v in multi.items()},
             auth_method_seen="+".join(methods) or None,
             method=handler.command,
             path=path,
         )
         self._record(rec)
 
-        if path != TOKEN_PATH:
+        if path != self.token_path:
             rec.status = 404
             handler.send_answer(_Answer(404, {"error": "not_found"}, [("Content-Type", "application/json")]))
             return

@@ -140,6 +140,8 @@ def test_one_document_per_environment_with_every_metric() -> None:
     assert units == {
         "Refreshed": "Count",
         "Fresh": "Count",
+        "Kept": "Count",
+        "Deferred": "Count",
         "Failed": "Count",
         TOKEN_REQUEST_ATTEMPTS: "Count",
         SECONDS_REMAINING: "Seconds",

@@ -9,14 +9,14 @@ from urllib.parse import unquote
 
 import pytest
 
+from sync_job.bearer import jwt_expiry
 from sync_job.config import parse_config
+from sync_job.credentials import Credentials
 from sync_job.errors import InvalidTokenResponse, OAuthError, RateLimitedError, TokenRequestError
 from sync_job.oauth import (
-    Credentials,
     backoff_seconds,
     build_request,
     is_transient_status,
-    jwt_lifetime,
     missing_scopes,
     parse_response,
     parse_retry_after,
@@ -217,4 +217,4 @@ def test_missing_expires_in_with_configured_default_and_jwt_exp() -> None:
     jwt_token = f"eyJhbGciOiJub25lIn0.{claims}.sig"
     token = parse(200, ok_body(expires_in=None, access_token=jwt_token), default_lifetime_seconds=1800)
     assert (token.expires_in, token.expires_in_source) == (600, "jwt")
-    assert jwt_lifetime("not-a-jwt", NOW) is None
+    assert jwt_expiry("not-a-jwt") is None

@@ -1,0 +1,502 @@
+"""Issue 9 across the real wire: what a token endpoint (or the store, or an operator's input) can
+send that must never become a published token, a leaked secret, a traceback or a wrong exit.
+
+Each parametrized case is one member of a kind; every case asserts the stored token (unchanged,
+or the new valid one), the exit code, the error line, and no leak (the harness scans every output
+for the token and secret markers and every encoding of every client secret)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from sync_job.bearer import parse_timestamp
+from sync_job.reader import TokenReader, TokenUnavailableError
+from tests.integration.test_run_against_servers import valid_doc
+from tests.support.harness import Harness, Result, assert_no_leak
+from tests.support.token_server import Fault
+
+ONE_LINE_CONTROL = ("\x1b", "\x07", "\r", "\x9b")
+
+
+def outcome(result: Result) -> dict[str, Any]:
+    return result.json()["results"][0]  # type: ignore[no-any-return]
+
+
+def due(harness: Harness, name: str = "sandbox", remaining: int = 600) -> dict[str, Any]:
+    """Store a good hour-long token with ``remaining`` seconds left (inside the 900 s margin)."""
+    doc = valid_doc(name, remaining=remaining, token=f"tok-LEAKMARK-good-{name}")
+    harness.put_stored(name, doc)
+    return doc
+
+
+def assert_one_clean_line(result: Result) -> None:
+    assert len(result.error_lines) == 1, result.stderr
+    for ch in ONE_LINE_CONTROL:
+        assert ch not in result.stdout and ch not in result.stderr
+
+
+def jwt(claims: dict[str, Any]) -> str:
+    def part(doc: dict[str, Any]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(doc).encode()).decode().rstrip("=")
+
+    return f"{part({'alg': 'none'})}.{part(claims)}.LEAKMARKsig"
+
+
+# --- 2. only usable tokens, never worse than the stored one ---------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("overrides", "error"),
+    [
+        ({"token_type": "mac"}, "token_type 'mac' is not bearer"),
+        ({"token_type": "DPoP"}, "token_type 'DPoP' is not bearer"),
+        ({"token_type": "bearer "}, "is not bearer"),
+        ({"access_token": "LEAKMARK-abc\r\nX-Injected: yes"}, "RFC 6750 §2.1"),
+        ({"access_token": "LEAKMARK-with space"}, "RFC 6750 §2.1"),
+        ({"access_token": "LEAKMARK-tab\there"}, "RFC 6750 §2.1"),
+        ({"access_token": "LEAKMARK-ünïcode"}, "RFC 6750 §2.1"),
+        ({"access_token": 'LEAKMARK-"quoted"'}, "RFC 6750 §2.1"),
+        ({"access_token": "LEAKMARK-" + "x" * 40_000}, "longer than 32768"),
+        ({"access_token": 12345}, "non-empty string access_token"),
+    ],
+    ids=["mac", "dpop", "trailing-space", "crlf", "space", "tab", "unicode", "quote", "huge", "number"],
+)
+def test_unusable_tokens_are_never_published(harness: Harness, overrides: dict[str, Any], error: str) -> None:
+    harness.add_env("sandbox", max_attempts=3)
+    before = due(harness)
+    harness.tokens.script(harness.client_id("sandbox"), [Fault.token(**overrides)])
+    result = harness.cli("run", "--json")
+    assert result.exit_code == 1
+    assert outcome(result)["outcome"] == "failed"
+    assert error in outcome(result)["error"]
+    assert outcome(result)["attempts"] == 1  # not retried: the server meant it
+    assert harness.stored("sandbox") == before
+    assert_one_clean_line(result)
+
+
+def test_bearer_in_any_case_is_published(harness: Harness) -> None:
+    harness.add_env("sandbox")
+    harness.tokens.script(harness.client_id("sandbox"), [Fault.token(token_type="BEARER")])
+    result = harness.cli("run", "--json")
+    assert result.exit_code == 0, result.stderr
+    stored = harness.stored("sandbox")
+    assert stored is not None and stored["token_type"] == "BEARER"
+
+
+@pytest.mark.parametrize(
+    "expires_in",
+    [10_000_000_000, 9_223_372_036_854_775_807, 10**400, 1e300, "99999999999999999999999"],
+    ids=["1e10", "int64-max", "400-digits", "float-1e300", "digit-string"],
+)
+def test_absurd_lifetimes_are_capped_with_a_warning(harness: Harness, expires_in: Any) -> None:
+    harness.add_env("sandbox")
+    harness.tokens.script(harness.client_id("sandbox"), [Fault.token(expires_in=expires_in)])
+    started = datetime.now(UTC)
+    result = harness.cli("run", "--json")
+    assert result.exit_code == 0, result.stderr
+    doc = outcome(result)
+    assert doc["outcome"] == "refreshed" and doc["attempts"] == 1
+    assert "max_lifetime_seconds = 2592000" in doc["warning"]
+    stored = harness.stored("sandbox")
+    assert stored is not None
+    expires_at = parse_timestamp(stored["expires_at"])
+    assert expires_at is not None
+    assert expires_at <= started + timedelta(days=30, seconds=5)
+    assert stored["expires_in"] == 2_592_000 and stored["expires_in_source"] == "max_lifetime"
+    # The consumer accepts what the job published.
+    reader = TokenReader(harness.token_secret("sandbox"), client=harness.sm)
+    assert reader.token() == stored["access_token"]
+
+
+def test_max_lifetime_seconds_is_configurable(harness: Harness) -> None:
+    harness.add_env("sandbox", max_lifetime_seconds=7200)
+    harness.tokens.script(harness.client_id("sandbox"), [Fault.token(expires_in=86400)])
+    result = harness.cli("run", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert "max_lifetime_seconds = 7200" in outcome(result)["warning"]
+    assert 7100 < outcome(result)["seconds_remaining"] <= 7200
+
+
+def test_expired_jwt_is_never_published(harness: Harness) -> None:
+    harness.add_env("sandbox", default_lifetime_seconds=3600)
+    before = due(harness, remaining=300)
+    expired = jwt({"sub": "x", "exp": int(time.time()) - 120})
+    harness.tokens.script(harness.client_id("sandbox"), [Fault.token(expires_in=None, access_token=expired)])
+    result = harness.cli("run", "--json")
+    assert result.exit_code == 1
+    assert "exp claim passed" in outcome(result)["error"]
+    assert harness.stored("sandbox") == before
+    assert_one_clean_line(result)
+
+
+@pytest.mark.parametrize("server_expires_in", [3599, None], ids=["with-expires_in", "without"])
+def test_jwt_exp_bounds_a_longer_lifetime(harness: Harness, server_expires_in: int | None) -> None:
+    harness.add_env("sandbox", default_lifetime_seconds=3600)
+    token = jwt({"sub": "x", "exp": int(time.time()) + 600})
+    harness.tokens.script(
+        harness.client_id("sandbox"), [Fault.token(expires_in=server_expires_in, access_token=token)]
+    )
+    result = harness.cli("run", "--json")
+    assert result.exit_code == 0, result.stderr
+    stored = harness.stored("sandbox")
+    assert stored is not None and stored["expires_in_source"] == "jwt"
+    assert 590 <= outcome(result)["seconds_remaining"] <= 600
+
+
+def test_a_shorter_lived_token_does_not_replace_a_valid_stored_one(harness: Harness) -> None:
+    harness.add_env("sandbox")
+    before = due(harness, remaining=600)
+    harness.tokens.script(harness.client_id("sandbox"), [Fault.token(expires_in=30)])
+    result = harness.cli("run", "--json")
+    assert result.exit_code == 0, result.stderr
+    doc = outcome(result)
+    assert doc["outcome"] == "kept"
+    assert "before the stored one" in doc["warning"] and "kept the stored token" in doc["warning"]
+    assert harness.stored("sandbox") == before
+    assert 590 <= doc["seconds_remaining"] <= 600
+    # --force publishes it anyway: the operator asked for a new token.
+    harness.tokens.script(harness.client_id("sandbox"), [Fault.token(expires_in=30)])
+    forced = harness.cli("run", "--force", "--json")
+    assert outcome(forced)["outcome"] == "refreshed"
+    stored = harness.stored("sandbox")
+    assert stored is not None and stored["expires_in"] == 30
+
+
+def test_an_expired_stored_token_is_replaced_by_a_short_one(harness: Harness) -> None:
+    harness.add_env("sandbox")
+    due(harness, remaining=-10)
+    harness.tokens.script(harness.client_id("sandbox"), [Fault.token(expires_in=30)])
+    result = harness.cli("run", "--json")
+    assert outcome(result)["outcome"] == "refreshed", result.stderr
+
+
+@pytest.mark.parametrize(
+    ("body", "shown"),
+    [
+        (
+            {
+                "error": "incorrect_client_credentials",
+                "error_description": "The client credentials are invalid",
+            },
+            "incorrect_client_credentials: The client credentials are invalid",
+        ),
+        ({"error": "invalid_client"}, "invalid_client"),
+        ({"error": "access_denied", "access_token": "tok-LEAKMARK-confused"}, "access_denied"),
+    ],
+    ids=["github-style", "code-only", "with-a-token-too"],
+)
+def test_an_error_object_sent_with_200_is_reported_by_its_code(
+    harness: Harness, body: dict[str, str], shown: str
+) -> None:
+    harness.add_env("sandbox")
+    before = due(harness)
+    fault = Fault.status(200, json.dumps(body), content_type="application/json")
+    harness.tokens.script(harness.client_id("sandbox"), [fault])
+    result = harness.cli("run", "--json")
+    assert result.exit_code == 1
+    assert shown in outcome(result)["error"]
+    assert harness.stored("sandbox") == before
+    assert_one_clean_line(result)
+
+
+# --- 3. tokens that live shorter than the margin ---------------------------------------------------
+
+
+def test_short_lived_tokens_are_refreshed_at_half_their_lifetime(harness: Harness) -> None:
+    harness.add_env("sandbox")  # margin 900
+    harness.tokens.script(harness.client_id("sandbox"), [Fault.token(expires_in=600)])
+    first = harness.cli("run", "--json")
+    assert outcome(first)["outcome"] == "refreshed"
+    assert "refreshed at half its lifetime" in outcome(first)["warning"]
+    time.sleep(1)
+    second = harness.cli("run", "--json")
+    assert outcome(second)["outcome"] == "fresh"
+    assert harness.token_requests("sandbox") == 1
+    status = harness.cli("status", "--json")
+    entry = status.json()["environments"][0]
+    assert entry["state"] == "valid" and "half its lifetime" in entry["warning"]
+    harness.tokens.script(harness.client_id("sandbox"), [Fault.token(expires_in=600)])
+    check = harness.cli("check")
+    assert check.exit_code == 0 and "half its lifetime" in check.stderr
+
+
+# --- 4. nothing secret in any output, whatever the server echoes -----------------------------------
+
+
+def _echo_forms(client_id: str, secret: str) -> list[str]:
+    raw = f"{client_id}:{secret}".encode()
+    from urllib.parse import quote_plus
+
+    encoded = f"{quote_plus(client_id)}:{quote_plus(secret)}".encode()
+    b64 = base64.b64encode(encoded).decode()
+    return [
+        b64,  # what the job sent, without "Basic "
+        b64.rstrip("="),
+        base64.b64encode(raw).decode(),
+        base64.urlsafe_b64encode(encoded).decode().rstrip("="),
+        "Basic " + b64,
+    ]
+
+
+@pytest.mark.parametrize("form", range(5), ids=["b64", "unpadded", "raw-b64", "urlsafe", "with-prefix"])
+def test_echoed_basic_credentials_are_scrubbed(harness: Harness, form: int) -> None:
+    harness.add_env("sandbox", auth_method="client_secret_basic", secret="SECRETMARKpadXY")
+    before = due(harness)
+    echoed = _echo_forms(harness.client_id("sandbox"), harness.secrets["sandbox"])[form]
+    harness.tokens.script(
+        harness.client_id("sandbox"),
+        [Fault.oauth_error(401, "invalid_client", f"credentials {echoed} rejected")],
+    )
+    result = harness.cli("run", "--json")  # the harness scans every form, at DEBUG
+    assert result.exit_code == 1
+    assert "invalid_client" in outcome(result)["error"] and "[REDACTED]" in outcome(result)["error"]
+    assert harness.stored("sandbox") == before
+    harness.tokens.script(
+        harness.client_id("sandbox"),
+        [Fault.oauth_error(401, "invalid_client", f"credentials {echoed} rejected")],
+    )
+    check = harness.cli("check")
+    assert check.exit_code == 1 and "[REDACTED]" in check.stderr
+
+
+@pytest.mark.parametrize(
+    "secret", ["SECRETMARK\twith-tab", "SECRETMARK\nwith-newline", "SECRETMARK  two-spaces"]
+)
+def test_echoed_secrets_with_whitespace_are_scrubbed(harness: Harness, secret: str) -> None:
+    harness.add_env("sandbox", secret=secret)
+    due(harness)
+    harness.tokens.script(
+        harness.client_id("sandbox"), [Fault.oauth_error(401, "invalid_client", f"bad secret {secret}!")]
+    )
+    result = harness.cli("run", "--json")
+    assert result.exit_code == 1
+    assert "[REDACTED]" in outcome(result)["error"]
+    assert "with-tab" not in result.stderr and "with-newline" not in result.stderr
+    assert "two-spaces" not in result.stderr
+
+
+def test_a_secret_too_short_to_scrub_withholds_server_text(harness: Harness) -> None:
+    harness.add_env("sandbox", secret="Zq7!x")
+    before = due(harness)
+    harness.tokens.script(
+        harness.client_id("sandbox"),
+        [Fault.oauth_error(401, "invalid_client", "the secret Zq7!x is wrong")],
+    )
+    result = harness.cli("run", "--json")
+    assert result.exit_code == 1
+    error = outcome(result)["error"]
+    assert "invalid_client" in error and "withheld" in error
+    for text in (result.stdout, result.stderr):
+        assert "Zq7!x" not in text and "Zq7%21x" not in text
+    assert harness.stored("sandbox") == before
+
+
+@pytest.mark.parametrize(
+    "description",
+    [
+        "\x1b]0;x\x07 evil title",
+        "\x1b[31mred\x1b[0m text",
+        "bell\x07 and \x9b2J csi",
+        "bidi \u202eevil",
+        "x" * 5000,
+    ],
+    ids=["osc", "csi", "c1", "bidi", "long"],
+)
+def test_server_text_is_stripped_and_capped(harness: Harness, description: str) -> None:
+    harness.add_env("sandbox")
+    due(harness)
+    harness.tokens.script(
+        harness.client_id("sandbox"), [Fault.oauth_error(400, "invalid_request", description)]
+    )
+    result = harness.cli("run", "--json")
+    error = outcome(result)["error"]
+    assert result.exit_code == 1 and error.startswith("token request rejected by")
+    for ch in ("\x1b", "\x07", "\x9b", "\u202e"):
+        assert ch not in error and ch not in result.stderr
+    assert len(error) < 400
+    assert_one_clean_line(result)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://user:PWLEAKSECRET@example.com:99999/token",
+        "https://user:PWLEAKSECRET@example.com/token",
+        "https://:PWLEAKSECRET@example.com/token",
+        "https://example.com/token?client_secret=PWLEAKSECRET",
+        "http://user:PWLEAKSECRET@example.com/token",
+    ],
+)
+def test_config_errors_never_echo_url_credentials(harness: Harness, url: str) -> None:
+    harness.add_env("sandbox")
+    harness.envs["sandbox"]["token_url"] = url
+    result = harness.cli("run")
+    assert result.exit_code == 2
+    assert "PWLEAKSECRET" not in result.stdout + result.stderr
+    assert_one_clean_line(result)
+
+
+# --- 5. odd stored state heals -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"expires_at": "9999-12-31T23:59:59-23:59"},
+        {"expires_at": "0001-01-01T00:00:00+23:59"},
+        {"expires_at": "2026-13-45T00:00:00Z"},
+        {"expires_at": 1_900_000_000},
+        {"access_token": "tok-\ud800-surrogate"},
+        {"access_token": "tok-LEAKMARK-\r\ninjected"},
+        {"token_type": "mac"},
+    ],
+    ids=[
+        "overflow-max",
+        "overflow-min",
+        "impossible-date",
+        "number",
+        "surrogate",
+        "crlf",
+        "mac",
+    ],
+)
+def test_odd_stored_payloads_are_invalid_and_healed(harness: Harness, fields: dict[str, Any]) -> None:
+    harness.add_env("sandbox")
+    harness.add_env("other")
+    doc = {**valid_doc("sandbox", remaining=3000, token="tok-LEAKMARK-odd"), **fields}
+    harness.put_stored("sandbox", json.dumps(doc))
+    status = harness.cli("status", "--json")
+    states = {e["environment"]: e["state"] for e in status.json()["environments"]}
+    assert states == {"sandbox": "invalid", "other": "missing"}
+    reader = TokenReader(harness.token_secret("sandbox"), client=harness.sm)
+    with pytest.raises(TokenUnavailableError):
+        reader.token()
+    result = harness.cli("run", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert {r["outcome"] for r in result.json()["results"]} == {"refreshed"}
+    warnings = [e for e in result.events() if e.get("event") == "sync.stored_payload_invalid"]
+    assert len(warnings) == 1
+    assert harness.token_requests("sandbox") == 1
+    assert reader.token() == harness.stored("sandbox")["access_token"]  # type: ignore[index]
+
+
+# --- 6. input hygiene at the edges ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("client_id", "secret"),
+    [("{cid}\n", "SECRETMARK-ok"), ("{cid}", "SECRETMARK-ok\n"), ("  {cid}", " SECRETMARK-ok\t")],
+    ids=["id-newline", "secret-newline", "both-padded"],
+)
+def test_credentials_with_surrounding_whitespace_are_sent_stripped(
+    harness: Harness, client_id: str, secret: str
+) -> None:
+    harness.add_env("sandbox", secret="SECRETMARK-ok")
+    cid = harness.client_id("sandbox")
+    harness.sm.put_secret_value(
+        SecretId=harness.envs["sandbox"]["credentials_secret"],
+        SecretString=json.dumps({"client_id": client_id.format(cid=cid), "client_secret": secret}),
+    )
+    result = harness.cli("run", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert "leading or trailing whitespace" in outcome(result)["warning"]
+    assert harness.token_requests("sandbox") == 1
+    assert harness.tokens.requests[-1].status == 200  # the provider accepted the stripped values
+
+
+def test_environment_names_with_control_characters_are_refused(harness: Harness) -> None:
+    harness.add_env("sandbox")
+    path = harness.config_path()
+    text = path.read_text().replace("[environments.sandbox]", '[environments."prod\\n"]')
+    path.write_text(text)
+    from click.testing import CliRunner
+
+    from sync_job.cli import main
+
+    result = CliRunner().invoke(main, ["--config", str(path), "run"])
+    assert result.exit_code == 2
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and "environments.prod\\n" in lines[0]
+
+
+@pytest.mark.parametrize("kind", ["dev-zero", "fifo", "too-big", "directory"])
+def test_config_must_be_a_small_regular_file(harness: Harness, tmp_path: Path, kind: str) -> None:
+    from click.testing import CliRunner
+
+    from sync_job.cli import main
+
+    if kind == "dev-zero":
+        path = Path("/dev/zero")
+    elif kind == "fifo":
+        path = tmp_path / "fifo.toml"
+        os.mkfifo(path)
+    elif kind == "too-big":
+        path = tmp_path / "big.toml"
+        path.write_text("# padding\n" * 200_000)
+    else:
+        path = tmp_path
+    started = time.monotonic()
+    result = CliRunner().invoke(main, ["--config", str(path), "status"])
+    assert time.monotonic() - started < 5
+    assert result.exit_code == 2, result.output
+    assert len(result.stderr.splitlines()) == 1 and "config file" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("max_workers", 10_000_000, "must be at most 256"),
+        ("timeout_seconds", 1e300, "must be at most 300"),
+        ("run_timeout_seconds", 1e300, "must be at most 86400"),
+        ("refresh_margin_seconds", 10**30, "must be at most"),
+        ("max_attempts", 1000, "must be at most 20"),
+        ("rate_limit_burst", 10**9, "must be at most"),
+    ],
+)
+def test_absurd_numbers_are_refused(harness: Harness, key: str, value: object, message: str) -> None:
+    harness.add_env("sandbox")
+    harness.defaults[key] = value
+    started = time.monotonic()
+    result = harness.cli("run")
+    assert time.monotonic() - started < 5
+    assert result.exit_code == 2 and message in result.stderr
+    assert_one_clean_line(result)
+
+
+@pytest.mark.parametrize(
+    "retry_after", ["0", "0.2", "Thu, 01 Jan 2015 00:00:00 GMT"], ids=["zero", "decimal", "past-date"]
+)
+def test_retry_after_zero_means_now(harness: Harness, retry_after: str) -> None:
+    harness.add_env("sandbox", max_attempts=2)
+    harness.defaults["run_timeout_seconds"] = 60
+    fault = Fault.status(
+        429, '{"error": "slow_down"}', headers={"Retry-After": retry_after}, content_type="application/json"
+    )
+    harness.tokens.script(harness.client_id("sandbox"), [fault])
+    started = time.monotonic()
+    result = harness.cli("run", "--json")
+    assert time.monotonic() - started < 5
+    assert result.exit_code == 0, result.stderr
+    assert outcome(result)["outcome"] == "refreshed" and outcome(result)["attempts"] == 2
+
+
+def test_no_output_of_the_new_cases_carries_a_marker() -> None:
+    # The scanner the cases above rely on does catch each form it claims to.
+    from tests.support.harness import assert_no_secret_forms, secret_forms
+
+    forms = secret_forms("cid", "SECRETMARK:%+/=&")
+    sent = base64.b64encode(b"cid:SECRETMARK%3A%25%2B%2F%3D%26").decode()
+    for text in (sent, sent.rstrip("="), "SECRETMARK%3A%25%2B%2F%3D%26", '"SECRETMARK:%+/=&"'):
+        with pytest.raises(AssertionError):
+            assert_no_secret_forms(forms, f"x {text} y")
+    assert_no_leak("clean")
+    _ = boto3  # the reader above uses the harness's real boto3 client
