@@ -11,16 +11,16 @@ Metrics, all gauges (a contract with examples/prometheus/alerts.yml and docs/run
     sync_job_run_start_timestamp_seconds                     Unix time the run started
     sync_job_run_duration_seconds                            its wall time, config load included
     sync_job_last_outcome{environment,outcome}               1 for the run's outcome, 0 for OUTCOMES' others
-    sync_job_last_success_timestamp_seconds{environment}     start of the last run that ended refreshed/fresh
+    sync_job_last_success_timestamp_seconds{environment}     last run start that ended refreshed/fresh/kept
     sync_job_token_expiry_timestamp_seconds{environment}     Unix time the stored token expires
     sync_job_token_seconds_remaining{environment}            its life left when the run read or wrote it
     sync_job_token_request_attempts{environment}             token requests sent in the run (0: fresh)
     sync_job_token_request_latency_seconds{environment}      the last token request's duration
 
 One rule for both sinks: **a value a run does not produce keeps its previous value**. A failed
-run produces no success time, no expiry and no remaining life (the stored token was not read or
-is untouched), a fresh one no latency, and a run with ``--env`` nothing for the other
-environments. So a failed run never erases the last success time, and the expiry of the token
+run produces no success time (nor expiry and remaining life when it could not read the stored
+token, which it left untouched), a fresh one no latency, and a run with ``--env`` nothing for
+the other environments. So a failed run never erases the last success time, and the expiry of the token
 still stored stays visible, which is what the expiry alert needs exactly when refreshes fail.
 
 - Textfile: the previous file is parsed back (prometheus_client's parser) and what this run does
@@ -50,19 +50,25 @@ from urllib.parse import urlsplit
 
 from sync_job.errors import UsageError
 from sync_job.redact import scrub
-from sync_job.report import EnvironmentResult, Report
+from sync_job.report import EnvironmentResult, Outcome, Report
 
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
 
 # Outcome label values of sync_job_last_outcome, each present (1 or 0) for every environment a run
-# reports, so `== 1` and `== 0` both select. Extend here when report.Outcome grows. An outcome not
-# listed still gets its own 1 (see outcome_labels), so an unlisted one is never silently lost.
-OUTCOMES: Final[tuple[str, ...]] = ("refreshed", "fresh", "failed")
-# Outcomes that leave a usable token stored: they set sync_job_last_success_timestamp_seconds.
-SUCCESS_OUTCOMES: Final[frozenset[str]] = frozenset({"refreshed", "fresh"})
+# reports, so `== 1` and `== 0` both select: report.Outcome less the dry run's. Extend here when
+# Outcome grows; an outcome not listed still gets its own 1 (see outcome_labels), never lost.
+OUTCOMES: Final[tuple[str, ...]] = tuple(
+    str(o) for o in (Outcome.REFRESHED, Outcome.FRESH, Outcome.KEPT, Outcome.DEFERRED, Outcome.FAILED)
+)
+# Runs that end with a usable token stored that this run checked or obtained: they set
+# sync_job_last_success_timestamp_seconds. Not "deferred": the refresh that was due did not
+# happen (the stored token is still valid, and its expiry says for how long).
+SUCCESS_OUTCOMES: Final[frozenset[str]] = frozenset(
+    str(o) for o in (Outcome.REFRESHED, Outcome.FRESH, Outcome.KEPT)
+)
 # A dry run's outcome: it changed nothing, so it must not feed dashboards or alerts.
-DRY_RUN_OUTCOME: Final = "would_refresh"
+DRY_RUN_OUTCOME: Final[str] = str(Outcome.WOULD_REFRESH)
 
 JOB: Final = "sync_job"
 PUSH_TIMEOUT_SECONDS: Final = 10.0
@@ -83,7 +89,7 @@ RUN_METRICS: Final = {
 }
 ENVIRONMENT_METRICS: Final = {
     LAST_OUTCOME: "1 for the outcome of the environment's last run, 0 for the other outcomes.",
-    LAST_SUCCESS: "Start time of the last run in which the environment ended refreshed or fresh.",
+    LAST_SUCCESS: "Start time of the last run in which the environment ended refreshed, fresh or kept.",
     TOKEN_EXPIRY: "Unix time the stored token expires.",
     TOKEN_REMAINING: "Seconds of life the stored token had left when the last run that read it ended.",
     REQUEST_ATTEMPTS: "Token requests sent for the environment in its last run (0 when fresh).",

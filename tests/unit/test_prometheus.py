@@ -29,7 +29,7 @@ from sync_job.prometheus import (
     run_samples,
     write_textfile,
 )
-from sync_job.report import EnvironmentResult, Report
+from sync_job.report import EnvironmentResult, Outcome, Report
 
 EXPIRY = datetime(2026, 11, 29, 1, 0, tzinfo=UTC)
 START = 1_795_900_000.0
@@ -44,11 +44,11 @@ def outcome_key(name: str, outcome: str) -> tuple[tuple[str, str], ...]:
 
 
 def refreshed(name: str = "sandbox") -> EnvironmentResult:
-    return EnvironmentResult(name, "refreshed", EXPIRY, 3500.5, None, 2, 0.25)
+    return EnvironmentResult(name, Outcome.REFRESHED, EXPIRY, 3500.5, None, 2, 0.25)
 
 
 def failed(name: str = "production") -> EnvironmentResult:
-    return EnvironmentResult(name, "failed", error="invalid_client", attempts=1)
+    return EnvironmentResult(name, Outcome.FAILED, error="invalid_client", attempts=1)
 
 
 def parse(text: str) -> dict[str, dict[Any, float]]:
@@ -60,7 +60,7 @@ def parse(text: str) -> dict[str, dict[Any, float]]:
 
 
 def test_samples_of_a_refresh_and_a_failure() -> None:
-    fresh = EnvironmentResult("staging", "fresh", EXPIRY, 1200.0)
+    fresh = EnvironmentResult("staging", Outcome.FRESH, EXPIRY, 1200.0)
     report = Report(results=(refreshed(), failed(), fresh))
     s = run_samples(report, started_at=START, duration_seconds=1.5)
     assert s[RUN_START] == {(): START}
@@ -79,31 +79,39 @@ def test_samples_of_a_refresh_and_a_failure() -> None:
 
 
 def test_dry_run_produces_nothing() -> None:
-    result = EnvironmentResult("sandbox", "would_refresh", EXPIRY, 10.0)
+    result = EnvironmentResult("sandbox", Outcome.WOULD_REFRESH, EXPIRY, 10.0)
     assert run_samples(Report(results=(result,), dry_run=True), started_at=START, duration_seconds=1) == {}
 
 
-class FutureOutcome(StrEnum):  # the shape report.Outcome is moving to
-    KEPT = "kept"
-    FAILED = "failed"
+class NewOutcome(StrEnum):  # an outcome added to report.Outcome but not yet to OUTCOMES
+    POSTPONED = "postponed"
 
 
-def test_str_enum_and_unlisted_outcomes_still_get_their_one() -> None:
-    kept = EnvironmentResult("sandbox", FutureOutcome.KEPT, EXPIRY, 100.0)  # type: ignore[arg-type]
-    bad = EnvironmentResult("production", FutureOutcome.FAILED)  # type: ignore[arg-type]
-    s = run_samples(Report(results=(kept, bad)), started_at=START, duration_seconds=1)
-    assert s[LAST_OUTCOME][outcome_key("sandbox", "kept")] == 1
-    assert s[LAST_OUTCOME][outcome_key("production", "kept")] == 0
+def test_an_unlisted_outcome_still_gets_its_one() -> None:
+    new = EnvironmentResult("sandbox", NewOutcome.POSTPONED, EXPIRY, 100.0)  # type: ignore[arg-type]
+    bad = EnvironmentResult("production", Outcome.FAILED)
+    s = run_samples(Report(results=(new, bad)), started_at=START, duration_seconds=1)
+    assert s[LAST_OUTCOME][outcome_key("sandbox", "postponed")] == 1
+    assert s[LAST_OUTCOME][outcome_key("production", "postponed")] == 0
     assert s[LAST_OUTCOME][outcome_key("production", "failed")] == 1
     assert sum(s[LAST_OUTCOME].values()) == 2
-    text = prom.registry(s)
     from prometheus_client import generate_latest
 
-    assert 'outcome="kept"' in generate_latest(text).decode()
+    assert 'outcome="postponed"' in generate_latest(prom.registry(s)).decode()
+
+
+def test_every_outcome_but_the_dry_run_is_listed_and_kept_is_a_success() -> None:
+    assert set(prom.OUTCOMES) == {str(o) for o in Outcome} - {"would_refresh"}
+    kept = EnvironmentResult("a", Outcome.KEPT, EXPIRY, 100.0, None, 1, 0.1)
+    deferred = EnvironmentResult("b", Outcome.DEFERRED, EXPIRY, 100.0)
+    s = run_samples(Report(results=(kept, deferred)), started_at=START, duration_seconds=1)
+    assert s[LAST_SUCCESS] == {env("a"): START}  # deferred: the due refresh did not happen
+    assert s[TOKEN_EXPIRY] == {env("a"): EXPIRY.timestamp(), env("b"): EXPIRY.timestamp()}
+    assert s[LAST_OUTCOME][outcome_key("b", "deferred")] == 1
 
 
 def test_nan_and_infinite_values_are_left_out() -> None:
-    odd = EnvironmentResult("sandbox", "refreshed", EXPIRY, float("nan"), None, 1, float("inf"))
+    odd = EnvironmentResult("sandbox", Outcome.REFRESHED, EXPIRY, float("nan"), None, 1, float("inf"))
     s = run_samples(Report(results=(odd,)), started_at=START, duration_seconds=1)
     assert s[TOKEN_REMAINING] == {}
     assert s[REQUEST_LATENCY] == {}
