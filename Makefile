@@ -6,14 +6,15 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: demo test lint typecheck unit lock clean
 
-$(VENV)/.installed: requirements/dev.lock pyproject.toml
+# sync_job/__init__.py holds the version: the editable install's metadata is made from it.
+$(VENV)/.installed: requirements/dev.lock pyproject.toml sync_job/__init__.py
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q -r requirements/dev.lock
 	$(VENV)/bin/pip install -q --no-deps -e .
 	touch $@
 
 demo: $(VENV)/.installed
-	$(PY) scripts/demo.py
+	$(PY) -m scripts.demo
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check sync_job tests bench scripts

@@ -7,9 +7,11 @@ Starts its own moto Secrets Manager server and Paxos-like token endpoints on loo
 timed figure is the median of several repetitions measured in this run; exit 1 if a target is
 missed.
 
-    python bench/run_bench.py                 # the full run (~8 minutes on 2 cores)
-    python bench/run_bench.py --quick         # ~1 minute: fewer repetitions, smaller loops
-    python bench/run_bench.py --reps 7 --shell-reps 3 --latency 0.2 --shared-envs 0
+    python -m bench.run_bench                 # the full run (~8 minutes on 2 cores)
+    python -m bench.run_bench --quick         # ~1 minute: fewer repetitions, smaller loops
+    python -m bench.run_bench --reps 7 --shell-reps 3 --latency 0.2 --shared-envs 0
+
+(from the repository root: it imports the stand-ins of tests/support as a package).
 
 Needs the AWS CLI in the virtualenv (`pip install awscli==1.46.3`), curl and jq.
 """
@@ -38,13 +40,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from tests.support import aws
+from tests.support.fakes import Outages
+from tests.support.harness import render_toml
+from tests.support.moto_server import MotoServer
+from tests.support.simulation import simulate
+from tests.support.token_server import TokenServer
 
-from bench.freshness_sim import Outages, simulate  # noqa: E402
-from tests.support.harness import render_toml  # noqa: E402
-from tests.support.moto_server import MotoProcess  # noqa: E402
-from tests.support.token_server import TokenServer  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 SHELL_LOOP = Path(__file__).resolve().parent / "shell_loop.sh"
 SCOPES = ["funding:read_profile", "transfer:read_transfer"]
@@ -132,9 +135,7 @@ def child_env(endpoint: str, venv_bin: Path) -> dict[str, str]:
     }
     env.update(
         AWS_ENDPOINT_URL=endpoint,
-        AWS_ACCESS_KEY_ID="bench",
-        AWS_SECRET_ACCESS_KEY="bench",
-        AWS_DEFAULT_REGION="us-east-1",
+        **aws.DUMMY_AWS,
         AWS_EC2_METADATA_DISABLED="true",
         AWS_CONFIG_FILE=os.devnull,
         AWS_SHARED_CREDENTIALS_FILE=os.devnull,
@@ -160,7 +161,7 @@ class Env:
 
 @dataclass
 class Stage:
-    moto: MotoProcess
+    moto: MotoServer
     servers: list[TokenServer]
     shared: TokenServer | None
     envs: list[Env]
@@ -207,11 +208,8 @@ class Stage:
 
 
 def build_stage(count: int, latency: float, shared_envs: int, venv_bin: Path, tmp: Path) -> Stage:
-    import boto3
-
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's access log
-    moto = MotoProcess()  # its own process: its CPU does not share the token hosts' GIL
-    moto.start()
+    moto = MotoServer(process=True).start()  # its own process: its CPU does not share the token hosts' GIL
     servers: list[TokenServer] = []
     shared: TokenServer | None = None
     try:
@@ -225,13 +223,7 @@ def build_stage(count: int, latency: float, shared_envs: int, venv_bin: Path, tm
                 lifetime=LIFETIME,
                 rate_limit=(PAXOS_PER_5_MIN / 300, 300.0),
             ).start()
-        sm = boto3.client(
-            "secretsmanager",
-            endpoint_url=moto.endpoint,
-            region_name="us-east-1",
-            aws_access_key_id="bench",
-            aws_secret_access_key="bench",
-        )
+        sm = aws.client("secretsmanager", moto.endpoint)
         envs: list[Env] = []
         for i in range(max(count, shared_envs)):
             name = f"env{i:03d}"
@@ -441,7 +433,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"bench: missing {', '.join(missing)}", file=sys.stderr)
         return 2
 
-    shown = [".venv/bin/python", "bench/run_bench.py", *(sys.argv[1:] if argv is None else argv)]
+    shown = [".venv/bin/python", "-m", "bench.run_bench", *(sys.argv[1:] if argv is None else argv)]
     command = "make bench  # = " + " ".join(shown)
     started = time.monotonic()
     table = Table()

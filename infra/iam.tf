@@ -44,6 +44,16 @@ data "aws_iam_policy_document" "job" {
   }
 
   statement {
+    # A run reads up to 20 secrets a call. BatchGetSecretValue has no resource type, so it can
+    # only be granted on "*", and it grants nothing by itself: each secret in a batch still needs
+    # the GetSecretValue granted above (and the job falls back to GetSecretValue per secret if
+    # this statement is missing).
+    sid       = "BatchReadsNeedGetSecretValueOnEachSecret"
+    actions   = ["secretsmanager:BatchGetSecretValue"]
+    resources = ["*"]
+  }
+
+  statement {
     # Decrypt reads a secret, GenerateDataKey writes one; both only through Secrets Manager and
     # only for this module's secrets (Secrets Manager puts the secret's ARN in the context).
     sid       = "UseTheKeyForTheseSecretsOnly"

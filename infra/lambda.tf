@@ -21,7 +21,7 @@ resource "aws_lambda_function" "job" {
   description   = "sync-job: keeps OAuth2 client-credentials tokens fresh in Secrets Manager"
   role          = aws_iam_role.job.arn
   runtime       = "python3.12"
-  architectures = ["x86_64"]
+  architectures = [var.lambda_architecture]
   handler       = "sync_job.lambda_handler.handler"
 
   filename         = var.lambda_package_path
@@ -34,7 +34,7 @@ resource "aws_lambda_function" "job" {
 
   environment {
     variables = {
-      SYNC_JOB_CONFIG_TOML       = local.config_toml
+      SYNC_JOB_CONFIG_TOML       = module.config.toml
       SYNC_JOB_LOG_LEVEL         = var.log_level
       SYNC_JOB_METRICS_NAMESPACE = var.metrics_namespace
     }
@@ -58,6 +58,14 @@ resource "aws_lambda_function" "job" {
     precondition {
       condition     = length(var.subnet_ids) == 0 || length(var.security_group_ids) > 0
       error_message = "subnet_ids is set: security_group_ids must name at least one security group."
+    }
+    # A zip of the other architecture imports, and fails only when private_key_jwt loads
+    # cryptography's compiled module: refuse the mismatch `make package` names would show.
+    precondition {
+      condition = !can(regex("sync-job-lambda-(x86_64|arm64)\\.zip$", var.lambda_package_path)) || endswith(
+        var.lambda_package_path, "sync-job-lambda-${var.lambda_architecture}.zip"
+      )
+      error_message = "lambda_package_path is a package for another architecture than lambda_architecture: build it with `make package LAMBDA_ARCH=<lambda_architecture>`."
     }
   }
 

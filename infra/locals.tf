@@ -38,31 +38,36 @@ locals {
     "arn:${local.partition}:secretsmanager:${local.region}:${local.account_id}:secret:${env.token_secret_name}-??????"
   ]
 
-  # The job's configuration, rendered as TOML. It names secrets and URLs, never a secret value.
-  # jsonencode() of a string or a list of strings is also a valid TOML string or array.
-  job_defaults = { for k, v in var.job_defaults : k => v if v != null }
-  config_toml = join("\n", concat(
-    ["# Rendered by infra/ (Terraform). Edit the module's variables, not this text.", "[defaults]"],
-    [for k in sort(keys(local.job_defaults)) : "${k} = ${local.job_defaults[k]}"],
-    flatten([
-      for name in sort(keys(local.envs)) : concat(
-        [
-          "",
-          "[environments.${name}]",
-          "token_url = ${jsonencode(local.envs[name].token_url)}",
-          "scopes = ${jsonencode(local.envs[name].scopes)}",
-          "auth_method = ${jsonencode(local.envs[name].auth_method)}",
-          "credentials_secret = ${jsonencode(local.credentials_secret_arns[name])}",
-          "token_secret = ${jsonencode(local.token_secret_arns[name])}",
-        ],
-        local.envs[name].refresh_margin_seconds == null ? [] : [
-          "refresh_margin_seconds = ${local.envs[name].refresh_margin_seconds}"
-        ],
-      )
-    ]),
-    [""],
-  ))
+  # The job's keys that are deliberately not variables of this module, and why
+  # (tests/infra/test_schema_parity.py reads this map). Every other key of the job is a
+  # variable: environments (per environment) or job_defaults ([defaults], run-wide keys).
+  job_keys_set_by_the_module = {
+    credentials_secret = "the ARN of the secret this module creates (credentials_secret_name), or credentials_secret_arn: the job's IAM policy and the key policy must name the same secret"
+    token_secret       = "the ARN of the token secret this module creates (token_secret_name): its resource policy, the consumers' grants and the alarms are built around it"
+  }
+  # The module's own keys of an environment: not the job's, not rendered.
+  module_environment_keys = [
+    "credentials_secret_name", "credentials_secret_arn", "credentials_kms_key_arn",
+    "token_secret_name", "consumer_role_arns", "staleness_alarm_seconds", "create_credentials",
+  ]
 
   alarm_actions = var.alarm_sns_topic_arn == null ? [] : [var.alarm_sns_topic_arn]
   tags          = merge({ "app" = "sync-job", "sync-job:deployment" = var.name }, var.tags)
+}
+
+# The job's configuration (SYNC_JOB_CONFIG_TOML), rendered by a provider-less module that the
+# tests apply on its own. It names secrets and URLs, never a secret value.
+module "config" {
+  source = "./modules/config_toml"
+
+  environments = {
+    for name, env in local.envs : name => merge(
+      { for k, v in env : k => v if !contains(local.module_environment_keys, k) },
+      {
+        credentials_secret = local.credentials_secret_arns[name]
+        token_secret       = local.token_secret_arns[name]
+      },
+    )
+  }
+  job_defaults = var.job_defaults
 }

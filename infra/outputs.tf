@@ -58,5 +58,5 @@ output "alarm_names" {
 
 output "config_toml" {
   description = "The job's configuration as rendered into SYNC_JOB_CONFIG_TOML (names and URLs only, no secret)."
-  value       = local.config_toml
+  value       = module.config.toml
 }

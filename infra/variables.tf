@@ -12,11 +12,26 @@ variable "name" {
 variable "environments" {
   description = <<-EOT
     The OAuth2 environments to keep tokens fresh for, keyed by environment name (the `--env`
-    name, the metric dimension and part of the default secret names). Per environment:
+    name, the metric dimension and part of the default secret names). Every per-environment key
+    of the job's configuration (README "Configuration") is here; null or absent leaves the
+    job_defaults value, then the job's own default. Per environment:
       token_url               token endpoint (https://; http:// only for loopback test hosts)
       scopes                  scopes to request (and to require in the answer)
       auth_method             client_secret_post (Paxos) | client_secret_basic | private_key_jwt
-      refresh_margin_seconds  refresh when this much life or less is left (null: job_defaults)
+      refresh_margin_seconds  refresh when this much life or less is left (job default 900)
+      max_attempts            token requests per run at most (job default 5)
+      timeout_seconds         per token request (job default 10)
+      backoff_initial_seconds, backoff_max_seconds   retry backoff (job defaults 0.5, 30)
+      rate_limit_per_second, rate_limit_burst        token bucket per token host (0.5, 10)
+      rate_limit_lockout_seconds  a 429 without Retry-After waits this long (300)
+      default_lifetime_seconds    lifetime of a token whose answer has no expires_in (none)
+      max_lifetime_seconds        cap on a token's lifetime (job default 2592000 = 30 days)
+      endpoint_params         extra form fields of every token request, e.g. Auth0's
+                              { audience = ["https://api.example.com"] }; a list of several
+                              values is sent as repeated fields (RFC 8707 resource indicators)
+      signing_alg, audience, key_id   private_key_jwt only: the assertion's algorithm
+                              (RS256 default, ES256, PS256), its "aud" (default token_url), its
+                              "kid" header (the credentials secret's key_id wins)
       credentials_secret_name name of the client-credentials secret this module creates, without a value
                               (default "<secret_name_prefix>/<env>/client-credentials")
       credentials_secret_arn  ARN of an existing client-credentials secret instead: nothing is created
@@ -28,10 +43,25 @@ variable "environments" {
                               (null: var.staleness_alarm_seconds)
   EOT
   type = map(object({
-    token_url               = string
-    scopes                  = optional(list(string), [])
-    auth_method             = optional(string, "client_secret_post")
-    refresh_margin_seconds  = optional(number)
+    token_url              = string
+    scopes                 = optional(list(string), [])
+    auth_method            = optional(string, "client_secret_post")
+    refresh_margin_seconds = optional(number)
+    # The job's per-environment keys (sync_job/config.py), rendered into its TOML when not null.
+    max_attempts               = optional(number)
+    timeout_seconds            = optional(number)
+    backoff_initial_seconds    = optional(number)
+    backoff_max_seconds        = optional(number)
+    rate_limit_per_second      = optional(number)
+    rate_limit_burst           = optional(number)
+    rate_limit_lockout_seconds = optional(number)
+    default_lifetime_seconds   = optional(number)
+    max_lifetime_seconds       = optional(number)
+    endpoint_params            = optional(map(list(string)), {})
+    signing_alg                = optional(string)
+    audience                   = optional(string)
+    key_id                     = optional(string)
+    # The module's own keys: where the secrets are, who reads the token, when to alarm.
     credentials_secret_name = optional(string)
     credentials_secret_arn  = optional(string)
     credentials_kms_key_arn = optional(string)
@@ -43,6 +73,47 @@ variable "environments" {
   validation {
     condition     = length(var.environments) > 0
     error_message = "environments: configure at least one environment."
+  }
+  validation {
+    condition = alltrue([for _, e in var.environments : alltrue([
+      for k in ["refresh_margin_seconds"] : e[k] == null || try(e[k] >= 0 && floor(e[k]) == e[k], false)
+    ])])
+    error_message = "environments: refresh_margin_seconds must be a whole number of seconds, 0 or more."
+  }
+  validation {
+    condition = alltrue([for _, e in var.environments : alltrue([
+      for k in ["max_attempts", "rate_limit_burst", "rate_limit_lockout_seconds", "default_lifetime_seconds", "max_lifetime_seconds"] :
+      e[k] == null || try(e[k] > 0 && floor(e[k]) == e[k], false)
+    ])])
+    error_message = "environments: max_attempts, rate_limit_burst, rate_limit_lockout_seconds, default_lifetime_seconds and max_lifetime_seconds must be positive whole numbers."
+  }
+  validation {
+    condition = alltrue([for _, e in var.environments : alltrue([
+      for k in ["timeout_seconds", "backoff_initial_seconds", "backoff_max_seconds", "rate_limit_per_second"] :
+      e[k] == null || try(e[k] > 0, false)
+    ])])
+    error_message = "environments: timeout_seconds, backoff_initial_seconds, backoff_max_seconds and rate_limit_per_second must be positive."
+  }
+  validation {
+    # The job's SIGNING_ALGS, and PS256 (Microsoft Entra ID's recommended algorithm, issue 10 §2).
+    condition     = alltrue([for _, e in var.environments : e.signing_alg == null || contains(["RS256", "ES256", "PS256"], coalesce(e.signing_alg, "RS256"))])
+    error_message = "environments: signing_alg must be RS256, ES256 or PS256."
+  }
+  validation {
+    # The job refuses these for other auth methods: say so at plan time, not at every run.
+    condition = alltrue([for _, e in var.environments : e.auth_method == "private_key_jwt" || (
+      e.signing_alg == null && e.audience == null && e.key_id == null
+    )])
+    error_message = "environments: signing_alg, audience and key_id apply only to auth_method = \"private_key_jwt\"."
+  }
+  validation {
+    # Fields the grant sets itself, and a value per field: the job's own rules for endpoint_params.
+    condition = alltrue([for _, e in var.environments : alltrue([
+      for field, values in e.endpoint_params : length(values) > 0 && !contains(
+        ["grant_type", "scope", "client_id", "client_secret", "client_assertion", "client_assertion_type"], field
+      )
+    ])])
+    error_message = "environments: endpoint_params may not set grant_type, scope, client_id, client_secret, client_assertion or client_assertion_type, and each field needs at least one value."
   }
   validation {
     condition     = alltrue([for k, _ in var.environments : can(regex("^[a-z][a-z0-9_-]{0,31}$", k))])
@@ -80,7 +151,7 @@ variable "environments" {
 }
 
 variable "job_defaults" {
-  description = "The job's [defaults] table (see the README's configuration table); null leaves the job's own default."
+  description = "The job's [defaults] table (see the README's configuration table): values every environment gets unless it sets its own, and the run-wide run_timeout_seconds (Lambda replaces it with the invocation's remaining time), max_workers and aws_max_attempts. null leaves the job's own default."
   type = object({
     refresh_margin_seconds     = optional(number)
     max_attempts               = optional(number)
@@ -91,8 +162,12 @@ variable "job_defaults" {
     rate_limit_burst           = optional(number)
     rate_limit_lockout_seconds = optional(number)
     default_lifetime_seconds   = optional(number)
-    max_workers                = optional(number)
-    aws_max_attempts           = optional(number)
+    max_lifetime_seconds       = optional(number)
+    endpoint_params            = optional(map(list(string)))
+    # Run-wide: only in [defaults].
+    run_timeout_seconds = optional(number)
+    max_workers         = optional(number)
+    aws_max_attempts    = optional(number)
   })
   default = {}
 }
@@ -121,8 +196,19 @@ variable "operator_role_arns" {
 }
 
 variable "lambda_package_path" {
-  description = "Path to the Lambda zip built by `make package` (dist/sync-job-lambda.zip)."
+  description = "Path to the Lambda zip built by `make package LAMBDA_ARCH=<lambda_architecture>` (dist/sync-job-lambda-x86_64.zip or dist/sync-job-lambda-arm64.zip): its compiled wheels (cryptography, cffi) are built for one architecture."
   type        = string
+}
+
+variable "lambda_architecture" {
+  description = "The function's architecture: x86_64, or arm64 (Graviton, about 20% cheaper per GB-second). The package must be built for it (`make package LAMBDA_ARCH=arm64`)."
+  type        = string
+  default     = "x86_64"
+
+  validation {
+    condition     = contains(["x86_64", "arm64"], var.lambda_architecture)
+    error_message = "lambda_architecture: x86_64 or arm64."
+  }
 }
 
 variable "lambda_timeout_seconds" {
@@ -156,9 +242,9 @@ variable "log_level" {
 }
 
 variable "schedule_expression" {
-  description = "EventBridge Scheduler expression of the scheduled run."
+  description = "EventBridge Scheduler expression of the scheduled run. The default, with the job's default refresh margin (900 s), leaves a token that a failed run did not refresh 600 s or more for the next run (margin minus interval), at about 1.2-1.33 token requests an hour for 1-hour tokens (docs/infra.md, \"What the defaults cost\"). Keep refresh_margin_seconds minus the interval at 600 s or more."
   type        = string
-  default     = "rate(15 minutes)"
+  default     = "rate(5 minutes)"
 }
 
 variable "schedule_timezone" {
@@ -222,7 +308,7 @@ variable "alarm_period_seconds" {
 }
 
 variable "staleness_alarm_seconds" {
-  description = "Default staleness threshold: alarm when a run leaves a token with less life than this."
+  description = "Default staleness threshold: alarm when a run leaves a token with less life than this. With the default schedule and margin, a healthy run never leaves less than the margin (900 s), and the second failed run in a row leaves less than 600 s: the alarm fires 300-600 s before the token expires (docs/infra.md has the timeline)."
   type        = number
   default     = 600
 }

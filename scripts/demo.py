@@ -1,4 +1,5 @@
-"""`make demo`: the whole job end to end on local stand-ins, then everything stopped.
+"""`make demo` (= `python -m scripts.demo` from the repository root): the whole job end to end on
+local stand-ins, then everything stopped.
 
 Starts moto's Secrets Manager server and a Paxos-like OAuth2 token endpoint on 127.0.0.1, seeds
 two environments (sandbox and production, as examples/paxos.toml has them), and runs the real
@@ -16,18 +17,12 @@ import sys
 import tempfile
 from pathlib import Path
 
+from tests.support import aws
+from tests.support.harness import render_toml
+from tests.support.moto_server import MotoServer
+from tests.support.token_server import TokenServer
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-os.environ.update(
-    AWS_ACCESS_KEY_ID="demo",
-    AWS_SECRET_ACCESS_KEY="demo",
-    AWS_DEFAULT_REGION="us-east-1",
-)
-
-from tests.support.harness import render_toml  # noqa: E402
-from tests.support.moto_server import CountingMotoServer  # noqa: E402
-from tests.support.token_server import TokenServer  # noqa: E402
 
 SCOPES = ["funding:read_profile", "transfer:read_transfer", "transfer:write_internal_transfer"]
 
@@ -51,15 +46,12 @@ def step(title: str, *args: str, env: dict[str, str]) -> int:
 def main() -> int:
     import logging
 
-    import boto3
-
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's access log is noise here
 
-    moto = CountingMotoServer()
-    moto.start()
+    moto = MotoServer().start()
     server = TokenServer(lifetime=3599, latency=0.05).start()
     try:
-        sm = boto3.client("secretsmanager", endpoint_url=moto.endpoint)
+        sm = aws.client("secretsmanager", moto.endpoint)
         envs = {}
         for name in ("sandbox", "production"):
             client_id = f"demo-{name}-client"
@@ -81,7 +73,7 @@ def main() -> int:
             config.write_text(render_toml(envs, {"refresh_margin_seconds": 900}))
             print(f"moto Secrets Manager: {moto.endpoint}   token endpoint: {server.url}")
             print(f"config ({config.name}):\n{config.read_text()}")
-            env = dict(os.environ, AWS_ENDPOINT_URL=moto.endpoint, PYTHONPATH=str(ROOT))
+            env = dict(os.environ, **aws.DUMMY_AWS, AWS_ENDPOINT_URL=moto.endpoint, PYTHONPATH=str(ROOT))
             base = ["--config", str(config), "--log-level", "WARNING"]
             codes = [step("first run: both tokens missing, so both are refreshed", *base, "run", env=env)]
             after_first = server.count()

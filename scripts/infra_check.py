@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Static checks of infra/: `make infra-check` runs this, and so does tests/infra/test_infra_check.py.
+"""Static checks of infra/: `make infra-check` runs this (`python -m scripts.infra_check` from the
+repository root), and so does tests/infra/test_infra_check.py.
 
 1. terraform fmt -check -recursive infra
 2. terraform init -backend=false + validate, in infra/ and in every infra/examples/*/ (on a
@@ -25,16 +26,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from tests.support.terraform import DEAD_PROXY, LOOPBACK, Terraform, TerraformUnavailable, copy_infra
 
-from tests.support.terraform import (  # noqa: E402
-    DEAD_PROXY,
-    LOOPBACK,
-    Terraform,
-    TerraformUnavailable,
-    copy_infra,
-)
+ROOT = Path(__file__).resolve().parents[1]
 
 INFRA = ROOT / "infra"
 SKIP_COMMENT = re.compile(r"#\s*checkov:skip=([A-Z0-9_]+)(?::(.*))?")

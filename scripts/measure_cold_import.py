@@ -1,12 +1,12 @@
 #!/usr/bin/env python3
 """Cold-import cost of the Lambda handler, against `import boto3` alone.
 
-    python scripts/measure_cold_import.py [--path build/lambda] [--runs 21] [--json]
+    python scripts/measure_cold_import.py [--path build/lambda-x86_64] [--runs 21] [--json]
 
 Each statement runs in a fresh interpreter (`python -I -c ...`, so nothing is cached in
 memory), `--runs` times, the statements taking turns; the figure is the median wall time minus
 the median of an empty interpreter's start. `--path` puts a directory first on sys.path: the
-unzipped Lambda package (build/lambda after `make package`) measures exactly what Lambda imports.
+unzipped Lambda package (build/lambda-x86_64 after `make package`) measures exactly what Lambda imports.
 
 Measured:
   boto3            import boto3
@@ -14,6 +14,8 @@ Measured:
                    config, metrics, logs): the cold import, and all a run of fresh tokens needs
   handler ready    the module plus what a refresh adds when a token is due (requests and
                    tenacity, loaded lazily by factory.LazyTokenClient)
+  handler ready + jwt  the ready handler plus what private_key_jwt loads when it signs its
+                   first assertion (PyJWT, and cryptography through it)
   emf (ours)       import sync_job.metrics
   powertools       import aws_lambda_powertools.metrics (for comparison; n/a if absent)
   ... + powertools what powertools' Metrics would add on top of boto3 / the ready handler
@@ -41,6 +43,7 @@ STATEMENTS = {
     "boto3": "import boto3",
     "handler module": "import sync_job.lambda_handler",
     "handler ready": HANDLER_READY,
+    "handler ready + jwt": HANDLER_READY + ", jwt",
     "emf (ours)": "import sync_job.metrics",
     "powertools": "import aws_lambda_powertools.metrics",
     "boto3 + powertools": "import boto3, aws_lambda_powertools.metrics",

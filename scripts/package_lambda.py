@@ -1,12 +1,16 @@
 #!/usr/bin/env python3
 """Build the Lambda zip reproducibly: the same sources and pins give the same bytes.
 
-    python scripts/package_lambda.py            # -> build/lambda/ (the tree), dist/sync-job-lambda.zip
-    python scripts/package_lambda.py --verify   # build twice from scratch and compare sha256
+    python scripts/package_lambda.py [--arch x86_64|arm64]   # -> build/lambda-ARCH/ (the tree),
+                                                              #    dist/sync-job-lambda-ARCH.zip
+    python scripts/package_lambda.py --verify                # build twice from scratch, compare sha256
+    python scripts/package_lambda.py --lock                  # requirements/lambda.in -> lambda.lock
 
-1. pip downloads the wheels pinned (with hashes) in requirements/lambda.txt for the Lambda
-   platform (CPython 3.12, manylinux2014 x86_64, binary wheels only).
-2. Each wheel is unpacked into build/lambda/ (what `pip install --target` does, minus the
+Building (--arch is the function's architecture, Terraform's lambda_architecture):
+1. pip downloads the wheels pinned (with hashes) in requirements/lambda.lock for the Lambda
+   platform of that architecture (CPython 3.12, manylinux2014 x86_64 or aarch64, binary wheels
+   only: --only-binary=:all: --require-hashes).
+2. Each wheel is unpacked into the build tree (what `pip install --target` does, minus the
    installer's own files: RECORD, INSTALLER, REQUESTED, console scripts with this machine's
    interpreter path in their shebang). Test directories, __pycache__ and *.pyc are left out.
 3. botocore's service models are cut to the services the job calls (Secrets Manager, and STS
@@ -15,12 +19,22 @@
 5. The zip is written with sorted entries, one fixed timestamp (1980-01-01), mode 0644 and
    maximum deflate, so neither the checkout's mtimes nor the umask nor the directory order of
    the file system reach it.
+
+Locking (--lock, `make lock-lambda`): requirements/lambda.in names the runtime dependencies;
+requirements/dev.lock is the constraint, so every package both ship has one version (the one
+the tests ran with). pip resolves the .in once per architecture with that architecture's
+--platform, exactly as step 1 downloads it; both resolutions must agree on every version, and
+the lock gets the sha256 of every wheel downloaded (a pure-Python wheel has one, a compiled one
+one per architecture). pip-compile --generate-hashes would resolve for the interpreter running
+it (CPython 3.11 here), not for Lambda's 3.12 per architecture, and would hash every file of a
+release (each platform's wheels and the sdist), so a wheel nobody tested could still install.
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import re
 import shutil
 import subprocess
 import sys
@@ -29,22 +43,40 @@ import zipfile
 from pathlib import Path, PurePosixPath
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_REQUIREMENTS = ROOT / "requirements" / "lambda.txt"
-DEFAULT_BUILD = ROOT / "build" / "lambda"
-DEFAULT_OUT = ROOT / "dist" / "sync-job-lambda.zip"
+REQUIREMENTS_IN = ROOT / "requirements" / "lambda.in"
+DEFAULT_REQUIREMENTS = ROOT / "requirements" / "lambda.lock"
+DEV_LOCK = ROOT / "requirements" / "dev.lock"
 SOURCE_PACKAGE = ROOT / "sync_job"
 
-PLATFORM = (
-    "--platform",
-    "manylinux2014_x86_64",
-    "--implementation",
-    "cp",
-    "--python-version",
-    "3.12",
-    "--abi",
-    "cp312",
-    "--only-binary=:all:",
-)
+# Lambda's architecture names (Terraform's lambda_architecture) -> the manylinux machine name.
+# manylinux2014 (glibc 2.17) wheels run on the python3.12 runtime (Amazon Linux 2023, glibc 2.34).
+ARCHITECTURES = {"x86_64": "x86_64", "arm64": "aarch64"}
+DEFAULT_ARCH = "x86_64"
+
+
+def default_build_dir(arch: str) -> Path:
+    return ROOT / "build" / f"lambda-{arch}"
+
+
+def default_out(arch: str) -> Path:
+    return ROOT / "dist" / f"sync-job-lambda-{arch}.zip"
+
+
+def platform_args(arch: str) -> tuple[str, ...]:
+    """pip's target-platform options for Lambda's CPython 3.12 on ``arch`` (binary wheels only)."""
+    return (
+        "--platform",
+        f"manylinux2014_{ARCHITECTURES[arch]}",
+        "--implementation",
+        "cp",
+        "--python-version",
+        "3.12",
+        "--abi",
+        "cp312",
+        "--only-binary=:all:",
+    )
+
+
 # botocore/data/<service>/ directories kept; every top-level file of botocore/data is kept.
 DEFAULT_BOTOCORE_SERVICES = ("secretsmanager", "sts")
 FIXED_DATE = (1980, 1, 1, 0, 0, 0)
@@ -59,10 +91,15 @@ def run(cmd: list[str]) -> None:
     subprocess.run(cmd, check=True, timeout=600)
 
 
-def download_wheels(requirements: Path, dest: Path) -> list[Path]:
+def download_wheels(
+    requirements: Path, dest: Path, arch: str, *, constraints: Path | None = None
+) -> list[Path]:
+    """The wheels of ``requirements`` for ``arch`` in ``dest``: hash-checked against the lock
+    when building; resolved under ``constraints`` (and not hash-checked) when locking."""
     dest.mkdir(parents=True, exist_ok=True)
     for old in dest.glob("*.whl"):
         old.unlink()
+    checks = ["--require-hashes"] if constraints is None else ["--constraint", str(constraints)]
     run(
         [
             sys.executable,
@@ -71,8 +108,8 @@ def download_wheels(requirements: Path, dest: Path) -> list[Path]:
             "download",
             "--quiet",
             "--disable-pip-version-check",
-            *PLATFORM,
-            "--require-hashes",
+            *platform_args(arch),
+            *checks,
             "--dest",
             str(dest),
             "-r",
@@ -162,12 +199,12 @@ def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def build(*, requirements: Path, tree: Path, out: Path, botocore_services: tuple[str, ...]) -> str:
+def build(*, requirements: Path, tree: Path, out: Path, botocore_services: tuple[str, ...], arch: str) -> str:
     if tree.exists():
         shutil.rmtree(tree)
     tree.mkdir(parents=True)
     with tempfile.TemporaryDirectory(prefix="sync-job-wheels-") as wheel_dir:
-        wheels = download_wheels(requirements, Path(wheel_dir))
+        wheels = download_wheels(requirements, Path(wheel_dir), arch)
         unpack(wheels, tree)
     if botocore_services:
         prune_botocore(tree, botocore_services)
@@ -176,6 +213,67 @@ def build(*, requirements: Path, tree: Path, out: Path, botocore_services: tuple
         raise SystemExit("sync_job/lambda_handler.py is missing: the zip would have no handler")
     write_zip(tree, out)
     return sha256(out)
+
+
+LOCK_HEADER = """\
+# Generated by `make lock-lambda` (scripts/package_lambda.py --lock) from requirements/lambda.in,
+# with requirements/dev.lock as constraints: do not edit, change those and re-run.
+# The runtime dependencies shipped in the Lambda zip (`make package`), for CPython 3.12 on
+# manylinux2014 x86_64 and aarch64: one version each, and the sha256 of every wheel shipped (a
+# compiled package has one per architecture). boto3/botocore are in the Lambda runtime too, but
+# that copy changes under the job whenever AWS updates it: shipping our pins keeps the deployed
+# code the tested code.
+"""
+
+
+def canonical(name: str) -> str:
+    """PEP 503 normalized project name: "PyJWT" and "pyjwt", "charset_normalizer" and
+    "charset-normalizer" are one project."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def wheel_name_version(wheel: Path) -> tuple[str, str]:
+    """(canonical name, version) from a wheel's file name (PEP 427: name-version-[build-]tags)."""
+    parts = wheel.name[: -len(".whl")].split("-")
+    if len(parts) not in (5, 6):
+        raise SystemExit(f"not a wheel file name: {wheel.name}")
+    return canonical(parts[0]), parts[1]
+
+
+def resolve_lock(requirements_in: Path, constraints: Path) -> dict[str, tuple[str, list[str]]]:
+    """{name: (version, sorted sha256 of its wheels)} over every architecture. Raises SystemExit
+    if two architectures resolve a package to different versions."""
+    versions: dict[str, dict[str, str]] = {}
+    hashes: dict[str, set[str]] = {}
+    with tempfile.TemporaryDirectory(prefix="sync-job-lock-") as tmp:
+        for arch in ARCHITECTURES:
+            for wheel in download_wheels(requirements_in, Path(tmp) / arch, arch, constraints=constraints):
+                name, version = wheel_name_version(wheel)
+                versions.setdefault(name, {})[arch] = version
+                hashes.setdefault(name, set()).add(sha256(wheel))
+    lock: dict[str, tuple[str, list[str]]] = {}
+    for name, by_arch in sorted(versions.items()):
+        if set(by_arch) != set(ARCHITECTURES) or len(set(by_arch.values())) != 1:
+            raise SystemExit(f"{name}: the architectures resolve different versions: {by_arch}")
+        lock[name] = (next(iter(by_arch.values())), sorted(hashes[name]))
+    return lock
+
+
+def render_lock(lock: dict[str, tuple[str, list[str]]]) -> str:
+    lines = [LOCK_HEADER.rstrip("\n")]
+    for name, (version, digests) in lock.items():
+        lines.append(f"{name}=={version} \\")
+        lines += [
+            f"    --hash=sha256:{digest}" + (" \\" if i < len(digests) - 1 else "")
+            for i, digest in enumerate(digests)
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def write_lock(requirements_in: Path, constraints: Path, out: Path) -> None:
+    lock = resolve_lock(requirements_in, constraints)
+    out.write_text(render_lock(lock))
+    print(f"{out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}: {len(lock)} packages")
 
 
 def human(size: int) -> str:
@@ -188,9 +286,15 @@ def tree_size(tree: Path) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--arch",
+        choices=sorted(ARCHITECTURES),
+        default=DEFAULT_ARCH,
+        help="the function's architecture (Terraform's lambda_architecture); default x86_64",
+    )
     parser.add_argument("--requirements", type=Path, default=DEFAULT_REQUIREMENTS)
-    parser.add_argument("--build-dir", type=Path, default=DEFAULT_BUILD)
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--build-dir", type=Path, help="default build/lambda-ARCH")
+    parser.add_argument("--out", type=Path, help="default dist/sync-job-lambda-ARCH.zip")
     parser.add_argument(
         "--botocore-services",
         default=",".join(DEFAULT_BOTOCORE_SERVICES),
@@ -201,18 +305,28 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="build a second time from scratch and fail unless both zips are identical",
     )
+    parser.add_argument(
+        "--lock",
+        action="store_true",
+        help="write --requirements (requirements/lambda.lock) from requirements/lambda.in; no build",
+    )
     args = parser.parse_args(argv)
+    if args.lock:
+        write_lock(REQUIREMENTS_IN, DEV_LOCK, args.requirements)
+        return 0
     services = tuple(s for s in args.botocore_services.split(",") if s)
+    tree = args.build_dir or default_build_dir(args.arch)
+    out = args.out or default_out(args.arch)
 
     digest = build(
-        requirements=args.requirements, tree=args.build_dir, out=args.out, botocore_services=services
+        requirements=args.requirements, tree=tree, out=out, botocore_services=services, arch=args.arch
     )
-    size = args.out.stat().st_size
-    with zipfile.ZipFile(args.out) as archive:
+    size = out.stat().st_size
+    with zipfile.ZipFile(out) as archive:
         entries = len(archive.infolist())
     print(
-        f"{args.out.relative_to(ROOT) if args.out.is_relative_to(ROOT) else args.out}: "
-        f"{size} bytes ({human(size)}) zipped, {human(tree_size(args.build_dir))} unzipped, "
+        f"{out.relative_to(ROOT) if out.is_relative_to(ROOT) else out} ({args.arch}): "
+        f"{size} bytes ({human(size)}) zipped, {human(tree_size(tree))} unzipped, "
         f"{entries} files, sha256 {digest}"
     )
     if args.verify:
@@ -222,6 +336,7 @@ def main(argv: list[str] | None = None) -> int:
                 tree=Path(tmp) / "tree",
                 out=Path(tmp) / "again.zip",
                 botocore_services=services,
+                arch=args.arch,
             )
         if again != digest:
             print(f"NOT reproducible: a second build gave sha256 {again}", file=sys.stderr)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import shutil
+import os
 import signal
 import sys
 import threading
@@ -132,8 +132,12 @@ def _progress(
     deadline = job.clock.monotonic() + job.config.run_timeout_seconds
     counts: dict[str, int] = {}
     lock = threading.Lock()
+    try:
+        width = os.get_terminal_size(sys.stderr.fileno()).columns
+    except OSError:
+        width = 0
     # A terminal that reports no size (a fresh pty) would get an empty bar: assume 100 columns.
-    width = shutil.get_terminal_size((100, 24)).columns or 100
+    width = width or 100
     with tqdm(total=total, file=sys.stderr, unit="env", leave=False, ncols=width) as bar:
 
         def on_result(result: EnvironmentResult) -> None:

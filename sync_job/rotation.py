@@ -23,7 +23,7 @@ from typing import Any, Protocol, cast
 
 from sync_job.config import EnvironmentConfig
 from sync_job.credentials import Credentials
-from sync_job.errors import OAuthError, SyncJobError
+from sync_job.errors import OAuthError, SecretNotFoundError, SyncJobError
 from sync_job.logs import log_event
 from sync_job.oauth import FetchResult, missing_scopes
 from sync_job.payload import TokenPayload, build_payload
@@ -127,6 +127,16 @@ def put_credentials(
     # Step 0: the current document, whose other keys (and client id) are kept.
     try:
         current = store.read_document(env.credentials_secret)
+    except SecretNotFoundError as exc:
+        if client_id is None:
+            return _failed(
+                result,
+                f"cannot read the current credentials: {exc.message}; for a first value give "
+                "--client-id; nothing stored",
+            )
+        # The first credentials of a new secret (infra/ creates it without a value): nothing to
+        # keep. Had the secret not existed, storing will say so, after the test.
+        current = {}
     except SyncJobError as exc:
         return _failed(result, f"cannot read the current credentials: {exc.message}; nothing stored")
     new_id = client_id if client_id is not None else current.get("client_id")

@@ -183,7 +183,9 @@ class Job:
         }
         due_envs = [env for env, _ in due]
 
-        def stuck(env: EnvironmentConfig, why: str) -> EnvironmentResult:
+        def stuck(env: EnvironmentConfig, why: str, began: bool) -> EnvironmentResult:
+            if began:  # cut off mid-way: that is a failure, whatever is stored
+                return _failed(env, why)
             payload = work[env.name][0].payload if env.name in work else None
             return _not_attempted(env, payload, why, self.clock.now())
 
@@ -445,7 +447,7 @@ class Job:
         budget = self._budget(budget_seconds)
         deadline = self.clock.monotonic() + budget
 
-        def stuck(env: EnvironmentConfig, why: str) -> CheckEntry:
+        def stuck(env: EnvironmentConfig, why: str, began: bool) -> CheckEntry:
             return CheckEntry(environment=env.name, ok=False, checks=(("config", "ok"),), error=why)
 
         entries = self._each(
@@ -506,18 +508,20 @@ class Job:
         *,
         deadline: float,
         budget: float,
-        stuck: Callable[[EnvironmentConfig, str], R],
+        stuck: Callable[[EnvironmentConfig, str, bool], R],
         interrupt: Interrupt | None,
     ) -> list[R]:
         """``work`` for each environment on at most ``max_workers`` daemon threads, results in
         order. Returns by ``deadline + STRAGGLER_GRACE_SECONDS`` (or the interrupt's grace)
-        whatever ``work`` does: an environment still running then gets ``stuck(env, why)``.
+        whatever ``work`` does: an environment still running then, or never started, gets
+        ``stuck(env, why, began)``.
         Daemon threads, because an abandoned call must not keep the process alive at exit."""
         results: list[R | None] = [None] * len(envs)
         queue = list(range(len(envs)))
         lock = threading.Lock()
         done = threading.Event()
         left = [len(envs)]
+        began: set[int] = set()
         if not envs:
             return []
 
@@ -527,9 +531,10 @@ class Job:
                     if not queue:
                         return
                     index = queue.pop(0)
+                    began.add(index)
                 env = envs[index]
                 if interrupt:
-                    result = stuck(env, f"not started: the run was interrupted by {interrupt.reason}")
+                    result = stuck(env, f"not started: the run was interrupted by {interrupt.reason}", False)
                 else:
                     result = work(env)
                 with lock:
@@ -551,14 +556,21 @@ class Job:
         with lock:
             queue.clear()  # nothing new starts after the wait ended
             out: list[R] = []
-            for env, result in zip(envs, results, strict=True):
-                if result is None:
+            for index, (env, result) in enumerate(zip(envs, results, strict=True)):
+                if result is None and index not in began:
+                    cause = (
+                        f"interrupted by {interrupt.reason}"
+                        if interrupt
+                        else f"the run's budget of {budget:g} s ran out"
+                    )
+                    result = stuck(env, f"not started: {cause}", False)
+                elif result is None:
                     doing = self._steps.get(env.name, "starting")
                     if interrupt:
                         why = f"interrupted by {interrupt.reason} while {doing}"
                     else:
                         why = f"did not finish within the run's budget of {budget:g} s (still {doing})"
-                    result = stuck(env, why)
+                    result = stuck(env, why, True)
                 out.append(result)
         return out
 

@@ -258,7 +258,12 @@ class TokenClient:
         _local.watch = watch
         timer.start()
         try:
-            return self._exchange(env, headers, form, timeout)
+            answer = self._exchange(env, headers, form, timeout)
+            if watch.expired:
+                # The cut can read as an end of file: headers ended early, a body without
+                # Content-Length "complete". What arrived before the deadline is no answer.
+                raise _too_slow(env, timeout)
+            return answer
         except TokenRequestError:
             if watch.expired:
                 raise _too_slow(env, timeout) from None

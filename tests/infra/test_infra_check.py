@@ -15,13 +15,17 @@ from tests.support.terraform import copy_infra
 pytestmark = [pytest.mark.infra, pytest.mark.timeout(600)]
 
 ROOT = Path(__file__).resolve().parents[2]
-SCRIPT = ROOT / "scripts" / "infra_check.py"
 UNAVAILABLE = 3
 
 
 def infra_check(*args: str) -> subprocess.CompletedProcess[str]:
     proc = subprocess.run(
-        [sys.executable, str(SCRIPT), *args], capture_output=True, text=True, timeout=540, check=False
+        [sys.executable, "-m", "scripts.infra_check", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=540,
+        check=False,
     )
     if proc.returncode == UNAVAILABLE:
         pytest.skip(proc.stderr.strip())

@@ -1,10 +1,12 @@
 """`make package`: the Lambda zip is reproducible, holds the handler and pinned dependencies for
-the Lambda platform, and no tests, caches or installer files."""
+the Lambda platform of its architecture, and no tests, caches or installer files. The arm64 zip
+cannot run here: its compiled modules are shown to be aarch64 code from aarch64 wheels."""
 
 from __future__ import annotations
 
 import hashlib
 import re
+import struct
 import subprocess
 import sys
 import zipfile
@@ -12,16 +14,25 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.lambda_package import Package, build_package
+from tests.support.lambda_package import Package, build_package, interpreter_shim
 
 pytestmark = [pytest.mark.infra, pytest.mark.timeout(600)]
 
 ROOT = Path(__file__).resolve().parents[2]
 LAMBDA_LIMIT = 50 * 1024 * 1024  # zipped upload limit of a Lambda function
+# ELF e_machine values (the System V ABI's registry, and <elf.h>): EM_X86_64, EM_AARCH64.
+E_MACHINE = {"x86_64": 62, "arm64": 183}
+WHEEL_MACHINE = {"x86_64": "x86_64", "arm64": "aarch64"}
+# The packages that ship compiled code, and where it lives in the zip.
+COMPILED = {
+    "charset-normalizer": "charset_normalizer/",
+    "cryptography": "cryptography/",
+    "cffi": "_cffi_backend",
+}
 
 
 def pins() -> dict[str, str]:
-    text = (ROOT / "requirements" / "lambda.txt").read_text()
+    text = (ROOT / "requirements" / "lambda.lock").read_text()
     return {
         name.lower().replace("_", "-"): version
         for name, version in re.findall(r"^([A-Za-z0-9_.-]+)==([^\s\\]+)", text, re.MULTILINE)
@@ -75,26 +86,97 @@ def test_zip_holds_the_handler_the_pins_and_nothing_else(lambda_package: Package
     models = {n.split("/")[2] for n in names if n.startswith("botocore/data/") and n.count("/") > 2}
     assert models == {"secretsmanager", "sts"}
 
-    # The only compiled code is charset-normalizer's optional speedup, built for CPython 3.12.
-    binaries = [n for n in names if n.endswith(".so")]
-    assert binaries and all(re.search(r"cpython-312-x86_64-linux-gnu\.so$", n) for n in binaries)
-    assert all(n.startswith("charset_normalizer/") for n in binaries)
+    # Compiled code: charset-normalizer's optional speedup and cffi's backend, built for CPython
+    # 3.12, and cryptography's Rust core (abi3); all of it x86_64 machine code.
+    assert_compiled_for(lambda_package, "x86_64")
 
 
-def test_unzipped_package_imports_the_handler_without_site_packages(lambda_package: Package) -> None:
+@pytest.fixture(scope="module")
+def arm64_package(tmp_path_factory: pytest.TempPathFactory) -> Package:
+    return build_package(tmp_path_factory.mktemp("lambda-package-arm64"), "--arch", "arm64")
+
+
+def test_arm64_zip_holds_the_same_pins_built_for_aarch64(
+    arm64_package: Package, lambda_package: Package
+) -> None:
+    assert "(arm64)" in arm64_package.build_output
+    with zipfile.ZipFile(arm64_package.zip_path) as archive:
+        names = [i.filename for i in archive.infolist()]
+    with zipfile.ZipFile(lambda_package.zip_path) as archive:
+        x86_names = [i.filename for i in archive.infolist()]
+    shipped = {
+        m.group(1).lower().replace("_", "-"): m.group(2)
+        for n in names
+        if (m := re.match(r"^([^/]+)-([^-/]+)\.dist-info/METADATA$", n))
+    }
+    assert shipped == pins()
+    # The same files but for the compiled modules' names (their file names carry the machine).
+    assert sorted(n for n in names if not n.endswith(".so")) == sorted(
+        n for n in x86_names if not n.endswith(".so")
+    )
+    assert_compiled_for(arm64_package, "arm64")
+
+
+def assert_compiled_for(package: Package, arch: str) -> None:
+    """Every shared object is an ELF file for ``arch``'s machine, every compiled package's wheel
+    was tagged for it, and the packages with compiled code are exactly COMPILED."""
+    tree = package.unzipped
+    shared = sorted(p for p in tree.rglob("*.so*") if p.is_file())
+    assert shared
+    for path in shared:
+        header = path.read_bytes()[:20]
+        assert header[:4] == b"\x7fELF", path
+        # e_machine: a 16-bit field at offset 18, in the byte order EI_DATA (offset 5) names.
+        order = "<" if header[5] == 1 else ">"
+        (machine,) = struct.unpack(order + "H", header[18:20])
+        assert machine == E_MACHINE[arch], f"{path.relative_to(tree)}: e_machine {machine}"
+    owners = {
+        name
+        for name, prefix in COMPILED.items()
+        for path in shared
+        if path.relative_to(tree).as_posix().startswith(prefix)
+    }
+    assert owners == set(COMPILED), [p.relative_to(tree).as_posix() for p in shared]
+    for dist_info in tree.glob("*.dist-info"):
+        tags = re.findall(r"^Tag: (\S+)$", (dist_info / "WHEEL").read_text(), re.MULTILINE)
+        assert tags, dist_info.name
+        platforms = {t.split("-")[2] for t in tags}
+        if platforms == {"any"}:
+            continue
+        name = dist_info.name.split("-")[0].lower().replace("_", "-")
+        assert name in COMPILED, f"{name} ships compiled code"
+        assert all(p.endswith("_" + WHEEL_MACHINE[arch]) and "linux" in p for p in platforms), (name, tags)
+        assert any(t.startswith(("cp312-cp312-", "cp311-abi3-")) for t in tags), (name, tags)
+
+
+def test_unzipped_package_imports_the_handler_without_site_packages(
+    lambda_package: Package, tmp_path: Path
+) -> None:
     """Only the standard library and the zip: what Lambda has (here on this machine's Python;
-    charset-normalizer falls back from its 3.12 binary to its pure-Python modules)."""
+    charset-normalizer falls back from its 3.12 binary to its pure-Python modules; cryptography
+    is abi3, so its binary loads here too, with cffi's backend for this Python from the shim)."""
     code = (
-        "import sys; sys.path.insert(0, sys.argv[1])\n"
-        "import sync_job.lambda_handler, boto3, requests, tenacity, click\n"
+        "import sys; sys.path[:0] = [sys.argv[1], sys.argv[2]]\n"
+        "import sync_job.lambda_handler, boto3, requests, tenacity, click, jwt, cryptography\n"
+        "from cryptography.hazmat.primitives.asymmetric import ec\n"
+        "key = ec.generate_private_key(ec.SECP256R1())\n"
+        "assert jwt.decode(jwt.encode({'a': 1}, key, 'ES256'), key.public_key(), ['ES256']) == {'a': 1}\n"
         "assert callable(sync_job.lambda_handler.handler)\n"
-        "for m in (sync_job.lambda_handler, boto3, requests, tenacity, click):\n"
+        "for m in (sync_job.lambda_handler, boto3, requests, tenacity, click, jwt, cryptography):\n"
         "    assert m.__file__.startswith(sys.argv[1]), m.__file__\n"
         "import boto3; boto3.client('secretsmanager', region_name='us-east-1')\n"
         "print('ok')\n"
     )
     proc = subprocess.run(
-        [sys.executable, "-I", "-S", "-c", code, str(lambda_package.unzipped)],
+        [
+            sys.executable,
+            "-I",
+            "-S",
+            "-c",
+            code,
+            str(lambda_package.unzipped),
+            str(interpreter_shim(tmp_path)),
+        ],
         capture_output=True,
         text=True,
         timeout=120,

@@ -61,6 +61,11 @@ def resource(type_: str, name: str, **values: Any) -> dict[str, Any]:
         },
         {"Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "NotResource": SECRET},
         {"Effect": "Allow", "NotAction": "iam:*", "Resource": "*"},
+        {
+            "Effect": "Allow",
+            "Action": ["secretsmanager:BatchGetSecretValue", "secretsmanager:GetSecretValue"],
+            "Resource": "*",
+        },
     ],
 )
 def test_flags_sensitive_actions_on_every_resource(statement: dict[str, Any]) -> None:
@@ -75,6 +80,8 @@ def test_flags_sensitive_actions_on_every_resource(statement: dict[str, Any]) ->
         {"Effect": "Deny", "Action": "secretsmanager:GetSecretValue", "Resource": "*"},
         {"Effect": "Allow", "Action": ["logs:PutLogEvents", "xray:PutTraceSegments"], "Resource": "*"},
         {"Effect": "Allow", "NotAction": ["secretsmanager:*", "kms:*"], "Resource": "*"},
+        # Has no resource type and grants nothing without GetSecretValue on each secret.
+        {"Effect": "Allow", "Action": "secretsmanager:BatchGetSecretValue", "Resource": "*"},
     ],
 )
 def test_passes_scoped_denied_and_unrelated_statements(statement: dict[str, Any]) -> None:

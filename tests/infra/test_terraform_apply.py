@@ -6,10 +6,14 @@ What it shows: the apply creates the function, schedule, roles, key, secrets, al
 no applied policy allows a secretsmanager or kms action on "*"; the handler from the zip, with
 the configuration Terraform rendered into the function's environment, writes valid tokens into
 the Terraform-created token secrets (and a second run finds them fresh); destroy removes it all.
+Next to the two Paxos environments (client_secret_post) runs a third, private_key_jwt one, whose
+credentials secret holds a private key and its certificate, and whose private_key_jwt keys
+(signing_alg, audience, key_id) and request settings come through Terraform's variables.
 
 Test-only plumbing (never in infra/): a copy of infra/ in a temporary directory, an override.tf
-pointing every AWS endpoint the module uses at moto, and a tfvars file pointing the token URLs at
-the local endpoint. Skipped, with the reason, when terraform or the provider mirror is missing.
+pointing every AWS endpoint the module uses at moto and adding the private_key_jwt environment to
+the example's module call, and a tfvars file pointing the token URLs at the local endpoint.
+Skipped, with the reason, when terraform or the provider mirror is missing.
 """
 
 from __future__ import annotations
@@ -24,25 +28,28 @@ import tomllib
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.support.lambda_package import Package
-from tests.support.moto_recording import RecordingMotoServer
+from tests.support.aws import DUMMY_AWS, REGION
+from tests.support.aws import client as aws_client
+from tests.support.lambda_package import Package, interpreter_shim
+from tests.support.moto_server import MotoServer
 from tests.support.policy_check import find_wildcard_grants
 from tests.support.terraform import DEAD_PROXY, LOOPBACK, Terraform, TerraformUnavailable, copy_infra
 from tests.support.token_server import TokenServer
 
 pytestmark = [pytest.mark.infra, pytest.mark.timeout(900)]
 
-REGION = "us-east-1"
 NAME = "paxos-sync-job"
-ENVIRONMENTS = ("sandbox", "production")
+PAXOS_ENVIRONMENTS = ("sandbox", "production")
+JWT_ENV = "partner"  # private_key_jwt, added to the example by the test's override.tf
+ENVIRONMENTS = (*PAXOS_ENVIRONMENTS, JWT_ENV)
+JWT_SCOPES = ["partner:read", "partner:write"]
 # Every AWS service the module touches; each is pointed at moto. A service missing here would
 # be sent to the dead loopback proxy and fail, never to AWS.
 ENDPOINT_SERVICES = (
@@ -56,20 +63,29 @@ ENDPOINT_SERVICES = (
     "cloudwatch",
     "logs",
 )
-DUMMY_AWS = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",  # moto's documented dummy value
-    "AWS_SESSION_TOKEN": "testing",
-    "AWS_REGION": REGION,
-    "AWS_DEFAULT_REGION": REGION,
-}
 CONSUMER_ROLE = "arn:aws:iam::123456789012:role/payments-api-sandbox"
 OPERATOR_ROLE = "arn:aws:iam::123456789012:role/payments-oncall"
 
 
-def override_tf(endpoint: str) -> str:
+def override_tf(endpoint: str, token_url: str) -> str:
     endpoints = "\n".join(f"    {service:<14} = {json.dumps(endpoint)}" for service in ENDPOINT_SERVICES)
     return f"""# Test only: written into a temporary copy of the example, never committed.
+module "sync_job" {{
+  environments = merge(local.environments, {{
+    {JWT_ENV} = {{
+      token_url          = {json.dumps(token_url)}
+      scopes             = {json.dumps(JWT_SCOPES)}
+      auth_method        = "private_key_jwt"
+      signing_alg        = "RS256"
+      audience           = {json.dumps(token_url)}
+      key_id             = "partner-key-1"
+      max_attempts       = 4
+      timeout_seconds    = 7.5
+      consumer_role_arns = []
+    }}
+  }})
+}}
+
 provider "aws" {{
   region                      = "{REGION}"
   skip_credentials_validation = true
@@ -87,7 +103,7 @@ provider "aws" {{
 @dataclass
 class Stack:
     tf: Terraform
-    moto: RecordingMotoServer
+    moto: MotoServer
     endpoint: str
     tokens: TokenServer
     package: Package
@@ -97,14 +113,7 @@ class Stack:
     client_secrets: dict[str, str] = field(default_factory=dict)
 
     def client(self, service: str) -> Any:
-        return boto3.client(
-            service,
-            endpoint_url=self.endpoint,
-            region_name=REGION,
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-            aws_session_token="testing",
-        )
+        return aws_client(service, self.endpoint)
 
 
 @pytest.fixture(scope="module")
@@ -117,20 +126,18 @@ def stack(lambda_package: Package, tmp_path_factory: pytest.TempPathFactory) -> 
     except TerraformUnavailable as exc:
         pytest.skip(str(exc))
 
-    moto = RecordingMotoServer()
-    moto.start()
+    moto = MotoServer(record=True).start()
     tokens = TokenServer(token_prefix=f"tok-{uuid.uuid4().hex[:8]}").start()
     try:
-        host, port = moto.get_host_and_port()
-        endpoint = f"http://{host}:{port}"
-        assert host == "127.0.0.1"
+        endpoint = moto.endpoint
+        assert endpoint.startswith("http://127.0.0.1:")
         tf = Terraform.offline(example, base / "scratch", extra_env=dict(DUMMY_AWS))
         assert tf.binary == probe.binary
-        (example / "override.tf").write_text(override_tf(endpoint))
+        (example / "override.tf").write_text(override_tf(endpoint, tokens.url))
         (example / "test.auto.tfvars.json").write_text(
             json.dumps(
                 {
-                    "token_urls": {env: tokens.url for env in ENVIRONMENTS},
+                    "token_urls": {env: tokens.url for env in PAXOS_ENVIRONMENTS},
                     "consumer_role_arns": {"sandbox": [CONSUMER_ROLE]},
                     "operator_role_arns": [OPERATOR_ROLE],
                     "lambda_package_path": str(lambda_package.zip_path),
@@ -191,6 +198,7 @@ def test_apply_creates_function_schedule_roles_key_secrets_alarms_dashboard(stac
     # The function: runtime, handler, sizing, the zip we built, config without any secret.
     function = stack.client("lambda").get_function(FunctionName=out["function_name"])["Configuration"]
     assert function["Runtime"] == "python3.12"
+    assert function["Architectures"] == ["x86_64"]
     assert function["Handler"] == "sync_job.lambda_handler.handler"
     assert function["Timeout"] == 300 and function["MemorySize"] == 256
     assert function["Role"] == out["role_arn"]
@@ -210,20 +218,29 @@ def test_apply_creates_function_schedule_roles_key_secrets_alarms_dashboard(stac
         assert table["token_secret"] == out["token_secret_arns"][env]
         assert table["credentials_secret"] == out["credentials_secret_arns"][env]
         assert table["token_url"] == stack.tokens.url
-        assert set(table) <= {
-            "token_url",
-            "scopes",
-            "auth_method",
-            "credentials_secret",
-            "token_secret",
-            "refresh_margin_seconds",
-        }
+    for env in PAXOS_ENVIRONMENTS:
+        table = config["environments"][env]
+        # Only what the example sets: every other key is left to the job's defaults.
+        assert set(table) == {"token_url", "scopes", "auth_method", "credentials_secret", "token_secret"}
+        assert table["auth_method"] == "client_secret_post"
+    jwt_table = config["environments"][JWT_ENV]
+    assert {k: v for k, v in jwt_table.items() if k not in ("credentials_secret", "token_secret")} == {
+        "token_url": stack.tokens.url,
+        "scopes": JWT_SCOPES,
+        "auth_method": "private_key_jwt",
+        "signing_alg": "RS256",
+        "audience": stack.tokens.url,
+        "key_id": "partner-key-1",
+        "max_attempts": 4,
+        "timeout_seconds": 7.5,
+    }
     concurrency = stack.client("lambda").get_function_concurrency(FunctionName=out["function_name"])
     assert concurrency.get("ReservedConcurrentExecutions") == 1
 
-    # The schedule: every 15 minutes, with a retry policy and the dead-letter queue.
+    # The schedule: every 5 minutes (margin 900 s - 300 s: a failed run is survived), with a
+    # retry policy and the dead-letter queue.
     schedule = stack.client("scheduler").get_schedule(Name=NAME)
-    assert schedule["ScheduleExpression"] == "rate(15 minutes)"
+    assert schedule["ScheduleExpression"] == "rate(5 minutes)"
     assert schedule["State"] == "ENABLED"
     assert schedule["Target"]["Arn"] == out["function_arn"]
     assert schedule["Target"]["RetryPolicy"] == {"MaximumEventAgeInSeconds": 600, "MaximumRetryAttempts": 3}
@@ -244,7 +261,7 @@ def test_apply_creates_function_schedule_roles_key_secrets_alarms_dashboard(stac
     assert key["KeyManager"] == "CUSTOMER" and key["KeyState"] == "Enabled"
     assert kms.get_key_rotation_status(KeyId=out["kms_key_arn"])["KeyRotationEnabled"] is True
 
-    # The secrets: four, all on the key; the credentials ones without any value.
+    # The secrets: two per environment, all on the key; the credentials ones without any value.
     sm = stack.client("secretsmanager")
     for env in ENVIRONMENTS:
         for arn in (out["token_secret_arns"][env], out["credentials_secret_arns"][env]):
@@ -285,7 +302,8 @@ def test_apply_creates_function_schedule_roles_key_secrets_alarms_dashboard(stac
         )
         assert stale["Dimensions"] == [{"Name": "Environment", "Value": env}]
         assert stale["TreatMissingData"] == "breaching"
-        assert stale["Threshold"] == 900 and stale["ComparisonOperator"] == "LessThanThreshold"
+        assert stale["Threshold"] == 600 and stale["ComparisonOperator"] == "LessThanThreshold"
+        assert stale["Period"] == 1800 and stale["EvaluationPeriods"] == 1
 
     # The dashboard: seconds remaining per environment and outcomes over time.
     dashboard = stack.client("cloudwatch").get_dashboard(DashboardName=out["dashboard_name"])
@@ -352,7 +370,7 @@ def _list(value: Any) -> list[str]:
 
 HANDLER_RUN = r"""
 import json, sys
-sys.path.insert(0, sys.argv[1])
+sys.path[:0] = [sys.argv[1], sys.argv[4]]
 import sync_job.lambda_handler as handler_module
 
 class Context:
@@ -368,7 +386,8 @@ try:
 except Exception as exc:
     outcome["error"] = f"{type(exc).__name__}: {exc}"
 outcome["modules"] = {name: getattr(sys.modules.get(name), "__file__", None)
-                      for name in ("sync_job", "boto3", "botocore", "requests", "tenacity")}
+                      for name in ("sync_job", "boto3", "botocore", "requests", "tenacity", "jwt",
+                                   "cryptography", "_cffi_backend")}
 with open(sys.argv[3], "w") as out:
     json.dump(outcome, out)
 """
@@ -392,8 +411,9 @@ class HandlerRun:
 
 def run_packaged_handler(stack: Stack, event: dict[str, Any], tmp: Path) -> HandlerRun:
     """The handler from the unzipped dist zip, in a fresh interpreter without site-packages
-    (-I -S: only the standard library and the zip's tree, as on Lambda), with the environment
-    Terraform gave the function plus what Lambda itself would set."""
+    (-I -S: only the standard library and the zip's tree, as on Lambda, and cffi's backend for
+    this machine's Python: see interpreter_shim), with the environment Terraform gave the
+    function plus what Lambda itself would set."""
     function = stack.client("lambda").get_function_configuration(FunctionName=stack.outputs["function_name"])
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
@@ -421,6 +441,7 @@ def run_packaged_handler(stack: Stack, event: dict[str, Any], tmp: Path) -> Hand
             str(stack.package.unzipped),
             json.dumps(event),
             str(result_path),
+            str(interpreter_shim(tmp)),
         ],
         env=env,
         capture_output=True,
@@ -450,25 +471,48 @@ def test_packaged_handler_writes_valid_tokens_into_the_terraform_created_secrets
     sm = stack.client("secretsmanager")
 
     # The operator's step after apply: register the client at the provider, put its credentials.
-    secrets: dict[str, str] = {}
-    for env in ENVIRONMENTS:
-        client_id = f"{env}-client-{uuid.uuid4().hex[:6]}"
-        secrets[env] = f"SECRETMARK-{uuid.uuid4().hex}"
-        stack.tokens.add_client(client_id, secrets[env], scopes=config["environments"][env]["scopes"])
+    client_ids: dict[str, str] = {}
+    for env in PAXOS_ENVIRONMENTS:
+        client_ids[env] = f"{env}-client-{uuid.uuid4().hex[:6]}"
+        secret = f"SECRETMARK-{uuid.uuid4().hex}"
+        stack.tokens.add_client(client_ids[env], secret, scopes=config["environments"][env]["scopes"])
         sm.put_secret_value(
             SecretId=out["credentials_secret_arns"][env],
-            SecretString=json.dumps({"client_id": client_id, "client_secret": secrets[env]}),
+            SecretString=json.dumps({"client_id": client_ids[env], "client_secret": secret}),
         )
+    # private_key_jwt: a key pair and its certificate; the provider knows the public key only.
+    client_ids[JWT_ENV] = f"{JWT_ENV}-client-{uuid.uuid4().hex[:6]}"
+    private_pem, public_pem, certificate_pem = key_and_certificate(client_ids[JWT_ENV])
+    stack.tokens.add_client(
+        client_ids[JWT_ENV], scopes=JWT_SCOPES, auth_method="private_key_jwt", public_key_pem=public_pem
+    )
+    sm.put_secret_value(
+        SecretId=out["credentials_secret_arns"][JWT_ENV],
+        SecretString=json.dumps(
+            {"client_id": client_ids[JWT_ENV], "private_key": private_pem, "certificate": certificate_pem}
+        ),
+    )
     before = stack.tokens.count()
 
     first = run_packaged_handler(stack, {}, tmp_path)
     assert first.error is None, f"{first.error}\n{first.stderr}"
     for name, path in first.modules.items():
+        if name == "_cffi_backend":  # the one module this Python cannot take from the zip
+            assert path and path.startswith(str(tmp_path)), path
+            continue
         assert path and path.startswith(str(stack.package.unzipped)), f"{name} imported from {path}"
     assert first.result is not None
     outcomes = {r["environment"]: r for r in first.result["results"]}
     assert {env: outcomes[env]["outcome"] for env in ENVIRONMENTS} == dict.fromkeys(ENVIRONMENTS, "refreshed")
     assert stack.tokens.count() == before + len(ENVIRONMENTS)
+    # Each client authenticated as configured: a signed assertion (checked by the endpoint with
+    # the registered public key), not a secret, for the private_key_jwt environment.
+    seen = {r.client_id: r.auth_method_seen for r in stack.tokens.requests if r.status == 200}
+    assert {env: seen.get(client_ids[env]) for env in ENVIRONMENTS} == {
+        "sandbox": "client_secret_post",
+        "production": "client_secret_post",
+        JWT_ENV: "private_key_jwt",
+    }
 
     now = datetime.now(UTC)
     issued = set(stack.tokens.issued)
@@ -508,7 +552,41 @@ def test_packaged_handler_writes_valid_tokens_into_the_terraform_created_secrets
         described = sm.describe_secret(SecretId=out["token_secret_arns"][env])
         assert described["VersionIdsToStages"] == versions[env]
 
-    # Neither a client secret nor a token in anything the handler printed.
+    # Neither a client secret, a private key nor a token in anything the handler printed.
+    key_body = private_pem.splitlines()[1]
     for run in (first, second):
         for text in (run.stdout, run.stderr):
             assert "SECRETMARK" not in text and "LEAKMARK" not in text
+            assert "PRIVATE KEY" not in text and key_body not in text
+
+
+def key_and_certificate(subject: str) -> tuple[str, str, str]:
+    """A fresh RSA key (PKCS#8 PEM), its public key and a self-signed X.509 certificate for it,
+    valid for a day: what an operator puts into a private_key_jwt credentials secret."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import NameOID
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)])
+    now = datetime.now(UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    private_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    public_pem = (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+    return private_pem, public_pem, certificate.public_bytes(serialization.Encoding.PEM).decode()

@@ -14,12 +14,12 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from sync_job.config import parse_config
+from sync_job.credentials import Credentials, parse_credentials
 from sync_job.errors import CredentialsError
-from sync_job.oauth import Credentials, build_request
+from sync_job.oauth import build_request
 from sync_job.redact import Secret
-from sync_job.store import parse_credentials
 from sync_job.timeutil import parse_rfc3339
+from tests.support.fakes import env_config
 from tests.support.harness import Harness, assert_no_leak
 from tests.support.token_server import Fault
 
@@ -57,24 +57,20 @@ def add_jwt_env(
     **table: Any,
 ) -> str:
     private, public = keypair(kind)
-    client_id = harness.client_id(name)
-    harness.tokens.add_client(
-        client_id, scopes=["funding:read_profile"], auth_method="private_key_jwt", public_key_pem=public
-    )
-    creds = f"{harness.run_id}/{name}/client-credentials"
-    doc = {"client_id": client_id, "private_key": stored_key if stored_key is not None else private}
+    doc = {
+        "client_id": harness.client_id(name),
+        "private_key": stored_key if stored_key is not None else private,
+    }
     if key_id:
         doc["key_id"] = key_id
-    harness.sm.create_secret(Name=creds, SecretString=json.dumps(doc))
-    harness.sm.create_secret(Name=f"{harness.run_id}/{name}/access-token")
-    harness.envs[name] = {
-        "token_url": harness.tokens.url,
-        "scopes": ["funding:read_profile"],
-        "credentials_secret": creds,
-        "token_secret": f"{harness.run_id}/{name}/access-token",
-        "auth_method": "private_key_jwt",
+    harness.add_env(
+        name,
+        scopes=["funding:read_profile"],
+        auth_method="private_key_jwt",
+        public_key_pem=public,
+        credentials=doc,
         **table,
-    }
+    )
     return private
 
 
@@ -130,32 +126,28 @@ def test_bad_private_key_is_a_clear_error_naming_the_secret(
 
 def test_assertion_claims() -> None:
     private, _ = keypair("ec")
-    env = parse_config(
-        {
-            "environments": {
-                "e": {
-                    "token_url": "https://idp.example/oauth2/token",
-                    "credentials_secret": "c",
-                    "token_secret": "t",
-                    "auth_method": "private_key_jwt",
-                    "signing_alg": "ES256",
-                }
-            }
-        }
-    ).get("e")
+    env = env_config(
+        "e",
+        token_url="https://idp.example/oauth2/token",
+        scopes=None,
+        auth_method="private_key_jwt",
+        signing_alg="ES256",
+    )
     creds = Credentials("client-1", private_key=Secret(private), key_id="k1", source="c")
     now = datetime.now(UTC)
     _, form = build_request(env, creds, now)
     _, form2 = build_request(env, creds, now)
     assert form["client_assertion_type"] == "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
     assert "client_secret" not in form
-    header = jwt.get_unverified_header(form["client_assertion"])
+    assertion, other_assertion = form["client_assertion"], form2["client_assertion"]
+    assert isinstance(assertion, str) and isinstance(other_assertion, str)
+    header = jwt.get_unverified_header(assertion)
     assert header["alg"] == "ES256" and header["kid"] == "k1"
-    claims = jwt.decode(form["client_assertion"], options={"verify_signature": False})
+    claims = jwt.decode(assertion, options={"verify_signature": False})
     assert claims["iss"] == claims["sub"] == "client-1"
     assert claims["aud"] == "https://idp.example/oauth2/token"
     assert 0 < claims["exp"] - claims["iat"] <= 300
-    other = jwt.decode(form2["client_assertion"], options={"verify_signature": False})
+    other = jwt.decode(other_assertion, options={"verify_signature": False})
     assert other["jti"] != claims["jti"]
 
 

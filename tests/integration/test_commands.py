@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from tests.integration.test_run_against_servers import valid_doc
+from tests.support.fakes import valid_doc
 from tests.support.harness import Harness, assert_no_leak, render_toml
 from tests.support.token_server import Fault
 

@@ -22,7 +22,7 @@ from cryptography.x509.oid import NameOID
 
 from sync_job.cli import main
 from tests.integration.test_beyond_secrets import add_jwt_env, key_body, keypair
-from tests.integration.test_run_against_servers import valid_doc
+from tests.support.fakes import valid_doc
 from tests.support.harness import Harness, Result, assert_no_leak
 
 
@@ -473,3 +473,23 @@ def test_terminal_pem_key_is_not_echoed(harness: Harness) -> None:
     for piece in key_body(private):
         assert piece.encode() not in shown
     assert creds_doc(harness, "sandbox")["private_key"] == private
+
+
+def test_first_credentials_of_a_secret_created_without_a_value(harness: Harness) -> None:
+    # The quick start: infra/ (or `aws secretsmanager create-secret`) makes the secret empty, and
+    # `credentials put --client-id` stores its first value after the test, and the first token.
+    harness.add_env("sandbox")
+    name = creds_name(harness, "sandbox")
+    harness.sm.delete_secret(SecretId=name, ForceDeleteWithoutRecovery=True)
+    harness.sm.create_secret(Name=name)
+    secret = harness.secrets["sandbox"]
+    without = put(harness, "sandbox", secret)
+    assert without.exit_code == 1 and "--client-id" in without.stderr
+    result = put(harness, "sandbox", secret, "--client-id", harness.client_id("sandbox"), "--json")
+    assert result.exit_code == 0, result.stderr
+    assert creds_doc(harness, "sandbox") == {
+        "client_id": harness.client_id("sandbox"),
+        "client_secret": secret,
+    }
+    assert harness.token_requests("sandbox") == 1
+    assert harness.stored("sandbox") is not None

@@ -10,14 +10,11 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from botocore.awsrequest import AWSResponse
 
-from sync_job.store import botocore_session
-from tests.integration.test_run_against_servers import valid_doc
+from tests.support.fakes import valid_doc
 from tests.support.harness import Harness, Result, assert_no_leak
 from tests.support.token_server import Fault, TokenServer
 
@@ -177,43 +174,7 @@ def test_deadline_stops_attempts_and_reports_every_environment(harness: Harness)
     assert harness.token_requests("queued") == 0
 
 
-# --- Secrets Manager faults, injected with botocore event hooks ------------------------------------
-
-
-class _Raw:
-    def __init__(self, body: bytes) -> None:
-        self._body = body
-
-    def stream(self, **_: Any) -> Iterator[bytes]:
-        yield self._body
-
-
-@pytest.fixture
-def sm_hooks() -> Iterator[Any]:
-    """Registers before-send hooks on the botocore session the job's clients are made from, so
-    the injected answer goes through botocore's real parsing and retry logic."""
-    botocore_session.cache_clear()
-    session = botocore_session()
-    calls: list[str] = []
-
-    def inject(operation: str, code: str, status: int, times: int, message: str = "injected") -> None:
-        remaining = [times]
-
-        def hook(request: Any, **kwargs: Any) -> AWSResponse | None:
-            target = request.headers.get("X-Amz-Target", b"")
-            target = target.decode() if isinstance(target, bytes) else target
-            if target != f"secretsmanager.{operation}" or remaining[0] == 0:
-                return None
-            remaining[0] -= 1
-            calls.append(operation)
-            body = json.dumps({"__type": code, "message": message}).encode()
-            return AWSResponse(request.url, status, {"x-amzn-ErrorType": code}, _Raw(body))
-
-        session.get_component("event_emitter").register_first("before-send.secrets-manager", hook)
-
-    inject.calls = calls  # type: ignore[attr-defined]
-    yield inject
-    botocore_session.cache_clear()
+# --- Secrets Manager faults, injected with botocore event hooks (the sm_hooks fixture) -------------
 
 
 def test_throttling_is_retried_by_botocore(harness: Harness, sm_hooks: Any) -> None:

@@ -20,7 +20,7 @@ import pytest
 
 from sync_job.bearer import parse_timestamp
 from sync_job.reader import TokenReader, TokenUnavailableError
-from tests.integration.test_run_against_servers import valid_doc
+from tests.support.fakes import valid_doc
 from tests.support.harness import Harness, Result, assert_no_leak
 from tests.support.token_server import Fault
 

@@ -45,11 +45,20 @@ def test_error_paths_carry_no_secret(harness: Harness) -> None:
             Fault.html(),
         ],
     )
-    harness.cli("run")
-    harness.cli("run")
+    for content_type in ("application/json", "text/html"):
+        failed = harness.cli("run")
+        assert failed.exit_code == 1
+        assert len(failed.error_lines) == 1 and "not JSON" in failed.error_lines[0]
+        assert content_type in failed.error_lines[0]
+    # The endpoint echoes the client secret in its error description: the job must not repeat it.
     harness.tokens.script(
         harness.client_id("sandbox"),
         [Fault.oauth_error(401, "invalid_client", f"secret {harness.secrets['sandbox']} wrong")],
     )
     result = harness.cli("run", "--force")
     assert result.exit_code in (0, 1)
+    assert result.exit_code == 1 and len(result.error_lines) == 1
+    assert "invalid_client" in result.error_lines[0]
+    assert harness.secrets["sandbox"] not in result.stdout + result.stderr
+    assert harness.token_requests("sandbox") == 3
+    assert harness.stored("sandbox") is None

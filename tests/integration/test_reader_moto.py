@@ -7,44 +7,24 @@ import io
 import json
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-import boto3
 import pytest
 import requests
-from moto.server import ThreadedMotoServer
 
 from sync_job.reader import TokenAuth, TokenExpiredError, TokenReader, TokenUnavailableError
+from tests.support.api_server import ApiServer
+from tests.support.aws import DUMMY_AWS
+from tests.support.fakes import ManualClock, token_doc
+from tests.support.moto_server import MotoServer
 
-REGION = "us-east-1"
-DUMMY_CREDENTIALS = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",  # moto's documented dummy value
-    "AWS_SESSION_TOKEN": "testing",
-    "AWS_DEFAULT_REGION": REGION,
-    "AWS_REGION": REGION,
-}
 T0 = datetime(2026, 11, 29, 0, 0, 1, tzinfo=UTC)
 MARK = "TOKEN-MARKER-c41e"
 
 
-# -- servers --------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def sm_endpoint() -> Iterator[str]:
-    """moto's Secrets Manager on 127.0.0.1, on a port the OS picks (port 0)."""
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
+# -- helpers --------------------------------------------------------------------------------------
 
 
 class WireCounter:
@@ -70,116 +50,8 @@ class WireCounter:
             return len(self.bodies)
 
 
-@pytest.fixture
-def sm(sm_endpoint: str) -> Any:
-    return boto3.client(
-        "secretsmanager",
-        endpoint_url=sm_endpoint,
-        region_name=REGION,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-        aws_session_token="testing",
-    )
-
-
-@pytest.fixture
-def secret_name() -> str:
-    return f"paxos/sandbox/access-token-{uuid.uuid4().hex[:8]}"
-
-
-class Api:
-    """A tiny API on 127.0.0.1: 200 to ``Bearer <token>`` for tokens in ``accepted``, else 401."""
-
-    def __init__(self) -> None:
-        self.accepted: set[str] = set()
-        self.seen: list[tuple[str, str | None, bytes]] = []  # (method, Authorization, body)
-        self._lock = threading.Lock()
-        api = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def _answer(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else b""
-                auth = self.headers.get("Authorization")
-                with api._lock:
-                    api.seen.append((self.command, auth, body))
-                    ok = auth is not None and auth.startswith("Bearer ") and auth[7:] in api.accepted
-                answer = b'{"ok": true}' if ok else b'{"error": "invalid_token"}'
-                self.send_response(200 if ok else 401)
-                if not ok:
-                    self.send_header("WWW-Authenticate", 'Bearer error="invalid_token"')
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(answer)))
-                self.end_headers()
-                self.wfile.write(answer)
-
-            do_GET = do_POST = do_PUT = _answer
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        host, port = self.server.server_address[:2]
-        self.url = f"http://{host!s}:{port}/v2/profiles"
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def auths(self) -> list[str | None]:
-        with self._lock:
-            return [auth for _, auth, _ in self.seen]
-
-
-@pytest.fixture
-def api() -> Iterator[Api]:
-    server = Api()
-    server._thread.start()
-    try:
-        yield server
-    finally:
-        server.server.shutdown()
-        server.server.server_close()
-
-
-@pytest.fixture
-def http() -> Iterator[requests.Session]:
-    session = requests.Session()
-    session.trust_env = False  # no proxy from the environment between us and 127.0.0.1
-    yield session
-    session.close()
-
-
-# -- helpers --------------------------------------------------------------------------------------
-
-
-def stamp(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def payload(token: str, expires_at: datetime) -> str:
-    issued = expires_at - timedelta(seconds=3599)
-    return json.dumps(
-        {
-            "access_token": token,
-            "token_type": "bearer",
-            "expires_in": 3599,
-            "expires_at": stamp(expires_at),
-            "issued_at": stamp(issued),
-            "scope": "funding:read_profile transfer:read_transfer",
-            "environment": "sandbox",
-            "token_url": "https://oauth.sandbox.paxos.com/oauth2/token",
-            "client_id": "client-id",
-            "schema_version": 1,
-            "expires_in_source": "server",
-        }
-    )
-
-
-class ManualClock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
+    return json.dumps(token_doc(token, expires_at, expires_in_source="server"))
 
 
 def in_an_hour() -> datetime:
@@ -201,12 +73,12 @@ def test_cache_over_the_wire_zero_calls_while_fresh_one_reread_after_expires_at_
     assert wire.count == 1
     sm.put_secret_value(SecretId=secret_name, SecretString=payload(f"{MARK}-2", T0 + timedelta(seconds=7199)))
     for seconds in (0, 10, 1800, 3538):
-        clock.now = T0 + timedelta(seconds=seconds)
+        clock.set(T0 + timedelta(seconds=seconds))
         assert reader.token() == f"{MARK}-1"
         assert reader.authorization_header() == {"Authorization": f"Bearer {MARK}-1"}
     assert wire.count == 1, "no GetSecretValue on the wire while the cached token is fresh"
 
-    clock.now = T0 + timedelta(seconds=3599 - 60)
+    clock.set(T0 + timedelta(seconds=3599 - 60))
     assert reader.token() == f"{MARK}-2"
     assert reader.token() == f"{MARK}-2"
     assert wire.count == 2, "exactly one re-read after expires_at - skew"
@@ -268,13 +140,13 @@ def test_binary_secret_is_unavailable(sm: Any, secret_name: str) -> None:
 
 
 def test_default_client_comes_from_the_environment(
-    sm: Any, sm_endpoint: str, secret_name: str, monkeypatch: pytest.MonkeyPatch
+    sm: Any, moto_server: MotoServer, secret_name: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     sm.create_secret(Name=secret_name, SecretString=payload(f"{MARK}-1", in_an_hour()))
-    for key, value in DUMMY_CREDENTIALS.items():
+    for key, value in DUMMY_AWS.items():
         monkeypatch.setenv(key, value)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
-    monkeypatch.setenv("AWS_ENDPOINT_URL", sm_endpoint)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server.endpoint)
     reader = TokenReader(secret_name)  # boto3.client("secretsmanager"), created on first read
     assert reader.token() == f"{MARK}-1"
     assert reader.authorization_header() == {"Authorization": f"Bearer {MARK}-1"}
@@ -284,7 +156,7 @@ def test_default_client_comes_from_the_environment(
 
 
 def test_token_auth_rereads_once_on_401_and_retries_once(
-    sm: Any, secret_name: str, api: Api, http: requests.Session
+    sm: Any, secret_name: str, api: ApiServer, http: requests.Session
 ) -> None:
     sm.create_secret(Name=secret_name, SecretString=payload(f"{MARK}-old", in_an_hour()))
     wire = WireCounter(sm)
@@ -309,7 +181,7 @@ def test_token_auth_rereads_once_on_401_and_retries_once(
 
 
 def test_token_auth_does_not_retry_when_the_store_holds_the_same_token(
-    sm: Any, secret_name: str, api: Api, http: requests.Session
+    sm: Any, secret_name: str, api: ApiServer, http: requests.Session
 ) -> None:
     sm.create_secret(Name=secret_name, SecretString=payload(f"{MARK}-old", in_an_hour()))
     wire = WireCounter(sm)
@@ -321,7 +193,7 @@ def test_token_auth_does_not_retry_when_the_store_holds_the_same_token(
     assert wire.count == 2  # the first read and the one re-read
 
 
-def test_token_auth_never_loops(sm: Any, secret_name: str, api: Api, http: requests.Session) -> None:
+def test_token_auth_never_loops(sm: Any, secret_name: str, api: ApiServer, http: requests.Session) -> None:
     sm.create_secret(Name=secret_name, SecretString=payload(f"{MARK}-old", in_an_hour()))
     reader = TokenReader(secret_name, sm)
     reader.token()
@@ -333,7 +205,9 @@ def test_token_auth_never_loops(sm: Any, secret_name: str, api: Api, http: reque
     assert api.auths() == [f"Bearer {MARK}-old", f"Bearer {MARK}-new"]
 
 
-def test_token_auth_no_reread_on_success(sm: Any, secret_name: str, api: Api, http: requests.Session) -> None:
+def test_token_auth_no_reread_on_success(
+    sm: Any, secret_name: str, api: ApiServer, http: requests.Session
+) -> None:
     sm.create_secret(Name=secret_name, SecretString=payload(f"{MARK}-1", in_an_hour()))
     wire = WireCounter(sm)
     reader = TokenReader(secret_name, sm)
@@ -350,7 +224,7 @@ BODY = b'{"amount": "1.00"}'
 
 @pytest.mark.parametrize("make_body", [lambda: BODY, lambda: io.BytesIO(BODY)], ids=["bytes", "file"])
 def test_token_auth_resends_the_body(
-    sm: Any, secret_name: str, api: Api, http: requests.Session, make_body: Any
+    sm: Any, secret_name: str, api: ApiServer, http: requests.Session, make_body: Any
 ) -> None:
     sm.create_secret(Name=secret_name, SecretString=payload(f"{MARK}-old", in_an_hour()))
     reader = TokenReader(secret_name, sm)
@@ -363,7 +237,7 @@ def test_token_auth_resends_the_body(
 
 
 def test_token_auth_does_not_retry_a_body_it_cannot_resend(
-    sm: Any, secret_name: str, api: Api, http: requests.Session
+    sm: Any, secret_name: str, api: ApiServer, http: requests.Session
 ) -> None:
     sm.create_secret(Name=secret_name, SecretString=payload(f"{MARK}-old", in_an_hour()))
     wire = WireCounter(sm)

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.test_run_against_servers import valid_doc
+from tests.support.fakes import valid_doc
 from tests.support.harness import Harness
 
 

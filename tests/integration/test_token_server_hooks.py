@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import time
 import uuid
+from typing import Any
 
 import jwt
 import requests
@@ -40,7 +41,7 @@ def test_token_path_require_lifetime_and_repeated_fields() -> None:
         assert server.count("c") == 2  # the 404 is not a token request
 
 
-def assertion(key: object, url: str, headers: dict[str, str], alg: str = "PS256") -> str:
+def assertion(key: Any, url: str, headers: dict[str, str], alg: str = "PS256") -> str:
     now = int(time.time())
     claims = {"iss": "app", "sub": "app", "aud": url, "jti": uuid.uuid4().hex, "iat": now, "exp": now + 60}
     return jwt.encode(claims, key, algorithm=alg, headers=headers)

@@ -16,11 +16,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, quote_plus
 
-import boto3
 from click.testing import CliRunner
 
 from sync_job.cli import main
-from tests.support.moto_server import CountingMotoServer
+from tests.support import aws
+from tests.support.moto_server import MotoServer
 from tests.support.token_server import TokenServer
 
 MARKERS = ("LEAKMARK", "SECRETMARK")
@@ -99,7 +99,7 @@ def render_toml(envs: dict[str, dict[str, Any]], defaults: dict[str, Any] | None
 
 @dataclass
 class Harness:
-    moto: CountingMotoServer
+    moto: MotoServer
     tokens: TokenServer
     tmp: Path
     envs: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -107,7 +107,7 @@ class Harness:
     secrets: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.sm = boto3.client("secretsmanager", endpoint_url=self.moto.endpoint)
+        self.sm = aws.client("secretsmanager", self.moto.endpoint)
         self.run_id = uuid.uuid4().hex[:8]
         # Fast retries in tests; the real defaults are covered by unit tests.
         self.defaults.setdefault("backoff_initial_seconds", 0.05)
@@ -127,25 +127,33 @@ class Harness:
         secret: str | None = None,
         create_token_secret: bool = True,
         server: TokenServer | None = None,
+        public_key_pem: str | None = None,
+        credentials: dict[str, str] | None = None,
         **tunables: Any,
     ) -> dict[str, Any]:
+        """Register a client at the token server, create its credentials secret (and, unless told
+        not to, its empty token secret) in moto, and add ``[environments.NAME]`` to the config.
+
+        ``private_key_jwt`` clients register ``public_key_pem`` and need ``credentials`` (the
+        credentials secret's document); the others get a fresh client secret carrying SECRETMARK
+        (or ``secret``). ``tunables`` are further config keys. Returns the environment's table,
+        which a test may still change before the config is written."""
         server = server or self.tokens
         scopes = ["funding:read_profile", "transfer:read_transfer"] if scopes is None else scopes
         client_id = self.client_id(name)
-        client_secret = secret or f"SECRETMARK-{uuid.uuid4().hex}:%+/=&"
-        self.secrets[name] = client_secret
-        server.add_client(
-            client_id,
-            client_secret,
-            scopes=allowed if allowed is not None else scopes,
-            auth_method=auth_method,
-        )
+        allowed_scopes = allowed if allowed is not None else scopes
+        if auth_method == "private_key_jwt":
+            server.add_client(
+                client_id, scopes=allowed_scopes, auth_method=auth_method, public_key_pem=public_key_pem
+            )
+        else:
+            client_secret = secret or f"SECRETMARK-{uuid.uuid4().hex}:%+/=&"
+            self.secrets[name] = client_secret
+            server.add_client(client_id, client_secret, scopes=allowed_scopes, auth_method=auth_method)
+            credentials = credentials or {"client_id": client_id, "client_secret": client_secret}
         creds_name = f"{self.run_id}/{name}/client-credentials"
         token_name = f"{self.run_id}/{name}/access-token"
-        self.sm.create_secret(
-            Name=creds_name,
-            SecretString=json.dumps({"client_id": client_id, "client_secret": client_secret}),
-        )
+        self.sm.create_secret(Name=creds_name, SecretString=json.dumps(credentials))
         if create_token_secret:
             self.sm.create_secret(Name=token_name)
         table = {

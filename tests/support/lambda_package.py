@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -34,3 +36,26 @@ def build_package(base: Path, *extra_args: str) -> Package:
     with zipfile.ZipFile(zip_path) as archive:
         archive.extractall(unzipped)
     return Package(zip_path=zip_path, unzipped=unzipped, build_output=proc.stdout)
+
+
+def interpreter_shim(base: Path) -> Path:
+    """A directory to put on sys.path *after* the unzipped package when running it on this
+    machine's Python instead of Lambda's 3.12: cffi's backend built for this interpreter.
+
+    The zip's `_cffi_backend` is a CPython 3.12 extension, which no other Python loads, and
+    cryptography imports it; everything else compiled in the zip loads here (cryptography is
+    abi3) or falls back to pure Python (charset-normalizer). The substitute is the same cffi
+    release, from the test environment: checked against requirements/lambda.lock."""
+    import _cffi_backend
+
+    lock = (ROOT / "requirements" / "lambda.lock").read_text()
+    pinned = re.search(r"^cffi==(\S+)", lock, re.MULTILINE)
+    assert pinned, "requirements/lambda.lock pins no cffi"
+    assert _cffi_backend.__version__ == pinned.group(1), (
+        f"the test environment's cffi {_cffi_backend.__version__} is not the lock's {pinned.group(1)}"
+    )
+    shim = base / "interpreter-shim"
+    shim.mkdir(parents=True, exist_ok=True)
+    source = Path(str(_cffi_backend.__file__))
+    shutil.copyfile(source, shim / source.name)
+    return shim

@@ -30,6 +30,10 @@ POLICY_ATTRIBUTES: dict[str, tuple[str, ...]] = {
     "aws_lambda_permission": (),
 }
 EXEMPT_TYPES = {"aws_kms_key": "key policy: Resource '*' means this key"}
+# Actions that have no resource type, so can only be granted on "*", and that grant nothing by
+# themselves: BatchGetSecretValue returns only the secrets the caller may GetSecretValue on
+# (AWS Secrets Manager API reference, BatchGetSecretValue, "Required permissions").
+NEEDS_STAR = {"secretsmanager:batchgetsecretvalue"}
 SENSITIVE_SERVICES = ("secretsmanager", "kms")
 
 
@@ -80,7 +84,11 @@ def check_document(address: str, document: dict[str, Any]) -> list[Finding]:
     for statement in statements(document):
         if statement.get("Effect") != "Allow":
             continue
-        actions = [a for a in _as_list(statement.get("Action")) if is_sensitive_action(a)]
+        actions = [
+            a
+            for a in _as_list(statement.get("Action"))
+            if is_sensitive_action(a) and a.lower() not in NEEDS_STAR
+        ]
         if "NotAction" in statement:
             # "everything but ..." includes secretsmanager and kms unless it excludes them all.
             excluded = _as_list(statement["NotAction"])

@@ -95,7 +95,9 @@ def test_bad_config_names_the_key(
 
 def test_http_is_allowed_for_loopback_only() -> None:
     for url in ("http://127.0.0.1:8080/token", "http://localhost/token", "http://[::1]:9/t"):
-        parse_config(config_with({**GOOD, "token_url": url}))
+        assert parse_config(config_with({**GOOD, "token_url": url})).get("sandbox").token_url == url
+    with pytest.raises(ConfigError, match="must be an https:// URL"):
+        parse_config(config_with({**GOOD, "token_url": "http://127.0.0.1.example.com/token"}))
 
 
 def test_secret_in_config_is_refused_without_echoing_it() -> None:

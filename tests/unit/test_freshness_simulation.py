@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from bench.freshness_sim import Outages, simulate
+from tests.support.fakes import Outages
+from tests.support.simulation import simulate
 
 
 @pytest.mark.parametrize(("margin", "interval"), [(900, 900), (900, 300), (1800, 900), (2400, 300)])

@@ -22,7 +22,7 @@ from sync_job.metrics import (
     TOKEN_REQUEST_LATENCY,
     emit_metrics,
 )
-from sync_job.report import EnvironmentResult, Report
+from sync_job.report import EnvironmentResult, Outcome, Report
 
 ROOT = Path(__file__).resolve().parents[2]
 # The units CloudWatch accepts (MetricDatum.Unit), the only ones EMF may name.
@@ -104,16 +104,16 @@ def test_one_document_per_environment_with_every_metric() -> None:
         results=(
             EnvironmentResult(
                 "sandbox",
-                "refreshed",
+                Outcome.REFRESHED,
                 expires_at=EXPIRY,
                 seconds_remaining=3599.0,
                 attempts=2,
                 latency_seconds=0.1234,
             ),
-            EnvironmentResult("production", "fresh", expires_at=EXPIRY, seconds_remaining=2000.4),
+            EnvironmentResult("production", Outcome.FRESH, expires_at=EXPIRY, seconds_remaining=2000.4),
             EnvironmentResult(
                 "broken",
-                "failed",
+                Outcome.FAILED,
                 error="invalid_client",
                 attempts=1,
                 latency_seconds=0.05,
@@ -161,7 +161,7 @@ def test_one_document_per_environment_with_every_metric() -> None:
 
 
 def test_unknown_remaining_life_is_omitted_so_the_alarm_sees_missing_data() -> None:
-    docs = emitted(Report(results=(EnvironmentResult("sandbox", "failed", error="boom"),)))
+    docs = emitted(Report(results=(EnvironmentResult("sandbox", Outcome.FAILED, error="boom"),)))
     (doc,) = docs
     assert_valid_emf(doc)
     assert SECONDS_REMAINING not in doc
@@ -170,7 +170,7 @@ def test_unknown_remaining_life_is_omitted_so_the_alarm_sees_missing_data() -> N
 
 def test_expired_token_reports_negative_seconds() -> None:
     (doc,) = emitted(
-        Report(results=(EnvironmentResult("sandbox", "failed", error="x", seconds_remaining=-30.0),))
+        Report(results=(EnvironmentResult("sandbox", Outcome.FAILED, error="x", seconds_remaining=-30.0),))
     )
     assert doc[SECONDS_REMAINING] == -30
 
@@ -181,7 +181,7 @@ def test_non_finite_values_never_reach_the_document() -> None:
             results=(
                 EnvironmentResult(
                     "sandbox",
-                    "refreshed",
+                    Outcome.REFRESHED,
                     seconds_remaining=float("nan"),
                     latency_seconds=float("inf"),
                     attempts=1,
@@ -194,14 +194,14 @@ def test_non_finite_values_never_reach_the_document() -> None:
 
 
 def test_dry_runs_emit_nothing() -> None:
-    assert emitted(Report(results=(EnvironmentResult("sandbox", "would_refresh"),), dry_run=True)) == []
-    assert emitted(Report(results=(EnvironmentResult("sandbox", "would_refresh"),))) == []
+    assert emitted(Report(results=(EnvironmentResult("sandbox", Outcome.WOULD_REFRESH),), dry_run=True)) == []
+    assert emitted(Report(results=(EnvironmentResult("sandbox", Outcome.WOULD_REFRESH),))) == []
 
 
 def test_namespace_is_configurable_and_output_is_one_line_per_document() -> None:
     out = io.StringIO()
     emit_metrics(
-        Report(results=(EnvironmentResult("a", "fresh"), EnvironmentResult("b", "fresh"))),
+        Report(results=(EnvironmentResult("a", Outcome.FRESH), EnvironmentResult("b", Outcome.FRESH))),
         namespace="Custom/NS",
         stream=out,
     )
@@ -216,7 +216,7 @@ def test_namespace_is_configurable_and_output_is_one_line_per_document() -> None
 
 
 def test_namespace_comes_from_the_environment_that_infra_sets(monkeypatch: pytest.MonkeyPatch) -> None:
-    report = Report(results=(EnvironmentResult("sandbox", "fresh"),))
+    report = Report(results=(EnvironmentResult("sandbox", Outcome.FRESH),))
     monkeypatch.setenv("SYNC_JOB_METRICS_NAMESPACE", "Payments/SyncJob")
     (doc,) = emitted(report)
     assert doc["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "Payments/SyncJob"

@@ -10,7 +10,6 @@ from urllib.parse import unquote
 import pytest
 
 from sync_job.bearer import jwt_expiry
-from sync_job.config import parse_config
 from sync_job.credentials import Credentials
 from sync_job.errors import InvalidTokenResponse, OAuthError, RateLimitedError, TokenRequestError
 from sync_job.oauth import (
@@ -22,19 +21,9 @@ from sync_job.oauth import (
     parse_retry_after,
 )
 from sync_job.redact import Secret
+from tests.support.fakes import env_config as env
 
 NOW = datetime(2026, 11, 29, tzinfo=UTC)
-
-
-def env(**extra: object):  # type: ignore[no-untyped-def]
-    table = {
-        "token_url": "https://oauth.sandbox.paxos.com/oauth2/token",
-        "credentials_secret": "c",
-        "token_secret": "t",
-        "scopes": ["funding:read_profile", "transfer:read_transfer"],
-        **extra,
-    }
-    return parse_config({"environments": {"sandbox": table}}).get("sandbox")
 
 
 def ok_body(**fields: object) -> bytes:

@@ -12,6 +12,7 @@ from sync_job.config import Config, load_config_text, parse_config
 from sync_job.errors import ConfigError, SyncJobError, TokenRequestError
 from sync_job.oauth import TokenResponse, parse_response
 from sync_job.payload import InvalidPayload, TokenPayload, parse_payload
+from tests.support.fakes import env_config
 
 NOW = datetime(2026, 11, 29, tzinfo=UTC)
 
@@ -81,17 +82,7 @@ def test_config_text_never_raises_anything_else(text: str) -> None:
         pass
 
 
-ENV = parse_config(
-    {
-        "environments": {
-            "e": {
-                "token_url": "https://a.example/t",
-                "credentials_secret": "c",
-                "token_secret": "t",
-            }
-        }
-    }
-).get("e")
+ENV = env_config("e", token_url="https://a.example/t", scopes=None)
 
 answers = st.dictionaries(
     st.sampled_from(["access_token", "token_type", "expires_in", "scope", "error", "error_description", "x"]),

@@ -6,7 +6,6 @@ import json
 import subprocess
 import sys
 import threading
-import time
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ from sync_job.reader import (
     TokenReaderError,
     TokenUnavailableError,
 )
+from tests.support.fakes import FakeSecretsClient, ManualClock, token_doc
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "paxos/sandbox/access-token"
@@ -30,72 +30,13 @@ T0 = datetime(2026, 11, 29, 0, 0, 1, tzinfo=UTC)
 MARK = "TOKEN-MARKER-7f3a"
 
 
-def stamp(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def payload(token: str = f"{MARK}-1", expires_at: datetime | None = None, **extra: Any) -> str:
     expires = expires_at if expires_at is not None else T0 + timedelta(seconds=3599)
-    doc: dict[str, Any] = {
-        "access_token": token,
-        "token_type": "bearer",
-        "expires_in": 3599,
-        "expires_at": stamp(expires),
-        "issued_at": stamp(expires - timedelta(seconds=3599)),
-        "scope": "funding:read_profile transfer:read_transfer",
-        "environment": "sandbox",
-        "token_url": "https://oauth.sandbox.paxos.com/oauth2/token",
-        "client_id": "client-id",
-        "schema_version": 1,
-    }
-    doc.update(extra)
-    return json.dumps(doc)
+    return json.dumps(token_doc(token, expires, **extra))
 
 
-class ManualClock:
-    def __init__(self, now: datetime = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
-
-    def set(self, moment: datetime) -> None:
-        self.now = moment
-
-
-class FakeClient:
-    """Answers GetSecretValue with ``self.response`` (a SecretString, a full response dict or an
-    exception) and counts the calls; ``delay`` keeps a call in flight for that long."""
-
-    def __init__(self, secret_string: str | None = None, *, delay: float = 0.0) -> None:
-        self.response: Any = secret_string if secret_string is not None else payload()
-        self.delay = delay
-        self.calls: list[dict[str, Any]] = []
-        self._lock = threading.Lock()
-
-    @property
-    def count(self) -> int:
-        with self._lock:
-            return len(self.calls)
-
-    def get_secret_value(self, **kwargs: Any) -> dict[str, Any]:
-        with self._lock:
-            self.calls.append(kwargs)
-        if self.delay:
-            time.sleep(self.delay)
-        response = self.response
-        if isinstance(response, BaseException):
-            raise response
-        if isinstance(response, dict):
-            return response
-        return {"Name": SECRET, "SecretString": response, "VersionStages": ["AWSCURRENT"]}
-
-
-def make(client: FakeClient, clock: ManualClock | None = None, skew: float = 60) -> TokenReader:
-    return TokenReader(SECRET, client, skew, clock=clock or ManualClock())
+def make(client: FakeSecretsClient, clock: ManualClock | None = None, skew: float = 60) -> TokenReader:
+    return TokenReader(SECRET, client, skew, clock=clock or ManualClock(T0))
 
 
 # -- caching --------------------------------------------------------------------------------------
@@ -103,7 +44,7 @@ def make(client: FakeClient, clock: ManualClock | None = None, skew: float = 60)
 
 def test_zero_calls_while_fresh_then_exactly_one_reread_at_expires_at_minus_skew() -> None:
     clock = ManualClock(T0)
-    client = FakeClient(payload(f"{MARK}-1", T0 + timedelta(seconds=3599)))
+    client = FakeSecretsClient(payload(f"{MARK}-1", T0 + timedelta(seconds=3599)))
     reader = make(client, clock, skew=60)
 
     assert reader.token() == f"{MARK}-1"
@@ -139,7 +80,7 @@ def test_zero_calls_while_fresh_then_exactly_one_reread_at_expires_at_minus_skew
 
 def test_sixteen_threads_asking_at_once_make_one_read() -> None:
     clock = ManualClock(T0)
-    client = FakeClient(payload(f"{MARK}-1"), delay=0.2)
+    client = FakeSecretsClient(payload(f"{MARK}-1"), delay=0.2)
     reader = make(client, clock)
     barrier = threading.Barrier(16)
     results: list[str] = []
@@ -180,7 +121,7 @@ def test_sixteen_threads_asking_at_once_make_one_read() -> None:
 
 
 def test_refresh_forces_a_read_even_when_fresh() -> None:
-    client = FakeClient(payload(f"{MARK}-1"))
+    client = FakeSecretsClient(payload(f"{MARK}-1"))
     reader = make(client)
     assert reader.token() == f"{MARK}-1"
     client.response = payload(f"{MARK}-2")
@@ -201,12 +142,12 @@ def test_reads_match_a_model_of_the_cache(skew: int, lifetime: int, steps: list[
     the reader reads exactly when the model's cached token has reached expires_at - skew."""
     clock = ManualClock(T0)
 
-    class Fresh(FakeClient):
+    class Fresh(FakeSecretsClient):
         def get_secret_value(self, **kwargs: Any) -> dict[str, Any]:
             self.response = payload(f"{MARK}-{self.count}", clock() + timedelta(seconds=lifetime))
             return super().get_secret_value(**kwargs)
 
-    client = Fresh()
+    client = Fresh(payload())
     reader = make(client, clock, skew=skew)
     expected = 0
     cached_until: datetime | None = None
@@ -226,7 +167,7 @@ def test_reads_match_a_model_of_the_cache(skew: int, lifetime: int, steps: list[
 
 def test_a_read_finding_a_token_inside_the_skew_raises_instead_of_returning_it() -> None:
     clock = ManualClock(T0)
-    client = FakeClient(payload(f"{MARK}-1", T0 + timedelta(seconds=30)))
+    client = FakeSecretsClient(payload(f"{MARK}-1", T0 + timedelta(seconds=30)))
     reader = make(client, clock, skew=60)
     with pytest.raises(TokenExpiredError) as info:
         reader.token()
@@ -251,7 +192,7 @@ def test_a_read_finding_a_token_inside_the_skew_raises_instead_of_returning_it()
 
 def test_already_expired_token_says_how_long_ago() -> None:
     clock = ManualClock(T0)
-    reader = make(FakeClient(payload(f"{MARK}-1", T0 - timedelta(seconds=125))), clock)
+    reader = make(FakeSecretsClient(payload(f"{MARK}-1", T0 - timedelta(seconds=125))), clock)
     with pytest.raises(TokenExpiredError) as info:
         reader.token()
     assert "expired at 2026-11-28T23:57:56Z, 125s ago" in str(info.value)
@@ -261,7 +202,9 @@ def test_already_expired_token_says_how_long_ago() -> None:
 
 @pytest.mark.parametrize(("left", "ok"), [(59, False), (60, False), (61, True)])
 def test_skew_boundary_on_read(left: int, ok: bool) -> None:
-    reader = make(FakeClient(payload(f"{MARK}-1", T0 + timedelta(seconds=left))), ManualClock(T0), skew=60)
+    reader = make(
+        FakeSecretsClient(payload(f"{MARK}-1", T0 + timedelta(seconds=left))), ManualClock(T0), skew=60
+    )
     if ok:
         assert reader.token() == f"{MARK}-1"
     else:
@@ -271,7 +214,7 @@ def test_skew_boundary_on_read(left: int, ok: bool) -> None:
 
 def test_skew_zero_serves_until_expiry() -> None:
     clock = ManualClock(T0)
-    client = FakeClient(payload(f"{MARK}-1", T0 + timedelta(seconds=10)))
+    client = FakeSecretsClient(payload(f"{MARK}-1", T0 + timedelta(seconds=10)))
     reader = make(client, clock, skew=0)
     assert reader.token() == f"{MARK}-1"
     clock.advance(9.999)
@@ -284,7 +227,7 @@ def test_skew_zero_serves_until_expiry() -> None:
 
 def test_a_stale_cached_token_is_never_served_when_the_store_is_behind() -> None:
     clock = ManualClock(T0)
-    client = FakeClient(payload(f"{MARK}-1"))
+    client = FakeSecretsClient(payload(f"{MARK}-1"))
     reader = make(client, clock)
     assert reader.token() == f"{MARK}-1"
     clock.set(T0 + timedelta(seconds=3599 - 60))  # sync-job did not refresh
@@ -305,7 +248,7 @@ def test_unknown_fields_are_ignored() -> None:
         future_field={"nested": [1, 2, 3]},
         another=None,
     )
-    reader = make(FakeClient(doc))
+    reader = make(FakeSecretsClient(doc))
     assert reader.token() == f"{MARK}-1"
     assert reader.authorization_header() == {"Authorization": f"Bearer {MARK}-1"}
 
@@ -314,7 +257,7 @@ def test_only_the_fields_the_reader_needs_are_required() -> None:
     doc = json.dumps(
         {"access_token": f"{MARK}-1", "token_type": "Bearer", "expires_at": "2026-11-29T02:00:00+01:00"}
     )
-    reader = make(FakeClient(doc))
+    reader = make(FakeSecretsClient(doc))
     assert reader.token() == f"{MARK}-1"
     assert reader.expires_at == datetime(2026, 11, 29, 1, 0, 0, tzinfo=UTC)
     assert reader.expires_at.tzinfo is not None
@@ -353,7 +296,7 @@ _DROP = object()
     ],
 )
 def test_bad_payloads_raise_token_unavailable(secret_string: str, expected: str) -> None:
-    reader = make(FakeClient(secret_string))
+    reader = make(FakeSecretsClient(secret_string))
     with pytest.raises(TokenUnavailableError) as info:
         reader.token()
     message = str(info.value)
@@ -366,7 +309,7 @@ def test_bad_payloads_raise_token_unavailable(secret_string: str, expected: str)
 
 
 def test_secret_binary_only_is_unavailable() -> None:
-    client = FakeClient()
+    client = FakeSecretsClient(payload())
     client.response = {"Name": SECRET, "SecretBinary": f"{MARK}".encode()}
     with pytest.raises(TokenUnavailableError, match="no SecretString"):
         make(client).token()
@@ -381,7 +324,7 @@ def test_secret_binary_only_is_unavailable() -> None:
     ],
 )
 def test_aws_errors_raise_token_unavailable(code: str, expected: str) -> None:
-    client = FakeClient()
+    client = FakeSecretsClient(payload())
     client.response = ClientError({"Error": {"Code": code, "Message": "m"}}, "GetSecretValue")
     with pytest.raises(TokenUnavailableError) as info:
         make(client).token()
@@ -391,7 +334,7 @@ def test_aws_errors_raise_token_unavailable(code: str, expected: str) -> None:
 
 
 def test_unreachable_endpoint_raises_token_unavailable() -> None:
-    client = FakeClient()
+    client = FakeSecretsClient(payload())
     client.response = EndpointConnectionError(endpoint_url="https://secretsmanager.example")
     with pytest.raises(TokenUnavailableError, match="EndpointConnectionError"):
         make(client).token()
@@ -399,7 +342,7 @@ def test_unreachable_endpoint_raises_token_unavailable() -> None:
 
 def test_a_failed_reread_keeps_nothing_stale_and_a_later_read_recovers() -> None:
     clock = ManualClock(T0)
-    client = FakeClient(payload(f"{MARK}-1"))
+    client = FakeSecretsClient(payload(f"{MARK}-1"))
     reader = make(client, clock)
     reader.token()
     clock.set(T0 + timedelta(seconds=3540))
@@ -416,7 +359,7 @@ def test_a_failed_reread_keeps_nothing_stale_and_a_later_read_recovers() -> None
 
 
 def test_repr_never_contains_the_token() -> None:
-    reader = make(FakeClient(payload(f"{MARK}-1")))
+    reader = make(FakeSecretsClient(payload(f"{MARK}-1")))
     assert MARK not in repr(reader)
     reader.token()
     text = repr(reader)
@@ -436,26 +379,26 @@ def test_repr_never_contains_the_token() -> None:
     ],
 )
 def test_constructor_validates(kwargs: dict[str, Any], error: type[Exception]) -> None:
-    args: dict[str, Any] = {"secret_id": SECRET, "client": FakeClient(), **kwargs}
+    args: dict[str, Any] = {"secret_id": SECRET, "client": FakeSecretsClient(payload()), **kwargs}
     with pytest.raises(error):
         TokenReader(**args)
 
 
 def test_clock_must_be_timezone_aware() -> None:
-    reader = TokenReader(SECRET, FakeClient(), clock=lambda: datetime(2026, 11, 29))
+    reader = TokenReader(SECRET, FakeSecretsClient(payload()), clock=lambda: datetime(2026, 11, 29))
     with pytest.raises(TypeError, match="timezone-aware"):
         reader.token()
 
 
 def test_clock_in_another_zone_is_fine() -> None:
     plus2 = timezone(timedelta(hours=2))
-    reader = TokenReader(SECRET, FakeClient(payload(f"{MARK}-1")), clock=lambda: T0.astimezone(plus2))
+    reader = TokenReader(SECRET, FakeSecretsClient(payload(f"{MARK}-1")), clock=lambda: T0.astimezone(plus2))
     assert reader.token() == f"{MARK}-1"
 
 
 def test_default_clock_is_real_utc_time() -> None:
     soon = datetime.now(UTC) + timedelta(hours=1)
-    reader = TokenReader(SECRET, FakeClient(payload(f"{MARK}-1", soon)))
+    reader = TokenReader(SECRET, FakeSecretsClient(payload(f"{MARK}-1", soon)))
     assert reader.token() == f"{MARK}-1"
 
 

@@ -20,6 +20,7 @@ from sync_job.rotation import put_credentials
 from sync_job.secret_input import MAX_INPUT_BYTES, NewCredentials, parse_new_credentials, read_input
 from sync_job.store import PublishResult, StoredToken
 from sync_job.sync import Job
+from tests.support.fakes import OneByOneReads
 
 
 def read(data: bytes, pem: bool = False) -> str:
@@ -105,7 +106,7 @@ CONFIG = {
 }
 
 
-class FakeStore:
+class FakeStore(OneByOneReads):
     def __init__(self, publish: PublishResult | None = None) -> None:
         self.doc: dict[str, Any] = {"client_id": "id-1", "client_secret": "old-secret-value", "other": 1}
         self.puts: list[dict[str, Any]] = []

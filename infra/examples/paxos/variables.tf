@@ -52,15 +52,21 @@ variable "existing_credentials_secret_arns" {
 }
 
 variable "lambda_package_path" {
-  description = "The zip from `make package`; null: dist/sync-job-lambda.zip of this repository."
+  description = "The zip from `make package LAMBDA_ARCH=<lambda_architecture>`; null: dist/sync-job-lambda-<lambda_architecture>.zip of this repository."
   type        = string
   default     = null
 }
 
-variable "schedule_expression" {
-  description = "How often the job runs."
+variable "lambda_architecture" {
+  description = "x86_64, or arm64 (Graviton: cheaper per GB-second; build the zip with `make package LAMBDA_ARCH=arm64`)."
   type        = string
-  default     = "rate(15 minutes)"
+  default     = "x86_64"
+}
+
+variable "schedule_expression" {
+  description = "How often the job runs. Keep the refresh margin (900 s) minus the interval at 600 s or more, so that one failed run never lets a token lapse."
+  type        = string
+  default     = "rate(5 minutes)"
 }
 
 variable "alarm_sns_topic_arn" {

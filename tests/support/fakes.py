@@ -1,0 +1,332 @@
+"""In-memory stand-ins shared by the unit tests and the freshness simulation (bench/freshness_sim.py),
+and the builders of configs and stored token documents every test uses.
+
+Only the wires are replaced: :class:`FakeTokenEndpoint` stands in for ``requests.Session`` under the
+real ``TokenClient``, :class:`MemoryStore` for ``sync_job.store.SecretsStore`` under the real ``Job``,
+:class:`FakeSecretsClient` for boto3's Secrets Manager client under the real ``TokenReader``. Time is a
+:class:`ManualClock`: it moves when the code sleeps, so a simulated week takes a second.
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+import random
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import requests
+
+from sync_job import clock
+from sync_job.config import Config, EnvironmentConfig, parse_config
+from sync_job.credentials import Credentials
+from sync_job.errors import StoreError, SyncJobError
+from sync_job.pacing import HostPacer
+from sync_job.payload import TokenPayload, parse_payload
+from sync_job.redact import Secret
+from sync_job.store import PublishResult, StoredToken
+from sync_job.sync import Job
+from sync_job.timeutil import format_rfc3339
+from sync_job.token_client import TokenClient
+
+SCOPES = ("funding:read_profile", "transfer:read_transfer")
+TOKEN_URL = "https://oauth.sandbox.paxos.com/oauth2/token"
+SECRET_ID = "paxos/sandbox/access-token"
+LIFETIME = 3599  # seconds: what Paxos grants
+
+
+# --- time -------------------------------------------------------------------------------------------
+
+
+class ManualClock(clock.ManualClock):
+    """sync_job's manual clock, also callable (``TokenReader`` takes a callable returning an aware
+    datetime) and settable to a moment."""
+
+    def __call__(self) -> datetime:
+        return self.now()
+
+    def set(self, moment: datetime) -> None:
+        """Move forward to ``moment``; ValueError if it is in the past (monotonic time never goes back)."""
+        seconds = (moment - self.now()).total_seconds()
+        if seconds < 0:
+            raise ValueError(f"a ManualClock does not go back ({seconds} s)")
+        self.advance(seconds)
+
+
+# --- configs and stored documents -------------------------------------------------------------------
+
+
+def config(name: str = "sandbox", /, *, defaults: dict[str, Any] | None = None, **table: Any) -> Config:
+    """A parsed config of one environment: a valid table, with ``table``'s keys set (None removes one)."""
+    base: dict[str, Any] = {
+        "token_url": TOKEN_URL,
+        "credentials_secret": "c",
+        "token_secret": "t",
+        "scopes": list(SCOPES),
+    }
+    merged = {k: v for k, v in {**base, **table}.items() if v is not None}
+    return parse_config({"defaults": defaults or {}, "environments": {name: merged}})
+
+
+def env_config(name: str = "sandbox", /, **table: Any) -> EnvironmentConfig:
+    """The one environment of :func:`config`."""
+    return config(name, **table).get(name)
+
+
+def token_doc(
+    token: str,
+    expires_at: datetime,
+    *,
+    issued_at: datetime | None = None,
+    scope: str = " ".join(SCOPES),
+    environment: str = "sandbox",
+    token_url: str = TOKEN_URL,
+    client_id: str = "client-id",
+    **extra: Any,
+) -> dict[str, Any]:
+    """A stored token document (schema 1) as sync-job writes it; issued ``LIFETIME`` s before expiry
+    unless ``issued_at`` says otherwise; ``extra`` adds or overrides fields."""
+    issued = issued_at if issued_at is not None else expires_at - timedelta(seconds=LIFETIME)
+    doc: dict[str, Any] = {
+        "access_token": token,
+        "token_type": "bearer",
+        "expires_in": round((expires_at - issued).total_seconds()),
+        "expires_at": format_rfc3339(expires_at),
+        "issued_at": format_rfc3339(issued),
+        "scope": scope,
+        "environment": environment,
+        "token_url": token_url,
+        "client_id": client_id,
+        "schema_version": 1,
+    }
+    doc.update(extra)
+    return doc
+
+
+def valid_doc(
+    name: str, *, remaining: int, issued_ago: int | None = None, token: str = "tok-old-stored-token"
+) -> dict[str, Any]:
+    """A stored document for environment ``name`` that expires ``remaining`` s from now (negative:
+    expired), issued ``issued_ago`` s ago (default: an hour-long token, 3599 s in all)."""
+    now = datetime.now(UTC)
+    if issued_ago is None:
+        issued_ago = 3599 - remaining
+    return token_doc(
+        token,
+        now + timedelta(seconds=remaining),
+        issued_at=now - timedelta(seconds=issued_ago),
+        scope="funding:read_profile",
+        environment=name,
+        token_url="https://example.invalid/t",
+        client_id="x",
+    )
+
+
+def stored_payload(clock: ManualClock, seconds_left: float, token: str = "tok-stored") -> TokenPayload:
+    """A parsed stored token that expires ``seconds_left`` s after the clock's now."""
+    return parse_payload(json.dumps(token_doc(token, clock.now() + timedelta(seconds=seconds_left))))
+
+
+# --- the wires --------------------------------------------------------------------------------------
+
+
+@dataclass
+class Outages:
+    """Sorted, non-overlapping [start, end) windows in seconds of ``ManualClock.monotonic()``."""
+
+    windows: list[tuple[float, float]] = field(default_factory=list)
+
+    def active(self, t: float) -> bool:
+        i = bisect.bisect_right(self.windows, (t, float("inf"))) - 1
+        return i >= 0 and self.windows[i][0] <= t < self.windows[i][1]
+
+    @staticmethod
+    def random(rng: random.Random, horizon: float, per_day: float, mean_minutes: float) -> Outages:
+        """Outages arriving ``per_day`` on average (Poisson), lasting ``mean_minutes`` on average."""
+        windows: list[tuple[float, float]] = []
+        t = 0.0
+        while True:
+            t += rng.expovariate(per_day / 86400)
+            if t >= horizon:
+                return Outages(windows)
+            length = rng.expovariate(1 / (mean_minutes * 60))
+            if windows and t <= windows[-1][1]:
+                continue
+            windows.append((t, t + length))
+            t += length
+
+
+class _Response:
+    def __init__(self, body: bytes) -> None:
+        self.status_code = 200
+        self.headers = {"Content-Type": "application/json"}
+        self._body = body
+
+    def __enter__(self) -> _Response:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def iter_content(self, chunk_size: int) -> Iterator[bytes]:
+        yield self._body
+
+
+class FakeTokenEndpoint:
+    """Stands in for ``requests.Session``: each ``post`` takes ``latency`` s of the clock and answers
+    like Paxos (a new token living ``LIFETIME`` s, granted ``scope``), or raises ConnectionError
+    during an outage. ``requests`` counts the posts."""
+
+    def __init__(
+        self, clock: ManualClock, outages: Outages | None = None, latency: float = 0.1, scope: str = "a"
+    ) -> None:
+        self.clock, self.outages, self.latency, self.scope = clock, outages or Outages(), latency, scope
+        self.requests = 0
+
+    def post(self, url: str, **kwargs: Any) -> _Response:
+        self.requests += 1
+        self.clock.advance(self.latency)
+        if self.outages.active(self.clock.monotonic()):
+            raise requests.exceptions.ConnectionError("simulated outage")
+        body = json.dumps(
+            {
+                "access_token": f"tok-sim-{self.requests:08d}",
+                "expires_in": LIFETIME,
+                "token_type": "bearer",
+                "scope": self.scope,
+            }
+        ).encode()
+        return _Response(body)
+
+
+class OneByOneReads:
+    """The batched reads of the ``Store`` protocol made of single reads (as the real store falls
+    back to when a batch is refused), for fakes that implement ``read_token``/``read_credentials``."""
+
+    def read_token(self, secret_id: str) -> StoredToken:
+        raise NotImplementedError
+
+    def read_credentials(self, secret_id: str, auth_method: str) -> Credentials:
+        raise NotImplementedError
+
+    def read_tokens(self, secret_ids: Sequence[str]) -> dict[str, StoredToken | StoreError]:
+        out: dict[str, StoredToken | StoreError] = {}
+        for secret_id in secret_ids:
+            try:
+                out[secret_id] = self.read_token(secret_id)
+            except StoreError as exc:
+                out[secret_id] = exc
+        return out
+
+    def read_credentials_many(
+        self, wanted: Sequence[tuple[str, str]]
+    ) -> dict[str, Credentials | SyncJobError]:
+        out: dict[str, Credentials | SyncJobError] = {}
+        for secret_id, auth_method in wanted:
+            try:
+                out[secret_id] = self.read_credentials(secret_id, auth_method)
+            except SyncJobError as exc:
+                out[secret_id] = exc
+        return out
+
+
+class MemoryStore(OneByOneReads):
+    """Secrets Manager in memory (the ``sync_job.sync.Store`` protocol), failing every call during
+    an outage. Publishing compares versions as the real store does: if AWSCURRENT moved since the
+    run read it and now holds a token living at least as long, the run's token is not published.
+    ``before_publish`` runs first thing in ``publish``: another run's write goes there."""
+
+    def __init__(self, clock: ManualClock, outages: Outages | None = None) -> None:
+        self.clock, self.outages = clock, outages or Outages()
+        self.current: TokenPayload | None = None
+        self.version = 0  # of AWSCURRENT; 0: the secret has no value yet
+        self.history: list[tuple[float, TokenPayload]] = []  # (monotonic time, payload) published
+        self.before_publish: Callable[[], None] | None = None
+
+    def _check(self) -> None:
+        self.clock.advance(0.01)
+        if self.outages.active(self.clock.monotonic()):
+            raise StoreError("simulated Secrets Manager outage")
+
+    def _version_id(self) -> str | None:
+        return f"v{self.version}" if self.version else None
+
+    def put(self, payload: TokenPayload) -> None:
+        """Make ``payload`` AWSCURRENT, as any writer would."""
+        self.current = payload
+        self.version += 1
+        self.history.append((self.clock.monotonic(), payload))
+
+    def read_token(self, secret_id: str) -> StoredToken:
+        self._check()
+        return StoredToken(self.current, self._version_id())
+
+    def read_credentials(self, secret_id: str, auth_method: str) -> Credentials:
+        self._check()
+        return Credentials("sim", client_secret=Secret("sim-secret-value"), source=secret_id)
+
+    def describe(self, secret_id: str) -> dict[str, Any]:
+        self._check()
+        return {}
+
+    def publish(self, secret_id: str, payload: TokenPayload, expected_version: str | None) -> PublishResult:
+        if self.before_publish is not None:
+            self.before_publish()
+        self._check()
+        current = self.current
+        moved = expected_version != self._version_id()
+        if moved and current is not None and current.expires_at >= payload.expires_at:
+            return PublishResult(published=False, current=current, version_id=self._version_id())
+        self.put(payload)
+        return PublishResult(published=True, version_id=self._version_id())
+
+
+class FakeSecretsClient:
+    """Stands in for boto3's Secrets Manager client: answers GetSecretValue with ``response`` (a
+    SecretString, a whole response dict, or an exception to raise) and keeps each call's
+    arguments; ``delay`` keeps a call in flight that long (real seconds)."""
+
+    def __init__(self, response: Any, *, name: str = SECRET_ID, delay: float = 0.0) -> None:
+        self.response = response
+        self.name = name
+        self.delay = delay
+        self.calls: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+
+    @property
+    def count(self) -> int:
+        with self._lock:
+            return len(self.calls)
+
+    def get_secret_value(self, **kwargs: Any) -> dict[str, Any]:
+        with self._lock:
+            self.calls.append(kwargs)
+        if self.delay:
+            time.sleep(self.delay)
+        response = self.response
+        if isinstance(response, BaseException):
+            raise response
+        if isinstance(response, dict):
+            return response
+        return {"Name": self.name, "SecretString": response, "VersionStages": ["AWSCURRENT"]}
+
+
+def fake_job(
+    job_config: Config,
+    clock: ManualClock,
+    store: MemoryStore,
+    endpoint: FakeTokenEndpoint,
+    rng: random.Random | None = None,
+) -> Job:
+    """The real ``Job`` and ``TokenClient`` (retries, pacing, deadline) over the fakes."""
+    session: Any = endpoint  # stands in for requests.Session (only post() is called)
+    return Job(
+        config=job_config,
+        store=store,
+        clock=clock,
+        tokens=TokenClient(session, clock, HostPacer(clock), random=rng),
+    )
