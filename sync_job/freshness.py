@@ -3,6 +3,7 @@ replace it. Every function takes ``now`` (UTC) from the caller's clock."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from sync_job.payload import TokenPayload
@@ -56,6 +57,30 @@ def urgency(payload: TokenPayload | None, now: datetime) -> tuple[int, float]:
         return (0, 0.0)
     remaining = payload.seconds_remaining(now)
     return (1, remaining) if remaining <= 0 else (2, remaining)
+
+
+# Plan a token host at this share of its pacing rate, leaving room for retries and outages.
+PULL_FORWARD_HEADROOM = 0.8
+
+
+def pull_forward(until_due: Sequence[tuple[str, float]], *, rate: float, ahead: int = 0) -> set[str]:
+    """Which fresh environments to refresh early, on one token host paced at ``rate`` requests
+    a second, with ``ahead`` due environments already queued. ``until_due`` gives each one's
+    seconds until it becomes due.
+
+    Earliest deadline first: the i-th to come due needs ``(ahead + i + 1) / (rate *
+    PULL_FORWARD_HEADROOM)`` seconds of the host before it. If any would not get them in time,
+    the host cannot wait for each to come due: the earliest ones up to the last such are pulled
+    forward, to use the capacity idle now. So a fleet whose tokens all came due together (a first
+    fill, an outage) spreads itself out, while a lone environment is never pulled forward by more
+    than a few seconds."""
+    pace = rate * PULL_FORWARD_HEADROOM
+    ordered = sorted(until_due, key=lambda item: item[1])
+    last = -1
+    for i, (_, seconds) in enumerate(ordered):
+        if seconds < (ahead + i + 1) / pace:
+            last = i
+    return {name for name, _ in ordered[: last + 1]}
 
 
 def publish_refusal(

@@ -144,6 +144,7 @@ class Job:
             return self._report(envs, {}, dry_run, interrupt, default=stored)
         now = self.clock.now()
         due: list[tuple[EnvironmentConfig, StoredToken]] = []
+        fresh: list[tuple[EnvironmentConfig, TokenPayload]] = []
         for env in envs:
             found = stored[env.token_secret]
             if isinstance(found, SyncJobError):
@@ -154,10 +155,7 @@ class Job:
                 self._warn_once(env, found.problem)
             if not force and freshness.is_fresh(found.payload, now, env.refresh_margin_seconds):
                 assert found.payload is not None
-                results[env.name] = self._logged(
-                    env, _with_token(env, Outcome.FRESH, found.payload, now), started
-                )
-                notify(results[env.name])
+                fresh.append((env, found.payload))
             elif dry_run:
                 results[env.name] = _would_refresh(env, found.payload, now)
                 notify(results[env.name])
@@ -165,6 +163,16 @@ class Job:
                 due.append((env, found))
         if urgency_order:
             due.sort(key=lambda pair: freshness.urgency(pair[1].payload, now))
+        early = set() if dry_run or not urgency_order else self._pull_forward(due, fresh, now)
+        pulled = [(env, payload) for env, payload in fresh if env.name in early]
+        pulled.sort(key=lambda pair: freshness.urgency(pair[1], now))
+        due += [
+            (env, StoredToken(payload, stored_version(stored[env.token_secret]))) for env, payload in pulled
+        ]
+        for env, payload in fresh:
+            if env.name not in early:
+                results[env.name] = self._logged(env, _with_token(env, Outcome.FRESH, payload, now), started)
+                notify(results[env.name])
         creds: dict[str, Credentials | SyncJobError] | str = {}
         if due:
             try:
@@ -184,13 +192,27 @@ class Job:
         due_envs = [env for env, _ in due]
 
         def stuck(env: EnvironmentConfig, why: str, began: bool) -> EnvironmentResult:
+            payload = work[env.name][0].payload if env.name in work else None
+            if env.name in early and payload is not None:
+                return _with_token(env, Outcome.FRESH, payload, self.clock.now())
             if began:  # cut off mid-way: that is a failure, whatever is stored
                 return _failed(env, why)
-            payload = work[env.name][0].payload if env.name in work else None
             return _not_attempted(env, payload, why, self.clock.now())
 
         def attempt(env: EnvironmentConfig) -> EnvironmentResult:
             result = self._guarded(env, *work[env.name], force, deadline, interrupt, started)
+            if env.name in early and result.outcome in (Outcome.FAILED, Outcome.DEFERRED):
+                # An early refresh that found no room or failed changes nothing: still fresh.
+                payload = work[env.name][0].payload
+                assert payload is not None
+                note = result.error if result.outcome is Outcome.FAILED else None
+                result = _with_token(
+                    env,
+                    Outcome.FRESH,
+                    payload,
+                    self.clock.now(),
+                    warnings=[f"early refresh failed: {note}" if note else None],
+                )
             notify(result)
             return result
 
@@ -204,6 +226,33 @@ class Job:
         )
         results.update({r.environment: r for r in done})
         return self._report(envs, results, dry_run, interrupt)
+
+    def _pull_forward(
+        self,
+        due: Sequence[tuple[EnvironmentConfig, StoredToken]],
+        fresh: Sequence[tuple[EnvironmentConfig, TokenPayload]],
+        now: datetime,
+    ) -> set[str]:
+        """Fresh environments to refresh early with this run's spare capacity, per token host:
+        those that, were every one waited for until due, the host's pacing could not serve in
+        time (see ``freshness.pull_forward``)."""
+        pulled: set[str] = set()
+        by_origin: dict[str, list[tuple[EnvironmentConfig, TokenPayload]]] = {}
+        for env, payload in fresh:
+            by_origin.setdefault(env.origin, []).append((env, payload))
+        for origin, group in by_origin.items():
+            ahead = sum(1 for env, _ in due if env.origin == origin)
+            rate = min(env.rate_limit_per_second for env, _ in group)
+            until_due = [
+                (
+                    env.name,
+                    payload.seconds_remaining(now)
+                    - freshness.effective_margin(payload, env.refresh_margin_seconds),
+                )
+                for env, payload in group
+            ]
+            pulled |= freshness.pull_forward(until_due, rate=rate, ahead=ahead)
+        return pulled
 
     def _report(
         self,
@@ -573,6 +622,10 @@ class Job:
                     result = stuck(env, why, True)
                 out.append(result)
         return out
+
+
+def stored_version(found: StoredToken | StoreError) -> str | None:
+    return found.version_id if isinstance(found, StoredToken) else None
 
 
 def _would_refresh(env: EnvironmentConfig, payload: TokenPayload | None, now: datetime) -> EnvironmentResult:

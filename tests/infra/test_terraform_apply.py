@@ -386,8 +386,8 @@ try:
 except Exception as exc:
     outcome["error"] = f"{type(exc).__name__}: {exc}"
 outcome["modules"] = {name: getattr(sys.modules.get(name), "__file__", None)
-                      for name in ("sync_job", "boto3", "botocore", "requests", "tenacity", "jwt",
-                                   "cryptography", "_cffi_backend")}
+                      for name in ("sync_job", "botocore", "requests", "tenacity", "jwt",
+                                   "cryptography", "_cffi_backend", "boto3")}
 with open(sys.argv[3], "w") as out:
     json.dump(outcome, out)
 """
@@ -496,6 +496,8 @@ def test_packaged_handler_writes_valid_tokens_into_the_terraform_created_secrets
 
     first = run_packaged_handler(stack, {}, tmp_path)
     assert first.error is None, f"{first.error}\n{first.stderr}"
+    # The job makes its client from botocore alone: boto3 (and s3transfer) are never imported.
+    assert first.modules.pop("boto3") is None
     for name, path in first.modules.items():
         if name == "_cffi_backend":  # the one module this Python cannot take from the zip
             assert path and path.startswith(str(tmp_path)), path

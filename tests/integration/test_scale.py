@@ -78,15 +78,15 @@ def test_a_refused_batch_falls_back_to_one_read_per_secret(harness: Harness, cod
 
 
 def test_most_urgent_first_and_deferred_under_a_tight_budget(harness: Harness) -> None:
-    # One host paced at 1 request a second with no burst: in a 3.5 s budget with 2 s requests,
-    # about two token requests fit. Stored tokens: one missing, one expired, three valid with
+    # One host paced at a request every 2 s with no burst, 1 s requests, a 4.5 s budget: slots
+    # at 0 s and 2 s fit before the last start the budget allows (3.5 s); the third (4 s) does not. Stored tokens: one missing, one expired, three valid with
     # different time left (all inside the refresh margin), declared least urgent first.
     remaining = {"later": 800, "soon": 120, "sooner": 60, "expired": -30}
     for name in [*remaining, "missing"]:
-        harness.add_env(name, rate_limit_per_second=1, rate_limit_burst=1, timeout_seconds=1)
+        harness.add_env(name, rate_limit_per_second=0.5, rate_limit_burst=1, timeout_seconds=1)
     for name, left in remaining.items():
         harness.put_stored(name, valid_doc(name, remaining=left))
-    harness.defaults["run_timeout_seconds"] = 2.5
+    harness.defaults["run_timeout_seconds"] = 4.5
     harness.defaults["max_workers"] = 1
     out = harness.cli("run", "--json")
     by = results(out)

@@ -161,9 +161,9 @@ class Outages:
 
 
 class _Response:
-    def __init__(self, body: bytes) -> None:
-        self.status_code = 200
-        self.headers = {"Content-Type": "application/json"}
+    def __init__(self, body: bytes, status: int = 200, headers: dict[str, str] | None = None) -> None:
+        self.status_code = status
+        self.headers = {"Content-Type": "application/json", **(headers or {})}
         self._body = body
 
     def __enter__(self) -> _Response:
@@ -182,9 +182,15 @@ class FakeTokenEndpoint:
     during an outage. ``requests`` counts the posts."""
 
     def __init__(
-        self, clock: ManualClock, outages: Outages | None = None, latency: float = 0.1, scope: str = "a"
+        self,
+        clock: ManualClock,
+        outages: Outages | None = None,
+        latency: float = 0.1,
+        scope: str = "a",
+        lifetime: int = LIFETIME,
     ) -> None:
         self.clock, self.outages, self.latency, self.scope = clock, outages or Outages(), latency, scope
+        self.lifetime = lifetime
         self.requests = 0
 
     def post(self, url: str, **kwargs: Any) -> _Response:
@@ -195,7 +201,7 @@ class FakeTokenEndpoint:
         body = json.dumps(
             {
                 "access_token": f"tok-sim-{self.requests:08d}",
-                "expires_in": LIFETIME,
+                "expires_in": self.lifetime,
                 "token_type": "bearer",
                 "scope": self.scope,
             }

@@ -13,7 +13,15 @@ import itertools
 import random
 from dataclasses import dataclass
 
-from tests.support.fakes import FakeTokenEndpoint, ManualClock, MemoryStore, Outages, config, fake_job
+from tests.support.fakes import (
+    LIFETIME,
+    FakeTokenEndpoint,
+    ManualClock,
+    MemoryStore,
+    Outages,
+    config,
+    fake_job,
+)
 
 
 @dataclass
@@ -38,13 +46,14 @@ def simulate(
     seed: int,
     token_outages: Outages | None = None,
     store_outages: Outages | None = None,
+    lifetime: int = LIFETIME,
 ) -> SimResult:
     rng = random.Random(seed)
     horizon = days * 86400
     token_out = token_outages or Outages.random(rng, horizon, per_day=3, mean_minutes=8)
     store_out = store_outages or Outages.random(rng, horizon, per_day=1, mean_minutes=5)
     clock = ManualClock()
-    endpoint = FakeTokenEndpoint(clock, token_out)
+    endpoint = FakeTokenEndpoint(clock, token_out, lifetime=lifetime)
     store = MemoryStore(clock, store_out)
     job_config = config(
         "sim",
@@ -76,8 +85,10 @@ def simulate(
             expired_time += until - max(since, expires)
             longest_lapse = max(longest_lapse, until - max(since, expires))
             expiries += 1
-            window = (expires - margin, expires)
-            if not any(b - a > margin - interval and a < window[1] and b > window[0] for a, b in outages):
+            # Tokens that live no longer than the margin are refreshed at half their lifetime.
+            effective = lifetime / 2 if lifetime <= margin else margin
+            window = (expires - effective, expires)
+            if not any(b - a > effective - interval and a < window[1] and b > window[0] for a, b in outages):
                 unexplained += 1
     covered = horizon - history[0][0]
     return SimResult(

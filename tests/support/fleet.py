@@ -1,0 +1,229 @@
+"""A thousand environments on one token host, simulated: the real ``Job``, ``TokenClient``,
+pacing and decisions on a manual clock, against a host that applies Paxos's rule (1 request/s
+per IP averaged over 5 minutes; past it, 429 to every request for 5 minutes) and an in-memory
+Secrets Manager, both with random outages. `python -m bench.fleet_sim` prints the figures;
+tests/unit/test_fleet_simulation.py asserts them on a smaller fleet.
+
+Runs are sequential (``max_workers = 1``): the manual clock is shared, and with one token host
+paced at 0.5 requests/s the requests are one after the other anyway.
+"""
+
+from __future__ import annotations
+
+import bisect
+import collections
+import itertools
+import json
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+
+from sync_job.config import parse_config
+from sync_job.credentials import Credentials
+from sync_job.errors import StoreError
+from sync_job.payload import TokenPayload
+from sync_job.redact import Secret
+from sync_job.store import BATCH_SIZE, PublishResult, StoredToken
+from tests.support.fakes import LIFETIME, ManualClock, OneByOneReads, Outages, _Response, fake_job
+
+HOST = "https://oauth.example.test/oauth2/token"
+WINDOW = 300.0  # Paxos: the rate is averaged over 5 minutes...
+LIMIT = 300  # ...at 1 request/s
+LOCKOUT = 300.0  # and past it every request from the IP gets 429 for 5 minutes
+
+
+class PaxosHost:
+    """Stands in for ``requests.Session`` at one token host with Paxos's rate rule."""
+
+    def __init__(self, clock: ManualClock, outages: Outages, latency: float = 0.1) -> None:
+        self.clock, self.outages, self.latency = clock, outages, latency
+        self.times: list[float] = []  # every request that reached the host
+        self._recent: collections.deque[float] = collections.deque()
+        self.locked_until = 0.0
+        self.lockouts = 0
+        self.answered_429 = 0
+        self.issued = 0
+
+    def post(self, url: str, **kwargs: Any) -> _Response:
+        self.clock.advance(self.latency)
+        now = self.clock.monotonic()
+        self.times.append(now)
+        self._recent.append(now)
+        while self._recent and self._recent[0] <= now - WINDOW:
+            self._recent.popleft()
+        if now >= self.locked_until and len(self._recent) > LIMIT:
+            self.locked_until = now + LOCKOUT
+            self.lockouts += 1
+        if now < self.locked_until:
+            self.answered_429 += 1
+            wait = str(int(self.locked_until - now) + 1)
+            return _Response(b'{"error": "rate_limited"}', 429, {"Retry-After": wait})
+        if self.outages.active(now):
+            raise requests.exceptions.ConnectionError("simulated outage")
+        self.issued += 1
+        body = {
+            "access_token": f"tok-fleet-{self.issued:09d}",
+            "expires_in": LIFETIME,
+            "token_type": "bearer",
+        }
+        return _Response(json.dumps(body).encode())
+
+    def busiest(self, window: float) -> int:
+        """Most requests in any window of ``window`` seconds."""
+        times = self.times
+        return max((bisect.bisect_left(times, t + window, lo=i) - i for i, t in enumerate(times)), default=0)
+
+
+class FleetStore(OneByOneReads):
+    """Secrets Manager in memory for many secrets; every call fails during an outage. Reads are
+    batched as the real store's are (a call per 20 secrets)."""
+
+    def __init__(self, clock: ManualClock, outages: Outages) -> None:
+        self.clock, self.outages = clock, outages
+        self.current: dict[str, TokenPayload] = {}
+        self.history: dict[str, list[tuple[float, TokenPayload]]] = collections.defaultdict(list)
+
+    def _call(self) -> None:
+        self.clock.advance(0.02)
+        if self.outages.active(self.clock.monotonic()):
+            raise StoreError("simulated Secrets Manager outage")
+
+    def read_token(self, secret_id: str) -> StoredToken:
+        self._call()
+        payload = self.current.get(secret_id)
+        return StoredToken(payload, "v" if payload else None)
+
+    def read_tokens(self, secret_ids: Sequence[str]) -> dict[str, StoredToken | StoreError]:
+        out: dict[str, StoredToken | StoreError] = {}
+        for start in range(0, len(secret_ids), BATCH_SIZE):
+            try:
+                self._call()
+            except StoreError as exc:
+                out.update(dict.fromkeys(secret_ids[start : start + BATCH_SIZE], exc))
+                continue
+            for secret_id in secret_ids[start : start + BATCH_SIZE]:
+                payload = self.current.get(secret_id)
+                out[secret_id] = StoredToken(payload, "v" if payload else None)
+        return out
+
+    def read_credentials(self, secret_id: str, auth_method: str) -> Credentials:
+        self._call()
+        return Credentials("fleet", client_secret=Secret("fleet-secret-value"), source=secret_id)
+
+    def read_credentials_many(self, wanted: Sequence[tuple[str, str]]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for start in range(0, len(wanted), BATCH_SIZE):
+            chunk = wanted[start : start + BATCH_SIZE]
+            try:
+                self._call()
+            except StoreError as exc:
+                out.update({secret_id: exc for secret_id, _ in chunk})
+                continue
+            for secret_id, _ in chunk:
+                out[secret_id] = Credentials(
+                    "fleet", client_secret=Secret("fleet-secret-value"), source=secret_id
+                )
+        return out
+
+    def describe(self, secret_id: str) -> dict[str, Any]:
+        self._call()
+        return {}
+
+    def publish(self, secret_id: str, payload: TokenPayload, expected_version: str | None) -> PublishResult:
+        self._call()
+        self.current[secret_id] = payload
+        self.history[secret_id].append((self.clock.monotonic(), payload))
+        return PublishResult(published=True, version_id="v")
+
+
+@dataclass(frozen=True)
+class FleetResult:
+    environments: int
+    days: float
+    urgency_order: bool
+    all_held_after: float | None  # seconds from start until every environment held a token
+    lapses: int  # tokens that expired before a new one was published, after all_held_after
+    lapsed_seconds: float
+    busiest_5_minutes: int  # most requests at the host in any 5-minute window
+    requests_per_env_hour: float  # after all_held_after
+    lockouts: int
+    answered_429: int
+    deferred: int  # deferred results over the week
+    failed_after_all_held: int
+
+
+def simulate_fleet(
+    *,
+    environments: int = 1000,
+    days: float = 7,
+    seed: int = 1,
+    interval: int = 300,
+    margin: int = 900,
+    run_timeout: float = 290,
+    urgency_order: bool = True,
+    max_attempts: int = 1,
+) -> FleetResult:
+    """The default schedule (every ``interval`` s, a run of at most ``run_timeout`` s, as the
+    Lambda's 300 s timeout less its safety margin) over ``days``, from nothing stored."""
+    rng = random.Random(seed)
+    horizon = days * 86400
+    clock = ManualClock()
+    host = PaxosHost(clock, Outages.random(rng, horizon, per_day=3, mean_minutes=8))
+    store = FleetStore(clock, Outages.random(rng, horizon, per_day=1, mean_minutes=5))
+    names = [f"e{i:04d}" for i in range(environments)]
+    job_config = parse_config(
+        {
+            "defaults": {
+                "run_timeout_seconds": run_timeout,
+                "max_workers": 1,
+                "refresh_margin_seconds": margin,
+                "max_attempts": max_attempts,
+            },
+            "environments": {
+                name: {"token_url": HOST, "credentials_secret": f"c/{name}", "token_secret": f"t/{name}"}
+                for name in names
+            },
+        }
+    )
+    job = fake_job(job_config, clock, store, host, rng)  # type: ignore[arg-type]
+    start = clock.now()
+    deferred = failed_late = 0
+    all_held: float | None = None
+    t = 0.0
+    while t < horizon:
+        clock.advance(t - clock.monotonic())
+        report = job.run(urgency_order=urgency_order)
+        deferred += sum(1 for r in report.results if r.outcome == "deferred")
+        if all_held is None and len(store.current) == environments:
+            all_held = clock.monotonic()
+        elif all_held is not None:
+            failed_late += sum(1 for r in report.results if r.outcome == "failed")
+        t += interval
+    lapses, lapsed = 0, 0.0
+    requests_after = sum(1 for x in host.times if all_held is not None and x >= all_held)
+    if all_held is not None:
+        for name in names:
+            history = [*store.history[f"t/{name}"], (horizon, store.current[f"t/{name}"])]
+            for (since, payload), (until, _) in itertools.pairwise(history):
+                expires = (payload.expires_at - start).total_seconds()
+                if until > expires and expires >= all_held:
+                    lapses += 1
+                    lapsed += until - max(since, expires)
+    hours_after = (horizon - all_held) / 3600 if all_held is not None else 0
+    return FleetResult(
+        environments=environments,
+        days=days,
+        urgency_order=urgency_order,
+        all_held_after=all_held,
+        lapses=lapses,
+        lapsed_seconds=lapsed,
+        busiest_5_minutes=host.busiest(WINDOW),
+        requests_per_env_hour=requests_after / environments / hours_after if hours_after else 0.0,
+        lockouts=host.lockouts,
+        answered_429=host.answered_429,
+        deferred=deferred,
+        failed_after_all_held=failed_late,
+    )
