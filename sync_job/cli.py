@@ -10,6 +10,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
@@ -20,6 +21,7 @@ from sync_job.errors import EXIT_FAILED, EXIT_OK, EXIT_SIGINT, EXIT_SIGTERM, Syn
 from sync_job.redact import scrub
 
 if TYPE_CHECKING:
+    from sync_job.prometheus import Sinks
     from sync_job.report import EnvironmentResult
     from sync_job.sync import Interrupt, Job
 
@@ -195,17 +197,47 @@ def _duration(seconds: float | None) -> str:
 @click.option("--force", is_flag=True, help="Refresh even tokens that are still fresh.")
 @click.option("--dry-run", is_flag=True, help="Fetch and write nothing; report what would happen.")
 @_json_option
+@click.option(
+    "--metrics-file",
+    type=click.Path(dir_okay=False),
+    default=None,
+    metavar="PATH",
+    help="Write Prometheus metrics to PATH for node_exporter's textfile collector.",
+)
+@click.option("--pushgateway", default=None, metavar="URL", help="Push Prometheus metrics to a Pushgateway.")
+@click.option(
+    "--metrics-instance",
+    default=None,
+    metavar="NAME",
+    help="Pushgateway grouping key `instance` (default: the hostname).",
+)
 @click.pass_context
-def run(ctx: click.Context, envs: tuple[str, ...], force: bool, dry_run: bool, as_json: bool) -> None:
+def run(
+    ctx: click.Context,
+    envs: tuple[str, ...],
+    force: bool,
+    dry_run: bool,
+    as_json: bool,
+    metrics_file: str | None,
+    pushgateway: str | None,
+    metrics_instance: str | None,
+) -> None:
     """Sync all (or the named) environments: refresh tokens that are missing or expiring.
+
+    With --metrics-file or --pushgateway (needs `pip install 'sync-job[prometheus]'`), the run's
+    metrics go there too; if they cannot be written or pushed, the run's result is still printed
+    and the exit code is 1.
 
     \b
     Example:
       sync-job --config examples/paxos.toml run --env sandbox --json
     """
+    sinks = _metrics_sinks(metrics_file, pushgateway, metrics_instance)
+    started_at, started = time.time(), time.monotonic()
     job = _job(ctx)
     with _interruptible(job) as interrupt, _progress(job, envs, enabled=not as_json) as on_result:
         report = job.run(envs, force=force, dry_run=dry_run, interrupt=interrupt, on_result=on_result)
+    duration = time.monotonic() - started
     if as_json:
         click.echo(json.dumps(report.to_dict()))
         for r in report.results:
@@ -229,7 +261,25 @@ def run(ctx: click.Context, envs: tuple[str, ...], force: bool, dry_run: bool, a
         click.echo(f"sync-job: error: {r.environment}: {r.error}", err=True)
     if report.interrupted:
         click.echo(f"sync-job: error: interrupted by {report.interrupted}; nothing new was started", err=True)
-    sys.exit(_exit_code(report.ok, report.interrupted))
+    metrics_ok = True
+    if sinks is not None:
+        warnings, errors = sinks.export(report, started_at=started_at, duration_seconds=duration)
+        for line in warnings:
+            click.echo(f"sync-job: warning: {line}", err=True)
+        for line in errors:
+            click.echo(f"sync-job: error: {line}", err=True)
+        metrics_ok = not errors
+    sys.exit(_exit_code(report.ok and metrics_ok, report.interrupted))
+
+
+def _metrics_sinks(metrics_file: str | None, pushgateway: str | None, instance: str | None) -> Sinks | None:
+    """sync_job.prometheus.Sinks for `run`'s metrics options, or None; imported only when asked
+    for, so a run without them never imports prometheus_client."""
+    if metrics_file is None and pushgateway is None and instance is None:
+        return None
+    from sync_job.prometheus import Sinks
+
+    return Sinks.from_options(metrics_file, pushgateway, instance)
 
 
 @main.command()
