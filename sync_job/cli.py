@@ -22,7 +22,7 @@ from sync_job.redact import scrub
 
 if TYPE_CHECKING:
     from sync_job.prometheus import Sinks
-    from sync_job.report import EnvironmentResult
+    from sync_job.report import EnvironmentResult, Report
     from sync_job.sync import Interrupt, Job
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -235,9 +235,24 @@ def run(
     sinks = _metrics_sinks(metrics_file, pushgateway, metrics_instance)
     started_at, started = time.time(), time.monotonic()
     job = _job(ctx)
-    with _interruptible(job) as interrupt, _progress(job, envs, enabled=not as_json) as on_result:
-        report = job.run(envs, force=force, dry_run=dry_run, interrupt=interrupt, on_result=on_result)
-    duration = time.monotonic() - started
+    # The handlers stay until the report is out: a signal while it prints must not lose it.
+    with _interruptible(job) as interrupt:
+        with _progress(job, envs, enabled=not as_json) as on_result:
+            report = job.run(envs, force=force, dry_run=dry_run, interrupt=interrupt, on_result=on_result)
+        duration = time.monotonic() - started
+        _render_run(report, as_json)
+        metrics_ok = True
+        if sinks is not None:
+            warnings, errors = sinks.export(report, started_at=started_at, duration_seconds=duration)
+            for line in warnings:
+                click.echo(f"sync-job: warning: {line}", err=True)
+            for line in errors:
+                click.echo(f"sync-job: error: {line}", err=True)
+            metrics_ok = not errors
+    sys.exit(_exit_code(report.ok and metrics_ok, report.interrupted))
+
+
+def _render_run(report: Report, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(report.to_dict()))
         for r in report.results:
@@ -261,15 +276,6 @@ def run(
         click.echo(f"sync-job: error: {r.environment}: {r.error}", err=True)
     if report.interrupted:
         click.echo(f"sync-job: error: interrupted by {report.interrupted}; nothing new was started", err=True)
-    metrics_ok = True
-    if sinks is not None:
-        warnings, errors = sinks.export(report, started_at=started_at, duration_seconds=duration)
-        for line in warnings:
-            click.echo(f"sync-job: warning: {line}", err=True)
-        for line in errors:
-            click.echo(f"sync-job: error: {line}", err=True)
-        metrics_ok = not errors
-    sys.exit(_exit_code(report.ok and metrics_ok, report.interrupted))
 
 
 def _metrics_sinks(metrics_file: str | None, pushgateway: str | None, instance: str | None) -> Sinks | None:
