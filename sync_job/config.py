@@ -337,7 +337,20 @@ def parse_config(data: Mapping[str, object], source: str = "<memory>") -> Config
     run_settings = _run_settings(defaults)
     _check_defaults(defaults)
     environments = tuple(_environment(name, raw, defaults) for name, raw in _environment_tables(data).items())
+    _check_distinct_token_secrets(environments)
     return Config(environments=environments, source=source, **run_settings)
+
+
+def _check_distinct_token_secrets(environments: Sequence[EnvironmentConfig]) -> None:
+    # Two environments publishing to one secret would each read the other's token as fresh.
+    seen: dict[str, str] = {}
+    for env in environments:
+        other = seen.setdefault(env.token_secret, env.name)
+        if other != env.name:
+            raise _fail(
+                f"environments.{shown(env.name)}.token_secret",
+                f"is also environment {shown(other)}'s; each environment needs a token secret of its own",
+            )
 
 
 def _run_settings(defaults: dict[str, object]) -> dict[str, Any]:
@@ -400,6 +413,8 @@ def load_config_text(text: str, source: str) -> Config:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config {source} is not valid TOML: {exc}") from None
+    except RecursionError:
+        raise ConfigError(f"config {source} is not valid TOML: nested too deeply") from None
     try:
         return parse_config(data, source)
     except ConfigError as exc:

@@ -363,6 +363,12 @@ def _scope(doc: Mapping[str, Any], status: int, host: str) -> str | None:
         return None
     if not isinstance(value, str):
         raise InvalidTokenResponse(f"{host} answered with a scope that is not a string", status=status)
+    if redact.scrub(value) != value:
+        # A server that puts what the job sent into the granted scope would publish it to every
+        # consumer of the token secret.
+        raise InvalidTokenResponse(
+            f"{host} answered with a scope that echoes a credential; not published", status=status
+        )
     tokens = value.split()
     if len(value) > 4096 or not all(_SCOPE_TOKEN.fullmatch(t) for t in tokens):
         raise InvalidTokenResponse(

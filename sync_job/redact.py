@@ -8,6 +8,7 @@ as a last line of defence (a library's debug log, an exception text from a depen
 from __future__ import annotations
 
 import base64
+import html
 import json
 import re
 import threading
@@ -25,6 +26,9 @@ _ordered: tuple[str, ...] = ()
 _dirty = False
 
 
+_PERCENT = re.compile(r"%[0-9A-F]{2}")
+
+
 def _b64_forms(raw: bytes) -> set[str]:
     # Standard and URL-safe alphabets, with and without "=" padding: servers echo either.
     std = base64.b64encode(raw).decode("ascii")
@@ -38,7 +42,18 @@ def _variants(value: str) -> set[str]:
     # error line shows it).
     once = json.dumps(value)[1:-1]
     twice = json.dumps(once)[1:-1]
-    out = {value, quote_plus(value), quote(value, safe=""), once, twice, " ".join(value.split())}
+    out = {value, once, twice, " ".join(value.split())}
+    # Percent-encodings servers use: form (quote_plus), strict, Python's default (safe "/"),
+    # JavaScript's encodeURIComponent, each with upper- and lower-case hex.
+    for encoded in (
+        quote_plus(value),
+        quote(value, safe=""),
+        quote(value),
+        quote(value, safe="!'()*-._~"),
+    ):
+        out |= {encoded, _PERCENT.sub(lambda m: m.group(0).lower(), encoded)}
+    out |= {html.escape(value), html.escape(value, quote=False)}
+    out |= {unicodedata.normalize(form, value) for form in ("NFC", "NFD", "NFKC", "NFKD")}
     out |= _b64_forms(value.encode())
     return {v for v in out if len(v) >= MIN_LENGTH}
 

@@ -10,10 +10,13 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import time
+import unicodedata
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import boto3
 import pytest
@@ -500,3 +503,66 @@ def test_no_output_of_the_new_cases_carries_a_marker() -> None:
             assert_no_secret_forms(forms, f"x {text} y")
     assert_no_leak("clean")
     _ = boto3  # the reader above uses the harness's real boto3 client
+
+
+# --- found by review: more echo forms, the granted scope, shared secrets, deep TOML ----------------
+
+ODD_SECRET = "SECRETMARKpL/x!k&y<z(é)"
+
+
+@pytest.mark.parametrize(
+    "form",
+    [
+        lambda s: quote(s, safe="!'()*-._~"),  # JavaScript's encodeURIComponent
+        lambda s: quote(s),  # Python's default, "/" left alone
+        lambda s: re.sub(r"%[0-9A-F]{2}", lambda m: m.group(0).lower(), quote(s, safe="")),  # lower-case hex
+        lambda s: s.replace("&", "&amp;").replace("<", "&lt;"),  # HTML entities
+        lambda s: unicodedata.normalize("NFD", s),
+    ],
+    ids=["encodeURIComponent", "quote-default", "lowercase-hex", "html", "nfd"],
+)
+def test_more_echo_forms_are_scrubbed(harness: Harness, form: Any) -> None:
+    harness.add_env("sandbox", secret=ODD_SECRET)
+    due(harness)
+    echoed = form(ODD_SECRET)
+    harness.tokens.script(
+        harness.client_id("sandbox"), [Fault.oauth_error(401, "invalid_client", f"bad {echoed} end")]
+    )
+    result = harness.cli("run", "--json")
+    assert result.exit_code == 1
+    assert echoed not in result.stdout + result.stderr
+    assert "[REDACTED]" in outcome(result)["error"]
+
+
+def test_a_granted_scope_that_echoes_the_secret_is_never_published(harness: Harness) -> None:
+    harness.add_env("sandbox", secret="SECRETMARK-Zq7pLmKw9xQQ")
+    before = due(harness)
+    scope = "funding:read_profile transfer:read_transfer SECRETMARK-Zq7pLmKw9xQQ"
+    harness.tokens.script(harness.client_id("sandbox"), [Fault.token(scope=scope)])
+    result = harness.cli("run", "--json")
+    assert result.exit_code == 1
+    assert "scope that echoes a credential" in outcome(result)["error"]
+    assert harness.stored("sandbox") == before
+    harness.cli_process("status", "--json")  # the harness scans it for the secret
+
+
+def test_two_environments_may_not_share_a_token_secret(harness: Harness) -> None:
+    harness.add_env("sandbox")
+    harness.add_env("production")
+    harness.envs["production"]["token_secret"] = harness.envs["sandbox"]["token_secret"]
+    result = harness.cli("run", "--json")
+    assert result.exit_code == 2
+    assert "token_secret: is also environment sandbox's" in result.stderr
+    assert_one_clean_line(result)
+
+
+def test_a_deeply_nested_config_is_a_config_error(harness: Harness, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from sync_job.cli import main
+
+    path = tmp_path / "deep.toml"
+    path.write_text("a = " + "[" * 5000 + "]" * 5000 + "\n")
+    result = CliRunner().invoke(main, ["--config", str(path), "status"])
+    assert result.exit_code == 2
+    assert "not valid TOML: nested too deeply" in result.stderr

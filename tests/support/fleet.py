@@ -165,13 +165,15 @@ def simulate_fleet(
     run_timeout: float = 290,
     urgency_order: bool = True,
     max_attempts: int = 1,
+    token_outages: Outages | None = None,
 ) -> FleetResult:
     """The default schedule (every ``interval`` s, a run of at most ``run_timeout`` s, as the
     Lambda's 300 s timeout less its safety margin) over ``days``, from nothing stored."""
     rng = random.Random(seed)
     horizon = days * 86400
     clock = ManualClock()
-    host = PaxosHost(clock, Outages.random(rng, horizon, per_day=3, mean_minutes=8))
+    drawn = Outages.random(rng, horizon, per_day=3, mean_minutes=8)
+    host = PaxosHost(clock, drawn if token_outages is None else token_outages)
     store = FleetStore(clock, Outages.random(rng, horizon, per_day=1, mean_minutes=5))
     names = [f"e{i:04d}" for i in range(environments)]
     job_config = parse_config(
