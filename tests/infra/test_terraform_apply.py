@@ -28,7 +28,7 @@ import tomllib
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -563,32 +563,9 @@ def test_packaged_handler_writes_valid_tokens_into_the_terraform_created_secrets
 
 
 def key_and_certificate(subject: str) -> tuple[str, str, str]:
-    """A fresh RSA key (PKCS#8 PEM), its public key and a self-signed X.509 certificate for it,
-    valid for a day: what an operator puts into a private_key_jwt credentials secret."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-    from cryptography.x509.oid import NameOID
+    """A fresh RSA key (PKCS#8 PEM), its public key and a self-signed X.509 certificate for it:
+    what an operator puts into a private_key_jwt credentials secret."""
+    from tests.support.keys import certificate_pem, new_key, private_pem, public_pem
 
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)])
-    now = datetime.now(UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(minutes=5))
-        .not_valid_after(now + timedelta(days=1))
-        .sign(key, hashes.SHA256())
-    )
-    private_pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ).decode()
-    public_pem = (
-        key.public_key()
-        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-        .decode()
-    )
-    return private_pem, public_pem, certificate.public_bytes(serialization.Encoding.PEM).decode()
+    key = new_key("rsa")
+    return private_pem(key), public_pem(key), certificate_pem(key, name=subject)

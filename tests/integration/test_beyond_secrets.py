@@ -7,12 +7,9 @@ import json
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import jwt
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from sync_job.credentials import Credentials, parse_credentials
 from sync_job.errors import CredentialsError
@@ -21,62 +18,13 @@ from sync_job.redact import Secret
 from sync_job.timeutil import parse_rfc3339
 from tests.support.fakes import env_config
 from tests.support.harness import Harness, assert_no_leak
+from tests.support.keys import key_body, keypair
 from tests.support.token_server import Fault
-
-
-def keypair(kind: str) -> tuple[str, str]:
-    key: Any = (
-        rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        if kind == "rsa"
-        else ec.generate_private_key(ec.SECP256R1())
-    )
-    private = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ).decode()
-    public = (
-        key.public_key()
-        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-        .decode()
-    )
-    return private, public
-
-
-def key_body(pem: str) -> list[str]:
-    """Pieces of the key's base64 body: none may appear in any output."""
-    lines = [ln for ln in pem.splitlines() if ln and not ln.startswith("-----")]
-    return [ln[8:40] for ln in lines[1:-1]]
-
-
-def add_jwt_env(
-    harness: Harness,
-    name: str,
-    kind: str = "rsa",
-    *,
-    stored_key: str | None = None,
-    key_id: str | None = None,
-    **table: Any,
-) -> str:
-    private, public = keypair(kind)
-    doc = {
-        "client_id": harness.client_id(name),
-        "private_key": stored_key if stored_key is not None else private,
-    }
-    if key_id:
-        doc["key_id"] = key_id
-    harness.add_env(
-        name,
-        scopes=["funding:read_profile"],
-        auth_method="private_key_jwt",
-        public_key_pem=public,
-        credentials=doc,
-        **table,
-    )
-    return private
 
 
 @pytest.mark.parametrize(("kind", "alg"), [("rsa", "RS256"), ("ec", "ES256")])
 def test_private_key_jwt_end_to_end(harness: Harness, kind: str, alg: str) -> None:
-    private = add_jwt_env(harness, "sandbox", kind, signing_alg=alg)
+    private = harness.add_jwt_env("sandbox", kind, signing_alg=alg)
     first = harness.cli("run", "--json")
     assert first.exit_code == 0, first.stderr
     assert first.json()["results"][0]["outcome"] == "refreshed"
@@ -93,7 +41,7 @@ def test_private_key_jwt_end_to_end(harness: Harness, kind: str, alg: str) -> No
 
 
 def test_wrong_audience_is_rejected_and_not_retried(harness: Harness) -> None:
-    add_jwt_env(harness, "sandbox", audience="https://someone-else.example/oauth2/token")
+    harness.add_jwt_env("sandbox", audience="https://someone-else.example/oauth2/token")
     result = harness.cli("run", "--json")
     assert result.exit_code == 1
     assert "invalid_client" in result.json()["results"][0]["error"]
@@ -115,7 +63,7 @@ def test_wrong_audience_is_rejected_and_not_retried(harness: Harness) -> None:
 def test_bad_private_key_is_a_clear_error_naming_the_secret(
     harness: Harness, stored_key: str | None, alg: str, error: str
 ) -> None:
-    add_jwt_env(harness, "sandbox", "rsa", stored_key=stored_key, signing_alg=alg)
+    harness.add_jwt_env("sandbox", "rsa", stored_key=stored_key, signing_alg=alg)
     result = harness.cli("run", "--json")
     assert result.exit_code == 1
     message = result.json()["results"][0]["error"]

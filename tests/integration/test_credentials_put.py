@@ -11,19 +11,16 @@ import subprocess
 import sys
 import time
 import uuid
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.x509.oid import NameOID
+from cryptography.hazmat.primitives import serialization
 
 from sync_job.cli import main
-from tests.integration.test_beyond_secrets import add_jwt_env, key_body, keypair
 from tests.support.fakes import valid_doc
 from tests.support.harness import Harness, Result, assert_no_leak
+from tests.support.keys import certificate_pem, key_body, keypair
 
 
 def check_output(out: Result, *secrets: str) -> Result:
@@ -190,26 +187,14 @@ def test_client_secret_basic_with_reserved_characters(harness: Harness) -> None:
     assert harness.cli("run", "--force").exit_code == 0
 
 
-def self_signed(private_pem: str) -> str:
-    key: Any = serialization.load_pem_private_key(private_pem.encode(), password=None)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "sync-job-test")])
-    now = datetime.now(UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(minutes=1))
-        .not_valid_after(now + timedelta(days=1))
-        .sign(key, hashes.SHA256())
-    )
-    return cert.public_bytes(serialization.Encoding.PEM).decode()
+def self_signed(private: str) -> str:
+    key: Any = serialization.load_pem_private_key(private.encode(), password=None)
+    return certificate_pem(key, name="sync-job-test")
 
 
 @pytest.mark.parametrize("with_certificate", [False, True])
 def test_private_key_jwt_new_key(harness: Harness, with_certificate: bool) -> None:
-    old_private = add_jwt_env(harness, "sandbox")
+    old_private = harness.add_jwt_env("sandbox")
     private, public = keypair("rsa")
     # The provider now knows the new public key only.
     harness.tokens.add_client(
@@ -235,7 +220,7 @@ def test_private_key_jwt_new_key(harness: Harness, with_certificate: bool) -> No
 
 
 def test_private_key_jwt_rejections_before_any_request(harness: Harness) -> None:
-    add_jwt_env(harness, "sandbox")
+    harness.add_jwt_env("sandbox")
     state_before = creds_state(harness, "sandbox")
     private, _ = keypair("rsa")
     other, _ = keypair("ec")
@@ -458,7 +443,7 @@ def test_terminal_input_is_not_echoed(harness: Harness) -> None:
 
 
 def test_terminal_pem_key_is_not_echoed(harness: Harness) -> None:
-    add_jwt_env(harness, "sandbox")
+    harness.add_jwt_env("sandbox")
     private, public = keypair("ec")
     harness.tokens.add_client(
         harness.client_id("sandbox"),

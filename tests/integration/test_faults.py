@@ -14,16 +14,8 @@ from typing import Any
 
 import pytest
 
-from tests.support.fakes import valid_doc
 from tests.support.harness import Harness, Result, assert_no_leak
 from tests.support.token_server import Fault, TokenServer
-
-
-def expiring(harness: Harness, name: str = "sandbox") -> dict[str, Any]:
-    """Store a good token inside the refresh margin, so the run must refresh it."""
-    doc = valid_doc(name, remaining=120, token=f"tok-LEAKMARK-good-{name}")
-    harness.put_stored(name, doc)
-    return doc
 
 
 def outcome(result: Result) -> dict[str, Any]:
@@ -91,7 +83,7 @@ def test_token_endpoint_faults(
     harness: Harness, faults: list[Fault], requests: int, exit_code: int, error: str | None
 ) -> None:
     harness.add_env("sandbox", max_attempts=3, timeout_seconds=0.5)
-    before = expiring(harness)
+    before = harness.put_due()
     versions = harness.versions("sandbox")
     harness.tokens.script(harness.client_id("sandbox"), faults)
     result = harness.cli("run", "--json")
@@ -113,7 +105,7 @@ def test_long_retry_after_closes_the_host_for_the_rest_of_the_run(harness: Harne
     # and no further request reaches the host in this run.
     for name in ("a", "b", "c"):
         harness.add_env(name)
-        expiring(harness, name)
+        harness.put_due(name)
     harness.defaults["max_workers"] = 1  # one after the other, so the order is known
     harness.defaults["run_timeout_seconds"] = 60
     harness.tokens.script(harness.client_id("a"), [Fault.rate_limited(retry_after=300)])
@@ -179,7 +171,7 @@ def test_deadline_stops_attempts_and_reports_every_environment(harness: Harness)
 
 def test_throttling_is_retried_by_botocore(harness: Harness, sm_hooks: Any) -> None:
     harness.add_env("sandbox")
-    before = expiring(harness)
+    before = harness.put_due()
     sm_hooks("GetSecretValue", "ThrottlingException", 400, times=2, message="Rate exceeded")
     result = harness.cli("run", "--json")
     assert result.exit_code == 0, result.stderr
@@ -190,7 +182,7 @@ def test_throttling_is_retried_by_botocore(harness: Harness, sm_hooks: Any) -> N
 
 def test_persistent_throttling_is_one_clear_error(harness: Harness, sm_hooks: Any) -> None:
     harness.add_env("sandbox")
-    before = expiring(harness)
+    before = harness.put_due()
     versions = harness.versions("sandbox")
     harness.defaults["aws_max_attempts"] = 3
     sm_hooks("GetSecretValue", "ThrottlingException", 400, times=100, message="Rate exceeded")
@@ -231,7 +223,7 @@ def test_access_and_kms_failures(
     harness: Harness, sm_hooks: Any, operation: str, code: str, requests: int, error: str
 ) -> None:
     harness.add_env("sandbox")
-    before = expiring(harness)
+    before = harness.put_due()
     versions = harness.versions("sandbox")
     sm_hooks(operation, code, 400, times=1)
     result = harness.cli("run", "--json")
@@ -246,7 +238,7 @@ def test_access_and_kms_failures(
 
 def test_access_denied_on_credentials_names_that_secret(harness: Harness, moto_server: Any) -> None:
     harness.add_env("sandbox")
-    expiring(harness)
+    harness.put_due()
     creds = harness.envs["sandbox"]["credentials_secret"]
     moto_server.inject("GetSecretValue", "AccessDeniedException", secret_id=creds)
     result = harness.cli("run", "--json")
@@ -256,7 +248,7 @@ def test_access_denied_on_credentials_names_that_secret(harness: Harness, moto_s
 
 def test_secret_scheduled_for_deletion(harness: Harness) -> None:
     harness.add_env("sandbox")
-    expiring(harness)
+    harness.put_due()
     harness.sm.delete_secret(SecretId=harness.token_secret("sandbox"), RecoveryWindowInDays=7)
     result = harness.cli("run", "--json")
     assert result.exit_code == 1
@@ -294,7 +286,7 @@ def test_malformed_credentials_secret(harness: Harness, value: str, error: str) 
 @pytest.mark.parametrize("action", ["PutSecretValue", "UpdateSecretVersionStage"])
 def test_sigkill_mid_write_leaves_the_good_token_current(harness: Harness, action: str) -> None:
     harness.add_env("sandbox")
-    before = expiring(harness)
+    before = harness.put_due()
     arrived, release = harness.moto.hold(action)
     proc = subprocess.Popen(
         [sys.executable, "-m", "sync_job", "--config", str(harness.config_path()), "run", "--json"],
@@ -333,7 +325,7 @@ def test_four_concurrent_runs(harness: Harness) -> None:
         names = ("sandbox", "production")
         for name in names:
             harness.add_env(name, server=slow)
-            expiring(harness, name)
+            harness.put_due(name)
         versions = {n: harness.versions(n) for n in names}
         procs = [
             subprocess.Popen(

@@ -34,13 +34,6 @@ def outcome(result: Result) -> dict[str, Any]:
     return result.json()["results"][0]  # type: ignore[no-any-return]
 
 
-def due(harness: Harness, name: str = "sandbox", remaining: int = 600) -> dict[str, Any]:
-    """Store a good hour-long token with ``remaining`` seconds left (inside the 900 s margin)."""
-    doc = valid_doc(name, remaining=remaining, token=f"tok-LEAKMARK-good-{name}")
-    harness.put_stored(name, doc)
-    return doc
-
-
 def assert_one_clean_line(result: Result) -> None:
     assert len(result.error_lines) == 1, result.stderr
     for ch in ONE_LINE_CONTROL:
@@ -75,7 +68,7 @@ def jwt(claims: dict[str, Any]) -> str:
 )
 def test_unusable_tokens_are_never_published(harness: Harness, overrides: dict[str, Any], error: str) -> None:
     harness.add_env("sandbox", max_attempts=3)
-    before = due(harness)
+    before = harness.put_due(remaining=600)
     harness.tokens.script(harness.client_id("sandbox"), [Fault.token(**overrides)])
     result = harness.cli("run", "--json")
     assert result.exit_code == 1
@@ -131,7 +124,7 @@ def test_max_lifetime_seconds_is_configurable(harness: Harness) -> None:
 
 def test_expired_jwt_is_never_published(harness: Harness) -> None:
     harness.add_env("sandbox", default_lifetime_seconds=3600)
-    before = due(harness, remaining=300)
+    before = harness.put_due(remaining=300)
     expired = jwt({"sub": "x", "exp": int(time.time()) - 120})
     harness.tokens.script(harness.client_id("sandbox"), [Fault.token(expires_in=None, access_token=expired)])
     result = harness.cli("run", "--json")
@@ -157,7 +150,7 @@ def test_jwt_exp_bounds_a_longer_lifetime(harness: Harness, server_expires_in: i
 
 def test_a_shorter_lived_token_does_not_replace_a_valid_stored_one(harness: Harness) -> None:
     harness.add_env("sandbox")
-    before = due(harness, remaining=600)
+    before = harness.put_due(remaining=600)
     harness.tokens.script(harness.client_id("sandbox"), [Fault.token(expires_in=30)])
     result = harness.cli("run", "--json")
     assert result.exit_code == 0, result.stderr
@@ -176,7 +169,7 @@ def test_a_shorter_lived_token_does_not_replace_a_valid_stored_one(harness: Harn
 
 def test_an_expired_stored_token_is_replaced_by_a_short_one(harness: Harness) -> None:
     harness.add_env("sandbox")
-    due(harness, remaining=-10)
+    harness.put_due(remaining=-10)
     harness.tokens.script(harness.client_id("sandbox"), [Fault.token(expires_in=30)])
     result = harness.cli("run", "--json")
     assert outcome(result)["outcome"] == "refreshed", result.stderr
@@ -201,7 +194,7 @@ def test_an_error_object_sent_with_200_is_reported_by_its_code(
     harness: Harness, body: dict[str, str], shown: str
 ) -> None:
     harness.add_env("sandbox")
-    before = due(harness)
+    before = harness.put_due(remaining=600)
     fault = Fault.status(200, json.dumps(body), content_type="application/json")
     harness.tokens.script(harness.client_id("sandbox"), [fault])
     result = harness.cli("run", "--json")
@@ -253,7 +246,7 @@ def _echo_forms(client_id: str, secret: str) -> list[str]:
 @pytest.mark.parametrize("form", range(5), ids=["b64", "unpadded", "raw-b64", "urlsafe", "with-prefix"])
 def test_echoed_basic_credentials_are_scrubbed(harness: Harness, form: int) -> None:
     harness.add_env("sandbox", auth_method="client_secret_basic", secret="SECRETMARKpadXY")
-    before = due(harness)
+    before = harness.put_due(remaining=600)
     echoed = _echo_forms(harness.client_id("sandbox"), harness.secrets["sandbox"])[form]
     harness.tokens.script(
         harness.client_id("sandbox"),
@@ -276,7 +269,7 @@ def test_echoed_basic_credentials_are_scrubbed(harness: Harness, form: int) -> N
 )
 def test_echoed_secrets_with_whitespace_are_scrubbed(harness: Harness, secret: str) -> None:
     harness.add_env("sandbox", secret=secret)
-    due(harness)
+    harness.put_due(remaining=600)
     harness.tokens.script(
         harness.client_id("sandbox"), [Fault.oauth_error(401, "invalid_client", f"bad secret {secret}!")]
     )
@@ -289,7 +282,7 @@ def test_echoed_secrets_with_whitespace_are_scrubbed(harness: Harness, secret: s
 
 def test_a_secret_too_short_to_scrub_withholds_server_text(harness: Harness) -> None:
     harness.add_env("sandbox", secret="Zq7!x")
-    before = due(harness)
+    before = harness.put_due(remaining=600)
     harness.tokens.script(
         harness.client_id("sandbox"),
         [Fault.oauth_error(401, "invalid_client", "the secret Zq7!x is wrong")],
@@ -316,7 +309,7 @@ def test_a_secret_too_short_to_scrub_withholds_server_text(harness: Harness) -> 
 )
 def test_server_text_is_stripped_and_capped(harness: Harness, description: str) -> None:
     harness.add_env("sandbox")
-    due(harness)
+    harness.put_due(remaining=600)
     harness.tokens.script(
         harness.client_id("sandbox"), [Fault.oauth_error(400, "invalid_request", description)]
     )
@@ -523,7 +516,7 @@ ODD_SECRET = "SECRETMARKpL/x!k&y<z(é)"
 )
 def test_more_echo_forms_are_scrubbed(harness: Harness, form: Any) -> None:
     harness.add_env("sandbox", secret=ODD_SECRET)
-    due(harness)
+    harness.put_due(remaining=600)
     echoed = form(ODD_SECRET)
     harness.tokens.script(
         harness.client_id("sandbox"), [Fault.oauth_error(401, "invalid_client", f"bad {echoed} end")]
@@ -536,7 +529,7 @@ def test_more_echo_forms_are_scrubbed(harness: Harness, form: Any) -> None:
 
 def test_a_granted_scope_that_echoes_the_secret_is_never_published(harness: Harness) -> None:
     harness.add_env("sandbox", secret="SECRETMARK-Zq7pLmKw9xQQ")
-    before = due(harness)
+    before = harness.put_due(remaining=600)
     scope = "funding:read_profile transfer:read_transfer SECRETMARK-Zq7pLmKw9xQQ"
     harness.tokens.script(harness.client_id("sandbox"), [Fault.token(scope=scope)])
     result = harness.cli("run", "--json")

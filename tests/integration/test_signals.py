@@ -14,7 +14,6 @@ from typing import Any
 import pytest
 
 from sync_job.sync import INTERRUPT_GRACE_SECONDS
-from tests.integration.test_faults import expiring
 from tests.support.harness import Harness, Result, assert_no_leak
 from tests.support.token_server import Fault
 
@@ -29,7 +28,7 @@ def _start(harness: Harness, *, timeout_seconds: float) -> tuple[subprocess.Pope
     for name in NAMES:
         harness.add_env(name, timeout_seconds=timeout_seconds, max_attempts=1)
         harness.tokens.script(harness.client_id(name), [Fault.hang(30)])
-        before[name] = expiring(harness, name)
+        before[name] = harness.put_due(name)
     proc = subprocess.Popen(
         [sys.executable, "-m", "sync_job", "--config", str(harness.config_path()), "run", "--json"],
         env=harness.subprocess_env(),

@@ -14,7 +14,6 @@ from typing import Any
 
 import pytest
 
-from tests.integration.test_faults import expiring
 from tests.support.harness import Harness, Result, assert_no_leak
 from tests.support.raw_server import Play, RawServer, Unaccepting, response
 
@@ -91,11 +90,11 @@ def test_every_kind_of_slow_peer_is_cut_off_at_the_timeout(
         server = RawServer(play, scheme=scheme).start()
         raw.append(server)
         harness.add_env(kind, server=server, timeout_seconds=TIMEOUT, max_attempts=1)  # type: ignore[arg-type]
-        cases[kind] = (server, expiring(harness, kind), harness.versions(kind))
+        cases[kind] = (server, harness.put_due(kind), harness.versions(kind))
     never_accepts = Unaccepting()
     raw.append(never_accepts)
     harness.add_env("connect-never-completes", server=never_accepts, timeout_seconds=TIMEOUT, max_attempts=1)  # type: ignore[arg-type]
-    cases["connect-never-completes"] = (never_accepts, expiring(harness, "connect-never-completes"), 1)
+    cases["connect-never-completes"] = (never_accepts, harness.put_due("connect-never-completes"), 1)
     harness.defaults["max_workers"] = len(cases)
 
     started = time.monotonic()
@@ -110,7 +109,7 @@ def test_the_issues_body_trickle_alone(harness: Harness, raw: list[RawServer | U
     raw.append(server)
     harness.defaults["run_timeout_seconds"] = 10
     harness.add_env("sandbox", server=server, timeout_seconds=TIMEOUT, max_attempts=1)  # type: ignore[arg-type]
-    cases = {"sandbox": (server, expiring(harness), harness.versions("sandbox"))}
+    cases = {"sandbox": (server, harness.put_due(), harness.versions("sandbox"))}
 
     started = time.monotonic()
     result = harness.cli("run", "--json")
@@ -128,7 +127,7 @@ def test_a_silent_token_endpoint_and_several_environments(
     before = {}
     for name in names:
         harness.add_env(name, server=server, timeout_seconds=TIMEOUT, max_attempts=5)  # type: ignore[arg-type]
-        before[name] = expiring(harness, name)
+        before[name] = harness.put_due(name)
 
     started = time.monotonic()
     result = harness.cli("run", "--json")
@@ -202,7 +201,7 @@ def _two_environments(harness: Harness, budget: int) -> dict[str, Any]:
     before = {}
     for name in ("sandbox", "production"):
         harness.add_env(name, timeout_seconds=TIMEOUT, max_attempts=1)
-        before[name] = expiring(harness, name)
+        before[name] = harness.put_due(name)
     return before
 
 

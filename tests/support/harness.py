@@ -167,6 +167,37 @@ class Harness:
         self.envs[name] = table
         return table
 
+    def add_jwt_env(
+        self,
+        name: str,
+        kind: str = "rsa",
+        *,
+        stored_key: str | None = None,
+        key_id: str | None = None,
+        **table: Any,
+    ) -> str:
+        """A ``private_key_jwt`` environment with a fresh key (``rsa`` or ``ec``) whose public
+        half the token endpoint knows; returns the private PEM (``stored_key`` replaces it in
+        the credentials secret)."""
+        from tests.support.keys import keypair
+
+        private, public = keypair(kind)
+        doc = {
+            "client_id": self.client_id(name),
+            "private_key": stored_key if stored_key is not None else private,
+        }
+        if key_id:
+            doc["key_id"] = key_id
+        self.add_env(
+            name,
+            scopes=["funding:read_profile"],
+            auth_method="private_key_jwt",
+            public_key_pem=public,
+            credentials=doc,
+            **table,
+        )
+        return private
+
     def config_path(self) -> Path:
         path = self.tmp / "sync-job.toml"
         path.write_text(render_toml(self.envs, self.defaults))
@@ -233,6 +264,15 @@ class Harness:
         except self.sm.exceptions.ResourceNotFoundException:
             return None
         return json.loads(answer["SecretString"])  # type: ignore[no-any-return]
+
+    def put_due(self, name: str = "sandbox", remaining: int = 120) -> dict[str, Any]:
+        """Store a good hour-long token with ``remaining`` seconds left (inside the default
+        900 s margin), so a run must refresh it; returns the stored document."""
+        from tests.support.fakes import valid_doc
+
+        doc = valid_doc(name, remaining=remaining, token=f"tok-LEAKMARK-good-{name}")
+        self.put_stored(name, doc)
+        return doc
 
     def put_stored(self, name: str, doc: dict[str, Any] | str) -> None:
         text = doc if isinstance(doc, str) else json.dumps(doc)

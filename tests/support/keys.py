@@ -10,7 +10,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
-__all__ = ["certificate_pem", "new_key", "private_pem", "public_pem"]
+__all__ = ["certificate_pem", "key_body", "keypair", "new_key", "private_pem", "public_pem"]
 
 
 def new_key(kind: str = "rsa") -> Any:
@@ -53,3 +53,15 @@ def certificate_pem(
         .sign(key, hashes.SHA256())
     )
     return cert.public_bytes(serialization.Encoding.PEM).decode()
+
+
+def keypair(kind: str = "rsa") -> tuple[str, str]:
+    """A fresh key (``rsa`` or ``ec``) as (private PKCS#8 PEM, public PEM)."""
+    key = new_key(kind)
+    return private_pem(key), public_pem(key)
+
+
+def key_body(pem: str) -> list[str]:
+    """Pieces of a PEM key's base64 body: none may appear in any output."""
+    lines = [ln for ln in pem.splitlines() if ln and not ln.startswith("-----")]
+    return [ln[8:40] for ln in lines[1:-1]]
