@@ -26,11 +26,11 @@ from sync_job.credentials import Credentials
 from sync_job.errors import OAuthError, SecretNotFoundError, SyncJobError
 from sync_job.logs import log_event
 from sync_job.oauth import FetchResult, missing_scopes
-from sync_job.payload import TokenPayload, build_payload
+from sync_job.payload import TokenPayload
 from sync_job.redact import scrub
 from sync_job.secret_input import NewCredentials
 from sync_job.store import PublishResult, StoredToken
-from sync_job.sync import Job
+from sync_job.sync import Job, payload_of
 from sync_job.timeutil import format_rfc3339
 
 log = logging.getLogger("sync_job.rotation")
@@ -226,17 +226,7 @@ def _publish(
 ) -> RotationResult:
     token = fetched.token
     assert token is not None and fetched.issued_at is not None  # step 1 checked both
-    payload = build_payload(
-        access_token=token.access_token,
-        token_type=token.token_type,
-        expires_in=token.expires_in,
-        issued_at=fetched.issued_at,
-        scope=token.scope if token.scope is not None else " ".join(env.scopes),
-        environment=env.name,
-        token_url=env.token_url,
-        client_id=creds.client_id,
-        expires_in_source=token.expires_in_source,
-    )
+    payload = payload_of(env, creds.client_id, token, fetched.issued_at)
     try:
         stored = store.read_token(env.token_secret)
         published = store.publish(env.token_secret, payload, stored.version_id)

@@ -18,7 +18,7 @@ from sync_job.config import Config, EnvironmentConfig
 from sync_job.credentials import Credentials
 from sync_job.errors import DeadlineError, RateLimitedError, StoreError, SyncJobError
 from sync_job.logs import log_event
-from sync_job.oauth import FetchResult, missing_scopes
+from sync_job.oauth import FetchResult, TokenResponse, missing_scopes
 from sync_job.payload import TokenPayload, build_payload
 from sync_job.redact import scrub
 from sync_job.report import (
@@ -139,7 +139,7 @@ class Job:
                 lambda: self.store.read_tokens([e.token_secret for e in envs]), deadline, budget
             )
         except Exception as exc:  # a bug must still leave every environment reported
-            stored = f"unexpected {type(exc).__name__}: {scrub(str(exc))[:200]}"
+            stored = _unexpected(exc)
         if isinstance(stored, str):
             return self._report(envs, {}, dry_run, interrupt, default=stored)
         now = self.clock.now()
@@ -184,7 +184,7 @@ class Job:
                     budget,
                 )
             except Exception as exc:  # a bug must still leave every environment reported
-                creds = f"unexpected {type(exc).__name__}: {scrub(str(exc))[:200]}"
+                creds = _unexpected(exc)
         work: dict[str, tuple[StoredToken, Credentials | SyncJobError | str]] = {
             env.name: (found, creds if isinstance(creds, str) else creds[env.credentials_secret])
             for env, found in due
@@ -305,7 +305,7 @@ class Job:
         except SyncJobError as exc:
             result = _failed(env, exc.message)
         except Exception as exc:  # one environment's bug must not stop the others
-            result = _failed(env, f"unexpected {type(exc).__name__}: {scrub(str(exc))[:200]}")
+            result = _failed(env, _unexpected(exc))
         return self._logged(env, result, started)
 
     def _logged(self, env: EnvironmentConfig, result: EnvironmentResult, started: float) -> EnvironmentResult:
@@ -374,17 +374,7 @@ class Job:
                 "(ask the provider to grant them or remove them from scopes)",
                 fetched,
             )
-        payload = build_payload(
-            access_token=token.access_token,
-            token_type=token.token_type,
-            expires_in=token.expires_in,
-            issued_at=fetched.issued_at,
-            scope=token.scope if token.scope is not None else " ".join(env.scopes),
-            environment=env.name,
-            token_url=env.token_url,
-            client_id=creds.client_id,
-            expires_in_source=token.expires_in_source,
-        )
+        payload = payload_of(env, creds.client_id, token, fetched.issued_at)
         warnings = [
             *creds.warnings,
             *token.warnings,
@@ -438,7 +428,7 @@ class Job:
                 lambda: self.store.read_tokens([e.token_secret for e in envs]), deadline, budget
             )
         except Exception as exc:  # status reports every environment, whatever happened
-            stored = f"unexpected {type(exc).__name__}: {scrub(str(exc))[:200]}"
+            stored = _unexpected(exc)
         now = self.clock.now()
         entries = []
         for env in envs:
@@ -538,7 +528,7 @@ class Job:
         except SyncJobError as exc:
             return CheckEntry(env.name, False, (*checks, (step, "failed")), exc.message, _join(warnings))
         except Exception as exc:
-            error = f"unexpected {type(exc).__name__}: {scrub(str(exc))[:200]}"
+            error = _unexpected(exc)
             return CheckEntry(env.name, False, (*checks, (step, "failed")), error, _join(warnings))
         return CheckEntry(env.name, True, tuple(checks), None, _join(warnings))
 
@@ -622,6 +612,29 @@ class Job:
                     result = stuck(env, why, True)
                 out.append(result)
         return out
+
+
+def payload_of(
+    env: EnvironmentConfig, client_id: str, token: TokenResponse, issued_at: datetime
+) -> TokenPayload:
+    """The payload to publish for ``token`` (issued at ``issued_at``, UTC) of environment ``env``;
+    the granted scope, or the requested one when the server omitted it (RFC 6749 §5.1)."""
+    return build_payload(
+        access_token=token.access_token,
+        token_type=token.token_type,
+        expires_in=token.expires_in,
+        issued_at=issued_at,
+        scope=token.scope if token.scope is not None else " ".join(env.scopes),
+        environment=env.name,
+        token_url=env.token_url,
+        client_id=client_id,
+        expires_in_source=token.expires_in_source,
+    )
+
+
+def _unexpected(exc: Exception) -> str:
+    # A bug's message may quote anything: scrubbed and cut, with its type to file the bug by.
+    return f"unexpected {type(exc).__name__}: {scrub(str(exc))[:200]}"
 
 
 def stored_version(found: StoredToken | StoreError) -> str | None:
