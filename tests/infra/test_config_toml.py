@@ -84,7 +84,13 @@ def test_every_key_the_job_knows_renders_and_the_job_accepts_it(tmp_path: Path) 
         "credentials_secret": "arn:aws:secretsmanager:us-east-1:123456789012:secret:c-AbCdEf",
         "token_secret": "arn:aws:secretsmanager:us-east-1:123456789012:secret:t-AbCdEf",
     }
-    minimal = {**required, "token_url": "https://other.example.com/token", "signing_alg": None}
+    minimal = {
+        **required,
+        "token_url": "https://other.example.com/token",
+        # Each environment has a token secret of its own (the job refuses a shared one).
+        "token_secret": "arn:aws:secretsmanager:us-east-1:123456789012:secret:t2-AbCdEf",
+        "signing_alg": None,
+    }
     text = render(tmp_path, {"full": {**required, **env}, "minimal": minimal}, dict(RUN_SAMPLES))
 
     parsed = tomllib.loads(text)
