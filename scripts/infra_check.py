@@ -26,7 +26,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from tests.support.terraform import DEAD_PROXY, LOOPBACK, Terraform, TerraformUnavailable, copy_infra
+from tests.support.terraform import OFFLINE_PROXY_ENV, Terraform, TerraformUnavailable, copy_infra
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -93,12 +93,7 @@ def check_validate(scratch: Path, infra: Path) -> list[str]:
 def run_checkov(checkov: str, directory: Path) -> dict[str, Any]:
     env = {
         **os.environ,
-        "HTTP_PROXY": DEAD_PROXY,
-        "HTTPS_PROXY": DEAD_PROXY,
-        "NO_PROXY": LOOPBACK,
-        "http_proxy": DEAD_PROXY,
-        "https_proxy": DEAD_PROXY,
-        "no_proxy": LOOPBACK,
+        **OFFLINE_PROXY_ENV,
     }
     proc = subprocess.run(
         [

@@ -40,7 +40,7 @@ from tests.support.aws import client as aws_client
 from tests.support.lambda_package import Package, interpreter_shim
 from tests.support.moto_server import MotoServer
 from tests.support.policy_check import find_wildcard_grants
-from tests.support.terraform import DEAD_PROXY, LOOPBACK, Terraform, TerraformUnavailable, copy_infra
+from tests.support.terraform import OFFLINE_PROXY_ENV, Terraform, TerraformUnavailable, copy_infra
 from tests.support.token_server import TokenServer
 
 pytestmark = [pytest.mark.infra, pytest.mark.timeout(900)]
@@ -423,12 +423,7 @@ def run_packaged_handler(stack: Stack, event: dict[str, Any], tmp: Path) -> Hand
         "AWS_ENDPOINT_URL": stack.endpoint,
         "AWS_LAMBDA_FUNCTION_NAME": function["FunctionName"],
         "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function["MemorySize"]),
-        "HTTP_PROXY": DEAD_PROXY,
-        "HTTPS_PROXY": DEAD_PROXY,
-        "NO_PROXY": LOOPBACK,
-        "http_proxy": DEAD_PROXY,
-        "https_proxy": DEAD_PROXY,
-        "no_proxy": LOOPBACK,
+        **OFFLINE_PROXY_ENV,
     }
     result_path = tmp / f"result-{uuid.uuid4().hex}.json"
     proc = subprocess.run(

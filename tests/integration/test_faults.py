@@ -7,8 +7,6 @@ from __future__ import annotations
 import itertools
 import json
 import signal
-import subprocess
-import sys
 import time
 from typing import Any
 
@@ -288,13 +286,7 @@ def test_sigkill_mid_write_leaves_the_good_token_current(harness: Harness, actio
     harness.add_env("sandbox")
     before = harness.put_due()
     arrived, release = harness.moto.hold(action)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "sync_job", "--config", str(harness.config_path()), "run", "--json"],
-        env=harness.subprocess_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = harness.start_process("run", "--json")
     try:
         assert arrived.wait(timeout=30), "the write never started"
         assert harness.token_requests("sandbox") == 1  # the token was fetched, not yet published
@@ -327,16 +319,7 @@ def test_four_concurrent_runs(harness: Harness) -> None:
             harness.add_env(name, server=slow)
             harness.put_due(name)
         versions = {n: harness.versions(n) for n in names}
-        procs = [
-            subprocess.Popen(
-                [sys.executable, "-m", "sync_job", "--config", str(harness.config_path()), "run", "--json"],
-                env=harness.subprocess_env(),
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-            )
-            for _ in range(4)
-        ]
+        procs = [harness.start_process("run", "--json") for _ in range(4)]
         outputs = [p.communicate(timeout=60) for p in procs]
         requests = {n: slow.count(harness.client_id(n)) for n in names}
     finally:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import re
 import signal
 import subprocess
-import sys
 import time
 from typing import Any
 
@@ -29,13 +28,7 @@ def _start(harness: Harness, *, timeout_seconds: float) -> tuple[subprocess.Pope
         harness.add_env(name, timeout_seconds=timeout_seconds, max_attempts=1)
         harness.tokens.script(harness.client_id(name), [Fault.hang(30)])
         before[name] = harness.put_due(name)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "sync_job", "--config", str(harness.config_path()), "run", "--json"],
-        env=harness.subprocess_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = harness.start_process("run", "--json")
     deadline = time.monotonic() + 30
     while harness.token_requests(NAMES[0]) == 0:
         if time.monotonic() > deadline or proc.poll() is not None:

@@ -220,6 +220,17 @@ class Harness:
         assert "Traceback" not in out.stderr
         return out
 
+    def start_process(self, *args: str) -> subprocess.Popen[str]:
+        """``python -m sync_job --config <this config> ARGS`` started in the background, its
+        stdout and stderr piped as text (for signals, kills and overlapping runs)."""
+        return subprocess.Popen(
+            [sys.executable, "-m", "sync_job", "--config", str(self.config_path()), *args],
+            env=self.subprocess_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
     def assert_no_secret(self, *texts: str | None) -> None:
         """No form of any client secret of this harness in ``texts`` (see secret_forms)."""
         for name, secret in self.secrets.items():

@@ -30,6 +30,15 @@ MIRROR_CANDIDATES = (
 # Port 9 (discard) on loopback: nothing listens, so a stray proxied request is refused at once.
 DEAD_PROXY = "http://127.0.0.1:9"
 LOOPBACK = "127.0.0.1,localhost,::1"
+# Proxy settings that send anything not on loopback to a closed port: tools run offline.
+OFFLINE_PROXY_ENV = {
+    "HTTP_PROXY": DEAD_PROXY,
+    "HTTPS_PROXY": DEAD_PROXY,
+    "http_proxy": DEAD_PROXY,
+    "https_proxy": DEAD_PROXY,
+    "NO_PROXY": LOOPBACK,
+    "no_proxy": LOOPBACK,
+}
 
 
 class TerraformUnavailable(Exception):
@@ -140,12 +149,7 @@ class Terraform:
             "TF_IN_AUTOMATION": "1",
             "TF_INPUT": "0",
             "CHECKPOINT_DISABLE": "1",
-            "HTTP_PROXY": DEAD_PROXY,
-            "HTTPS_PROXY": DEAD_PROXY,
-            "http_proxy": DEAD_PROXY,
-            "https_proxy": DEAD_PROXY,
-            "NO_PROXY": LOOPBACK,
-            "no_proxy": LOOPBACK,
+            **OFFLINE_PROXY_ENV,
             "AWS_EC2_METADATA_DISABLED": "true",
         }
         env.update(extra_env or {})
