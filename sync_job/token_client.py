@@ -181,14 +181,41 @@ class _WatchedAdapter(HTTPAdapter):
         return manager
 
 
+# Connections kept alive per token host. A host is paced (10 requests at once by default), so
+# more would sit idle; and urllib3 fills each new pool's queue to this size, a cost paid for
+# every host a run meets.
+_KEEP_ALIVE_PER_HOST = 16
+
+
 def build_session(pool_size: int) -> requests.Session:
-    """A session for token requests: one pool per token host, wide enough for every worker; no
-    urllib3 retries (tenacity owns retrying, so every attempt is paced and counted)."""
+    """A session for token requests: a pool per token host for up to ``pool_size`` workers; no
+    urllib3 retries (tenacity owns retrying, so every attempt is paced and counted).
+
+    ``trust_env`` is off: requests would otherwise read ``~/.netrc`` and put its credentials in
+    the Authorization header of a token request, and it would read the proxy variables and the
+    CA bundle again for every request. :func:`environment_settings` reads those once per token
+    host instead, as requests does."""
     session = requests.Session()
-    adapter = _WatchedAdapter(pool_connections=8, pool_maxsize=pool_size, max_retries=0)
+    session.trust_env = False
+    adapter = _WatchedAdapter(
+        pool_connections=8, pool_maxsize=min(pool_size, _KEEP_ALIVE_PER_HOST), max_retries=0
+    )
     session.mount("https://", adapter)
     session.mount("http://", adapter)
     return session
+
+
+_ENVIRONMENT = requests.Session()  # never sends: it only reads the environment the way requests does
+
+
+def environment_settings(url: str) -> tuple[dict[str, str], bool | str]:
+    """The proxies (``HTTPS_PROXY``, ``NO_PROXY``, ...) and the TLS ``verify`` setting
+    (``REQUESTS_CA_BUNDLE``, ``CURL_CA_BUNDLE``, else certifi's bundle) requests would use for
+    ``url``, read with requests' own code. Never the ``~/.netrc`` credentials."""
+    settings = _ENVIRONMENT.merge_environment_settings(url, {}, None, None, None)
+    proxies: dict[str, str] = dict(settings["proxies"])
+    verify: bool | str = True if settings["verify"] is None else settings["verify"]
+    return proxies, verify
 
 
 # --- the HTTP client ----------------------------------------------------------------------------
@@ -209,6 +236,18 @@ class TokenClient:
         self._clock = clock
         self._pacer = pacer or HostPacer(clock)
         self._random = random or _random.Random()
+        # environment_settings per token URL: the environment does not change during a run.
+        self._environment: dict[str, tuple[dict[str, str], bool | str]] = {}
+        self._environment_lock = threading.Lock()
+
+    def _environment_for(self, url: str) -> tuple[dict[str, str], bool | str]:
+        with self._environment_lock:
+            found = self._environment.get(url)
+        if found is None:
+            found = environment_settings(url)
+            with self._environment_lock:
+                self._environment[url] = found
+        return found
 
     def fetch(self, env: EnvironmentConfig, creds: Credentials, deadline: float) -> FetchResult:
         """One token, or the error that ended the attempts; ``deadline`` is on the clock's
@@ -337,6 +376,7 @@ class TokenClient:
         timeout: float,
     ) -> tuple[int, Mapping[str, str], bytes]:
         started = self._clock.monotonic()
+        proxies, verify = self._environment_for(env.token_url)
         with self._session.post(
             env.token_url,
             data=form,
@@ -344,6 +384,8 @@ class TokenClient:
             timeout=(min(timeout, 5.0), timeout),
             allow_redirects=False,
             stream=True,
+            proxies=proxies,
+            verify=verify,
         ) as response:
             body = bytearray()
             for chunk in response.iter_content(chunk_size=65536):

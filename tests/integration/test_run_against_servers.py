@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -305,3 +306,49 @@ def test_environments_run_concurrently(harness: Harness) -> None:
     assert len(arrivals) == 4
     # All four arrive before the first is answered: sequential requests would be 0.5 s apart.
     assert max(arrivals) - min(arrivals) < 0.45
+
+
+_PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
+
+
+@pytest.mark.parametrize("auth_method", ["client_secret_post", "client_secret_basic"])
+def test_netrc_credentials_never_reach_the_token_host(
+    harness: Harness, auth_method: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # requests would put a ~/.netrc entry for the host in the Authorization header.
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine 127.0.0.1 login netrc-intruder password netrc-password-7f3a\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    harness.add_env("sandbox", auth_method=auth_method)
+    result = harness.cli("run", "--json")
+    assert result.exit_code == 0, result.stderr
+    (seen,) = [r for r in harness.tokens.requests if r.client_id == harness.client_id("sandbox")]
+    assert seen.auth_method_seen == auth_method
+    assert seen.status == 200
+
+
+def test_proxy_variables_are_honoured_per_token_host(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in _PROXY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.upper(), raising=False)
+    host = TokenServer(host="127.0.0.2").start()
+    try:
+        harness.add_env("sandbox", server=host)
+        # A proxy nobody listens on, for everything but moto (127.0.0.1): the token request goes
+        # to the proxy and fails as unreachable.
+        monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
+        monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+        result = harness.cli("run", "--json")
+        assert result.exit_code == 1
+        assert "cannot reach 127.0.0.2" in json.loads(result.stdout)["results"][0]["error"]
+        assert host.count(harness.client_id("sandbox")) == 0
+        # NO_PROXY naming the token host too: the same run goes direct.
+        monkeypatch.setenv("NO_PROXY", "127.0.0.1,127.0.0.2")
+        result = harness.cli("run", "--json")
+        assert result.exit_code == 0, result.stderr
+        assert host.count(harness.client_id("sandbox")) == 1
+    finally:
+        host.stop()
