@@ -350,7 +350,8 @@ def run_shell(stage: Stage, envs: Sequence[Env]) -> tuple[Measured, int, int]:
 def start_to_first_request(stage: Stage, config: Path, reps: int) -> dict[str, list[float]]:
     """Seconds from spawning `python -m sync_job run` to its first request arriving at a stand-in
     Secrets Manager (a socket in this process that records the moment and answers an error), and
-    the wall time of `python -c "import boto3"`, interleaved, after one warm-up round."""
+    the wall time of `python -c "import boto3"` and of `python -c "import botocore.session"` (the
+    floor of any botocore client), interleaved, after one warm-up round."""
     import socket
 
     listener = socket.socket()
@@ -380,7 +381,7 @@ def start_to_first_request(stage: Stage, config: Path, reps: int) -> dict[str, l
     env = {k: v for k, v in env.items() if not k.startswith("PYTHON")} | {
         "PYTHONPATH": stage.env.get("PYTHONPATH", "")
     }
-    out: dict[str, list[float]] = {"first": [], "boto3": []}
+    out: dict[str, list[float]] = {"first": [], "boto3": [], "botocore": []}
     try:
         for rep in range(reps + 1):
             arrived.clear()
@@ -398,9 +399,19 @@ def start_to_first_request(stage: Stage, config: Path, reps: int) -> dict[str, l
                 [sys.executable, "-c", "import boto3"], env=env, capture_output=True, timeout=60, check=False
             )
             boto3_wall = time.monotonic() - started
+            started = time.monotonic()
+            subprocess.run(
+                [sys.executable, "-c", "import botocore.session"],
+                env=env,
+                capture_output=True,
+                timeout=60,
+                check=False,
+            )
+            botocore_wall = time.monotonic() - started
             if rep:  # the first round warms the page cache
                 out["first"].append(first)
                 out["boto3"].append(boto3_wall)
+                out["botocore"].append(botocore_wall)
     finally:
         listener.close()
     return out
@@ -790,8 +801,15 @@ def run_all(
         f"≤ {MAX_START_RATIO}x",
         first_ratio <= MAX_START_RATIO,
     )
+    floor = median(to_first["botocore"]) / median(to_first["boto3"])
     table.add(
-        "5. the same, raw (interpreter start included)",
+        '5. (diagnosis) the floor of any botocore client: `python -c "import botocore.session"` '
+        "vs the same `import boto3`, whole processes",
+        f"{median(to_first['botocore']) * 1000:.1f} ms vs {median(to_first['boto3']) * 1000:.1f} ms = "
+        f"{floor:.2f}x (before any client is built or any request sent)",
+    )
+    table.add(
+        "5. cold import, raw (interpreter start included)",
         f"{handler_t * 1000:.1f} ms vs {boto3_t * 1000:.1f} ms = {handler_t / boto3_t:.2f}x; "
         f"`python -c pass` {empty * 1000:.1f} ms",
     )

@@ -22,6 +22,7 @@ import random as _random
 import socket
 import threading
 import time
+import urllib.request
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -236,17 +237,20 @@ class TokenClient:
         self._clock = clock
         self._pacer = pacer or HostPacer(clock)
         self._random = random or _random.Random()
-        # environment_settings per token URL: the environment does not change during a run.
+        # environment_settings per token URL (the environment does not change during a run), or
+        # once for all of them when no proxy variable is set: NO_PROXY then has nothing to exempt.
+        self._per_url = bool(urllib.request.getproxies())
         self._environment: dict[str, tuple[dict[str, str], bool | str]] = {}
         self._environment_lock = threading.Lock()
 
     def _environment_for(self, url: str) -> tuple[dict[str, str], bool | str]:
+        key = url if self._per_url else ""
         with self._environment_lock:
-            found = self._environment.get(url)
+            found = self._environment.get(key)
         if found is None:
             found = environment_settings(url)
             with self._environment_lock:
-                self._environment[url] = found
+                self._environment[key] = found
         return found
 
     def fetch(self, env: EnvironmentConfig, creds: Credentials, deadline: float) -> FetchResult:
