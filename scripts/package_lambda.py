@@ -16,7 +16,13 @@ Building (--arch is the function's architecture, Terraform's lambda_architecture
 3. botocore's service models are cut to the services the job calls (Secrets Manager, and STS
    for the credential chain): the other ~440 models are most of the zip's size and are never read.
 4. sync_job/ sources (*.py, py.typed) are added.
-5. The zip is written with sorted entries, one fixed timestamp (1980-01-01), mode 0644 and
+5. Every module is compiled to bytecode by a CPython 3.12 (`--pyc-python`, default `python3.12`
+   on PATH or under pyenv): Lambda's /var/task is read-only, so without .pyc files each cold start
+   compiles every module it imports, about half of a cold start (1.1 s against 0.55 s for the
+   handler's imports and its client, measured with python3.12 and PYTHONDONTWRITEBYTECODE=1).
+   The .pyc files are unchecked-hash (PEP 552: no timestamp, the source is never re-read),
+   compiled with PYTHONHASHSEED=0 and named as in /var/task, so they are reproducible too.
+6. The zip is written with sorted entries, one fixed timestamp (1980-01-01), mode 0644 and
    maximum deflate, so neither the checkout's mtimes nor the umask nor the directory order of
    the file system reach it.
 
@@ -33,7 +39,9 @@ release (each platform's wheels and the sdist), so a wheel nobody tested could s
 from __future__ import annotations
 
 import argparse
+import glob
 import hashlib
+import os
 import re
 import shutil
 import subprocess
@@ -82,13 +90,63 @@ DEFAULT_BOTOCORE_SERVICES = ("secretsmanager", "sts")
 FIXED_DATE = (1980, 1, 1, 0, 0, 0)
 FILE_MODE = 0o100644  # regular file, rw-r--r--: Lambda needs world-readable files
 EXCLUDED_DIRS = {"__pycache__", "tests", "test"}
+LAMBDA_TASK_ROOT = "/var/task"  # where Lambda unzips the function; the .pyc files name it
 EXCLUDED_SUFFIXES = (".pyc", ".pyo")
 # Installer and build artefacts of a wheel's .dist-info that say nothing about the code.
 EXCLUDED_DIST_INFO = {"RECORD", "INSTALLER", "REQUESTED", "direct_url.json"}
 
 
-def run(cmd: list[str]) -> None:
-    subprocess.run(cmd, check=True, timeout=600)
+def run(cmd: list[str], env: dict[str, str] | None = None) -> None:
+    subprocess.run(cmd, check=True, timeout=600, env=env)
+
+
+def find_pyc_python(explicit: str | None) -> str:
+    """A CPython 3.12 to compile with (the Lambda runtime's version: bytecode is per minor
+    version). Raises SystemExit naming what to install when there is none."""
+    candidates = (
+        [explicit]
+        if explicit
+        else ["python3.12", *sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/3.12*/bin/python3.12")))]
+    )
+    for candidate in candidates:
+        found = shutil.which(candidate) if candidate else None
+        if found is None:
+            continue
+        probe = subprocess.run(
+            [found, "-c", "import sys; print(sys.implementation.name, *sys.version_info[:2])"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        if probe.stdout.split() == ["cpython", "3", "12"]:
+            return found
+    raise SystemExit(
+        "packaging needs CPython 3.12 (Lambda's python3.12) to compile the zip's bytecode: "
+        "install python3.12 or name one with --pyc-python"
+    )
+
+
+def compile_bytecode(tree: Path, python: str) -> None:
+    """Every module of ``tree`` as an unchecked-hash .pyc in __pycache__, its file name as it
+    will be in /var/task. PYTHONHASHSEED=0: set and frozenset constants marshal in hash order."""
+    env = {**os.environ, "PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": ""}
+    run(
+        [
+            python,
+            "-m",
+            "compileall",
+            "-q",
+            "--invalidation-mode",
+            "unchecked-hash",
+            "-s",
+            str(tree),
+            "-p",
+            LAMBDA_TASK_ROOT,
+            str(tree),
+        ],
+        env=env,
+    )
 
 
 def download_wheels(
@@ -199,7 +257,15 @@ def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def build(*, requirements: Path, tree: Path, out: Path, botocore_services: tuple[str, ...], arch: str) -> str:
+def build(
+    *,
+    requirements: Path,
+    tree: Path,
+    out: Path,
+    botocore_services: tuple[str, ...],
+    arch: str,
+    pyc_python: str,
+) -> str:
     if tree.exists():
         shutil.rmtree(tree)
     tree.mkdir(parents=True)
@@ -211,6 +277,7 @@ def build(*, requirements: Path, tree: Path, out: Path, botocore_services: tuple
     copy_sources(tree)
     if not (tree / "sync_job" / "lambda_handler.py").is_file():
         raise SystemExit("sync_job/lambda_handler.py is missing: the zip would have no handler")
+    compile_bytecode(tree, pyc_python)
     write_zip(tree, out)
     return sha256(out)
 
@@ -301,6 +368,10 @@ def main(argv: list[str] | None = None) -> int:
         help="botocore service models to keep, comma-separated; empty keeps them all",
     )
     parser.add_argument(
+        "--pyc-python",
+        help="the CPython 3.12 that compiles the bytecode (default: python3.12 on PATH or under pyenv)",
+    )
+    parser.add_argument(
         "--verify",
         action="store_true",
         help="build a second time from scratch and fail unless both zips are identical",
@@ -318,8 +389,14 @@ def main(argv: list[str] | None = None) -> int:
     tree = args.build_dir or default_build_dir(args.arch)
     out = args.out or default_out(args.arch)
 
+    pyc_python = find_pyc_python(args.pyc_python)
     digest = build(
-        requirements=args.requirements, tree=tree, out=out, botocore_services=services, arch=args.arch
+        requirements=args.requirements,
+        tree=tree,
+        out=out,
+        botocore_services=services,
+        arch=args.arch,
+        pyc_python=pyc_python,
     )
     size = out.stat().st_size
     with zipfile.ZipFile(out) as archive:
@@ -337,6 +414,7 @@ def main(argv: list[str] | None = None) -> int:
                 out=Path(tmp) / "again.zip",
                 botocore_services=services,
                 arch=args.arch,
+                pyc_python=pyc_python,
             )
         if again != digest:
             print(f"NOT reproducible: a second build gave sha256 {again}", file=sys.stderr)

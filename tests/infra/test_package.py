@@ -31,6 +31,9 @@ COMPILED = {
 }
 
 
+PYC_NAME = re.compile(r"((?:[^/]+/)*)__pycache__/([^/]+)\.cpython-312\.pyc")
+
+
 def pins() -> dict[str, str]:
     text = (ROOT / "requirements" / "lambda.lock").read_text()
     return {
@@ -58,7 +61,12 @@ def test_zip_holds_the_handler_the_pins_and_nothing_else(lambda_package: Package
         assert info.date_time == (1980, 1, 1, 0, 0, 0), info.filename
         assert (info.external_attr >> 16) == 0o100644, info.filename
         parts = info.filename.split("/")
-        assert "__pycache__" not in parts and not info.filename.endswith((".pyc", ".pyo")), info.filename
+        if "__pycache__" in parts:
+            # Only the bytecode Lambda's python3.12 loads, beside the module it was compiled from.
+            assert (m := PYC_NAME.fullmatch(info.filename)), info.filename
+            assert f"{m.group(1)}{m.group(2)}.py" in set(i.filename for i in infos), info.filename
+        else:
+            assert not info.filename.endswith((".pyc", ".pyo")), info.filename
         assert not {"tests", "test"} & set(parts[:-1]), info.filename
         assert parts[-1] not in ("RECORD", "INSTALLER", "REQUESTED", "direct_url.json"), info.filename
         assert not info.filename.startswith("bin/"), info.filename
@@ -70,7 +78,13 @@ def test_zip_holds_the_handler_the_pins_and_nothing_else(lambda_package: Package
         for p in (ROOT / "sync_job").rglob("*.py")
         if "__pycache__" not in p.parts
     )
-    assert sorted(n for n in names if n.startswith("sync_job/")) == sources
+    assert sorted(n for n in names if n.startswith("sync_job/") and n.endswith(".py")) == sources
+    # Every module has its bytecode.
+    modules = [n for n in names if n.endswith(".py")]
+    assert {n for n in names if n.endswith(".pyc")} == {
+        f"{n.rpartition('/')[0]}/__pycache__/{n.rpartition('/')[2][:-3]}.cpython-312.pyc".lstrip("/")
+        for n in modules
+    }
     for source in sources:
         assert (lambda_package.unzipped / source).read_bytes() == (ROOT / source).read_bytes()
 
@@ -183,3 +197,52 @@ def test_unzipped_package_imports_the_handler_without_site_packages(
         check=False,
     )
     assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr
+
+
+def test_bytecode_is_what_lambda_python312_loads_without_reading_the_sources(
+    lambda_package: Package, tmp_path: Path
+) -> None:
+    """/var/task is read-only: the zip's .pyc files are all a cold start gets. They are PEP 552
+    unchecked-hash files (so python3.12 never re-reads or re-compiles the source) naming
+    /var/task paths. Shown by breaking a source after unzipping: the import still works."""
+    from scripts.package_lambda import find_pyc_python
+
+    python = find_pyc_python(None)
+    magic = subprocess.run(
+        [python, "-c", "import importlib.util, sys; sys.stdout.write(importlib.util.MAGIC_NUMBER.hex())"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
+    unzipped = tmp_path / "task"  # a copy of its own: other tests import from the shared one
+    with zipfile.ZipFile(lambda_package.zip_path) as archive:
+        archive.extractall(unzipped)
+    for pyc in unzipped.rglob("*.pyc"):
+        header = pyc.read_bytes()[:8]
+        assert header[:4].hex() == magic, pyc
+        assert struct.unpack("<I", header[4:8])[0] == 0b01, pyc  # hash-based, source not checked
+    # Break the handler's source and a botocore module's: a cold start that read either fails.
+    for source in ("sync_job/lambda_handler.py", "botocore/client.py"):
+        path = unzipped / source
+        path.write_text('raise SystemExit("the source was read")\n')
+    code = (
+        "import sys; sys.path[:0] = [sys.argv[1]]\n"
+        "import sync_job.lambda_handler as h, botocore.client\n"
+        "print(h.handler.__code__.co_filename)\n"
+    )
+    proc = subprocess.run(
+        [python, "-I", "-S", "-c", code, str(unzipped)],
+        env={"PYTHONDONTWRITEBYTECODE": "1", "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    # Python names the file it loaded in tracebacks; the .pyc itself carries only /var/task names,
+    # never the build machine's path (which would also make the zip differ between checkouts).
+    assert proc.stdout.strip() == str(unzipped / "sync_job" / "lambda_handler.py")
+    handler_pyc = (unzipped / "sync_job" / "__pycache__" / "lambda_handler.cpython-312.pyc").read_bytes()
+    assert b"/var/task/sync_job/lambda_handler.py" in handler_pyc
+    assert str(ROOT).encode() not in handler_pyc and b"/build/" not in handler_pyc

@@ -153,6 +153,7 @@ class FleetResult:
     answered_429: int
     deferred: int  # deferred results over the week
     failed_after_all_held: int
+    lapse_windows: tuple[tuple[float, float], ...] = ()  # (expired, replaced) of each lapse, s
 
 
 def simulate_fleet(
@@ -205,6 +206,7 @@ def simulate_fleet(
             failed_late += sum(1 for r in report.results if r.outcome == "failed")
         t += interval
     lapses, lapsed = 0, 0.0
+    windows: list[tuple[float, float]] = []
     requests_after = sum(1 for x in host.times if all_held is not None and x >= all_held)
     if all_held is not None:
         for name in names:
@@ -214,6 +216,7 @@ def simulate_fleet(
                 if until > expires and expires >= all_held:
                     lapses += 1
                     lapsed += until - max(since, expires)
+                    windows.append((max(since, expires), until))
     hours_after = (horizon - all_held) / 3600 if all_held is not None else 0
     return FleetResult(
         environments=environments,
@@ -228,4 +231,5 @@ def simulate_fleet(
         answered_429=host.answered_429,
         deferred=deferred,
         failed_after_all_held=failed_late,
+        lapse_windows=tuple(sorted(windows)),
     )
