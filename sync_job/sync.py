@@ -7,16 +7,16 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from sync_job import freshness
 from sync_job.bearer import format_timestamp
 from sync_job.clock import Clock
 from sync_job.config import Config, EnvironmentConfig
 from sync_job.credentials import Credentials
-from sync_job.errors import DeadlineError, RateLimitedError, StoreError, SyncJobError
+from sync_job.errors import DeadlineError, RateLimitedError, StoreError, SyncJobError, TokenRequestError
 from sync_job.logs import log_event
 from sync_job.oauth import FetchResult, TokenResponse, missing_scopes
 from sync_job.payload import TokenPayload, build_payload
@@ -44,6 +44,15 @@ INTERRUPT_GRACE_SECONDS = 10.0
 _POLL_SECONDS = 0.1
 
 R = TypeVar("R")
+
+
+@dataclass(frozen=True)
+class _Later(Generic[R]):
+    """What a work item returns to be tried again in the same run, no sooner than
+    ``not_before`` (the clock's monotonic seconds); ``result`` stands if the run ends first."""
+
+    result: R
+    not_before: float
 
 
 class Store(Protocol):
@@ -199,8 +208,46 @@ class Job:
                 return _failed(env, why)
             return _not_attempted(env, payload, why, self.clock.now())
 
-        def attempt(env: EnvironmentConfig) -> EnvironmentResult:
-            result = self._guarded(env, *work[env.name], force, deadline, interrupt, started)
+        transient: set[str] = set()
+        spent: dict[str, int] = {}
+        waiting: dict[str, EnvironmentResult] = {}  # failures queued to be tried again
+
+        def attempt(env: EnvironmentConfig) -> EnvironmentResult | _Later[EnvironmentResult]:
+            result = self._guarded(env, *work[env.name], force, deadline, interrupt, transient)
+            if spent.get(env.name):
+                result = replace(
+                    result,
+                    attempts=result.attempts + spent[env.name],
+                    error=None if result.error is None else f"{result.error}; tried again later in the run",
+                )
+            retry_at = self.clock.monotonic() + env.backoff_max_seconds
+            if (
+                env.name in transient
+                and env.name not in spent  # once a run: at most twice max_attempts requests
+                and env.name not in early
+                and result.outcome is Outcome.FAILED
+                and not interrupt
+                and retry_at + env.timeout_seconds < deadline
+            ):
+                # The host failed (unreachable, 5xx, timeouts) and the run has time: try this
+                # environment once more later in the run, ahead of less urgent ones, rather
+                # than leave it for the next run, so a host back from an outage serves the most
+                # urgent first. Pacing still bounds what the host sees.
+                transient.discard(env.name)
+                spent[env.name] = result.attempts
+                waiting[env.name] = result
+                log_event(
+                    log,
+                    logging.WARNING,
+                    "sync.retry_later",
+                    environment=env.name,
+                    attempt=result.attempts,
+                    retry_in_seconds=env.backoff_max_seconds,
+                    error=result.error,
+                )
+                return _Later(result, retry_at)
+            waiting.pop(env.name, None)
+            result = self._logged(env, result, started)
             if env.name in early and result.outcome in (Outcome.FAILED, Outcome.DEFERRED):
                 # An early refresh that found no room or failed changes nothing: still fresh.
                 payload = work[env.name][0].payload
@@ -224,6 +271,11 @@ class Job:
             stuck=stuck,
             interrupt=interrupt,
         )
+        for result in done:
+            if waiting.get(result.environment) is result:  # its second try never came round
+                notify(
+                    self._logged(next(e for e in due_envs if e.name == result.environment), result, started)
+                )
         results.update({r.environment: r for r in done})
         return self._report(envs, results, dry_run, interrupt)
 
@@ -298,15 +350,14 @@ class Job:
         force: bool,
         deadline: float,
         interrupt: Interrupt | None,
-        started: float,
+        transient: set[str],
     ) -> EnvironmentResult:
         try:
-            result = self._refresh(env, stored, creds, force, deadline, interrupt)
+            return self._refresh(env, stored, creds, force, deadline, interrupt, transient)
         except SyncJobError as exc:
-            result = _failed(env, exc.message)
+            return _failed(env, exc.message)
         except Exception as exc:  # one environment's bug must not stop the others
-            result = _failed(env, _unexpected(exc))
-        return self._logged(env, result, started)
+            return _failed(env, _unexpected(exc))
 
     def _logged(self, env: EnvironmentConfig, result: EnvironmentResult, started: float) -> EnvironmentResult:
         log_event(
@@ -332,7 +383,10 @@ class Job:
         force: bool,
         deadline: float,
         interrupt: Interrupt | None,
+        transient: set[str],
     ) -> EnvironmentResult:
+        """One environment's refresh; adds its name to ``transient`` when its token requests
+        ended on a fault that trying again later may cure."""
         now = self.clock.now()
         if interrupt:
             return _not_attempted(
@@ -346,6 +400,12 @@ class Job:
             return _failed(env, creds.message)
         self._step(env, f"requesting a token from {env.host}")
         fetched = self.tokens.fetch(env, creds, deadline)
+        if (
+            isinstance(fetched.error, TokenRequestError)
+            and fetched.error.transient
+            and not isinstance(fetched.error, RateLimitedError)  # the host is closed for the run
+        ):
+            transient.add(env.name)
         if fetched.attempts == 0 and isinstance(fetched.error, DeadlineError | RateLimitedError):
             # Nothing was sent: pacing, a host closed by a 429, or the budget left no room.
             return _not_attempted(env, stored.payload, fetched.error.message, self.clock.now())
@@ -543,20 +603,24 @@ class Job:
     def _each(
         self,
         envs: Sequence[EnvironmentConfig],
-        work: Callable[[EnvironmentConfig], R],
+        work: Callable[[EnvironmentConfig], R | _Later[R]],
         *,
         deadline: float,
         budget: float,
         stuck: Callable[[EnvironmentConfig, str, bool], R],
         interrupt: Interrupt | None,
     ) -> list[R]:
-        """``work`` for each environment on at most ``max_workers`` daemon threads, results in
-        order. Returns by ``deadline + STRAGGLER_GRACE_SECONDS`` (or the interrupt's grace)
-        whatever ``work`` does: an environment still running then, or never started, gets
-        ``stuck(env, why, began)``.
+        """``work`` for each environment on at most ``max_workers`` daemon threads, in the order
+        given, results in that order. ``work`` may return :class:`_Later`: the environment goes
+        back in the queue at its place, to be taken no sooner than ``not_before``, and its
+        ``result`` stands if the run ends first. Returns by ``deadline + STRAGGLER_GRACE_SECONDS``
+        (or the interrupt's grace) whatever ``work`` does: an environment still running then, or
+        never started, gets ``stuck(env, why, began)``.
         Daemon threads, because an abandoned call must not keep the process alive at exit."""
         results: list[R | None] = [None] * len(envs)
-        queue = list(range(len(envs)))
+        provisional: dict[int, R] = {}  # a _Later's result while it waits in the queue
+        queue = list(range(len(envs)))  # indices, kept in the order given
+        not_before: dict[int, float] = {}
         lock = threading.Lock()
         done = threading.Event()
         left = [len(envs)]
@@ -564,39 +628,70 @@ class Job:
         if not envs:
             return []
 
-        def worker() -> None:
+        def take() -> int | None:
+            """The first index whose time has come; waits (bounded by the deadline) while only
+            later ones are queued; None when the queue is empty or the run is over."""
             while True:
                 with lock:
                     if not queue:
-                        return
-                    index = queue.pop(0)
-                    began.add(index)
+                        return None
+                    now = self.clock.monotonic()
+                    for position, index in enumerate(queue):
+                        if not_before.get(index, now) <= now:
+                            del queue[position]
+                            began.add(index)
+                            return index
+                    wait = min(not_before[i] for i in queue) - now
+                if self.clock.monotonic() + wait >= deadline or done.is_set():
+                    return None
+                self.clock.sleep(wait)
+
+        def worker() -> None:
+            while True:
+                index = take()
+                if index is None:
+                    return
                 env = envs[index]
                 if interrupt:
-                    result = stuck(env, f"not started: the run was interrupted by {interrupt.reason}", False)
+                    outcome: R | _Later[R] = stuck(
+                        env, f"not started: the run was interrupted by {interrupt.reason}", False
+                    )
                 else:
-                    result = work(env)
+                    outcome = work(env)
                 with lock:
-                    results[index] = result
+                    if isinstance(outcome, _Later):
+                        provisional[index] = outcome.result
+                        not_before[index] = outcome.not_before
+                        queue.append(index)
+                        queue.sort()
+                        continue
+                    provisional.pop(index, None)
+                    results[index] = outcome
                     left[0] -= 1
                     if left[0] == 0:
                         done.set()
 
-        for n in range(min(len(envs), self.config.max_workers)):
-            threading.Thread(target=worker, name=f"sync-job-{n}", daemon=True).start()
+        workers = [
+            threading.Thread(target=worker, name=f"sync-job-{n}", daemon=True)
+            for n in range(min(len(envs), self.config.max_workers))
+        ]
+        for thread in workers:
+            thread.start()
         while not done.is_set():
             limit = deadline + STRAGGLER_GRACE_SECONDS
             if interrupt and interrupt.at is not None:
                 limit = min(limit, interrupt.at + INTERRUPT_GRACE_SECONDS)
             remaining = limit - self.clock.monotonic()
-            if remaining <= 0:
+            if remaining <= 0 or not any(thread.is_alive() for thread in workers):
                 break
             done.wait(min(_POLL_SECONDS, remaining))
         with lock:
             queue.clear()  # nothing new starts after the wait ended
             out: list[R] = []
             for index, (env, result) in enumerate(zip(envs, results, strict=True)):
-                if result is None and index not in began:
+                if result is None and index in provisional:
+                    result = provisional[index]  # its retry did not come round in time
+                elif result is None and index not in began:
                     cause = (
                         f"interrupted by {interrupt.reason}"
                         if interrupt

@@ -39,10 +39,13 @@ def assert_new_valid(harness: Harness, before: dict[str, Any], name: str = "sand
     ("faults", "requests", "exit_code", "error"),
     [
         ([Fault.status(503), Fault.status(502)], 3, 0, None),
-        ([Fault.status(503)] * 6, 3, 1, "HTTP 503 from 127.0.0.1"),
+        # Past max_attempts: failed after two rounds, the second later in the run.
+        ([Fault.status(503)] * 6, 6, 1, "HTTP 503 from 127.0.0.1"),
         ([Fault.reset()], 2, 0, None),
-        ([Fault.reset()] * 4, 3, 1, "cannot reach 127.0.0.1"),
-        ([Fault.hang(5)] * 3, 3, 1, "within 0.5 s (gave up after 3 attempts)"),
+        ([Fault.reset()] * 6, 6, 1, "cannot reach 127.0.0.1"),
+        ([Fault.hang(5)] * 6, 6, 1, "within 0.5 s (gave up after 3 attempts); tried again later in the run"),
+        # A first round that fails and a second that succeeds.
+        ([Fault.reset()] * 4, 5, 0, None),
         ([Fault.rate_limited(retry_after=1)], 2, 0, None),
         ([Fault.html()], 1, 1, "not JSON (text/html"),
         ([Fault.truncated()], 1, 1, "not JSON"),
@@ -65,6 +68,7 @@ def assert_new_valid(harness: Harness, before: dict[str, Any], name: str = "sand
         "reset",
         "resets-past-max",
         "hangs",
+        "second-round-succeeds",
         "429-short",
         "html",
         "truncated",

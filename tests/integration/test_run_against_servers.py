@@ -202,14 +202,15 @@ def test_html_and_truncated_answers_rejected(harness: Harness, fault: Fault) -> 
 
 def test_hang_is_cut_off_by_the_timeout(harness: Harness) -> None:
     harness.add_env("sandbox", timeout_seconds=0.5, max_attempts=2)
-    harness.tokens.script(harness.client_id("sandbox"), [Fault.hang(5), Fault.hang(5)])
+    # Two rounds of two attempts: the second round comes later in the run.
+    harness.tokens.script(harness.client_id("sandbox"), [Fault.hang(5)] * 4)
     started = time.monotonic()
     result = harness.cli("run", "--json")
     elapsed = time.monotonic() - started
     assert result.exit_code == 1
     assert "no answer from 127.0.0.1" in result.json()["results"][0]["error"]
-    assert elapsed < 4
-    assert harness.token_requests("sandbox") == 2
+    assert elapsed < 5  # four cut-offs at 0.5 s, not four hangs of 5 s
+    assert harness.token_requests("sandbox") == 4
 
 
 def test_one_bad_environment_beside_a_good_one(harness: Harness) -> None:
@@ -352,3 +353,48 @@ def test_proxy_variables_are_honoured_per_token_host(
         assert host.count(harness.client_id("sandbox")) == 1
     finally:
         host.stop()
+
+
+def test_a_host_fault_is_tried_again_later_in_the_run_most_urgent_first(harness: Harness) -> None:
+    harness.defaults.update(max_attempts=1, max_workers=1)
+    for name, left in (("urgent", 100), ("later", 300)):
+        harness.add_env(name)
+        harness.put_stored(name, valid_doc(name, remaining=left))
+    harness.tokens.script(harness.client_id("urgent"), [Fault.status(503)])
+    result = harness.cli("run", "--json")
+    assert result.exit_code == 0, result.stderr
+    docs = {d["environment"]: d for d in result.json()["results"]}
+    assert docs["urgent"]["outcome"] == "refreshed" and docs["urgent"]["attempts"] == 2
+    assert docs["later"]["outcome"] == "refreshed" and docs["later"]["attempts"] == 1
+    urgent, later = harness.client_id("urgent"), harness.client_id("later")
+    seen = [(r.client_id, r.status) for r in harness.tokens.requests if r.client_id in (urgent, later)]
+    assert seen == [(urgent, 503), (later, 200), (urgent, 200)]
+    events = result.events()
+    (again,) = [e for e in events if e.get("event") == "sync.retry_later"]
+    assert again["environment"] == "urgent" and "HTTP 503" in again["error"]
+    # One result line per environment, and no failure logged for the one that recovered.
+    assert sorted(e["environment"] for e in events if e.get("event") == "sync.result") == ["later", "urgent"]
+    assert not [e for e in events if e.get("level") == "error"]
+
+
+def test_a_host_fault_is_tried_again_once_and_only_when_the_budget_has_room(harness: Harness) -> None:
+    harness.defaults.update(max_attempts=1)
+    harness.add_env("sandbox")
+    harness.put_stored("sandbox", valid_doc("sandbox", remaining=100))
+    harness.tokens.script(harness.client_id("sandbox"), [Fault.status(503)] * 2)
+    result = harness.cli("run", "--json")
+    assert result.exit_code == 1
+    (doc,) = result.json()["results"]
+    assert doc["outcome"] == "failed" and doc["attempts"] == 2 and "HTTP 503" in doc["error"]
+    assert harness.token_requests("sandbox") == 2
+    # A client error is not the host's fault: no second round.
+    harness.tokens.script(harness.client_id("sandbox"), [Fault.oauth_error(400, "invalid_request")])
+    result = harness.cli("run", "--json")
+    assert result.json()["results"][0]["attempts"] == 1
+    assert harness.token_requests("sandbox") == 3
+    # No room left in the run for a second round (it would start past the budget): none.
+    harness.defaults.update(backoff_max_seconds=30, run_timeout_seconds=20)
+    harness.tokens.script(harness.client_id("sandbox"), [Fault.status(503)])
+    result = harness.cli("run", "--json")
+    assert result.json()["results"][0]["attempts"] == 1
+    assert harness.token_requests("sandbox") == 4

@@ -83,8 +83,9 @@ def test_every_kind_of_slow_peer_is_cut_off_at_the_timeout(
     harness: Harness, raw: list[RawServer | Unaccepting]
 ) -> None:
     """One environment per kind, each with its own server, all in one run (one worker each):
-    every request ends within timeout_seconds, so the run ends long before its 10 s budget."""
-    harness.defaults.update(run_timeout_seconds=10, max_workers=len(PLAYS))
+    every request ends within timeout_seconds, so the run ends long before its 10 s budget. One
+    round each: a round later in the run (test_run_against_servers.py) would start past it."""
+    harness.defaults.update(run_timeout_seconds=10, max_workers=len(PLAYS), backoff_max_seconds=60)
     cases: dict[str, Any] = {}
     for kind, (scheme, play) in PLAYS.items():
         server = RawServer(play, scheme=scheme).start()
@@ -107,7 +108,7 @@ def test_the_issues_body_trickle_alone(harness: Harness, raw: list[RawServer | U
     scheme, play = PLAYS["body-trickle"]
     server = RawServer(play, scheme=scheme).start()
     raw.append(server)
-    harness.defaults["run_timeout_seconds"] = 10
+    harness.defaults.update(run_timeout_seconds=10, backoff_max_seconds=60)  # one round, as above
     harness.add_env("sandbox", server=server, timeout_seconds=TIMEOUT, max_attempts=1)  # type: ignore[arg-type]
     cases = {"sandbox": (server, harness.put_due(), harness.versions("sandbox"))}
 

@@ -40,11 +40,12 @@ ROWS = {
     "refreshed": Row(None, "refreshed", token_requests=1, attempts=1, published=True),
     "refreshed-expiring": Row(300, "refreshed", token_requests=1, attempts=1, published=True),
     "fresh": Row(3000, "fresh", token_requests=0, attempts=0, published=False),
+    # max_attempts 2, and one more round later in the run (its budget has room).
     "failed": Row(
         300,
         "failed",
-        token_requests=2,
-        attempts=2,
+        token_requests=4,
+        attempts=4,
         published=False,
         token_outages=FOREVER,
         error="gave up after 2 attempts",
