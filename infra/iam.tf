@@ -36,9 +36,8 @@ data "aws_iam_policy_document" "job" {
     sid = "ReadAndPublishTokens"
     actions = [
       "secretsmanager:GetSecretValue",
-      # One PutSecretValue publishes: it moves AWSCURRENT itself, and its ClientRequestToken is
-      # the compare-and-swap (sync_job/store.py), so the job never moves staging labels.
       "secretsmanager:PutSecretValue",
+      "secretsmanager:UpdateSecretVersionStage",
       "secretsmanager:DescribeSecret",
     ]
     resources = sort(values(local.token_secret_arns))

@@ -103,11 +103,12 @@ def run(cmd: list[str], env: dict[str, str] | None = None) -> None:
 def find_pyc_python(explicit: str | None) -> str:
     """A CPython 3.12 to compile with (the Lambda runtime's version: bytecode is per minor
     version). Raises SystemExit naming what to install when there is none."""
-    candidates = (
-        [explicit]
-        if explicit
-        else ["python3.12", *sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/3.12*/bin/python3.12")))]
+    pyenv = glob.glob(os.path.expanduser("~/.pyenv/versions/3.12*/bin/python3.12"))
+    # The newest patch release first: 3.12.10 before 3.12.9, by number rather than by text.
+    pyenv.sort(
+        key=lambda path: [int(n) for n in re.findall(r"\d+", Path(path).parents[1].name)], reverse=True
     )
+    candidates = [explicit] if explicit else ["python3.12", *pyenv]
     for candidate in candidates:
         found = shutil.which(candidate) if candidate else None
         if found is None:
@@ -130,7 +131,9 @@ def find_pyc_python(explicit: str | None) -> str:
 def compile_bytecode(tree: Path, python: str) -> None:
     """Every module of ``tree`` as an unchecked-hash .pyc in __pycache__, its file name as it
     will be in /var/task. PYTHONHASHSEED=0: set and frozenset constants marshal in hash order."""
-    env = {**os.environ, "PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": ""}
+    # None of the caller's PYTHON* settings: PYTHONOPTIMIZE would write only .opt-1.pyc files
+    # (which Lambda never loads) and PYTHONPYCACHEPREFIX would put them outside the tree.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")} | {"PYTHONHASHSEED": "0"}
     run(
         [
             python,

@@ -1,13 +1,9 @@
 """Secrets Manager: read credentials and stored tokens, publish new tokens safely.
 
-Publishing is a compare-and-swap in one ``PutSecretValue``. The new version's id
-(``ClientRequestToken``) is derived from the AWSCURRENT version this run read, so every run that
-read the same version claims the same successor id; Secrets Manager keeps version ids unique and
-refuses a second, different value under one (ResourceExistsException), so exactly one of them
-publishes. Without ``VersionStages`` the write moves AWSCURRENT itself (and AWSPREVIOUS to the
-version it left), so consumers never see a half-written token. The loser re-reads and keeps
-whichever token lives longer. Source: PutSecretValue, ClientRequestToken and VersionStages, AWS
-Secrets Manager API Reference.
+Publishing is a compare-and-swap on the AWSCURRENT staging label. The new version is written
+with a private label (so consumers never see it half-way), then AWSCURRENT is moved to it with
+``RemoveFromVersionId`` set to the version this run read. If another run moved AWSCURRENT in
+between, Secrets Manager refuses the move, and this run keeps whichever token lives longer.
 """
 
 from __future__ import annotations
@@ -42,12 +38,10 @@ from sync_job.redact import untrusted
 
 log = logging.getLogger("sync_job.store")
 
+PENDING_STAGE = "SYNCJOB_PENDING"
 CURRENT_STAGE = "AWSCURRENT"
 # Rounds of compare-and-swap before giving up; each loss means another run published.
 _CAS_ROUNDS = 3
-# Namespace of the successor version ids (uuid5): any fixed UUID will do, but never change it, or
-# runs of two releases at once would claim different successors of one version.
-_SUCCESSOR_NAMESPACE = uuid.UUID("5f1f6a0e-2c53-4c37-9a6b-7d0f3c1e9b42")
 # BatchGetSecretValue's limit of secrets per call (SecretIdList).
 BATCH_SIZE = 20
 
@@ -271,34 +265,39 @@ class SecretStore:
         return answer
 
     def publish(self, secret_id: str, payload: TokenPayload, expected_version: str | None) -> PublishResult:
-        """Write ``payload`` as the new AWSCURRENT unless another run published a token that
-        lives at least as long. ``expected_version`` is the AWSCURRENT version this run read
-        (None: the secret had no value). One PutSecretValue when nobody raced; raises
-        ``StoreError`` when AWSCURRENT kept moving for ``_CAS_ROUNDS`` rounds."""
-        expected, generation = expected_version, 0
-        body = payload.to_json()
+        """Write ``payload`` and make it AWSCURRENT unless another run published a token that
+        lives at least as long. ``expected_version`` is the AWSCURRENT version this run read."""
+        # The version id is the idempotency key: a retried write can never add a second version.
+        version_id = str(uuid.uuid4())
+        put = self._call(
+            "PutSecretValue",
+            secret_id,
+            ClientRequestToken=version_id,
+            SecretString=payload.to_json(),
+            VersionStages=[PENDING_STAGE],
+        )
+        if CURRENT_STAGE in put.get("VersionStages", []):
+            # The secret had no version: Secrets Manager made the first one current itself.
+            return PublishResult(published=True, version_id=version_id)
+        expected = expected_version
         for _ in range(_CAS_ROUNDS):
-            version_id = successor_version_id(secret_id, expected, generation)
+            params: dict[str, Any] = {"VersionStage": CURRENT_STAGE, "MoveToVersionId": version_id}
+            if expected:
+                params["RemoveFromVersionId"] = expected
             try:
-                # A retried call with the same id and value is a no-op: it never adds a version.
-                self._client.put_secret_value(
-                    SecretId=secret_id, ClientRequestToken=version_id, SecretString=body
-                )
+                self._client.update_secret_version_stage(SecretId=secret_id, **params)
                 return PublishResult(published=True, version_id=version_id)
             except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
-                if _code(exc) != "ResourceExistsException":
-                    raise classify_error(exc, "PutSecretValue", secret_id) from None
-            # The successor of the version we read exists: another run published first.
+                if _code(exc) != "InvalidParameterException":
+                    raise classify_error(exc, "UpdateSecretVersionStage", secret_id) from None
+            # AWSCURRENT moved since we read it: another run published. Keep the longer-lived.
             current = self.read_token(secret_id)
             log_event(log, logging.INFO, "store.cas_conflict", secret=secret_id)
-            if current.version_id == expected:
-                # AWSCURRENT is back on the version we read (an operator rolled it back after a
-                # run published its successor): claim the next successor id instead.
-                generation += 1
-                continue
+            if current.version_id == version_id:
+                return PublishResult(published=True, version_id=version_id)
             if current.payload is not None and current.payload.expires_at >= payload.expires_at:
                 return PublishResult(published=False, current=current.payload, version_id=current.version_id)
-            expected, generation = current.version_id, 0
+            expected = current.version_id
         raise StoreError(
             f"could not make the new token current in secret {secret_id}: AWSCURRENT kept "
             "moving (other runs writing at the same time?)"
@@ -338,13 +337,5 @@ _SNAKE = {
     "GetSecretValue": "get_secret_value",
     "PutSecretValue": "put_secret_value",
     "DescribeSecret": "describe_secret",
+    "UpdateSecretVersionStage": "update_secret_version_stage",
 }
-
-
-def successor_version_id(secret_id: str, expected_version: str | None, generation: int = 0) -> str:
-    """The version id every run claims for the token that replaces ``expected_version``: a UUID
-    (Secrets Manager's 32-64 character ClientRequestToken) that is the same for every run that
-    read that version. ``generation`` counts successors already taken while AWSCURRENT stayed put
-    (a rollback). A secret without a value has one first successor per secret name."""
-    base = f"version:{expected_version}" if expected_version else f"first:{secret_id}"
-    return str(uuid.uuid5(_SUCCESSOR_NAMESPACE, f"{base}#{generation}"))

@@ -210,7 +210,10 @@ class Job:
 
         transient: set[str] = set()
         spent: dict[str, int] = {}
-        waiting: dict[str, EnvironmentResult] = {}  # failures queued to be tried again
+        reported: set[str] = set()  # results attempt() logged and passed to on_result
+        # Set when the run has returned: a straggler finishing later (its thread abandoned at
+        # the deadline) must not log or report a result the run no longer carries.
+        returned = threading.Event()
 
         def attempt(env: EnvironmentConfig) -> EnvironmentResult | _Later[EnvironmentResult]:
             result = self._guarded(env, *work[env.name], force, deadline, interrupt, transient)
@@ -235,7 +238,6 @@ class Job:
                 # urgent first. Pacing still bounds what the host sees.
                 transient.discard(env.name)
                 spent[env.name] = result.attempts
-                waiting[env.name] = result
                 log_event(
                     log,
                     logging.WARNING,
@@ -246,7 +248,9 @@ class Job:
                     error=result.error,
                 )
                 return _Later(result, retry_at)
-            waiting.pop(env.name, None)
+            if returned.is_set():
+                return result
+            reported.add(env.name)
             result = self._logged(env, result, started)
             if env.name in early and result.outcome in (Outcome.FAILED, Outcome.DEFERRED):
                 # An early refresh that found no room or failed changes nothing: still fresh.
@@ -271,11 +275,13 @@ class Job:
             stuck=stuck,
             interrupt=interrupt,
         )
+        returned.set()
+        by_name = {env.name: env for env in due_envs}
         for result in done:
-            if waiting.get(result.environment) is result:  # its second try never came round
-                notify(
-                    self._logged(next(e for e in due_envs if e.name == result.environment), result, started)
-                )
+            # Not started, cut off at the deadline, or its second round never came round: each
+            # environment still gets its one log line and its one progress call.
+            if result.environment not in reported:
+                notify(self._logged(by_name[result.environment], result, started))
         results.update({r.environment: r for r in done})
         return self._report(envs, results, dry_run, interrupt)
 
@@ -625,15 +631,18 @@ class Job:
         done = threading.Event()
         left = [len(envs)]
         began: set[int] = set()
+        waiter = [False]  # one idle worker waits for a queued retry; the others leave
         if not envs:
             return []
 
         def take() -> int | None:
-            """The first index whose time has come; waits (bounded by the deadline) while only
-            later ones are queued; None when the queue is empty or the run is over."""
+            """The first index whose time has come; waits (bounded by the deadline, a second at
+            a time so an interrupt is seen) while only later ones are queued; None when the
+            queue is empty, the run is over or interrupted, or nothing queued can start in time.
+            An index left waiting in the queue keeps its provisional result."""
             while True:
                 with lock:
-                    if not queue:
+                    if not queue or interrupt or done.is_set():
                         return None
                     now = self.clock.monotonic()
                     for position, index in enumerate(queue):
@@ -642,9 +651,15 @@ class Job:
                             began.add(index)
                             return index
                     wait = min(not_before[i] for i in queue) - now
-                if self.clock.monotonic() + wait >= deadline or done.is_set():
-                    return None
-                self.clock.sleep(wait)
+                    if now + wait >= deadline or waiter[0]:
+                        return None
+                    waiter[0] = True
+                try:
+                    # On the job's clock: a simulation's manual clock moves by exactly this much.
+                    self.clock.sleep(min(wait, 1.0))
+                finally:
+                    with lock:
+                        waiter[0] = False
 
         def worker() -> None:
             while True:
@@ -652,10 +667,10 @@ class Job:
                 if index is None:
                     return
                 env = envs[index]
-                if interrupt:
-                    outcome: R | _Later[R] = stuck(
-                        env, f"not started: the run was interrupted by {interrupt.reason}", False
-                    )
+                if interrupt and index in provisional:
+                    outcome: R | _Later[R] = provisional[index]  # its first round's failure stands
+                elif interrupt:
+                    outcome = stuck(env, f"not started: the run was interrupted by {interrupt.reason}", False)
                 else:
                     outcome = work(env)
                 with lock:
@@ -686,14 +701,15 @@ class Job:
                 break
             done.wait(min(_POLL_SECONDS, remaining))
         with lock:
+            waiting = set(queue)
             queue.clear()  # nothing new starts after the wait ended
             out: list[R] = []
             for index, (env, result) in enumerate(zip(envs, results, strict=True)):
-                if result is None and index in provisional:
-                    result = provisional[index]  # its retry did not come round in time
+                if result is None and index in waiting and index in provisional:
+                    result = provisional[index]  # its second round never came round
                 elif result is None and index not in began:
                     cause = (
-                        f"interrupted by {interrupt.reason}"
+                        f"the run was interrupted by {interrupt.reason}"
                         if interrupt
                         else f"the run's budget of {budget:g} s ran out"
                     )

@@ -348,6 +348,7 @@ def test_no_applied_policy_allows_a_secretsmanager_or_kms_action_on_star(stack: 
         "secretsmanager:DescribeSecret",
         "secretsmanager:GetSecretValue",
         "secretsmanager:PutSecretValue",
+        "secretsmanager:UpdateSecretVersionStage",
     ]
     assert sorted(_list(by_sid["ReadClientCredentials"]["Resource"])) == credentials
     assert _list(by_sid["ReadClientCredentials"]["Action"]) == ["secretsmanager:GetSecretValue"]

@@ -95,9 +95,15 @@ def test_good_secret_is_tested_stored_and_published_with_one_token_request(harne
     # One token request in all: the test's token is the one published.
     assert harness.token_requests("sandbox") == before + 1
     assert harness.moto.count("PutSecretValue", creds_name(harness, "sandbox")) == 1
-    # Read the credentials, write them; read the token, write it: nothing more.
+    # Read the credentials, write them; read the token, write it, move AWSCURRENT: nothing more.
     calls = [c.action for c in harness.moto.calls]
-    assert calls == ["GetSecretValue", "PutSecretValue", "GetSecretValue", "PutSecretValue"]
+    assert calls == [
+        "GetSecretValue",
+        "PutSecretValue",
+        "GetSecretValue",
+        "PutSecretValue",
+        "UpdateSecretVersionStage",
+    ]
 
     version, _, _ = creds_state(harness, "sandbox")
     assert doc["version_id"] == version

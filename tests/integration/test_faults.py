@@ -211,6 +211,12 @@ def test_persistent_throttling_is_one_clear_error(harness: Harness, sm_hooks: An
             1,
             "access denied: secretsmanager:PutSecretValue on secret",
         ),
+        (
+            "UpdateSecretVersionStage",
+            "AccessDeniedException",
+            1,
+            "access denied: secretsmanager:UpdateSecretVersionStage",
+        ),
         ("GetSecretValue", "DecryptionFailure", 0, "KMS refused GetSecretValue on secret"),
         ("PutSecretValue", "EncryptionFailure", 1, "KMS refused PutSecretValue"),
     ],
@@ -279,10 +285,11 @@ def test_malformed_credentials_secret(harness: Harness, value: str, error: str) 
 # --- a crash between the token request and the write ----------------------------------------------
 
 
-def test_sigkill_mid_write_leaves_the_good_token_current(harness: Harness) -> None:
+@pytest.mark.parametrize("action", ["PutSecretValue", "UpdateSecretVersionStage"])
+def test_sigkill_mid_write_leaves_the_good_token_current(harness: Harness, action: str) -> None:
     harness.add_env("sandbox")
     before = harness.put_due()
-    arrived, release = harness.moto.hold("PutSecretValue")
+    arrived, release = harness.moto.hold(action)
     proc = harness.start_process("run", "--json")
     try:
         assert arrived.wait(timeout=30), "the write never started"

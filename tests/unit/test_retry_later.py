@@ -1,0 +1,179 @@
+"""`Job.run` trying an environment again later in the run after its host failed: one result, one
+log line and one progress call per environment, whatever the clock, an interrupt or the budget
+does (a hostile review's cases). In-memory store and token source; the real Job."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+import pytest
+
+from sync_job.clock import Clock, SystemClock
+from sync_job.config import Config, EnvironmentConfig, parse_config
+from sync_job.credentials import Credentials
+from sync_job.errors import SyncJobError, TokenRequestError
+from sync_job.oauth import FetchResult, TokenResponse
+from sync_job.payload import TokenPayload
+from sync_job.redact import Secret
+from sync_job.report import EnvironmentResult, Outcome
+from sync_job.store import PublishResult, StoredToken
+from sync_job.sync import Interrupt, Job
+from tests.support.fakes import ManualClock, stored_payload
+
+
+class _Store:
+    """Token secrets in a dict; ``publish_delay`` holds one publish back (real seconds)."""
+
+    def __init__(self, payloads: dict[str, TokenPayload], publish_delay: float = 0.0) -> None:
+        self.current = dict(payloads)
+        self.publish_delay = publish_delay
+        self.published: list[str] = []
+
+    def read_token(self, secret_id: str) -> StoredToken:
+        return StoredToken(self.current.get(secret_id), "v1")
+
+    def read_tokens(self, secret_ids: Sequence[str]) -> dict[str, StoredToken | Any]:
+        return {s: self.read_token(s) for s in secret_ids}
+
+    def read_credentials(self, secret_id: str, auth_method: str) -> Credentials:
+        return Credentials("cid", client_secret=Secret("sec-ret-value-1"), source=secret_id)
+
+    def read_credentials_many(
+        self, wanted: Sequence[tuple[str, str]]
+    ) -> dict[str, Credentials | SyncJobError]:
+        return {s: self.read_credentials(s, m) for s, m in wanted}
+
+    def describe(self, secret_id: str) -> dict[str, Any]:
+        return {}
+
+    def publish(self, secret_id: str, payload: TokenPayload, expected_version: str | None) -> PublishResult:
+        if self.publish_delay:
+            time.sleep(self.publish_delay)
+        self.current[secret_id] = payload
+        self.published.append(secret_id)
+        return PublishResult(published=True, version_id="v2")
+
+
+class _Host:
+    """A token source: the first request of each environment in ``fail`` is a 503, every other
+    one a token; the others take ``others_take`` real seconds, so a failure is queued first."""
+
+    def __init__(self, clock: Clock, fail: Sequence[str] = ("a",), others_take: float = 0.3) -> None:
+        self.clock, self.fail, self.others_take = clock, set(fail), others_take
+        self.calls: Counter[str] = Counter()
+
+    def fetch(self, env: EnvironmentConfig, creds: Credentials, deadline: float) -> FetchResult:
+        self.calls[env.name] += 1
+        if env.name in self.fail and self.calls[env.name] == 1:
+            error = TokenRequestError("HTTP 503 from host", transient=True, status=503)
+            return FetchResult(attempts=1, error=error)
+        if env.name not in self.fail:
+            time.sleep(self.others_take)
+        token = TokenResponse(
+            access_token=Secret(f"tok-new-{env.name}-0000"), token_type="bearer", expires_in=3600, scope="a"
+        )
+        return FetchResult(attempts=1, latency_seconds=0.01, token=token, issued_at=self.clock.now())
+
+
+def _config(names: Sequence[str], **defaults: Any) -> Config:
+    envs = {
+        n: {
+            "token_url": f"https://h-{n}.example/oauth2/token",
+            "credentials_secret": f"c-{n}",
+            "token_secret": f"t-{n}",
+            "scopes": ["a"],
+        }
+        for n in names
+    }
+    return parse_config({"defaults": defaults, "environments": envs})
+
+
+def _due(clock: Clock, names: Sequence[str]) -> dict[str, TokenPayload]:
+    manual = clock if isinstance(clock, ManualClock) else ManualClock(clock.now())
+    return {f"t-{n}": stored_payload(manual, 100) for n in names}
+
+
+def _results_logged(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.getMessage() == "sync.result"]
+
+
+@pytest.mark.parametrize("failing", [("a",), ("a", "b")])
+def test_idle_workers_do_not_each_move_a_manual_clock(failing: tuple[str, ...]) -> None:
+    clock = ManualClock()
+    names = ["a", "b", "c", "d"]
+    host = _Host(clock, fail=failing)
+    config = _config(
+        names, backoff_max_seconds=30, timeout_seconds=10, run_timeout_seconds=100, max_workers=4
+    )
+    job = Job(config=config, store=_Store(_due(clock, names)), tokens=host, clock=clock)
+    started = clock.monotonic()
+    report = job.run()
+    assert {r.environment: str(r.outcome) for r in report.results} == dict.fromkeys(names, "refreshed")
+    assert all(host.calls[n] == 2 for n in failing)
+    # One retry 30 s after the failure: the clock moved by about that, not once per idle worker.
+    assert 30 <= clock.monotonic() - started < 40
+
+
+def test_sigterm_while_a_retry_waits_keeps_its_failure_and_returns_at_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    clock = SystemClock()
+    config = _config(["a"], backoff_max_seconds=30, timeout_seconds=1, run_timeout_seconds=120)
+    job = Job(config=config, store=_Store(_due(clock, ["a"])), tokens=_Host(clock), clock=clock)
+    interrupt = Interrupt()
+    threading.Timer(0.3, lambda: interrupt.set("SIGTERM", clock.monotonic())).start()
+    seen: list[EnvironmentResult] = []
+    caplog.set_level(logging.INFO, logger="sync_job")
+    started = time.monotonic()
+    report = job.run(interrupt=interrupt, on_result=seen.append)
+    assert time.monotonic() - started < 3  # not the 10 s grace: nothing was in flight
+    (result,) = report.results
+    assert result.outcome is Outcome.FAILED and result.attempts == 1 and "503" in (result.error or "")
+    assert seen == [result]
+    assert len(_results_logged(caplog)) == 1
+
+
+def test_sigterm_inside_the_grace_of_a_short_retry_keeps_its_failure(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    clock = SystemClock()
+    config = _config(
+        ["a"], backoff_initial_seconds=0.1, backoff_max_seconds=1, timeout_seconds=1, run_timeout_seconds=30
+    )
+    job = Job(config=config, store=_Store(_due(clock, ["a"])), tokens=_Host(clock), clock=clock)
+    interrupt = Interrupt()
+    threading.Timer(0.3, lambda: interrupt.set("SIGTERM", clock.monotonic())).start()
+    seen: list[EnvironmentResult] = []
+    caplog.set_level(logging.INFO, logger="sync_job")
+    (result,) = job.run(interrupt=interrupt, on_result=seen.append).results
+    assert result.outcome is Outcome.FAILED and result.attempts == 1 and "503" in (result.error or "")
+    assert seen == [result]
+    assert len(_results_logged(caplog)) == 1
+
+
+def test_a_retry_still_running_at_the_deadline_is_reported_once_as_unfinished(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    clock = SystemClock()
+    store = _Store(_due(clock, ["a"]), publish_delay=2.5)
+    config = _config(
+        ["a"],
+        backoff_initial_seconds=0.1,
+        backoff_max_seconds=0.3,
+        timeout_seconds=0.5,
+        run_timeout_seconds=1.5,
+    )
+    job = Job(config=config, store=store, tokens=_Host(clock), clock=clock)
+    seen: list[EnvironmentResult] = []
+    caplog.set_level(logging.INFO, logger="sync_job")
+    (result,) = job.run(on_result=seen.append).results
+    assert result.outcome is Outcome.FAILED
+    assert "did not finish within the run's budget" in (result.error or "")
+    time.sleep(2.5)  # the abandoned publish finishes: nothing more is reported or logged
+    assert store.published == ["t-a"]
+    assert seen == [result] and len(_results_logged(caplog)) == 1
