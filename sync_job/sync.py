@@ -209,7 +209,7 @@ class Job:
             return _not_attempted(env, payload, why, self.clock.now())
 
         transient: set[str] = set()
-        spent: dict[str, int] = {}
+        spent: dict[str, int] = {}  # token requests of the first round, per environment
         reported: set[str] = set()  # results attempt() logged and passed to on_result
         # Set when the run has returned: a straggler finishing later (its thread abandoned at
         # the deadline) must not log or report a result the run no longer carries.
@@ -226,16 +226,17 @@ class Job:
             retry_at = self.clock.monotonic() + env.backoff_max_seconds
             if (
                 env.name in transient
-                and env.name not in spent  # once a run: at most twice max_attempts requests
+                and env.name not in spent  # one more round a run: at most 2 x max_attempts requests
                 and env.name not in early
                 and result.outcome is Outcome.FAILED
                 and not interrupt
                 and retry_at + env.timeout_seconds < deadline
             ):
                 # The host failed (unreachable, 5xx, timeouts) and the run has time: try this
-                # environment once more later in the run, ahead of less urgent ones, rather
-                # than leave it for the next run, so a host back from an outage serves the most
-                # urgent first. Pacing still bounds what the host sees.
+                # environment once more later in the run, ahead of less urgent ones, rather than
+                # leave it for the next run, so a host back from an outage serves the most urgent
+                # first. Bounded, so a dead host still fails a run quickly; pacing bounds what
+                # the host sees in all.
                 transient.discard(env.name)
                 spent[env.name] = result.attempts
                 log_event(

@@ -165,7 +165,7 @@ def simulate_fleet(
     margin: int = 900,
     run_timeout: float = 290,
     urgency_order: bool = True,
-    max_attempts: int = 1,
+    max_attempts: int | None = None,
     token_outages: Outages | None = None,
 ) -> FleetResult:
     """The default schedule (every ``interval`` s, a run of at most ``run_timeout`` s, as the
@@ -183,7 +183,7 @@ def simulate_fleet(
                 "run_timeout_seconds": run_timeout,
                 "max_workers": 1,
                 "refresh_margin_seconds": margin,
-                "max_attempts": max_attempts,
+                **({} if max_attempts is None else {"max_attempts": max_attempts}),
             },
             "environments": {
                 name: {"token_url": HOST, "credentials_secret": f"c/{name}", "token_secret": f"t/{name}"}

@@ -40,7 +40,7 @@ ROWS = {
     "refreshed": Row(None, "refreshed", token_requests=1, attempts=1, published=True),
     "refreshed-expiring": Row(300, "refreshed", token_requests=1, attempts=1, published=True),
     "fresh": Row(3000, "fresh", token_requests=0, attempts=0, published=False),
-    # max_attempts 2, and one more round later in the run (its budget has room).
+    # max_attempts 2, and one more round of 2 later in the run (its budget has room).
     "failed": Row(
         300,
         "failed",
@@ -48,7 +48,7 @@ ROWS = {
         attempts=4,
         published=False,
         token_outages=FOREVER,
-        error="gave up after 2 attempts",
+        error="gave up after 2 attempts); tried again later in the run",
     ),
     "would_refresh": Row(300, "would_refresh", token_requests=0, attempts=0, published=False, dry_run=True),
     "cas-lost": Row(

@@ -63,13 +63,23 @@ class _Host:
     """A token source: the first request of each environment in ``fail`` is a 503, every other
     one a token; the others take ``others_take`` real seconds, so a failure is queued first."""
 
-    def __init__(self, clock: Clock, fail: Sequence[str] = ("a",), others_take: float = 0.3) -> None:
+    def __init__(
+        self,
+        clock: Clock,
+        fail: Sequence[str] = ("a",),
+        others_take: float = 0.3,
+        *,
+        always_fail: Sequence[str] = (),
+        down_until: float = 0.0,
+    ) -> None:
         self.clock, self.fail, self.others_take = clock, set(fail), others_take
+        self.always_fail, self.down_until = set(always_fail), down_until
         self.calls: Counter[str] = Counter()
 
     def fetch(self, env: EnvironmentConfig, creds: Credentials, deadline: float) -> FetchResult:
         self.calls[env.name] += 1
-        if env.name in self.fail and self.calls[env.name] == 1:
+        down = self.clock.monotonic() < self.down_until or env.name in self.always_fail
+        if down or (env.name in self.fail and self.calls[env.name] == 1):
             error = TokenRequestError("HTTP 503 from host", transient=True, status=503)
             return FetchResult(attempts=1, error=error)
         if env.name not in self.fail:
@@ -80,10 +90,12 @@ class _Host:
         return FetchResult(attempts=1, latency_seconds=0.01, token=token, issued_at=self.clock.now())
 
 
-def _config(names: Sequence[str], **defaults: Any) -> Config:
+def _config(names: Sequence[str], *, one_host: bool = False, **defaults: Any) -> Config:
     envs = {
         n: {
-            "token_url": f"https://h-{n}.example/oauth2/token",
+            "token_url": "https://h.example/oauth2/token"
+            if one_host
+            else f"https://h-{n}.example/oauth2/token",
             "credentials_secret": f"c-{n}",
             "token_secret": f"t-{n}",
             "scopes": ["a"],
@@ -177,3 +189,25 @@ def test_a_retry_still_running_at_the_deadline_is_reported_once_as_unfinished(
     time.sleep(2.5)  # the abandoned publish finishes: nothing more is reported or logged
     assert store.published == ["t-a"]
     assert seen == [result] and len(_results_logged(caplog)) == 1
+
+
+def test_a_lone_environment_gets_its_token_when_the_host_is_back_within_the_run() -> None:
+    """The host is down for the run's first 20 s: the first round fails, the second, 30 s later,
+    gets the token. Before, the environment waited for the next run."""
+    clock = ManualClock()
+    host = _Host(clock, fail=(), down_until=clock.monotonic() + 20)
+    config = _config(["a"], backoff_max_seconds=30, timeout_seconds=10, run_timeout_seconds=290)
+    job = Job(config=config, store=_Store(_due(clock, ["a"])), tokens=host, clock=clock)
+    (result,) = job.run().results
+    assert result.outcome is Outcome.REFRESHED
+    assert host.calls["a"] == 2 and result.attempts == 2
+
+
+def test_a_host_down_for_the_whole_run_gets_two_rounds_only() -> None:
+    clock = ManualClock()
+    host = _Host(clock, fail=(), down_until=float("inf"))
+    config = _config(["a"], backoff_max_seconds=30, timeout_seconds=10, run_timeout_seconds=290)
+    job = Job(config=config, store=_Store(_due(clock, ["a"])), tokens=host, clock=clock)
+    (result,) = job.run().results
+    assert result.outcome is Outcome.FAILED and host.calls["a"] == 2
+    assert (result.error or "").endswith("; tried again later in the run")
