@@ -23,6 +23,9 @@ MIN_LENGTH = 6
 _lock = threading.Lock()
 _known: set[str] = set()
 _ordered: tuple[str, ...] = ()
+# The registered values by their first MIN_LENGTH characters, longest first: a long line is
+# scanned once, whatever the number of values (a run of many environments registers thousands).
+_by_prefix: dict[str, tuple[str, ...]] = {}
 _dirty = False
 
 
@@ -94,16 +97,51 @@ def scrub_safe(value: str) -> bool:
     return len(value) >= MIN_LENGTH
 
 
-def _values() -> tuple[str, ...]:
-    # Sorted when first needed after a change, not on every registration: a run registers
+def _values() -> tuple[tuple[str, ...], dict[str, tuple[str, ...]]]:
+    # Rebuilt when first needed after a change, not on every registration: a run registers
     # several values per environment and may print nothing in between.
-    global _ordered, _dirty
+    global _ordered, _by_prefix, _dirty
     if _dirty:
         with _lock:
-            # Longest first, so a value is removed before any shorter value it contains.
-            _ordered = tuple(sorted(_known, key=len, reverse=True))
+            ordered = tuple(sorted(_known, key=len, reverse=True))
+            by_prefix: dict[str, list[str]] = {}
+            for value in ordered:  # longest first within each prefix, too
+                by_prefix.setdefault(value[:MIN_LENGTH], []).append(value)
+            _ordered, _by_prefix = ordered, {k: tuple(v) for k, v in by_prefix.items()}
             _dirty = False
-    return _ordered
+    return _ordered, _by_prefix
+
+
+def _secret_spans(
+    text: str, ordered: tuple[str, ...], by_prefix: dict[str, tuple[str, ...]]
+) -> list[tuple[int, int]]:
+    """Every [start, end) of ``text`` that a registered value covers, overlapping ones merged:
+    the union of all occurrences of all values, so no part of any value survives, whatever the
+    overlaps. Few values: each is looked for (str.find, in C). Many: one pass over the text,
+    looking up each position's first MIN_LENGTH characters (``by_prefix``). Both find the same."""
+    spans: list[tuple[int, int]] = []
+    if len(ordered) * 4 <= len(text):
+        for value in ordered:
+            at = text.find(value)
+            while at != -1:
+                spans.append((at, at + len(value)))
+                at = text.find(value, at + 1)
+    else:
+        for at in range(len(text) - MIN_LENGTH + 1):
+            candidates = by_prefix.get(text[at : at + MIN_LENGTH])
+            if candidates:
+                for value in candidates:
+                    if text.startswith(value, at):
+                        spans.append((at, at + len(value)))
+                        break
+    spans.sort()
+    merged: list[tuple[int, int]] = []
+    for start, end in spans:
+        if merged and start < merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    return merged
 
 
 # Fields whose values are secret in any payload we or our libraries might print.
@@ -118,9 +156,14 @@ _AUTH_HEADER = re.compile(r"(?P<key>\b(?:Basic|Bearer)\s+)(?P<value>[A-Za-z0-9._
 
 def scrub(text: str) -> str:
     """Return ``text`` with every registered secret and every secret-looking field value removed."""
-    for value in _values():
-        if value in text:
-            text = text.replace(value, REDACTED)
+    spans = _secret_spans(text, *_values())
+    if spans:
+        parts, last = [], 0
+        for start, end in spans:
+            parts += [text[last:start], REDACTED]
+            last = end
+        parts.append(text[last:])
+        text = "".join(parts)
     text = _FIELD_PATTERN.sub(lambda m: m.group("key") + REDACTED, text)
     return _AUTH_HEADER.sub(lambda m: m.group("key") + REDACTED, text)
 
