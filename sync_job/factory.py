@@ -52,6 +52,9 @@ def build_job(config: Config, clock: Clock | None = None, budget_seconds: float 
     return Job(
         config=config,
         store=SecretStore(client),
-        tokens=LazyTokenClient(clock, config.max_workers),
+        # Requests one host gets at once: its pacing burst, and never more than the workers.
+        tokens=LazyTokenClient(
+            clock, min(config.max_workers, max(e.rate_limit_burst for e in config.environments))
+        ),
         clock=clock,
     )

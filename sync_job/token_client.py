@@ -182,15 +182,12 @@ class _WatchedAdapter(HTTPAdapter):
         return manager
 
 
-# Connections kept alive per token host. A host is paced (10 requests at once by default), so
-# more would sit idle; and urllib3 fills each new pool's queue to this size, a cost paid for
-# every host a run meets.
-_KEEP_ALIVE_PER_HOST = 16
-
-
 def build_session(pool_size: int) -> requests.Session:
-    """A session for token requests: a pool per token host for up to ``pool_size`` workers; no
-    urllib3 retries (tenacity owns retrying, so every attempt is paced and counted).
+    """A session for token requests: a pool of ``pool_size`` kept-alive connections per token
+    host (the most requests a host gets at once: its pacing burst, at most ``max_workers``;
+    urllib3 fills each new pool to this size, a cost paid for every host a run meets, and logs a
+    warning for each connection past it); no urllib3 retries (tenacity owns retrying, so every
+    attempt is paced and counted).
 
     ``trust_env`` is off: requests would otherwise read ``~/.netrc`` and put its credentials in
     the Authorization header of a token request, and it would read the proxy variables and the
@@ -198,9 +195,7 @@ def build_session(pool_size: int) -> requests.Session:
     host instead, as requests does."""
     session = requests.Session()
     session.trust_env = False
-    adapter = _WatchedAdapter(
-        pool_connections=8, pool_maxsize=min(pool_size, _KEEP_ALIVE_PER_HOST), max_retries=0
-    )
+    adapter = _WatchedAdapter(pool_connections=8, pool_maxsize=pool_size, max_retries=0)
     session.mount("https://", adapter)
     session.mount("http://", adapter)
     return session
