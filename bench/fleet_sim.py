@@ -51,7 +51,8 @@ def main() -> int:
         f"{args.environments} environments on one token host (1 request/s per IP over 5 minutes, "
         f"then 429 for 5 minutes), {args.days:g} simulated days from nothing stored, seed {args.seed}, "
         "every 5 minutes (run budget 290 s), default pacing (0.5/s, burst 10), margin 900 s, "
-        "max_attempts 5 (every setting the default but max_workers 1); outages: token host ~3/day (mean 8 min), Secrets Manager ~1/day (mean 5 min)"
+        "max_attempts 5 (every setting the default but max_workers 1); "
+        "outages: token host ~3/day (mean 8 min), Secrets Manager ~1/day (mean 5 min)"
     )
     print("\n".join(table(results)))
     on = results[0]
