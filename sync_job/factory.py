@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import threading
 from typing import TYPE_CHECKING
 
@@ -38,6 +39,16 @@ class LazyTokenClient:
         return client.fetch(env, creds, deadline)
 
 
+def _requests_in_flight_per_host(config: Config) -> int:
+    """The most token requests one host can have in flight: its pacing burst, plus what the rate
+    adds while a request lasts (at most ``timeout_seconds``), and never more than the workers."""
+    most = max(
+        e.rate_limit_burst + math.ceil(e.rate_limit_per_second * e.timeout_seconds)
+        for e in config.environments
+    )
+    return max(1, min(config.max_workers, most))
+
+
 def build_job(config: Config, clock: Clock | None = None, budget_seconds: float | None = None) -> Job:
     """A :class:`Job` over the real Secrets Manager (the standard boto3 chain; raises
     ``ConfigError`` without a region) and the real token endpoints. ``budget_seconds`` (default:
@@ -52,9 +63,6 @@ def build_job(config: Config, clock: Clock | None = None, budget_seconds: float 
     return Job(
         config=config,
         store=SecretStore(client),
-        # Requests one host gets at once: its pacing burst, and never more than the workers.
-        tokens=LazyTokenClient(
-            clock, min(config.max_workers, max(e.rate_limit_burst for e in config.environments))
-        ),
+        tokens=LazyTokenClient(clock, _requests_in_flight_per_host(config)),
         clock=clock,
     )

@@ -184,7 +184,7 @@ class _WatchedAdapter(HTTPAdapter):
 
 def build_session(pool_size: int) -> requests.Session:
     """A session for token requests: a pool of ``pool_size`` kept-alive connections per token
-    host (the most requests a host gets at once: its pacing burst, at most ``max_workers``;
+    host (the most requests a host can have in flight, ``factory._requests_in_flight_per_host``:
     urllib3 fills each new pool to this size, a cost paid for every host a run meets, and logs a
     warning for each connection past it); no urllib3 retries (tenacity owns retrying, so every
     attempt is paced and counted).
