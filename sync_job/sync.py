@@ -216,7 +216,12 @@ class Job:
         returned = threading.Event()
 
         def attempt(env: EnvironmentConfig) -> EnvironmentResult | _Later[EnvironmentResult]:
-            result = self._guarded(env, *work[env.name], force, deadline, interrupt, transient)
+            try:
+                result = self._refresh(env, *work[env.name], force, deadline, interrupt, transient)
+            except SyncJobError as exc:
+                result = _failed(env, exc.message)
+            except Exception as exc:  # one environment's bug must not stop the others
+                result = _failed(env, _unexpected(exc))
             if spent.get(env.name):
                 result = replace(
                     result,
@@ -348,23 +353,6 @@ class Job:
         if failure:
             raise failure[0]
         return box[0]
-
-    def _guarded(
-        self,
-        env: EnvironmentConfig,
-        stored: StoredToken,
-        creds: Credentials | SyncJobError | str,
-        force: bool,
-        deadline: float,
-        interrupt: Interrupt | None,
-        transient: set[str],
-    ) -> EnvironmentResult:
-        try:
-            return self._refresh(env, stored, creds, force, deadline, interrupt, transient)
-        except SyncJobError as exc:
-            return _failed(env, exc.message)
-        except Exception as exc:  # one environment's bug must not stop the others
-            return _failed(env, _unexpected(exc))
 
     def _logged(self, env: EnvironmentConfig, result: EnvironmentResult, started: float) -> EnvironmentResult:
         log_event(
