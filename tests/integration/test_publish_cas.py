@@ -4,30 +4,23 @@ version the run read, so a run whose read is stale never replaces a newer token 
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
-from sync_job.payload import TokenPayload, build_payload
-from sync_job.redact import Secret
+from sync_job.payload import TokenPayload, parse_payload
 from sync_job.store import SecretStore
+from tests.support.fakes import token_doc
 from tests.support.moto_server import MotoServer
 
 T0 = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 
 
 def _payload(token: str, lifetime: int, issued: datetime = T0) -> TokenPayload:
-    return build_payload(
-        access_token=Secret(token),
-        token_type="Bearer",
-        expires_in=lifetime,
-        issued_at=issued,
-        scope="funding:read_profile",
-        environment="sandbox",
-        token_url="https://127.0.0.1/oauth2/token",
-        client_id="cas-client",
-    )
+    expires = issued + timedelta(seconds=lifetime)
+    return parse_payload(json.dumps(token_doc(token, expires, issued_at=issued)))
 
 
 @pytest.fixture
