@@ -97,6 +97,33 @@ def _follow_awscurrent(body: bytes) -> None:
                 secret.default_version_id = version
 
 
+def _kms_pss_salt_as_aws() -> None:
+    """moto 5 signs KMS RSASSA_PSS_* with the largest salt; AWS KMS uses a salt as long as the
+    digest ("RSASSA_PSS_SHA_256: ... along with a 256-bit salt", AWS KMS Developer Guide,
+    "RSA key specs for signing and verification"), which RFC 7518 §3.5 (PS256) also requires.
+    A verifier that checks the salt length (PyJWT, joserfc) refuses moto's. Signing as AWS does
+    makes a wrong salt assumption of ours fail here rather than at a provider."""
+    from cryptography.hazmat.primitives.asymmetric import padding
+    from moto.kms import utils as kms_utils
+
+    name = "_RSAPrivateKey__padding_and_hash_algorithm"
+    original = getattr(kms_utils.RSAPrivateKey, name)
+    if getattr(original, "_as_aws", False):
+        return
+
+    def as_aws(self: Any, signing_algorithm: str) -> Any:
+        pad, algorithm = original(self, signing_algorithm)
+        if isinstance(pad, padding.PSS):
+            pad = padding.PSS(mgf=padding.MGF1(algorithm), salt_length=algorithm.digest_size)
+        return pad, algorithm
+
+    as_aws._as_aws = True  # type: ignore[attr-defined]
+    setattr(kms_utils.RSAPrivateKey, name, as_aws)
+
+
+_kms_pss_salt_as_aws()
+
+
 def _answer(
     start_response: Callable[..., Any], status: str, body: bytes, *headers: tuple[str, str]
 ) -> list[bytes]:
@@ -227,7 +254,8 @@ class MotoServer:
         status: int = 400,
         message: str = "injected by the test",
     ) -> None:
-        """Answer the next ``times`` calls of ``action`` (on ``secret_id``) with AWS error ``code``."""
+        """Answer the next ``times`` calls of ``action`` (on ``secret_id``) with AWS error ``code``:
+        a Secrets Manager action, or a KMS one (``Sign``, ``GetPublicKey``)."""
         injection = _Injection(action, code, secret_id, times, status, message)
         if self._proc is not None:
             self._control("POST", asdict(injection))
@@ -266,6 +294,13 @@ class MotoServer:
                 if self.record and len(self.requests) < MAX_RECORDED:
                     method, path = environ.get("REQUEST_METHOD", ""), environ.get("PATH_INFO", "")
                     self.requests.append(MotoRequest(method, path, target, body))
+            if target.startswith("TrentService."):
+                # KMS (JSON protocol, X-Amz-Target "TrentService.Sign"): injections only.
+                with self._lock:
+                    kms_injection = self._take(target.split(".", 1)[1], None)
+                if kms_injection is not None:
+                    return self._injected(start_response, kms_injection)
+                return app(environ, start_response)
             if not target.startswith("secretsmanager."):
                 return app(environ, start_response)
             try:
@@ -285,20 +320,24 @@ class MotoServer:
                 dropped = b'{"__type": "InternalServiceError", "message": "dropped by the test"}'
                 return _answer(start_response, "500 Dropped", dropped, ("Content-Type", AMZ_JSON))
             if injection is not None:
-                error = json.dumps({"__type": injection.code, "message": injection.message}).encode()
-                return _answer(
-                    start_response,
-                    f"{injection.status} Injected",
-                    error,
-                    ("Content-Type", AMZ_JSON),
-                    ("x-amzn-ErrorType", injection.code),
-                )
+                return self._injected(start_response, injection)
             answer = app(environ, start_response)
             if action == "UpdateSecretVersionStage":
                 _follow_awscurrent(body)
             return answer
 
         return wrapped
+
+    @staticmethod
+    def _injected(start_response: Callable[..., Any], injection: _Injection) -> list[bytes]:
+        error = json.dumps({"__type": injection.code, "message": injection.message}).encode()
+        return _answer(
+            start_response,
+            f"{injection.status} Injected",
+            error,
+            ("Content-Type", AMZ_JSON),
+            ("x-amzn-ErrorType", injection.code),
+        )
 
     def _take(self, action: str, secret_id: str | None) -> _Injection | None:
         for injection in self._injections:
