@@ -41,6 +41,7 @@ log = logging.getLogger("sync_job.store")
 
 PENDING_STAGE = "SYNCJOB_PENDING"
 CURRENT_STAGE = "AWSCURRENT"
+PREVIOUS_STAGE = "AWSPREVIOUS"
 # Rounds of compare-and-swap before giving up; each loss means another run published.
 _CAS_ROUNDS = 3
 # BatchGetSecretValue's limit of secrets per call (SecretIdList).
@@ -185,10 +186,11 @@ class SecretStore:
             raise classify_error(exc, action, secret_id) from None
         return result
 
-    def read_token(self, secret_id: str) -> StoredToken:
-        """AWSCURRENT of the token secret. A secret without a value reads as no payload."""
+    def read_token(self, secret_id: str, stage: str = CURRENT_STAGE) -> StoredToken:
+        """The version of the token secret that ``stage`` labels (AWSCURRENT unless told:
+        ``revoke`` reads AWSPREVIOUS too). A secret without such a version reads as no payload."""
         try:
-            answer = self._client.get_secret_value(SecretId=secret_id, VersionStage=CURRENT_STAGE)
+            answer = self._client.get_secret_value(SecretId=secret_id, VersionStage=stage)
         except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
             if _code(exc) != "ResourceNotFoundException":
                 raise classify_error(exc, "GetSecretValue", secret_id) from None
