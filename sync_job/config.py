@@ -434,16 +434,26 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
     if path is None:
         path = os.environ.get(ENV_CONFIG_PATH) or None
     if path is None:
-        inline = os.environ.get(ENV_CONFIG_INLINE)
-        if inline:
-            if len(inline) > MAX_CONFIG_BYTES:
-                raise ConfigError(f"${ENV_CONFIG_INLINE} is larger than {MAX_CONFIG_BYTES} bytes")
-            return load_config_text(inline, f"${ENV_CONFIG_INLINE}")
+        return _inline_config()
+    file = Path(path)
+    name = shown(str(file))
+    return load_config_text(_read_config_file(file, name), name)
+
+
+def _inline_config() -> Config:
+    inline = os.environ.get(ENV_CONFIG_INLINE)
+    if not inline:
         raise ConfigError(
             f"no configuration: pass --config PATH or set {ENV_CONFIG_PATH} (see examples/paxos.toml)"
         )
-    file = Path(path)
-    name = shown(str(file))
+    if len(inline) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"${ENV_CONFIG_INLINE} is larger than {MAX_CONFIG_BYTES} bytes")
+    return load_config_text(inline, f"${ENV_CONFIG_INLINE}")
+
+
+def _read_config_file(file: Path, name: str) -> str:
+    """The text of the config file ``file`` (shown as ``name``): a regular file of at most
+    ``MAX_CONFIG_BYTES`` of UTF-8. Raises ``ConfigError``."""
     try:
         info = file.stat()
     except FileNotFoundError:
@@ -461,11 +471,10 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
             data = handle.read(MAX_CONFIG_BYTES + 1)
         if len(data) > MAX_CONFIG_BYTES:
             raise ConfigError(f"config file {name} is larger than {MAX_CONFIG_BYTES} bytes")
-        text = data.decode("utf-8")
+        return data.decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "not UTF-8 text"
         raise ConfigError(f"config file {name} cannot be read: {reason}") from None
-    return load_config_text(text, name)
 
 
 __all__ = [
