@@ -15,6 +15,7 @@ import os
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import botocore.exceptions
@@ -44,6 +45,9 @@ CURRENT_STAGE = "AWSCURRENT"
 _CAS_ROUNDS = 3
 # BatchGetSecretValue's limit of secrets per call (SecretIdList).
 BATCH_SIZE = 20
+# ListSecretVersionIds pages read at most when counting versions: AWS removes unlabelled versions
+# past 100 once they are 24 hours old, so a secret holds a few hundred at most.
+_VERSION_PAGES = 5
 
 
 @functools.cache
@@ -255,6 +259,28 @@ class SecretStore:
                         found[secret_id] = entry
         return found
 
+    def versions_created_since(self, secret_id: str, since: datetime) -> int:
+        """How many versions of the secret were created at or after ``since`` (aware UTC),
+        whoever wrote them: ListSecretVersionIds with ``IncludeDeprecated`` (versions without a
+        staging label count toward the quota too), pages of 100, counting stopped once the
+        version quota is reached (``budget.VERSION_QUOTA``; at most a few pages). Raises
+        ``StoreError``. Source: Secrets Manager quotas page, ListSecretVersionIds API reference."""
+        from sync_job.budget import VERSION_QUOTA
+
+        count = 0
+        params: dict[str, Any] = {"IncludeDeprecated": True, "MaxResults": 100}
+        for _ in range(_VERSION_PAGES):
+            page = self._call("ListSecretVersionIds", secret_id, **params)
+            for version in page.get("Versions", []):
+                created = version.get("CreatedDate")
+                if isinstance(created, datetime) and created >= since:
+                    count += 1
+            token = page.get("NextToken")
+            if count >= VERSION_QUOTA or not token:
+                break
+            params["NextToken"] = token
+        return count
+
     def describe(self, secret_id: str) -> dict[str, Any]:
         answer = self._call("DescribeSecret", secret_id)
         if answer.get("DeletedDate"):
@@ -338,4 +364,5 @@ _SNAKE = {
     "PutSecretValue": "put_secret_value",
     "DescribeSecret": "describe_secret",
     "UpdateSecretVersionStage": "update_secret_version_stage",
+    "ListSecretVersionIds": "list_secret_version_ids",
 }

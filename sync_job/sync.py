@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Generic, Protocol, TypeVar
 
+from sync_job import budget as write_budget
 from sync_job import freshness
 from sync_job.bearer import format_timestamp
 from sync_job.clock import Clock
@@ -63,6 +64,7 @@ class Store(Protocol):
     ) -> dict[str, Credentials | SyncJobError]: ...
     def read_credentials(self, secret_id: str, auth_method: str) -> Credentials: ...
     def describe(self, secret_id: str) -> dict[str, Any]: ...
+    def versions_created_since(self, secret_id: str, since: datetime) -> int: ...
     def publish(
         self, secret_id: str, payload: TokenPayload, expected_version: str | None
     ) -> PublishResult: ...
@@ -217,7 +219,15 @@ class Job:
 
         def attempt(env: EnvironmentConfig) -> EnvironmentResult | _Later[EnvironmentResult]:
             try:
-                result = self._refresh(env, *work[env.name], force, deadline, interrupt, transient)
+                # An early refresh never spends the last of the secret's version budget (budget.py).
+                now = self.clock.now()
+                secret = env.token_secret
+                no_room = write_budget.early_refusal(self.store, secret, now) if env.name in early else None
+                result = (
+                    _not_attempted(env, work[env.name][0].payload, no_room, now)
+                    if no_room
+                    else self._refresh(env, *work[env.name], force, deadline, interrupt, transient)
+                )
             except SyncJobError as exc:
                 result = _failed(env, exc.message)
             except Exception as exc:  # one environment's bug must not stop the others
@@ -434,6 +444,7 @@ class Job:
             *creds.warnings,
             *token.warnings,
             freshness.short_lifetime_warning(token.expires_in, env.refresh_margin_seconds),
+            write_budget.warning(token.expires_in, env.refresh_margin_seconds, self.config.schedule_seconds),
         ]
         now = self.clock.now()
         if payload.seconds_remaining(now) <= 0:
@@ -575,6 +586,8 @@ class Job:
             warnings.append(
                 freshness.short_lifetime_warning(fetched.token.expires_in, env.refresh_margin_seconds)
             )
+            schedule = self.config.schedule_seconds
+            write_budget.check(fetched.token.expires_in, env.refresh_margin_seconds, schedule)
             checks.append((step, "ok"))
             step = "token_secret"
             self._step(env, f"describing token secret {env.token_secret}")

@@ -9,6 +9,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -50,6 +51,9 @@ class _Store:
 
     def describe(self, secret_id: str) -> dict[str, Any]:
         return {}
+
+    def versions_created_since(self, secret_id: str, since: datetime) -> int:
+        return 0
 
     def publish(self, secret_id: str, payload: TokenPayload, expected_version: str | None) -> PublishResult:
         if self.publish_delay:
