@@ -78,6 +78,9 @@ class EnvironmentConfig:
     key_id: str | None = None
     # Extra token-request form fields, as (name, value) pairs; a repeated name is a repeated field.
     endpoint_params: tuple[tuple[str, str], ...] = ()
+    # The provider's RFC 7009 token revocation endpoint (`sync-job revoke`); None when the
+    # provider has none or cannot revoke access tokens (Auth0, Entra ID, Cognito).
+    revocation_url: str | None = None
 
     @property
     def origin(self) -> str:
@@ -301,6 +304,7 @@ _CHECKS: dict[str, Callable[[str, object], Any]] = {
     "audience": _string,
     "key_id": _string,
     "endpoint_params": check_endpoint_params,
+    "revocation_url": _token_url,
 }
 _RUN_CHECKS: dict[str, Callable[[str, object], Any]] = {
     "run_timeout_seconds": _bounded(_positive_number, "run_timeout_seconds"),

@@ -28,6 +28,7 @@ from sync_job.errors import (
     CredentialsError,
     KmsError,
     SecretDeletedError,
+    SecretEmptyError,
     SecretNotFoundError,
     StoreError,
     SyncJobError,
@@ -41,6 +42,7 @@ log = logging.getLogger("sync_job.store")
 
 PENDING_STAGE = "SYNCJOB_PENDING"
 CURRENT_STAGE = "AWSCURRENT"
+PREVIOUS_STAGE = "AWSPREVIOUS"
 # Rounds of compare-and-swap before giving up; each loss means another run published.
 _CAS_ROUNDS = 3
 # BatchGetSecretValue's limit of secrets per call (SecretIdList).
@@ -160,6 +162,14 @@ def classify_error(exc: Exception, action: str, secret_id: str) -> StoreError:
     return StoreError(f"Secrets Manager {action} on secret {secret_id} failed: {type(exc).__name__}")
 
 
+def empty_credentials_error(secret_id: str) -> SecretEmptyError:
+    """The one line for a credentials secret that exists but holds no value yet."""
+    return SecretEmptyError(
+        f"credentials secret {secret_id} exists but has no value yet (infra/ creates it empty); "
+        "store the client credentials with `sync-job credentials put ENVIRONMENT --client-id CLIENT_ID`"
+    )
+
+
 def _code(exc: Exception) -> str:
     if isinstance(exc, botocore.exceptions.ClientError):
         return str(exc.response.get("Error", {}).get("Code", ""))
@@ -180,10 +190,11 @@ class SecretStore:
             raise classify_error(exc, action, secret_id) from None
         return result
 
-    def read_token(self, secret_id: str) -> StoredToken:
-        """AWSCURRENT of the token secret. A secret without a value reads as no payload."""
+    def read_token(self, secret_id: str, stage: str = CURRENT_STAGE) -> StoredToken:
+        """The version of the token secret that ``stage`` labels (AWSCURRENT unless told:
+        ``revoke`` reads AWSPREVIOUS too). A secret without such a version reads as no payload."""
         try:
-            answer = self._client.get_secret_value(SecretId=secret_id, VersionStage=CURRENT_STAGE)
+            answer = self._client.get_secret_value(SecretId=secret_id, VersionStage=stage)
         except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
             if _code(exc) != "ResourceNotFoundException":
                 raise classify_error(exc, "GetSecretValue", secret_id) from None
@@ -194,7 +205,20 @@ class SecretStore:
         return _stored_token(answer)
 
     def read_credentials(self, secret_id: str, auth_method: str) -> Credentials:
-        answer = self._call("GetSecretValue", secret_id, VersionStage=CURRENT_STAGE)
+        """AWSCURRENT of the credentials secret, parsed. Raises ``SecretEmptyError`` when the
+        secret exists without a value (what infra/ leaves: the module never holds the client
+        secret), ``SecretNotFoundError`` when it does not exist, ``CredentialsError`` when its
+        document is malformed."""
+        try:
+            answer = self._client.get_secret_value(SecretId=secret_id, VersionStage=CURRENT_STAGE)
+        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
+            if _code(exc) != "ResourceNotFoundException":
+                raise classify_error(exc, "GetSecretValue", secret_id) from None
+            # GetSecretValue says ResourceNotFoundException both for a missing secret and for
+            # one without an AWSCURRENT version (AWS API reference, GetSecretValue "Errors");
+            # DescribeSecret tells them apart (it raises for the missing one).
+            self._call("DescribeSecret", secret_id)
+            raise empty_credentials_error(secret_id) from None
         return parse_credentials(answer.get("SecretString"), secret_id, auth_method)
 
     def read_tokens(self, secret_ids: Sequence[str]) -> dict[str, StoredToken | StoreError]:

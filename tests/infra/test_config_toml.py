@@ -52,6 +52,7 @@ SAMPLES: dict[str, Any] = {
     "audience": "https://login.example.com/oauth2/token",
     "key_id": "key-2026-01",
     "endpoint_params": {"audience": ["https://api.example.com"], "resource": ["urn:a", "urn:b"]},
+    "revocation_url": "https://login.example.com/oauth2/revoke",
 }
 RUN_SAMPLES: dict[str, Any] = {"run_timeout_seconds": 240, "max_workers": 8, "aws_max_attempts": 4}
 
