@@ -44,6 +44,7 @@ _LIMITS: dict[str, float] = {
     "run_timeout_seconds": _DAY,
     "max_workers": 256,
     "aws_max_attempts": 20,
+    "schedule_seconds": _DAY,
 }
 # Keys that people sometimes paste into a config file; the value must never be echoed back.
 _SECRET_KEYS = {"client_secret", "client_id", "private_key", "access_token", "password"}
@@ -102,6 +103,9 @@ class Config:
     run_timeout_seconds: float = 600.0
     max_workers: int = 64
     aws_max_attempts: int = 5
+    # How often the job is run (cron, EventBridge); only the write-budget arithmetic reads it
+    # (budget.py). None: unknown, and the arithmetic assumes a run at any moment (the worst case).
+    schedule_seconds: int | None = None
 
     def names(self) -> tuple[str, ...]:
         return tuple(e.name for e in self.environments)
@@ -131,7 +135,7 @@ class Config:
 # --- validation -------------------------------------------------------------------------------
 
 _REQUIRED = ("token_url", "credentials_secret", "token_secret")
-_RUN_KEYS = ("run_timeout_seconds", "max_workers", "aws_max_attempts")
+_RUN_KEYS = ("run_timeout_seconds", "max_workers", "aws_max_attempts", "schedule_seconds")
 
 
 def _fail(where: str, problem: str) -> ConfigError:
@@ -306,6 +310,7 @@ _RUN_CHECKS: dict[str, Callable[[str, object], Any]] = {
     "run_timeout_seconds": _bounded(_positive_number, "run_timeout_seconds"),
     "max_workers": _bounded(_positive_int, "max_workers"),
     "aws_max_attempts": _bounded(_positive_int, "aws_max_attempts"),
+    "schedule_seconds": _bounded(_positive_int, "schedule_seconds"),
 }
 _ENV_FIELDS = tuple(f.name for f in fields(EnvironmentConfig) if f.name != "name")
 assert set(_ENV_FIELDS) == set(_CHECKS), "every environment key needs a check"

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from sync_job import budget as write_budget
 from sync_job import freshness
 from sync_job.clock import Clock
 from sync_job.config import EnvironmentConfig
@@ -98,6 +99,7 @@ class Checker:
     tokens: TokenSource
     clock: Clock
     workers: int
+    schedule_seconds: int | None = None  # config's, for the write budget (budget.py)
 
     def check(self, envs: Sequence[EnvironmentConfig], budget: float) -> CheckReport:
         """One :class:`CheckEntry` per environment, in order, within ``budget`` seconds (plus
@@ -148,4 +150,6 @@ class Checker:
             raise SyncJobError(f"granted scope lacks {' '.join(checked.lacking)}")
         if checked.payload is None:
             raise checked.error or SyncJobError("no token")
+        lifetime = (checked.payload.expires_at - checked.payload.issued_at).total_seconds()
+        write_budget.check(lifetime, env.refresh_margin_seconds, self.schedule_seconds)
         return list(checked.warnings)

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from sync_job import budget as write_budget
 from sync_job import freshness
 from sync_job.bearer import format_timestamp
 from sync_job.clock import Clock
@@ -193,6 +194,7 @@ class Refresher:
     force: bool
     deadline: float
     interrupt: Interrupt | None
+    schedule_seconds: int | None = None  # config's, for the write-budget warning (budget.py)
 
     def refresh(self, env: EnvironmentConfig, stored: StoredToken, creds: Credentials | str) -> Refreshed:
         """Steps 2-4 for ``env`` whose token secret holds ``stored``, with ``creds`` (or why
@@ -235,7 +237,9 @@ class Refresher:
         published = publish_token(self.store, self.clock, env, stored, checked.payload, force=self.force)
         if published.outcome is Outcome.FAILED or published.current is None:
             return failed(env, published.note or "not published", fetched)
-        warnings = [published.note, *creds.warnings, *checked.warnings]
+        lifetime = (checked.payload.expires_at - checked.payload.issued_at).total_seconds()
+        over = write_budget.warning(lifetime, env.refresh_margin_seconds, self.schedule_seconds)
+        warnings = [published.note, *creds.warnings, *checked.warnings, over]
         if published.outcome is Outcome.REFRESHED and self.force:
             assert fetched.issued_at is not None  # checked above
             warnings.append(freshness.churn_warning(stored.payload, fetched.issued_at))

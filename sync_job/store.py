@@ -15,6 +15,7 @@ import os
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
 import botocore.exceptions
@@ -39,6 +40,7 @@ from sync_job.redact import untrusted
 
 if TYPE_CHECKING:  # the published stubs (mypy-boto3-secretsmanager); not shipped in the Lambda zip
     from mypy_boto3_secretsmanager import SecretsManagerClient
+    from mypy_boto3_secretsmanager.type_defs import ListSecretVersionIdsResponseTypeDef
 
 log = logging.getLogger("sync_job.store")
 T = TypeVar("T")
@@ -52,6 +54,9 @@ PREVIOUS_STAGE = "AWSPREVIOUS"
 _CAS_ROUNDS = 3
 # BatchGetSecretValue's limit of secrets per call (SecretIdList).
 BATCH_SIZE = 20
+# ListSecretVersionIds pages read at most when counting versions: AWS removes unlabelled versions
+# past 100 once they are 24 hours old, so a secret holds a few hundred at most.
+_VERSION_PAGES = 5
 
 
 @functools.cache
@@ -149,6 +154,11 @@ class SecretsStore(Protocol):
     def describe(self, secret_id: str) -> None:
         """Check that ``secret_id`` exists and is not scheduled for deletion (DescribeSecret).
         Raises ``StoreError``."""
+        ...
+
+    def versions_created_since(self, secret_id: str, since: datetime) -> int:
+        """How many versions of ``secret_id`` were created at or after ``since`` (aware UTC),
+        counted up to the version quota (ListSecretVersionIds). Raises ``StoreError``."""
         ...
 
     def publish(self, secret_id: str, payload: TokenPayload, expected_version: str | None) -> PublishResult:
@@ -344,6 +354,38 @@ class SecretStore:
                     if secret_id in (entry.get("Name"), entry.get("ARN")):
                         found[secret_id] = entry
         return found
+
+    def versions_created_since(self, secret_id: str, since: datetime) -> int:
+        """How many versions of the secret were created at or after ``since`` (aware UTC),
+        whoever wrote them: ListSecretVersionIds with ``IncludeDeprecated`` (versions without a
+        staging label count toward the quota too), pages of 100, counting stopped once the
+        version quota is reached (``budget.VERSION_QUOTA``; at most a few pages). Raises
+        ``StoreError``. Source: Secrets Manager quotas page, ListSecretVersionIds API reference."""
+        from sync_job.budget import VERSION_QUOTA
+
+        count = 0
+        token: str | None = None
+        for _ in range(_VERSION_PAGES):
+            page = _calling(
+                "ListSecretVersionIds", secret_id, functools.partial(self._versions, secret_id, token)
+            )
+            for version in page.get("Versions", []):
+                created = version.get("CreatedDate")
+                if isinstance(created, datetime) and created >= since:
+                    count += 1
+            token = page.get("NextToken")
+            if count >= VERSION_QUOTA or not token:
+                break
+        return count
+
+    def _versions(self, secret_id: str, token: str | None) -> ListSecretVersionIdsResponseTypeDef:
+        if token is None:
+            return self._client.list_secret_version_ids(
+                SecretId=secret_id, IncludeDeprecated=True, MaxResults=100
+            )
+        return self._client.list_secret_version_ids(
+            SecretId=secret_id, IncludeDeprecated=True, MaxResults=100, NextToken=token
+        )
 
     def _describe(self, secret_id: str) -> Mapping[str, Any]:
         return _calling("DescribeSecret", secret_id, lambda: self._client.describe_secret(SecretId=secret_id))

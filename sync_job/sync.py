@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from sync_job import budget as write_budget
 from sync_job import readonly
 from sync_job.clock import Clock
 from sync_job.config import Config, EnvironmentConfig
@@ -174,7 +175,9 @@ class Job:
         """Prove each environment works without writing (see ``readonly.Checker``): one
         ``CheckEntry`` per environment. Raises ``UsageError`` for an unknown name."""
         envs = self.config.select(names)
-        checker = readonly.Checker(self.store, self.tokens, self.clock, self.config.max_workers)
+        checker = readonly.Checker(
+            self.store, self.tokens, self.clock, self.config.max_workers, self.config.schedule_seconds
+        )
         return checker.check(envs, self._budget(budget_seconds))
 
 
@@ -203,7 +206,16 @@ class _Run:
         """A run starting now, ending by ``budget`` seconds from now (the job's clock)."""
         started = job.clock.monotonic()
         deadline = started + budget
-        refresher = Refresher(job.store, job.tokens, job.clock, Activity(), force, deadline, interrupt)
+        refresher = Refresher(
+            job.store,
+            job.tokens,
+            job.clock,
+            Activity(),
+            force,
+            deadline,
+            interrupt,
+            job.config.schedule_seconds,
+        )
         return cls(job, refresher, budget, deadline, started, interrupt, on_result)
 
     @property
@@ -261,7 +273,15 @@ class _Run:
         env, stored = entry.env, entry.stored
         assert stored is not None  # a due or pulled-forward entry was read
         try:
-            refreshed = self.refresher.refresh(env, stored, creds[env.name])
+            # An early refresh never spends the last of the secret's version budget (budget.py).
+            early = entry.decision is Decision.PULLED_FORWARD
+            now = self.job.clock.now()
+            no_room = write_budget.early_refusal(self.job.store, env.token_secret, now) if early else None
+            refreshed = (
+                Refreshed(not_attempted(env, stored.payload, no_room, now))
+                if no_room
+                else self.refresher.refresh(env, stored, creds[env.name])
+            )
         except SyncJobError as exc:
             refreshed = Refreshed(failed(env, exc.message))
         except Exception as exc:  # one environment's bug must not stop the others

@@ -9,6 +9,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -40,6 +41,9 @@ class _Store(SecretsFake):
 
     def read_credentials(self, secret_id: str, auth_method: str) -> Credentials:
         return Credentials("cid", client_secret=Secret("sec-ret-value-1"), source=secret_id)
+
+    def versions_created_since(self, secret_id: str, since: datetime) -> int:
+        return 0
 
     def publish(self, secret_id: str, payload: TokenPayload, expected_version: str | None) -> PublishResult:
         if self.publish_delay:

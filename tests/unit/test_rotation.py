@@ -119,6 +119,9 @@ class FakeStore(SecretsFake):
     def describe(self, secret_id: str) -> None:
         raise AssertionError("not used by a rotation")
 
+    def versions_created_since(self, secret_id: str, since: datetime) -> int:
+        return 0
+
     def read_document(self, secret_id: str) -> dict[str, Any]:
         return dict(self.doc)
 
