@@ -40,6 +40,8 @@ variable "environments" {
                               client_assertion_signing_alg (RS256 default, ES384)
       client_assertion_file   the assertion is read from this file on every request (a
                               Kubernetes projected token, a SPIFFE JWT-SVID)
+      revocation_url          the provider's RFC 7009 revocation endpoint, for `sync-job revoke`
+                              (e.g. https://oauth.paxos.com/oauth2/revoke); null: none
       credentials_secret_name name of the client-credentials secret this module creates, without a value
                               (default "<secret_name_prefix>/<env>/client-credentials")
       credentials_secret_arn  ARN of an existing client-credentials secret instead: nothing is created
@@ -76,6 +78,7 @@ variable "environments" {
     client_assertion_lifetime_seconds = optional(number)
     client_assertion_signing_alg      = optional(string)
     client_assertion_file             = optional(string)
+    revocation_url             = optional(string)
     # The module's own keys: where the secrets are, who reads the token, when to alarm.
     credentials_secret_name = optional(string)
     credentials_secret_arn  = optional(string)
@@ -165,6 +168,13 @@ variable "environments" {
       can(regex("^http://(127\\.[0-9]+\\.[0-9]+\\.[0-9]+|localhost|\\[::1\\])(:[0-9]+)?/", e.token_url))
     )])
     error_message = "environments: token_url must be https:// (http:// only for a loopback test endpoint)."
+  }
+  validation {
+    condition = alltrue([for _, e in var.environments : e.revocation_url == null || (
+      can(regex("^https://[^/?#]+", coalesce(e.revocation_url, "https://x"))) ||
+      can(regex("^http://(127\\.[0-9]+\\.[0-9]+\\.[0-9]+|localhost|\\[::1\\])(:[0-9]+)?/", coalesce(e.revocation_url, "https://x")))
+    )])
+    error_message = "environments: revocation_url must be https:// (http:// only for a loopback test endpoint)."
   }
   validation {
     condition = alltrue([for _, e in var.environments : (

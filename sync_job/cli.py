@@ -424,3 +424,36 @@ def credentials_put(
         click.echo(line)
     if result.error:
         _fail(f"{name}: {result.error}", EXIT_FAILED)
+
+
+@main.command()
+@click.argument("name")
+@click.option(
+    "--without-replacement",
+    is_flag=True,
+    help="Revoke even when no fresh token can be published (consumers then hold a revoked token).",
+)
+@_json_option
+@click.pass_context
+def revoke(ctx: click.Context, name: str, without_replacement: bool, as_json: bool) -> None:
+    """Replace environment NAME's stored token, then revoke the old ones at the provider.
+
+    (1) Reads the token secret's AWSCURRENT and AWSPREVIOUS tokens, (2) publishes a fresh token
+    (a forced refresh), (3) revokes each old token at the environment's revocation_url (RFC
+    7009). Nothing is revoked when no fresh token can be published, unless
+    --without-replacement. Exit 0 when a fresh token is stored and every old token is revoked;
+    1 otherwise (the message says which, and until when an unrevoked token stays valid; a
+    provider without revocation_url cannot revoke); 2 usage error.
+
+    \b
+    Example (a token leaked into a log):
+      sync-job revoke production
+    """
+    from sync_job import revocation
+
+    job = _job(ctx)
+    result = revocation.revoke(job, name, job.tokens, without_replacement=without_replacement)  # type: ignore[arg-type]
+    for line in [json.dumps(result.to_dict())] if as_json else result.lines():
+        click.echo(line)
+    if result.error:
+        _fail(f"{name}: {result.error}", EXIT_FAILED)

@@ -44,6 +44,7 @@ _LIMITS: dict[str, float] = {
     "run_timeout_seconds": _DAY,
     "max_workers": 256,
     "aws_max_attempts": 20,
+    "schedule_seconds": _DAY,
 }
 # Keys that people sometimes paste into a config file; the value must never be echoed back.
 _SECRET_KEYS = {"client_secret", "client_id", "private_key", "access_token", "password"}
@@ -100,6 +101,10 @@ class EnvironmentConfig:
             return "assertion_file"
         return "private_key"
 
+    # The provider's RFC 7009 token revocation endpoint (`sync-job revoke`); None when the
+    # provider has none or cannot revoke access tokens (Auth0, Entra ID, Cognito).
+    revocation_url: str | None = None
+
     @property
     def origin(self) -> str:
         """scheme://host:port of the token URL: the unit of rate limiting."""
@@ -121,6 +126,9 @@ class Config:
     run_timeout_seconds: float = 600.0
     max_workers: int = 64
     aws_max_attempts: int = 5
+    # How often the job is run (cron, EventBridge); only the write-budget arithmetic reads it
+    # (budget.py). None: unknown, and the arithmetic assumes a run at any moment (the worst case).
+    schedule_seconds: int | None = None
 
     def names(self) -> tuple[str, ...]:
         return tuple(e.name for e in self.environments)
@@ -150,7 +158,7 @@ class Config:
 # --- validation -------------------------------------------------------------------------------
 
 _REQUIRED = ("token_url", "credentials_secret", "token_secret")
-_RUN_KEYS = ("run_timeout_seconds", "max_workers", "aws_max_attempts")
+_RUN_KEYS = ("run_timeout_seconds", "max_workers", "aws_max_attempts", "schedule_seconds")
 
 
 def _fail(where: str, problem: str) -> ConfigError:
@@ -374,11 +382,13 @@ _CHECKS: dict[str, Callable[[str, object], Any]] = {
     "client_assertion_lifetime_seconds": _assertion_lifetime,
     "client_assertion_signing_alg": _sts_signing_alg,
     "client_assertion_file": _absolute_path,
+    "revocation_url": _token_url,
 }
 _RUN_CHECKS: dict[str, Callable[[str, object], Any]] = {
     "run_timeout_seconds": _bounded(_positive_number, "run_timeout_seconds"),
     "max_workers": _bounded(_positive_int, "max_workers"),
     "aws_max_attempts": _bounded(_positive_int, "aws_max_attempts"),
+    "schedule_seconds": _bounded(_positive_int, "schedule_seconds"),
 }
 _ENV_FIELDS = tuple(f.name for f in fields(EnvironmentConfig) if f.name != "name")
 assert set(_ENV_FIELDS) == set(_CHECKS), "every environment key needs a check"
@@ -549,16 +559,26 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
     if path is None:
         path = os.environ.get(ENV_CONFIG_PATH) or None
     if path is None:
-        inline = os.environ.get(ENV_CONFIG_INLINE)
-        if inline:
-            if len(inline) > MAX_CONFIG_BYTES:
-                raise ConfigError(f"${ENV_CONFIG_INLINE} is larger than {MAX_CONFIG_BYTES} bytes")
-            return load_config_text(inline, f"${ENV_CONFIG_INLINE}")
+        return _inline_config()
+    file = Path(path)
+    name = shown(str(file))
+    return load_config_text(_read_config_file(file, name), name)
+
+
+def _inline_config() -> Config:
+    inline = os.environ.get(ENV_CONFIG_INLINE)
+    if not inline:
         raise ConfigError(
             f"no configuration: pass --config PATH or set {ENV_CONFIG_PATH} (see examples/paxos.toml)"
         )
-    file = Path(path)
-    name = shown(str(file))
+    if len(inline) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"${ENV_CONFIG_INLINE} is larger than {MAX_CONFIG_BYTES} bytes")
+    return load_config_text(inline, f"${ENV_CONFIG_INLINE}")
+
+
+def _read_config_file(file: Path, name: str) -> str:
+    """The text of the config file ``file`` (shown as ``name``): a regular file of at most
+    ``MAX_CONFIG_BYTES`` of UTF-8. Raises ``ConfigError``."""
     try:
         info = file.stat()
     except FileNotFoundError:
@@ -576,11 +596,10 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
             data = handle.read(MAX_CONFIG_BYTES + 1)
         if len(data) > MAX_CONFIG_BYTES:
             raise ConfigError(f"config file {name} is larger than {MAX_CONFIG_BYTES} bytes")
-        text = data.decode("utf-8")
+        return data.decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "not UTF-8 text"
         raise ConfigError(f"config file {name} cannot be read: {reason}") from None
-    return load_config_text(text, name)
 
 
 __all__ = [

@@ -65,6 +65,10 @@ class SecretNotFoundError(StoreError):
     pass
 
 
+class SecretEmptyError(SecretNotFoundError):
+    """The secret exists but has no AWSCURRENT version (created without a value)."""
+
+
 class AccessDeniedError(StoreError):
     pass
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import threading
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from sync_job.clock import Clock, SystemClock
@@ -32,19 +33,32 @@ class LazyTokenClient:
         self._client: TokenClient | None = None
         self._lock = threading.Lock()
 
+    def _get(self) -> TokenClient:
+        with self._lock:
+            if self._client is None:
+                from sync_job.token_client import TokenClient, build_session
+
+                self._client = TokenClient(build_session(self._pool_size), self._clock, self._pacer)
+            return self._client
+
     def fetch(self, env: EnvironmentConfig, creds: Credentials, deadline: float) -> FetchResult:
         try:
             # A KMS signing key or a federated assertion source, as the environment names.
             creds = self._sources.complete(env, creds)
         except SyncJobError as exc:
             return FetchResult(attempts=0, error=exc)
-        with self._lock:
-            if self._client is None:
-                from sync_job.token_client import TokenClient, build_session
+        return self._get().fetch(env, creds, deadline)
 
-                self._client = TokenClient(build_session(self._pool_size), self._clock, self._pacer)
-            client = self._client
-        return client.fetch(env, creds, deadline)
+    def post_form(
+        self,
+        env: EnvironmentConfig,
+        url: str,
+        headers: Mapping[str, str],
+        form: Mapping[str, str | list[str]],
+        deadline: float,
+    ) -> tuple[int, Mapping[str, str], bytes]:
+        """:meth:`TokenClient.post_form` over the same session and pacer as the token requests."""
+        return self._get().post_form(env, url, headers, form, deadline)
 
 
 def _requests_in_flight_per_host(config: Config) -> int:

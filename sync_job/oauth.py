@@ -205,11 +205,27 @@ def build_request(
     form.update(form_fields(grant.endpoint_params))
     if grant.scopes:
         form["scope"] = " ".join(grant.scopes)
+    authenticate_client(grant, creds, now, headers, form)
+    return headers, form
+
+
+def authenticate_client(
+    grant: GrantSettings,
+    creds: Credentials,
+    now: datetime,
+    headers: dict[str, str],
+    form: dict[str, str | list[str]],
+) -> None:
+    """Add the client authentication of ``grant.auth_method`` to a request's ``headers`` and
+    ``form``: RFC 6749 §2.3.1 (``client_secret_basic``, ``client_secret_post``) or RFC 7523
+    §2.2 (``private_key_jwt``). The token request uses it, and so does every other endpoint
+    that authenticates the client the same way (RFC 7009 §2.1 revocation). Raises
+    ``CredentialsError`` when the credentials lack what the method needs."""
     if grant.auth_method == "private_key_jwt":
         form["client_id"] = creds.client_id
         form["client_assertion_type"] = JWT_BEARER
         form["client_assertion"] = client_assertion(grant, creds, now)
-        return headers, form
+        return
     if creds.client_secret is None:
         raise CredentialsError(f"credentials secret {creds.source} lacks 'client_secret'")
     if grant.auth_method == "client_secret_basic":
@@ -217,7 +233,6 @@ def build_request(
     else:
         form["client_id"] = creds.client_id
         form["client_secret"] = creds.client_secret.reveal()
-    return headers, form
 
 
 # --- the answer ----------------------------------------------------------------------------------

@@ -64,6 +64,7 @@ from authlib.oauth2.rfc6749 import (
     OAuth2Request,
     scope_to_list,
 )
+from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7523 import JWTBearerClientAssertion
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
@@ -75,9 +76,11 @@ __all__ = ["TOKEN_PATH", "ClientRequest", "Fault", "RecordedRequest", "Refusal",
 log = logging.getLogger(__name__)
 
 TOKEN_PATH = "/oauth2/token"
+# Paxos documents https://oauth.paxos.com/oauth2/revoke beside its token endpoint.
+REVOCATION_PATH = "/oauth2/revoke"
 AUTH_METHODS = ("client_secret_post", "client_secret_basic", "private_key_jwt")
 REDACTED = "<redacted>"
-REDACTED_FIELDS = frozenset({"client_secret", "client_assertion"})
+REDACTED_FIELDS = frozenset({"client_secret", "client_assertion", "token"})
 MAX_HANG_S = 120.0  # a scripted hang never lasts longer than this (stop() cuts it short anyway)
 LOCKOUT_RETRY_AFTER = 300  # seconds: Paxos locks a host out for five minutes
 ASSERTION_LEEWAY_S = 5  # clock-skew allowance on exp/nbf/iat of client assertions
@@ -391,12 +394,49 @@ class _PrivateKeyJWT(JWTBearerClientAssertion):  # type: ignore[misc]
         return client.public_key
 
 
+@dataclass(frozen=True)
+class _IssuedToken:
+    """An access token this server issued, and to which client (RFC 7009 §2.1: a client may
+    revoke only its own tokens)."""
+
+    access_token: str
+    client_id: str
+
+    def check_client(self, client: _Client) -> bool:
+        return client.client_id == self.client_id
+
+
+class _Revocation(RevocationEndpoint):  # type: ignore[misc]
+    """RFC 7009 token revocation, by Authlib: the client authenticates as at the token endpoint
+    (any of the three methods, RFC 7009 §2.1); an unknown or already revoked token still gets
+    200 (§2.2). With ``revocable_types`` lacking ``access_token`` it answers
+    ``unsupported_token_type`` (§2.2.1) to a request hinting an access token, as a provider that
+    cannot revoke access tokens would."""
+
+    CLIENT_AUTH_METHODS = list(AUTH_METHODS)  # noqa: RUF012
+
+    def __init__(self, owner: TokenServer) -> None:
+        super().__init__()
+        self._owner = owner
+
+    @property
+    def SUPPORTED_TOKEN_TYPES(self) -> tuple[str, ...]:
+        return self._owner.revocable_types
+
+    def query_token(self, token_string: str, token_type_hint: str | None) -> _IssuedToken | None:
+        return self._owner._issued_token(token_string)
+
+    def revoke_token(self, token: _IssuedToken, request: _Request) -> None:
+        self._owner._revoke(token.access_token)
+
+
 class _AuthServer(AuthorizationServer):  # type: ignore[misc]
     def __init__(self, owner: TokenServer) -> None:
         super().__init__()
         self._owner = owner
         self.register_token_generator("default", owner._generate_token)
         self.register_grant(_ClientCredentialsGrant)
+        self.register_endpoint(_Revocation(owner))
         self.register_client_auth_method("client_secret_basic", _authenticate_client_secret_basic)
         self.register_client_auth_method("private_key_jwt", _PrivateKeyJWT(owner))
 
@@ -615,6 +655,12 @@ class TokenServer:
         self.token_path = token_path  # a provider's URL shape, e.g. /oauth2/default/v1/token
         self.url = ""
         self.origin = ""
+        self.revocation_url = ""
+        # What the RFC 7009 endpoint revokes: ("refresh_token",) plays a provider that cannot
+        # revoke access tokens (unsupported_token_type).
+        self.revocable_types: tuple[str, ...] = ("access_token", "refresh_token")
+        self.revoked: set[str] = set()
+        self._owners: dict[str, str] = {}
         self.requests: list[RecordedRequest] = []
         self.issued: list[str] = []
         self._lock = threading.RLock()
@@ -642,6 +688,7 @@ class TokenServer:
             self.port = httpd.server_address[1]
             self.origin = f"http://{self.host}:{self.port}"
             self.url = self.origin + self.token_path
+            self.revocation_url = self.origin + REVOCATION_PATH
             self._thread = threading.Thread(
                 target=httpd.serve_forever,
                 kwargs={"poll_interval": 0.05},
@@ -744,6 +791,21 @@ class TokenServer:
                 if r.path == self.token_path and (client_id is None or r.client_id == client_id)
             )
 
+    def revocations(self, client_id: str | None = None) -> int:
+        """Revocation requests received (all, or those attributed to ``client_id``)."""
+        with self._lock:
+            return sum(
+                1
+                for r in self.requests
+                if r.path == REVOCATION_PATH and (client_id is None or r.client_id == client_id)
+            )
+
+    def is_active(self, access_token: str) -> bool:
+        """Whether ``access_token`` was issued here and not revoked (what a resource server
+        would ask by introspection, RFC 7662)."""
+        with self._lock:
+            return access_token in self._owners and access_token not in self.revoked
+
     def reset_stats(self) -> None:
         """Forget recorded requests and issued tokens (clients, scripts and lockout are kept)."""
         with self._lock:
@@ -787,7 +849,19 @@ class TokenServer:
         include_refresh_token: bool = False,
     ) -> dict[str, Any]:
         lifetime = self.lifetime if client.lifetime is None else client.lifetime
-        return self._token_doc(" ".join(_granted_scopes(client, scope)), lifetime)
+        doc = self._token_doc(" ".join(_granted_scopes(client, scope)), lifetime)
+        with self._lock:
+            self._owners[doc["access_token"]] = client.client_id
+        return doc
+
+    def _issued_token(self, access_token: str) -> _IssuedToken | None:
+        with self._lock:
+            owner = self._owners.get(access_token)
+        return None if owner is None else _IssuedToken(access_token, owner)
+
+    def _revoke(self, access_token: str) -> None:
+        with self._lock:
+            self.revoked.add(access_token)
 
     def _token_doc(self, scope: str, lifetime: int | None = None) -> dict[str, Any]:
         return {
@@ -861,11 +935,12 @@ class TokenServer:
         )
         with self._lock:
             self.requests.append(rec)
-        if path != self.token_path:
+        if path not in (self.token_path, REVOCATION_PATH):
             rec.status = 404
             handler.send_answer(_Answer(404, {"error": "not_found"}, [JSON]))
             return
-        answer = self._decide(handler, rec, form, multi, methods)
+        issue = self._issue if path == self.token_path else self._revocation
+        answer = self._decide(handler, rec, form, multi, methods, issue)
         if answer == _RESET:
             handler.reset_connection()
         elif isinstance(answer, _Answer):
@@ -881,6 +956,7 @@ class TokenServer:
         form: dict[str, str],
         multi: dict[str, list[str]],
         methods: list[str],
+        issue: Callable[[_Handler, dict[str, str], dict[str, list[str]], list[str]], _Answer],
     ) -> _Answer | str:
         if self._locked_out(rec.time):
             if not self._wait(self.latency):
@@ -892,11 +968,11 @@ class TokenServer:
         if not self._wait(self.latency):
             return _DROP
         if fault is None:
-            return self._issue(handler, form, multi, methods)
+            return issue(handler, form, multi, methods)
         if fault.kind == "reset":
             return _RESET
         if fault.kind == "hang":
-            return self._issue(handler, form, multi, methods) if self._wait(fault.seconds) else _DROP
+            return issue(handler, form, multi, methods) if self._wait(fault.seconds) else _DROP
         if fault.kind == "token":
             answer = self._issue(handler, form, multi, methods)
             if answer.status == 200 and isinstance(answer.payload, dict):
@@ -928,6 +1004,17 @@ class TokenServer:
             refused: _Answer = self._authlib.handle_error_response(request, error)
             return refused
         answer: _Answer = self._authlib.create_token_response(request)
+        return answer
+
+    def _revocation(
+        self, handler: _Handler, form: dict[str, str], multi: dict[str, list[str]], methods: list[str]
+    ) -> _Answer:
+        request = _Request(handler.command, self.origin + handler.path, handler.headers, form, multi)
+        if len(methods) > 1:  # RFC 6749 §2.3: one method per request
+            error = InvalidRequestError(description="The client used more than one authentication method.")
+            refused: _Answer = self._authlib.handle_error_response(request, error)
+            return refused
+        answer: _Answer = self._authlib.create_endpoint_response(_Revocation.ENDPOINT_NAME, request)
         return answer
 
     def _huge_body(self, form: Mapping[str, str], nbytes: int) -> bytes:
