@@ -208,7 +208,7 @@ def test_jwks_of_a_kms_key_is_all_the_endpoint_needs(harness: Harness, kms: Any)
     (key,) = json.loads(printed.stdout)["keys"]
     assert key["alg"] == "ES256" and key["use"] == "sig" and "d" not in key
     # The endpoint knows the client by this JWK alone (imported by joserfc, not by our code).
-    public = jose_jwk.import_key(key).as_pem(private=False).decode()
+    public = jose_jwk.ECKey.import_key(key).as_pem(private=False).decode()
     headers = spy_headers(harness, "sandbox", public)
     result = harness.cli("run", "--json")
     assert result.exit_code == 0, result.stderr
