@@ -364,10 +364,10 @@ def check(ctx: click.Context, envs: tuple[str, ...], as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(report.to_dict()))
     else:
-        rows = [["ENVIRONMENT", "RESULT", "DETAIL"]]
+        rows = [["ENVIRONMENT", "RESULT", "CREDENTIAL", "DETAIL"]]
         for e in report.entries:
             detail = e.error or ", ".join(f"{k} {v}" for k, v in e.checks)
-            rows.append([e.environment, "ok" if e.ok else "FAILED", detail])
+            rows.append([e.environment, "ok" if e.ok else "FAILED", e.credential or "-", detail])
         click.echo(_table(rows))
     for e in report.entries:
         if e.warning:

@@ -155,6 +155,9 @@ class CheckEntry:
     checks: tuple[tuple[str, str], ...]
     error: str | None = None
     warning: str | None = None
+    # The kind of credential the client authenticates with (EnvironmentConfig.credential_kind:
+    # client_secret, private_key, kms_key, aws_sts, assertion_file).
+    credential: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         doc: dict[str, Any] = {
@@ -163,6 +166,8 @@ class CheckEntry:
             "checks": dict(self.checks),
             "error": self.error,
         }
+        if self.credential is not None:
+            doc["credential"] = self.credential
         if self.warning is not None:
             doc["warning"] = self.warning
         return doc
