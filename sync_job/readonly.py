@@ -7,7 +7,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
 
 from sync_job import budget as write_budget
 from sync_job import freshness
@@ -19,21 +18,7 @@ from sync_job.executor import Activity, Pool, Unfinished, call_bounded
 from sync_job.payload import TokenPayload
 from sync_job.refresh import TokenSource, check_token, join_warnings, request_token, unexpected
 from sync_job.report import CheckEntry, CheckReport, StatusEntry, StatusReport, TokenState
-from sync_job.store import StoredToken
-
-
-class TokenReads(Protocol):
-    """The Secrets Manager reads of the read-only commands (``store.SecretStore`` has them)."""
-
-    def read_token(self, secret_id: str) -> StoredToken: ...
-    def read_tokens(self, secret_ids: Sequence[str]) -> dict[str, StoredToken | StoreError]: ...
-
-
-class CheckReads(Protocol):
-    """The Secrets Manager calls of ``check`` (``store.SecretStore`` has them)."""
-
-    def read_credentials(self, secret_id: str, auth_method: str) -> Credentials: ...
-    def describe(self, secret_id: str) -> object: ...
+from sync_job.store import SecretsStore, StoredToken
 
 
 @dataclass(frozen=True)
@@ -45,7 +30,9 @@ class TokenLookup:
     payload: TokenPayload | None
 
 
-def status(store: TokenReads, clock: Clock, envs: Sequence[EnvironmentConfig], budget: float) -> StatusReport:
+def status(
+    store: SecretsStore, clock: Clock, envs: Sequence[EnvironmentConfig], budget: float
+) -> StatusReport:
     """The stored tokens' states of ``envs``, read in one bounded batch (``budget`` seconds):
     one :class:`StatusEntry` per environment, in order, even when a secret cannot be read
     (state ``error``) or holds an unusable value (``invalid``)."""
@@ -93,7 +80,7 @@ def status_entry(env: EnvironmentConfig, found: StoredToken | StoreError | str, 
     )
 
 
-def token(store: TokenReads, clock: Clock, env: EnvironmentConfig) -> TokenLookup:
+def token(store: SecretsStore, clock: Clock, env: EnvironmentConfig) -> TokenLookup:
     """The stored token of ``env`` and its state (``invalid`` when unusable). Raises
     ``StoreError`` when it cannot be read."""
     stored = store.read_token(env.token_secret)
@@ -108,7 +95,7 @@ class Checker:
     """``check``: each environment's credentials readable, a token obtainable (one request,
     discarded) with every scope, its token secret present. Nothing is written."""
 
-    store: CheckReads
+    store: SecretsStore
     tokens: TokenSource
     clock: Clock
     workers: int

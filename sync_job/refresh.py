@@ -31,7 +31,7 @@ from sync_job.oauth import FetchResult, TokenResponse, missing_scopes
 from sync_job.payload import TokenPayload, build_payload
 from sync_job.redact import scrub
 from sync_job.report import EnvironmentResult, Outcome
-from sync_job.store import PublishResult, StoredToken
+from sync_job.store import SecretsStore, StoredToken
 
 
 class TokenSource(Protocol):
@@ -41,14 +41,6 @@ class TokenSource(Protocol):
         """Request a token for ``env`` with ``creds``, every attempt ending by ``deadline`` (the
         clock's monotonic seconds). Never raises for the peer's behaviour: see ``FetchResult``."""
         ...
-
-
-class TokenPublisher(Protocol):
-    """The compare-and-swap write of a token secret (``store.SecretStore.publish``)."""
-
-    def publish(
-        self, secret_id: str, payload: TokenPayload, expected_version: str | None
-    ) -> PublishResult: ...
 
 
 # --- step 2: request ------------------------------------------------------------------------------
@@ -152,7 +144,7 @@ class Published:
 
 
 def publish_token(
-    store: TokenPublisher,
+    store: SecretsStore,
     clock: Clock,
     env: EnvironmentConfig,
     stored: StoredToken,
@@ -195,7 +187,7 @@ class Refresher:
     """The parts and the settings one run's refreshes share; ``activity`` records each step as
     it starts (for the report of one cut off by the deadline)."""
 
-    store: TokenPublisher
+    store: SecretsStore
     tokens: TokenSource
     clock: Clock
     activity: Activity

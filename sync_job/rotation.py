@@ -19,32 +19,20 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any, Protocol, cast
+from typing import Any
 
 from sync_job.config import EnvironmentConfig
 from sync_job.credentials import Credentials
 from sync_job.errors import OAuthError, SecretNotFoundError, SyncJobError
 from sync_job.logs import log_event
 from sync_job.oauth import FetchResult, missing_scopes
-from sync_job.payload import TokenPayload
 from sync_job.redact import scrub
 from sync_job.secret_input import NewCredentials
-from sync_job.store import PublishResult, StoredToken
+from sync_job.store import SecretsStore
 from sync_job.sync import Job, payload_of
 from sync_job.timeutil import format_rfc3339
 
 log = logging.getLogger("sync_job.rotation")
-
-
-class RotationStore(Protocol):
-    """The store calls a rotation makes (``SecretStore`` has them all)."""
-
-    def read_document(self, secret_id: str) -> dict[str, Any]: ...
-    def put_document(self, secret_id: str, doc: dict[str, Any]) -> str: ...
-    def read_token(self, secret_id: str) -> StoredToken: ...
-    def publish(
-        self, secret_id: str, payload: TokenPayload, expected_version: str | None
-    ) -> PublishResult: ...
 
 
 @dataclass(frozen=True)
@@ -118,8 +106,7 @@ def put_credentials(
     result's ``error``, with the steps done before it.
     """
     env = job.config.select([name])[0]
-    # Job.store is typed by what a run needs; the real SecretStore also has the two calls here.
-    store = cast(RotationStore, job.store)
+    store = job.store
     result = RotationResult(environment=env.name, credentials_secret=env.credentials_secret)
     budget = job.config.run_timeout_seconds if budget_seconds is None else budget_seconds
     deadline = job.clock.monotonic() + budget
@@ -218,7 +205,7 @@ def put_credentials(
 
 def _publish(
     job: Job,
-    store: RotationStore,
+    store: SecretsStore,
     env: EnvironmentConfig,
     creds: Credentials,
     fetched: FetchResult,

@@ -10,8 +10,7 @@ import logging
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 from sync_job import budget as write_budget
 from sync_job import readonly
@@ -30,7 +29,6 @@ from sync_job.executor import (
     call_bounded,
 )
 from sync_job.logs import log_event
-from sync_job.payload import TokenPayload
 from sync_job.plan import Decision, PlannedEnvironment, RunPlan, plan_run, retry_at
 from sync_job.readonly import TokenLookup
 from sync_job.refresh import (
@@ -45,7 +43,7 @@ from sync_job.refresh import (
     would_refresh,
 )
 from sync_job.report import CheckReport, EnvironmentResult, Outcome, Report, StatusReport
-from sync_job.store import PublishResult, StoredToken
+from sync_job.store import SecretsStore, StoredToken
 
 __all__ = [
     "INTERRUPT_GRACE_SECONDS",
@@ -61,18 +59,8 @@ __all__ = [
 log = logging.getLogger("sync_job.sync")
 
 
-class Store(Protocol):
-    def read_token(self, secret_id: str) -> StoredToken: ...
-    def read_tokens(self, secret_ids: Sequence[str]) -> dict[str, StoredToken | StoreError]: ...
-    def read_credentials_many(
-        self, wanted: Sequence[tuple[str, str]]
-    ) -> dict[str, Credentials | SyncJobError]: ...
-    def read_credentials(self, secret_id: str, auth_method: str) -> Credentials: ...
-    def describe(self, secret_id: str) -> dict[str, Any]: ...
-    def versions_created_since(self, secret_id: str, since: datetime) -> int: ...
-    def publish(
-        self, secret_id: str, payload: TokenPayload, expected_version: str | None
-    ) -> PublishResult: ...
+# The one Secrets Manager interface (store.SecretsStore), by the name callers have used.
+Store = SecretsStore
 
 
 @dataclass
@@ -80,7 +68,7 @@ class Job:
     """Everything a run needs, passed in so tests and simulations can swap any part."""
 
     config: Config
-    store: Store
+    store: SecretsStore
     tokens: TokenSource
     clock: Clock
     # Warn once per secret about an unusable stored payload, not on every run of a process.

@@ -29,7 +29,7 @@ from sync_job.errors import StoreError, SyncJobError
 from sync_job.pacing import HostPacer
 from sync_job.payload import TokenPayload, parse_payload
 from sync_job.redact import Secret
-from sync_job.store import PublishResult, StoredToken, classify_error
+from sync_job.store import CURRENT_STAGE, PublishResult, StoredToken, classify_error
 from sync_job.sync import Job
 from sync_job.timeutil import format_rfc3339
 from sync_job.token_client import TokenClient
@@ -211,15 +211,29 @@ class FakeTokenEndpoint:
         return _Response(body)
 
 
-class OneByOneReads:
-    """The batched reads of the ``Store`` protocol made of single reads (as the real store falls
-    back to when a batch is refused), for fakes that implement ``read_token``/``read_credentials``."""
+class SecretsFake:
+    """The whole ``store.SecretsStore`` interface for the in-memory stand-ins, so each fake is
+    checked by mypy against the one interface the job calls. The batched reads are made of single
+    reads (as the real store falls back to when a batch is refused); ``describe`` finds every
+    secret present; a call a fake does not model fails the test saying so."""
 
-    def read_token(self, secret_id: str) -> StoredToken:
-        raise NotImplementedError
+    def read_token(self, secret_id: str, stage: str = CURRENT_STAGE) -> StoredToken:
+        raise AssertionError(f"{type(self).__name__} does not model GetSecretValue of a token")
 
     def read_credentials(self, secret_id: str, auth_method: str) -> Credentials:
-        raise NotImplementedError
+        raise AssertionError(f"{type(self).__name__} does not model reading credentials")
+
+    def publish(self, secret_id: str, payload: TokenPayload, expected_version: str | None) -> PublishResult:
+        raise AssertionError(f"{type(self).__name__} does not model publishing")
+
+    def read_document(self, secret_id: str) -> dict[str, Any]:
+        raise AssertionError(f"{type(self).__name__} does not model reading a whole document")
+
+    def put_document(self, secret_id: str, doc: dict[str, Any]) -> str:
+        raise AssertionError(f"{type(self).__name__} does not model writing a whole document")
+
+    def describe(self, secret_id: str) -> None:
+        return None
 
     def read_tokens(self, secret_ids: Sequence[str]) -> dict[str, StoredToken | StoreError]:
         out: dict[str, StoredToken | StoreError] = {}
@@ -242,6 +256,10 @@ class OneByOneReads:
         return out
 
 
+# The name the fakes were written against.
+OneByOneReads = SecretsFake
+
+
 def refused(refusal: Refusal, action: str, secret_id: str) -> StoreError:
     """The job's error for a refusal of the limits, as ``store.classify_error`` makes it from the
     same answer over the wire."""
@@ -249,8 +267,8 @@ def refused(refusal: Refusal, action: str, secret_id: str) -> StoreError:
     return classify_error(ClientError(answer, action), action, secret_id)
 
 
-class MemoryStore(OneByOneReads):
-    """Secrets Manager in memory (the ``sync_job.sync.Store`` protocol), failing every call during
+class MemoryStore(SecretsFake):
+    """Secrets Manager in memory (``store.SecretsStore``, one token secret), failing every call during
     an outage. Publishing compares versions as the real store does: if AWSCURRENT moved since the
     run read it and now holds a token living at least as long, the run's token is not published.
     ``before_publish`` runs first thing in ``publish``: another run's write goes there.
@@ -299,7 +317,8 @@ class MemoryStore(OneByOneReads):
         self.version += 1
         self.history.append((self.clock.monotonic(), payload))
 
-    def read_token(self, secret_id: str) -> StoredToken:
+    def read_token(self, secret_id: str, stage: str = CURRENT_STAGE) -> StoredToken:
+        assert stage == CURRENT_STAGE, "MemoryStore models AWSCURRENT only"
         self._check()
         return StoredToken(self.current, self._version_id())
 
@@ -307,9 +326,8 @@ class MemoryStore(OneByOneReads):
         self._check()
         return Credentials("sim", client_secret=Secret("sim-secret-value"), source=secret_id)
 
-    def describe(self, secret_id: str) -> dict[str, Any]:
+    def describe(self, secret_id: str) -> None:
         self._check()
-        return {}
 
     def versions_created_since(self, secret_id: str, since: datetime) -> int:
         self._check()

@@ -27,8 +27,8 @@ from sync_job.credentials import Credentials
 from sync_job.errors import StoreError
 from sync_job.payload import TokenPayload
 from sync_job.redact import Secret
-from sync_job.store import BATCH_SIZE, PublishResult, StoredToken
-from tests.support.fakes import LIFETIME, ManualClock, OneByOneReads, Outages, _Response, fake_job, refused
+from sync_job.store import BATCH_SIZE, CURRENT_STAGE, PublishResult, StoredToken
+from tests.support.fakes import LIFETIME, ManualClock, Outages, SecretsFake, _Response, fake_job, refused
 from tests.support.sm_limits import SecretsManagerRules
 
 HOST = "https://oauth.example.test/oauth2/token"
@@ -79,7 +79,7 @@ class PaxosHost:
         return max((bisect.bisect_left(times, t + window, lo=i) - i for i, t in enumerate(times)), default=0)
 
 
-class FleetStore(OneByOneReads):
+class FleetStore(SecretsFake):
     """Secrets Manager in memory for many secrets; every call fails during an outage. Reads are
     batched as the real store's are (a call per 20 secrets). Writes obey the documented limits
     (``sm_limits.py``, as the moto wrapper does): ``quota_errors`` counts version-quota refusals."""
@@ -97,7 +97,8 @@ class FleetStore(OneByOneReads):
         if self.outages.active(self.clock.monotonic()):
             raise StoreError("simulated Secrets Manager outage")
 
-    def read_token(self, secret_id: str) -> StoredToken:
+    def read_token(self, secret_id: str, stage: str = CURRENT_STAGE) -> StoredToken:
+        assert stage == CURRENT_STAGE, "FleetStore models AWSCURRENT only"
         self._call()
         payload = self.current.get(secret_id)
         return StoredToken(payload, "v" if payload else None)
@@ -134,9 +135,8 @@ class FleetStore(OneByOneReads):
                 )
         return out
 
-    def describe(self, secret_id: str) -> dict[str, Any]:
+    def describe(self, secret_id: str) -> None:
         self._call()
-        return {}
 
     def versions_created_since(self, secret_id: str, since: datetime) -> int:
         self._call()
