@@ -39,6 +39,7 @@ class LazyTokenClient:
             return self._client
 
     def fetch(self, env: EnvironmentConfig, creds: Credentials, deadline: float) -> FetchResult:
+        """``TokenClient.fetch`` on the client built on first use (see the class)."""
         return self._get().fetch(env, creds, deadline)
 
     def post_form(
