@@ -81,6 +81,29 @@ class EnvironmentConfig:
     key_id: str | None = None
     # Extra token-request form fields, as (name, value) pairs; a repeated name is a repeated field.
     endpoint_params: tuple[tuple[str, str], ...] = ()
+    # private_key_jwt without an extractable key (keyless.py): the assertion signed by this
+    # asymmetric KMS key, or a federated assertion from STS (sts:GetWebIdentityToken) or a file.
+    kms_key_id: str | None = None
+    client_assertion_source: str | None = None
+    client_assertion_audience: str | None = None
+    client_assertion_lifetime_seconds: int = 300
+    client_assertion_signing_alg: str = "RS256"
+    client_assertion_file: str | None = None
+
+    @property
+    def credential_kind(self) -> str:
+        """Which credential the client authenticates with: "client_secret", "private_key" (PEM
+        in the credentials secret), "kms_key", "aws_sts" or "assertion_file"."""
+        if self.auth_method != "private_key_jwt":
+            return "client_secret"
+        if self.kms_key_id is not None:
+            return "kms_key"
+        if self.client_assertion_source is not None:
+            return self.client_assertion_source
+        if self.client_assertion_file is not None:
+            return "assertion_file"
+        return "private_key"
+
     # The provider's RFC 7009 token revocation endpoint (`sync-job revoke`); None when the
     # provider has none or cannot revoke access tokens (Auth0, Entra ID, Cognito).
     revocation_url: str | None = None
@@ -230,6 +253,55 @@ def _signing_alg(where: str, value: object) -> str:
     return value
 
 
+# KMS key identifiers (API_Sign.html, KeyId): a key id, a key ARN, alias/NAME or an alias ARN.
+_KMS_KEY_ID = re.compile(
+    r"(?:arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:(?:key/[A-Za-z0-9-]{1,128}|alias/[A-Za-z0-9/_-]{1,250})"
+    r"|[A-Za-z0-9-]{1,128}|alias/[A-Za-z0-9/_-]{1,250})"
+)
+CLIENT_ASSERTION_SOURCES = ("aws_sts",)
+# sts:GetWebIdentityToken's SigningAlgorithm (API_GetWebIdentityToken.html): RS256 or ES384.
+STS_SIGNING_ALGS = ("RS256", "ES384")
+
+
+def _kms_key_id(where: str, value: object) -> str:
+    value = _string(where, value)
+    if not _KMS_KEY_ID.fullmatch(value):
+        raise _fail(
+            where,
+            "must be a KMS key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID), an alias ARN, a key id or alias/NAME",
+        )
+    return value
+
+
+def _assertion_source(where: str, value: object) -> str:
+    value = _string(where, value)
+    if value not in CLIENT_ASSERTION_SOURCES:
+        raise _fail(where, f"must be one of {', '.join(CLIENT_ASSERTION_SOURCES)}, got {shown(value)!r}")
+    return value
+
+
+def _assertion_lifetime(where: str, value: object) -> int:
+    number = _positive_int(where, value)
+    # sts:GetWebIdentityToken's DurationSeconds: 60 to 3600.
+    if not 60 <= number <= 3600:
+        raise _fail(where, f"must be between 60 and 3600 seconds (sts:GetWebIdentityToken), got {number}")
+    return number
+
+
+def _sts_signing_alg(where: str, value: object) -> str:
+    value = _string(where, value)
+    if value not in STS_SIGNING_ALGS:
+        raise _fail(where, f"must be one of {', '.join(STS_SIGNING_ALGS)}, got {shown(value)!r}")
+    return value
+
+
+def _absolute_path(where: str, value: object) -> str:
+    value = _string(where, value)
+    if not os.path.isabs(value) or "\x00" in value:
+        raise _fail(where, f"must be an absolute file path, got {shown(value)!r}")
+    return value
+
+
 def is_loopback_host(host: str) -> bool:
     """True for ``localhost`` and loopback IP literals (127.0.0.0/8, ::1): the only hosts a
     plain ``http://`` token URL may name."""
@@ -315,6 +387,12 @@ _CHECKS: dict[str, Callable[[str, object], Any]] = {
     "audience": _string,
     "key_id": _string,
     "endpoint_params": check_endpoint_params,
+    "kms_key_id": _kms_key_id,
+    "client_assertion_source": _assertion_source,
+    "client_assertion_audience": _string,
+    "client_assertion_lifetime_seconds": _assertion_lifetime,
+    "client_assertion_signing_alg": _sts_signing_alg,
+    "client_assertion_file": _absolute_path,
     "revocation_url": _token_url,
 }
 _RUN_CHECKS: dict[str, Callable[[str, object], Any]] = {
@@ -325,7 +403,18 @@ _RUN_CHECKS: dict[str, Callable[[str, object], Any]] = {
 }
 _ENV_FIELDS = tuple(f.name for f in fields(EnvironmentConfig) if f.name != "name")
 assert set(_ENV_FIELDS) == set(_CHECKS), "every environment key needs a check"
-_JWT_ONLY = ("signing_alg", "audience", "key_id")
+_JWT_ONLY = (
+    "signing_alg",
+    "audience",
+    "key_id",
+    "kms_key_id",
+    "client_assertion_source",
+    "client_assertion_audience",
+    "client_assertion_lifetime_seconds",
+    "client_assertion_signing_alg",
+    "client_assertion_file",
+)
+_STS_ONLY = ("client_assertion_audience", "client_assertion_lifetime_seconds", "client_assertion_signing_alg")
 
 
 def _unknown_key(where: str, key: str, allowed: Sequence[str]) -> ConfigError:
@@ -425,7 +514,38 @@ def _environment(name: str, raw: object, defaults: Mapping[str, object]) -> Envi
         for key in _JWT_ONLY:
             if key in table:
                 raise _fail(f"{where}.{key}", 'applies only to auth_method = "private_key_jwt"')
+    _check_key_source(where, env, merged, table)
     return env
+
+
+def _check_key_source(
+    where: str, env: EnvironmentConfig, merged: Mapping[str, object], table: Mapping[str, object]
+) -> None:
+    """One source of the client assertion per environment, with the keys that source needs
+    (keys from ``[defaults]`` that do not apply are ignored; the environment's own are refused)."""
+    if env.auth_method != "private_key_jwt":
+        return
+    sources = [k for k in ("kms_key_id", "client_assertion_source", "client_assertion_file") if k in merged]
+    if len(sources) > 1:
+        raise _fail(where, f"{sources[0]} and {sources[1]} exclude each other; keep one")
+    if env.client_assertion_source == "aws_sts" and env.client_assertion_audience is None:
+        raise _fail(
+            where,
+            'client_assertion_source = "aws_sts" needs client_assertion_audience (for Microsoft '
+            'Entra ID: "api://AzureADTokenExchange")',
+        )
+    if env.client_assertion_source is None:
+        for key in _STS_ONLY:
+            if key in table:
+                raise _fail(f"{where}.{key}", 'applies only with client_assertion_source = "aws_sts"')
+    if env.client_assertion_source is not None or env.client_assertion_file is not None:
+        # The assertion is made by its issuer: nothing here signs it.
+        for key in ("signing_alg", "key_id", "audience"):
+            if key in table:
+                raise _fail(
+                    f"{where}.{key}",
+                    "does not apply to a federated client assertion (its issuer signs it); remove it",
+                )
 
 
 def load_config_text(text: str, source: str) -> Config:

@@ -128,3 +128,8 @@ class ScopeError(SyncJobError):
 
 class DeadlineError(SyncJobError):
     """The run's time budget cannot fit the next step."""
+
+
+class SigningError(TokenRequestError):
+    """A call that makes the client's assertion failed: ``kms:Sign`` / ``kms:GetPublicKey``, or
+    ``sts:GetWebIdentityToken``; ``transient`` when trying later may help (throttling, a timeout)."""

@@ -107,6 +107,33 @@ def _follow_awscurrent(body: bytes) -> None:
                 secret.default_version_id = version
 
 
+def _kms_pss_salt_as_aws() -> None:
+    """moto 5 signs KMS RSASSA_PSS_* with the largest salt; AWS KMS uses a salt as long as the
+    digest ("RSASSA_PSS_SHA_256: ... along with a 256-bit salt", AWS KMS Developer Guide,
+    "RSA key specs for signing and verification"), which RFC 7518 §3.5 (PS256) also requires.
+    A verifier that checks the salt length (PyJWT, joserfc) refuses moto's. Signing as AWS does
+    makes a wrong salt assumption of ours fail here rather than at a provider."""
+    from cryptography.hazmat.primitives.asymmetric import padding
+    from moto.kms import utils as kms_utils
+
+    name = "_RSAPrivateKey__padding_and_hash_algorithm"
+    original = getattr(kms_utils.RSAPrivateKey, name)
+    if getattr(original, "_as_aws", False):
+        return
+
+    def as_aws(self: Any, signing_algorithm: str) -> Any:
+        pad, algorithm = original(self, signing_algorithm)
+        if isinstance(pad, padding.PSS):
+            pad = padding.PSS(mgf=padding.MGF1(algorithm), salt_length=algorithm.digest_size)
+        return pad, algorithm
+
+    as_aws._as_aws = True  # type: ignore[attr-defined]
+    setattr(kms_utils.RSAPrivateKey, name, as_aws)
+
+
+_kms_pss_salt_as_aws()
+
+
 _REGION = re.compile(r"Credential=[^/,]+/[0-9]{8}/([a-z0-9-]+)/")
 # ListSecretVersionIds: "MaxResults ... Valid Range: Minimum value of 1. Maximum value of 100"
 # (API reference); AWS pages when more versions are held.
@@ -307,7 +334,8 @@ class MotoServer:
         status: int = 400,
         message: str = "injected by the test",
     ) -> None:
-        """Answer the next ``times`` calls of ``action`` (on ``secret_id``) with AWS error ``code``."""
+        """Answer the next ``times`` calls of ``action`` (on ``secret_id``) with AWS error ``code``:
+        a Secrets Manager action, or a KMS one (``Sign``, ``GetPublicKey``)."""
         injection = _Injection(action, code, secret_id, times, status, message)
         if self._proc is not None:
             self._control("POST", asdict(injection))
@@ -367,6 +395,13 @@ class MotoServer:
                 if self.record and len(self.requests) < MAX_RECORDED:
                     method, path = environ.get("REQUEST_METHOD", ""), environ.get("PATH_INFO", "")
                     self.requests.append(MotoRequest(method, path, target, body))
+            if target.startswith("TrentService."):
+                # KMS (JSON protocol, X-Amz-Target "TrentService.Sign"): injections only.
+                with self._lock:
+                    kms_injection = self._take(target.split(".", 1)[1], None)
+                if kms_injection is not None:
+                    return self._injected(start_response, kms_injection)
+                return app(environ, start_response)
             if not target.startswith("secretsmanager."):
                 return app(environ, start_response)
             try:
@@ -386,14 +421,7 @@ class MotoServer:
                 dropped = b'{"__type": "InternalServiceError", "message": "dropped by the test"}'
                 return _answer(start_response, "500 Dropped", dropped, ("Content-Type", AMZ_JSON))
             if injection is not None:
-                error = json.dumps({"__type": injection.code, "message": injection.message}).encode()
-                return _answer(
-                    start_response,
-                    f"{injection.status} Injected",
-                    error,
-                    ("Content-Type", AMZ_JSON),
-                    ("x-amzn-ErrorType", injection.code),
-                )
+                return self._injected(start_response, injection)
             if action in WRITE_ACTIONS or action == "ListSecretVersionIds":
                 with self._write_lock:
                     return self._limited(action, body, environ, app, start_response)
@@ -446,6 +474,17 @@ class MotoServer:
                 if version_id not in before:
                     version["createdate"] = self.rules.clock()  # to the fraction: ages are exact
         return answer
+
+    @staticmethod
+    def _injected(start_response: Callable[..., Any], injection: _Injection) -> list[bytes]:
+        error = json.dumps({"__type": injection.code, "message": injection.message}).encode()
+        return _answer(
+            start_response,
+            f"{injection.status} Injected",
+            error,
+            ("Content-Type", AMZ_JSON),
+            ("x-amzn-ErrorType", injection.code),
+        )
 
     def _take(self, action: str, secret_id: str | None) -> _Injection | None:
         for injection in self._injections:
