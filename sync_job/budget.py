@@ -20,9 +20,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import TYPE_CHECKING
 
 from sync_job.errors import SyncJobError
+
+if TYPE_CHECKING:  # store imports this module's quota at call time
+    from sync_job.store import SecretsStore
 
 VERSION_QUOTA = 100  # versions of one secret created within WINDOW_SECONDS
 WINDOW_SECONDS = 86400
@@ -136,11 +139,7 @@ def may_refresh_early(versions_in_window: int | None) -> bool:
     return versions_in_window is not None and versions_in_window + 1 <= SCHEDULED_LIMIT
 
 
-class VersionCounter(Protocol):
-    def versions_created_since(self, secret_id: str, since: datetime) -> int: ...
-
-
-def early_refusal(store: VersionCounter, secret_id: str, now: datetime) -> str | None:
+def early_refusal(store: SecretsStore, secret_id: str, now: datetime) -> str | None:
     """Why a refresh that is not due yet must not be written to ``secret_id`` (None: it may):
     counts the secret's versions created in the 24 hours before ``now`` (one
     ListSecretVersionIds, ``SecretStore.versions_created_since``) and applies

@@ -23,6 +23,8 @@ from sync_job.redact import Secret
 
 @dataclass(frozen=True)
 class Thumbprints:
+    """A certificate's thumbprints for the JOSE header (RFC 7515 §4.1.7-8) and its expiry."""
+
     x5t: str  # base64url SHA-1 of the DER, no padding (27 characters)
     x5t_s256: str  # base64url SHA-256 of the DER, no padding (43 characters)
     not_after: datetime  # UTC

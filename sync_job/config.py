@@ -52,6 +52,9 @@ _SECRET_KEYS = {"client_secret", "client_id", "private_key", "access_token", "pa
 
 @dataclass(frozen=True)
 class EnvironmentConfig:
+    """One ``[environments.NAME]`` table, merged over ``[defaults]`` and checked (see
+    docs/configuration.md for each key's meaning, unit, bound and default)."""
+
     name: str
     token_url: str
     credentials_secret: str
@@ -114,12 +117,16 @@ class EnvironmentConfig:
 
     @property
     def host(self) -> str:
+        """``host[:port]`` of the token URL, as shown in messages."""
         parts = urlsplit(self.token_url)
         return parts.netloc
 
 
 @dataclass(frozen=True)
 class Config:
+    """The whole configuration: the environments in file order and the run-wide settings of
+    ``[defaults]``."""
+
     environments: tuple[EnvironmentConfig, ...]
     source: str = "<memory>"
     # Total budget of one run; Lambda replaces it with the invocation's remaining time.
@@ -131,9 +138,11 @@ class Config:
     schedule_seconds: int | None = None
 
     def names(self) -> tuple[str, ...]:
+        """The environment names, in file order."""
         return tuple(e.name for e in self.environments)
 
     def get(self, name: str) -> EnvironmentConfig:
+        """The environment called ``name``; raises ``KeyError`` when there is none."""
         for env in self.environments:
             if env.name == name:
                 return env
@@ -294,6 +303,8 @@ def _absolute_path(where: str, value: object) -> str:
 
 
 def is_loopback_host(host: str) -> bool:
+    """True for ``localhost`` and loopback IP literals (127.0.0.0/8, ::1): the only hosts a
+    plain ``http://`` token URL may name."""
     if host == "localhost":
         return True
     try:
@@ -538,6 +549,8 @@ def _check_key_source(
 
 
 def load_config_text(text: str, source: str) -> Config:
+    """Parse TOML ``text`` (named ``source`` in messages) into a :class:`Config`. Raises
+    ``ConfigError`` naming the source and the first problem."""
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

@@ -42,6 +42,8 @@ class LazyTokenClient:
             return self._client
 
     def fetch(self, env: EnvironmentConfig, creds: Credentials, deadline: float) -> FetchResult:
+        """``TokenClient.fetch`` on the client built on first use (see the class), the
+        environment's KMS key or assertion source added to ``creds``."""
         try:
             # A KMS signing key or a federated assertion source, as the environment names.
             creds = self._sources.complete(env, creds)

@@ -40,6 +40,8 @@ def is_fresh(payload: TokenPayload | None, now: datetime, margin_seconds: float)
 
 
 def state(payload: TokenPayload | None, now: datetime, margin_seconds: float) -> TokenState:
+    """``status``'s state of a stored token at ``now``: missing, expired, expiring (inside its
+    effective margin) or valid."""
     if payload is None:
         return TokenState.MISSING
     remaining = payload.seconds_remaining(now)

@@ -57,6 +57,8 @@ class Jwk:
     x5t_s256: str | None = None
 
     def to_dict(self) -> dict[str, str]:
+        """The JWK as a JSON object (RFC 7517 §4): its key members, ``kid``, ``alg``, ``use`` "sig",
+        and ``x5t#S256`` when a certificate is known."""
         doc = dict(self.members)
         doc.update({"kid": self.kid, "alg": self.alg, "use": "sig"})
         if self.x5t_s256:

@@ -173,6 +173,7 @@ class CredentialSources:
         return self._clock
 
     def kms(self) -> KmsKeys:
+        """The KMS key objects, on a KMS client made on first use (bounded like every AWS call)."""
         from sync_job.kms import KmsKeys
 
         with self._lock:

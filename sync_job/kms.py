@@ -63,6 +63,7 @@ class KmsPublicKey:
     signing_algorithms: tuple[str, ...]
 
     def load(self) -> PublicKeyTypes:
+        """The public key (cryptography's object) from ``spki_der``."""
         return load_der_public_key(self.spki_der)
 
 
@@ -162,6 +163,8 @@ class KmsRsaKey(rsa.RSAPrivateKey):
     def sign(
         self, data: bytes | bytearray | memoryview, padding: padding.AsymmetricPadding, algorithm: Any
     ) -> bytes:
+        """``kms:Sign`` of ``data`` with SHA-256 (API_Sign.html); the signature as cryptography's
+        own keys return it. Raises ``CredentialsError`` for another hash or padding."""
         _sha256_only(algorithm, self._key.key_id)
         if isinstance(padding, _PSS):
             # KMS's PSS salt is the digest's length (API_Sign.html), as RFC 7518 §3.5 requires.
@@ -173,19 +176,24 @@ class KmsRsaKey(rsa.RSAPrivateKey):
         return _sign(self._client, self._key, bytes(data), kms_alg)
 
     def public_key(self) -> rsa.RSAPublicKey:
+        """The public half, from KMS's ``GetPublicKey``."""
         return self._public
 
     @property
     def key_size(self) -> int:
+        """The key's size in bits."""
         return self._public.key_size
 
     def decrypt(self, ciphertext: bytes, padding: padding.AsymmetricPadding) -> bytes:
+        """Not a signing key's job: raises ``TypeError``."""
         raise TypeError("a KMS signing key does not decrypt")
 
     def private_numbers(self) -> rsa.RSAPrivateNumbers:
+        """Never available: raises ``TypeError`` (the key stays in KMS)."""
         raise TypeError("a KMS key's private numbers never leave KMS")
 
     def private_bytes(self, *args: Any, **kwargs: Any) -> bytes:
+        """Never available: raises ``TypeError`` (the key stays in KMS)."""
         raise TypeError("a KMS key's private bytes never leave KMS")
 
     def __copy__(self) -> KmsRsaKey:
@@ -210,27 +218,35 @@ class KmsEcKey(ec.EllipticCurvePrivateKey):
     def sign(
         self, data: bytes | bytearray | memoryview, signature_algorithm: ec.EllipticCurveSignatureAlgorithm
     ) -> bytes:
+        """``kms:Sign`` of ``data`` with SHA-256 (API_Sign.html); the signature as cryptography's
+        own keys return it. Raises ``CredentialsError`` for another hash or padding."""
         _sha256_only(signature_algorithm.algorithm, self._key.key_id)
         return _sign(self._client, self._key, bytes(data), "ECDSA_SHA_256")
 
     def public_key(self) -> ec.EllipticCurvePublicKey:
+        """The public half, from KMS's ``GetPublicKey``."""
         return self._public
 
     @property
     def curve(self) -> ec.EllipticCurve:
+        """The curve (P-256)."""
         return self._public.curve
 
     @property
     def key_size(self) -> int:
+        """The key's size in bits."""
         return self._public.key_size
 
     def exchange(self, algorithm: ec.ECDH, peer_public_key: ec.EllipticCurvePublicKey) -> bytes:
+        """Not a signing key's job: raises ``TypeError``."""
         raise TypeError("a KMS signing key does not do key agreement")
 
     def private_numbers(self) -> ec.EllipticCurvePrivateNumbers:
+        """Never available: raises ``TypeError`` (the key stays in KMS)."""
         raise TypeError("a KMS key's private numbers never leave KMS")
 
     def private_bytes(self, *args: Any, **kwargs: Any) -> bytes:
+        """Never available: raises ``TypeError`` (the key stays in KMS)."""
         raise TypeError("a KMS key's private bytes never leave KMS")
 
     def __copy__(self) -> KmsEcKey:

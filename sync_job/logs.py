@@ -37,7 +37,10 @@ def log_event(logger: logging.Logger, level: int, event: str, **fields: Any) -> 
 
 
 class JsonFormatter(logging.Formatter):
+    """One JSON object per line: ts, level, logger, event and the event's fields, scrubbed."""
+
     def format(self, record: logging.LogRecord) -> str:
+        """The record as one JSON line (``redact.scrub`` applied to the whole line)."""
         doc: dict[str, Any] = {
             "ts": datetime.fromtimestamp(record.created, UTC)
             .isoformat(timespec="milliseconds")

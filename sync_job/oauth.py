@@ -68,32 +68,63 @@ class GrantSettings(Protocol):
     """What building a token request needs (an ``EnvironmentConfig`` is one)."""
 
     @property
-    def token_url(self) -> str: ...
+    def token_url(self) -> str:
+        """The token endpoint (RFC 6749 §3.2)."""
+        ...
+
     @property
-    def scopes(self) -> tuple[str, ...]: ...
+    def scopes(self) -> tuple[str, ...]:
+        """The scopes requested (RFC 6749 §3.3)."""
+        ...
+
     @property
-    def auth_method(self) -> str: ...
+    def auth_method(self) -> str:
+        """Client_secret_post, client_secret_basic (RFC 6749 §2.3.1) or private_key_jwt (RFC 7523)."""
+        ...
+
     @property
-    def signing_alg(self) -> str: ...
+    def signing_alg(self) -> str:
+        """The JOSE alg of a client assertion (RS256, ES256, PS256)."""
+        ...
+
     @property
-    def audience(self) -> str | None: ...
+    def audience(self) -> str | None:
+        """The assertion's aud when not the token URL."""
+        ...
+
     @property
-    def key_id(self) -> str | None: ...
+    def key_id(self) -> str | None:
+        """The assertion header's kid."""
+        ...
+
     @property
-    def endpoint_params(self) -> tuple[tuple[str, str], ...]: ...
+    def endpoint_params(self) -> tuple[tuple[str, str], ...]:
+        """Extra form fields, (name, value) pairs."""
+        ...
 
 
 class AnswerRules(Protocol):
     """What judging a token answer needs (an ``EnvironmentConfig`` is one)."""
 
     @property
-    def host(self) -> str: ...
+    def host(self) -> str:
+        """Host[:port] of the token URL, as messages name it."""
+        ...
+
     @property
-    def default_lifetime_seconds(self) -> int | None: ...
+    def default_lifetime_seconds(self) -> int | None:
+        """The lifetime assumed when the answer has no expires_in (seconds)."""
+        ...
+
     @property
-    def max_lifetime_seconds(self) -> int: ...
+    def max_lifetime_seconds(self) -> int:
+        """The longest lifetime believed, whatever the answer says (seconds)."""
+        ...
+
     @property
-    def rate_limit_lockout_seconds(self) -> int: ...
+    def rate_limit_lockout_seconds(self) -> int:
+        """The lock-out assumed after a 429 without Retry-After (seconds)."""
+        ...
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,9 @@ class InvalidPayload(ValueError):
 
 @dataclass(frozen=True)
 class TokenPayload:
+    """The stored token document (schema 1, the consumer contract: access_token, token_type,
+    expires_at as RFC 3339 UTC, issued_at, scope, environment, token_url, client_id)."""
+
     access_token: Secret
     token_type: str
     expires_in: int
@@ -35,6 +38,7 @@ class TokenPayload:
     expires_in_source: str = "server"
 
     def to_dict(self) -> dict[str, Any]:
+        """The document as JSON-ready values, the token revealed (for the secret only)."""
         doc: dict[str, Any] = {
             "access_token": self.access_token.reveal(),
             "token_type": self.token_type,
@@ -52,9 +56,11 @@ class TokenPayload:
         return doc
 
     def to_json(self) -> str:
+        """The document as stored in the token secret's SecretString."""
         return json.dumps(self.to_dict(), separators=(", ", ": "))
 
     def seconds_remaining(self, now: datetime) -> float:
+        """Seconds from ``now`` (UTC) until ``expires_at``; negative once expired."""
         return (self.expires_at - now).total_seconds()
 
 

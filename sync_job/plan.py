@@ -41,6 +41,7 @@ class PlannedEnvironment:
 
     @property
     def name(self) -> str:
+        """The environment's name."""
         return self.env.name
 
     @property

@@ -23,6 +23,7 @@ class Outcome(StrEnum):
 
     @property
     def ok(self) -> bool:
+        """True unless ``failed``: the environment holds a valid token after the run."""
         return self is not Outcome.FAILED
 
 
@@ -38,6 +39,7 @@ class TokenState(StrEnum):
 
     @property
     def ok(self) -> bool:
+        """True when the stored token is usable now (``valid`` or ``expiring``)."""
         return self in (TokenState.VALID, TokenState.EXPIRING)
 
 
@@ -65,6 +67,7 @@ class EnvironmentResult:
     warning: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: timestamps as RFC 3339 UTC, seconds as integers, latency in ms."""
         return {
             "environment": self.environment,
             "outcome": str(self.outcome),
@@ -88,13 +91,17 @@ class Report:
 
     @property
     def ok(self) -> bool:
+        """True when no environment failed (exit code 0)."""
         return all(r.outcome.ok for r in self.results)
 
     @property
     def failed(self) -> tuple[EnvironmentResult, ...]:
+        """The failed results, in order."""
         return tuple(r for r in self.results if not r.outcome.ok)
 
     def to_dict(self) -> dict[str, Any]:
+        """The ``run --json`` document: ``results`` (see ``EnvironmentResult.to_dict``), and
+        ``dry_run`` / ``interrupted`` when set."""
         doc: dict[str, Any] = {"results": [r.to_dict() for r in self.results]}
         if self.dry_run:
             doc["dry_run"] = True
@@ -117,6 +124,8 @@ class StatusEntry:
     warning: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON-ready; ``issued_at`` and ``scope`` only when a token is stored, ``error`` and
+        ``warning`` only when set."""
         doc: dict[str, Any] = {
             "environment": self.environment,
             "state": str(self.state),
@@ -135,13 +144,17 @@ class StatusEntry:
 
 @dataclass(frozen=True)
 class StatusReport:
+    """``status``: one entry per environment, in order."""
+
     entries: tuple[StatusEntry, ...]
 
     @property
     def ok(self) -> bool:
+        """True when every stored token is usable now."""
         return all(e.state.ok for e in self.entries)
 
     def to_dict(self) -> dict[str, Any]:
+        """The ``status --json`` document: ``{"environments": [...]}``."""
         return {"environments": [e.to_dict() for e in self.entries]}
 
 
@@ -160,6 +173,7 @@ class CheckEntry:
     credential: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: environment, ok, checks (step → "ok"/"failed"), error, warning if any."""
         doc: dict[str, Any] = {
             "environment": self.environment,
             "ok": self.ok,
@@ -175,11 +189,15 @@ class CheckEntry:
 
 @dataclass(frozen=True)
 class CheckReport:
+    """``check``: one entry per environment, in order."""
+
     entries: tuple[CheckEntry, ...]
 
     @property
     def ok(self) -> bool:
+        """True when every environment passed every step."""
         return all(e.ok for e in self.entries)
 
     def to_dict(self) -> dict[str, Any]:
+        """The ``check --json`` document: ``{"environments": [...]}``."""
         return {"environments": [e.to_dict() for e in self.entries]}
