@@ -213,7 +213,7 @@ def _publish(
 ) -> RotationResult:
     token = fetched.token
     assert token is not None and fetched.issued_at is not None  # step 1 checked both
-    payload = payload_of(env, creds.client_id, token, fetched.issued_at)
+    payload = payload_of(env, creds.client_id, token, fetched.issued_at, creds.expires_at)
     try:
         stored = store.read_token(env.token_secret)
         published = store.publish(env.token_secret, payload, stored.version_id)
