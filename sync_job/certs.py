@@ -147,8 +147,8 @@ def self_signed_certificate(signing_key: object, subject: str, days: int, now: d
     it (SHA-256; RSA PKCS#1 v1.5 or ECDSA): what Microsoft Entra ID registers for a
     certificate credential. ``signing_key`` is a cryptography private key, e.g. ``kms.KmsRsaKey``
     (then signed by ``kms:Sign``). ``subject`` an RFC 4514 DN (``CN=sync-job prod``); valid from
-    ``now`` minus 5 minutes (clock skew) for ``days`` days. Raises ``CredentialsError`` for a DN
-    that does not parse or ``days`` outside 1..``MAX_CERTIFICATE_DAYS``."""
+    ``now`` minus 5 minutes (clock skew) for ``days`` days. Raises ``ValueError`` (a one-line
+    message) for a DN that does not parse or ``days`` outside 1..``MAX_CERTIFICATE_DAYS``."""
     from datetime import timedelta
 
     from cryptography import x509
@@ -159,15 +159,15 @@ def self_signed_certificate(signing_key: object, subject: str, days: int, now: d
     from sync_job.config import shown
 
     if not 1 <= days <= MAX_CERTIFICATE_DAYS:
-        raise CredentialsError(f"--days must be between 1 and {MAX_CERTIFICATE_DAYS}, got {days}")
+        raise ValueError(f"--days must be between 1 and {MAX_CERTIFICATE_DAYS}, got {days}")
     try:
         name = x509.Name.from_rfc4514_string(subject)
     except ValueError:
-        raise CredentialsError(
+        raise ValueError(
             f"--subject {shown(subject)!r} is not an RFC 4514 DN (e.g. CN=sync-job prod)"
         ) from None
     if not name.rdns:
-        raise CredentialsError("--subject must name at least one attribute (e.g. CN=sync-job prod)")
+        raise ValueError("--subject must name at least one attribute (e.g. CN=sync-job prod)")
     if not isinstance(signing_key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey):
         raise CredentialsError("only RSA and EC keys can sign a certificate here")
     public = signing_key.public_key()

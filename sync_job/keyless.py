@@ -22,6 +22,7 @@ import logging
 import os
 import stat
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -31,12 +32,13 @@ from sync_job import bearer
 from sync_job.awsclient import TRANSIENT_CODES, bounded_client, error_code
 from sync_job.config import EnvironmentConfig
 from sync_job.credentials import Credentials
-from sync_job.errors import CredentialsError, SigningError
+from sync_job.errors import CredentialsError, SigningError, UsageError
 from sync_job.logs import log_event
 from sync_job.redact import register, untrusted
 
 if TYPE_CHECKING:
     from sync_job.clock import Clock
+    from sync_job.jwks import Jwk
     from sync_job.kms import KmsKeys
 
 log = logging.getLogger("sync_job.keyless")
@@ -166,6 +168,10 @@ class CredentialSources:
         self._keys: KmsKeys | None = None
         self._lock = threading.Lock()
 
+    @property
+    def clock(self) -> Clock:
+        return self._clock
+
     def kms(self) -> KmsKeys:
         """The KMS key objects, on a KMS client made on first use (bounded like every AWS call)."""
         from sync_job.kms import KmsKeys
@@ -222,7 +228,8 @@ class CredentialSources:
             check_matches(creds.certificate, public.spki_der, creds.source, f"KMS key {env.kms_key_id}")
         if creds.private_key is not None:
             _unused_key(env, creds)
-        kid = creds.key_id or env.key_id or thumbprint(public.load())
+        # From the config only, so `sync-job jwks` (which reads no secret) prints the same kid.
+        kid = env.key_id or thumbprint(public.load())
         return replace(
             creds,
             private_key=None,
@@ -242,3 +249,64 @@ def _unused_key(env: EnvironmentConfig, creds: Credentials) -> None:
         secret=creds.source,
         problem=f"holds a 'private_key' that {env.credential_kind} makes unused; delete it from the secret",
     )
+
+
+# --- what the operator registers with the provider (`sync-job jwks`, `sync-job certificate`) ---
+
+
+def public_jwk(
+    env: EnvironmentConfig, sources: CredentialSources, read_credentials: Callable[[], Credentials]
+) -> Jwk:
+    """The public signing key of ``env`` as a :class:`jwks.Jwk`, with the ``kid`` its assertions
+    carry: a KMS key's (``kms:GetPublicKey`` only; ``kid`` = ``key_id`` from the config, else the
+    RFC 7638 thumbprint), or the PEM key's of the credentials secret (``read_credentials`` is
+    called only then; ``kid`` = the secret's ``key_id``, the config's, else the thumbprint).
+    Raises ``UsageError`` for an environment that signs nothing (a client secret, a federated
+    assertion), ``CredentialsError`` / :class:`SigningError` otherwise."""
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+    from sync_job.jwks import jwk_of
+    from sync_job.kms import jose_alg
+
+    kind = env.credential_kind
+    if kind == "kms_key":
+        assert env.kms_key_id is not None
+        public = sources.kms().public_key(env.kms_key_id)
+        alg = jose_alg(env.signing_alg, public.key_spec, env.kms_key_id)
+        return jwk_of(public.load(), alg, env.key_id)
+    if kind != "private_key":
+        raise UsageError(
+            f"environment {env.name} uses {kind}: it signs nothing, so it has no public key to publish"
+        )
+    creds = read_credentials()
+    if creds.private_key is None:
+        raise CredentialsError(f"credentials secret {creds.source} lacks 'private_key'")
+    try:
+        key = load_pem_private_key(creds.private_key.reveal().encode(), password=None)
+    except Exception:
+        # Never chain: a parser's message may quote the key.
+        raise CredentialsError(
+            f"credentials secret {creds.source}: 'private_key' is not a PEM private key"
+        ) from None
+    return jwk_of(key.public_key(), env.signing_alg, creds.key_id or env.key_id, creds.x5t_s256)
+
+
+def kms_certificate(
+    env: EnvironmentConfig, sources: CredentialSources, subject: str | None, days: int
+) -> str:
+    """A self-signed PEM certificate over ``env``'s KMS key, signed through ``kms:Sign``
+    (``certs.self_signed_certificate``), for providers that register a key by certificate
+    (Microsoft Entra ID). ``subject`` defaults to ``CN=sync-job <env>``. Raises ``UsageError``
+    for an environment without ``kms_key_id`` (a PEM key's certificate is made where the key is)."""
+    from sync_job.certs import self_signed_certificate
+
+    if env.kms_key_id is None:
+        raise UsageError(
+            f"environment {env.name} has no kms_key_id: `certificate` signs with a KMS key; make a PEM "
+            "key's certificate where the key is (openssl req -new -x509 -key KEY.pem)"
+        )
+    key = sources.kms().signing_key(env.kms_key_id)
+    try:
+        return self_signed_certificate(key, subject or f"CN=sync-job {env.name}", days, sources.clock.now())
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None

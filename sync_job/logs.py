@@ -16,8 +16,19 @@ from typing import Any, TextIO
 from sync_job.redact import scrub
 
 _FIELDS = "sync_job_fields"
-# Substrings that mark a library message as carrying a secret-bearing body.
-_SECRET_MARKERS = ("SecretString", "access_token", "client_secret", "client_assertion", "private_key")
+# Substrings that mark a library message as carrying a secret-bearing body: Secrets Manager
+# values, token requests and answers, STS web-identity tokens (GetWebIdentityToken) and what
+# KMS signs (a Sign request's Message is the client assertion's header and claims: cut
+# from its X-Amz-Target on, which botocore logs before the body).
+_SECRET_MARKERS = (
+    "SecretString",
+    "access_token",
+    "client_secret",
+    "client_assertion",
+    "private_key",
+    "WebIdentityToken",
+    "TrentService.Sign",
+)
 
 
 def log_event(logger: logging.Logger, level: int, event: str, **fields: Any) -> None:

@@ -135,12 +135,24 @@ class Checker:
             checks.append((step, "ok"))
         except SyncJobError as exc:
             return CheckEntry(
-                env.name, False, (*checks, (step, "failed")), exc.message, join_warnings(warnings)
+                env.name,
+                False,
+                (*checks, (step, "failed")),
+                exc.message,
+                join_warnings(warnings),
+                env.credential_kind,
             )
         except Exception as exc:
             error = unexpected(exc)
-            return CheckEntry(env.name, False, (*checks, (step, "failed")), error, join_warnings(warnings))
-        return CheckEntry(env.name, True, tuple(checks), None, join_warnings(warnings))
+            return CheckEntry(
+                env.name,
+                False,
+                (*checks, (step, "failed")),
+                error,
+                join_warnings(warnings),
+                env.credential_kind,
+            )
+        return CheckEntry(env.name, True, tuple(checks), None, join_warnings(warnings), env.credential_kind)
 
     def _token(self, env: EnvironmentConfig, creds: Credentials, deadline: float) -> list[str | None]:
         """The request and check steps of a run; the token's notes. Raises ``SyncJobError``."""

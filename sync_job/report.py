@@ -168,6 +168,9 @@ class CheckEntry:
     checks: tuple[tuple[str, str], ...]
     error: str | None = None
     warning: str | None = None
+    # The kind of credential the client authenticates with (EnvironmentConfig.credential_kind:
+    # client_secret, private_key, kms_key, aws_sts, assertion_file).
+    credential: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: environment, ok, checks (step → "ok"/"failed"), error, warning if any."""
@@ -177,6 +180,8 @@ class CheckEntry:
             "checks": dict(self.checks),
             "error": self.error,
         }
+        if self.credential is not None:
+            doc["credential"] = self.credential
         if self.warning is not None:
             doc["warning"] = self.warning
         return doc

@@ -4,6 +4,7 @@ does; the credentials secret holds only the client id."""
 
 from __future__ import annotations
 
+import base64
 import json
 import uuid
 from typing import Any
@@ -189,9 +190,126 @@ def test_assertions_never_reach_the_logs(harness: Harness, kms: Any) -> None:
     result = harness.cli("run", "--json", level="DEBUG")
     assert result.exit_code == 0, result.stderr
     (assertion,) = assertions
-    for part in [assertion, *assertion.split(".")[1:]]:
-        assert part not in result.stdout and part not in result.stderr
+    signing_input = assertion.rsplit(".", 1)[0].encode()
+    # What kms:Sign was sent (botocore logs request bodies at DEBUG) is the assertion too.
+    sent = [base64.b64encode(signing_input).decode(), signing_input.decode()]
+    for part in [assertion, *assertion.split(".")[1:], *sent]:
+        for line in result.stderr.splitlines():
+            assert part not in line, line[:600]
+        assert part not in result.stdout
     secret = json.loads(
         harness.sm.get_secret_value(SecretId=harness.envs["sandbox"]["credentials_secret"])["SecretString"]
     )
     assert secret == {"client_id": harness.client_id("sandbox")}
+
+
+# --- what the operator registers: `sync-job jwks`, `sync-job certificate` -------------------------
+
+
+def test_jwks_of_a_kms_key_is_all_the_endpoint_needs(harness: Harness, kms: Any) -> None:
+    arn, _ = kms_key(kms, "ECC_NIST_P256")
+    add_kms_env(harness, "sandbox", arn, keypair("ec")[1])  # registered below from the JWKS
+    printed = harness.cli("jwks", "sandbox")
+    assert printed.exit_code == 0, printed.stderr
+    (key,) = json.loads(printed.stdout)["keys"]
+    assert key["alg"] == "ES256" and key["use"] == "sig" and "d" not in key
+    # The endpoint knows the client by this JWK alone (imported by joserfc, not by our code).
+    public = jose_jwk.ECKey.import_key(key).as_pem(private=False).decode()
+    headers = spy_headers(harness, "sandbox", public)
+    result = harness.cli("run", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert headers[0]["kid"] == key["kid"]
+
+
+def test_jwks_of_a_pem_key_has_no_private_part(harness: Harness) -> None:
+    harness.add_jwt_env("sandbox", "rsa", key_id="k-2026")
+    printed = harness.cli("jwks", "sandbox")
+    assert printed.exit_code == 0, printed.stderr
+    (key,) = json.loads(printed.stdout)["keys"]
+    assert key["kid"] == "k-2026" and key["kty"] == "RSA"
+    assert not {"d", "p", "q", "dp", "dq", "qi"} & set(key)
+
+
+def test_entra_accepts_a_certificate_made_through_kms(harness: Harness, kms: Any) -> None:
+    """`sync-job certificate` makes a certificate over the KMS key, signed by kms:Sign; stored
+    under "certificate", it is sent as x5t/x5t#S256 and the Entra-like endpoint (which knows the
+    client only by that certificate) accepts the PS256 assertion."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+
+    from tests.support.providers import entra_require
+
+    arn, public = kms_key(kms, "RSA_2048")
+    scopes = ["api://11111111-1111-1111-1111-111111111111/.default"]
+    table = add_kms_env(harness, "production", arn, public, signing_alg="PS256")
+    table["scopes"] = scopes
+    made = harness.cli(
+        "certificate", "production", "--subject", "CN=sync-job production,O=Example", "--days", "30"
+    )
+    assert made.exit_code == 0, made.stderr
+    cert = x509.load_pem_x509_certificate(made.stdout.encode())
+    cert.verify_directly_issued_by(cert)  # signed by the KMS key itself
+    assert cert.public_key().public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo).decode() == public
+    assert cert.subject.rfc4514_string() == "CN=sync-job production,O=Example"
+    assert 29 <= (cert.not_valid_after_utc - cert.not_valid_before_utc).days <= 30
+    harness.sm.put_secret_value(
+        SecretId=table["credentials_secret"],
+        SecretString=json.dumps({"client_id": harness.client_id("production"), "certificate": made.stdout}),
+    )
+    seen: list[dict[str, Any]] = []
+
+    def entra(req: ClientRequest) -> Refusal | None:
+        seen.append(jwt.get_unverified_header(req.form["client_assertion"][0]))
+        return entra_require(req)
+
+    harness.tokens.add_client(
+        harness.client_id("production"),
+        scopes=scopes,
+        auth_method="private_key_jwt",
+        certificate_pem=made.stdout,
+        require=entra,
+    )
+    result = harness.cli("run", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert seen[0]["alg"] == "PS256"
+    assert jwt.utils.base64url_decode(seen[0]["x5t#S256"]) == cert.fingerprint(hashes.SHA256())
+    assert jwt.utils.base64url_decode(seen[0]["x5t"]) == cert.fingerprint(hashes.SHA1())
+
+
+def test_a_certificate_of_another_key_is_refused_before_any_request(harness: Harness, kms: Any) -> None:
+    from tests.support.keys import certificate_pem, new_key
+
+    arn, public = kms_key(kms, "RSA_2048")
+    table = add_kms_env(harness, "sandbox", arn, public)
+    harness.sm.put_secret_value(
+        SecretId=table["credentials_secret"],
+        SecretString=json.dumps(
+            {"client_id": harness.client_id("sandbox"), "certificate": certificate_pem(new_key())}
+        ),
+    )
+    result = harness.cli("run", "--json")
+    assert result.exit_code == 1
+    assert f"does not match KMS key {arn}" in result.json()["results"][0]["error"]
+    assert harness.token_requests("sandbox") == 0
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (("certificate", "pem"), "has no kms_key_id"),
+        (("certificate", "kms", "--days", "0"), "--days must be between 1 and 3650"),
+        (("certificate", "kms", "--subject", "not a dn"), "is not an RFC 4514 DN"),
+        (("jwks", "secret"), "signs nothing"),
+    ],
+)
+def test_registration_commands_refuse_in_one_line(
+    harness: Harness, kms: Any, args: tuple[str, ...], words: str
+) -> None:
+    arn, public = kms_key(kms, "RSA_2048")
+    add_kms_env(harness, "kms", arn, public)
+    harness.add_jwt_env("pem")
+    harness.add_env("secret")
+    result = harness.cli(*args)
+    assert result.exit_code == 2
+    (line,) = result.stderr.strip().splitlines()[-1:]
+    assert words in line and result.stdout == ""

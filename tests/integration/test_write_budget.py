@@ -128,3 +128,28 @@ def test_the_quota_itself_fails_a_due_refresh_clearly_and_keeps_the_stored_token
     assert entry["outcome"] == "failed"
     assert "quota reached" in entry["error"]
     assert harness.stored("sandbox") == doc  # nothing lost
+
+
+def test_versions_are_counted_over_pages_and_only_within_24_hours(harness: Harness) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from sync_job.store import SecretStore
+
+    harness.add_env("sandbox")
+    secret = harness.token_secret("sandbox")
+    harness.moto.freeze()
+    for i in range(70):  # yesterday's: still held (unlabelled), no longer counted
+        harness.moto.advance(0.05)
+        harness.sm.put_secret_value(SecretId=secret, SecretString=json.dumps({"old": i}))
+    harness.moto.advance(86400 + 10)
+    for i in range(60):
+        harness.moto.advance(0.05)
+        harness.sm.put_secret_value(SecretId=secret, SecretString=json.dumps({"new": i}))
+    listed = harness.sm.list_secret_version_ids(SecretId=secret, IncludeDeprecated=True)
+    assert len(listed["Versions"]) == 100 and listed.get("NextToken")  # 130 held: two pages
+    now = datetime.fromtimestamp(harness.moto.rules.clock(), UTC)
+    store = SecretStore(harness.sm)
+    before = harness.moto.count("ListSecretVersionIds")
+    assert store.versions_created_since(secret, now - timedelta(seconds=budget.WINDOW_SECONDS)) == 60
+    assert harness.moto.count("ListSecretVersionIds") - before == 2
+    assert store.versions_created_since(secret, now - timedelta(days=3)) == 100  # stops at the quota
