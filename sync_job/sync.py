@@ -10,14 +10,14 @@ import logging
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TypeVar
 
 from sync_job import budget as write_budget
 from sync_job import readonly
 from sync_job.clock import Clock
 from sync_job.config import Config, EnvironmentConfig
 from sync_job.credentials import Credentials
-from sync_job.errors import StoreError, SyncJobError
+from sync_job.errors import SyncJobError
 from sync_job.executor import (
     INTERRUPT_GRACE_SECONDS,
     STRAGGLER_GRACE_SECONDS,
@@ -43,7 +43,7 @@ from sync_job.refresh import (
     would_refresh,
 )
 from sync_job.report import CheckReport, EnvironmentResult, Outcome, Report, StatusReport
-from sync_job.store import SecretsStore, StoredToken
+from sync_job.store import SecretsStore
 
 __all__ = [
     "INTERRUPT_GRACE_SECONDS",
@@ -57,6 +57,7 @@ __all__ = [
 ]
 
 log = logging.getLogger("sync_job.sync")
+T = TypeVar("T")
 
 
 # The one Secrets Manager interface (store.SecretsStore), by the name callers have used.
@@ -222,7 +223,7 @@ class _Run:
     def activity(self) -> Activity:
         return self.refresher.activity
 
-    def bounded(self, call: Callable[[], Any]) -> Any:
+    def bounded(self, call: Callable[[], T]) -> T | Unfinished:
         """``call()`` bounded by the run (``executor.call_bounded``); a bug is a reason too."""
         try:
             return call_bounded(
@@ -259,8 +260,7 @@ class _Run:
         read = self.bounded(lambda: self.job.store.read_credentials_many(wanted))
         if isinstance(read, Unfinished):
             return {e.name: read.reason for e in due}
-        found: dict[str, Credentials | SyncJobError] = read
-        return {e.name: _message(found[e.env.credentials_secret]) for e in due}
+        return {e.name: _message(read[e.env.credentials_secret]) for e in due}
 
     def attempt(
         self,
@@ -359,8 +359,3 @@ class _Run:
 
 def _message(found: Credentials | SyncJobError) -> Credentials | str:
     return found.message if isinstance(found, SyncJobError) else found
-
-
-def stored_version(found: StoredToken | StoreError) -> str | None:
-    """The version id of a token secret's AWSCURRENT as read (None when unreadable)."""
-    return found.version_id if isinstance(found, StoredToken) else None

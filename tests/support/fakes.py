@@ -235,6 +235,9 @@ class SecretsFake:
     def describe(self, secret_id: str) -> None:
         return None
 
+    def versions_created_since(self, secret_id: str, since: datetime) -> int:
+        raise AssertionError(f"{type(self).__name__} does not model ListSecretVersionIds")
+
     def read_tokens(self, secret_ids: Sequence[str]) -> dict[str, StoredToken | StoreError]:
         out: dict[str, StoredToken | StoreError] = {}
         for secret_id in secret_ids:
