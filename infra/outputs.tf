@@ -62,3 +62,13 @@ output "config_toml" {
   description = "The job's configuration as rendered into SYNC_JOB_CONFIG_TOML (names and URLs only, no secret)."
   value       = module.config.toml
 }
+
+output "signing_key_arns" {
+  description = "Per private_key_jwt environment signed by KMS: its signing key's ARN (created by this module with signing_key_spec, or the given kms_key_id)."
+  value       = local.signing_key_arns
+}
+
+output "signing_public_keys" {
+  description = "Per environment with a signing key this module created: its public key (PEM, SubjectPublicKeyInfo) to register with the provider. As a JWKS with the kid the assertions carry: `sync-job jwks ENV`."
+  value       = { for name, key in data.aws_kms_public_key.signing : name => key.public_key_pem }
+}

@@ -57,3 +57,13 @@ output "config_toml" {
   description = "The job's rendered configuration (no secret in it)."
   value       = module.sync_job.config_toml
 }
+
+output "signing_key_arns" {
+  description = "Per private_key_jwt environment signed by KMS: its signing key's ARN."
+  value       = module.sync_job.signing_key_arns
+}
+
+output "signing_public_keys" {
+  description = "Public keys (PEM) of the signing keys the module created, to register with the provider (`sync-job jwks ENV` prints them as a JWKS)."
+  value       = module.sync_job.signing_public_keys
+}
