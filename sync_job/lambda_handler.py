@@ -1,8 +1,10 @@
 """AWS Lambda entry point: the same sync as `sync-job run`, configured from the environment.
 
 Event (all optional): {"environments": ["sandbox"], "force": true}. Returns the `run --json`
-document; raises after every environment was attempted if any failed, so the invocation counts
-as an error and the alarms and the scheduler's retry policy fire.
+document; Secrets Manager's rotation event {"Step", "SecretId", "ClientRequestToken"} for a token
+secret is answered by sync_job/secret_rotation.py instead. Raises after every environment was
+attempted if any failed, so the invocation counts as an error and the alarms and the
+scheduler's retry policy fire.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from typing import Any
 # Imported at module level on purpose (boto3 included, via the store): Lambda runs the init
 # phase on a full CPU, once per container. requests and tenacity are loaded only when a token is
 # actually due (factory.LazyTokenClient), which most runs never need.
-from sync_job import logs
+from sync_job import logs, secret_rotation
 from sync_job.config import load_config
 from sync_job.errors import SyncJobError, UsageError
 from sync_job.factory import build_job
@@ -53,10 +55,19 @@ def _job(budget_seconds: float | None) -> Job:
 def handler(event: Any, context: Any) -> dict[str, Any]:
     logs.configure(os.environ.get("SYNC_JOB_LOG_LEVEL", "INFO"))
     try:
-        names, force = _parse_event(event)
         budget = None
         if context is not None and hasattr(context, "get_remaining_time_in_millis"):
             budget = max(1.0, context.get_remaining_time_in_millis() / 1000 - SAFETY_MARGIN_SECONDS)
+        if secret_rotation.is_rotation_event(event):
+            # Secrets Manager's rotation protocol: `rotate-secret` on a token secret is "refresh now".
+            job = _job(budget)
+            limit = (
+                job.config.run_timeout_seconds
+                if budget is None
+                else min(budget, job.config.run_timeout_seconds)
+            )
+            return secret_rotation.handle(job, event, budget_seconds=limit).to_dict()
+        names, force = _parse_event(event)
         job = _job(budget)
         if budget is not None:
             budget = min(budget, job.config.run_timeout_seconds)

@@ -42,6 +42,9 @@ log = logging.getLogger("sync_job.store")
 PENDING_STAGE = "SYNCJOB_PENDING"
 CURRENT_STAGE = "AWSCURRENT"
 PREVIOUS_STAGE = "AWSPREVIOUS"
+# The rotation protocol's label of the version being created (Secrets Manager user guide,
+# "How rotation works").
+ROTATION_PENDING_STAGE = "AWSPENDING"
 # Rounds of compare-and-swap before giving up; each loss means another run published.
 _CAS_ROUNDS = 3
 # BatchGetSecretValue's limit of secrets per call (SecretIdList).
@@ -303,6 +306,16 @@ class SecretStore:
         if CURRENT_STAGE in put.get("VersionStages", []):
             # The secret had no version: Secrets Manager made the first one current itself.
             return PublishResult(published=True, version_id=version_id)
+        return self.promote(secret_id, version_id, payload, expected_version)
+
+    def promote(
+        self, secret_id: str, version_id: str, payload: TokenPayload, expected_version: str | None
+    ) -> PublishResult:
+        """Move AWSCURRENT to the written version ``version_id`` (holding ``payload``) with
+        ``RemoveFromVersionId=expected_version``: the compare-and-swap of :meth:`publish`, also
+        the rotation protocol's finishSecret. When another run moved AWSCURRENT meanwhile, the
+        token that lives longer stays current (``published`` False and ``current`` set when it
+        is the other one). Raises ``StoreError`` when AWSCURRENT keeps moving."""
         expected = expected_version
         for _ in range(_CAS_ROUNDS):
             params: dict[str, Any] = {"VersionStage": CURRENT_STAGE, "MoveToVersionId": version_id}
@@ -326,6 +339,36 @@ class SecretStore:
             f"could not make the new token current in secret {secret_id}: AWSCURRENT kept "
             "moving (other runs writing at the same time?)"
         )
+
+    def read_version(self, secret_id: str, version_id: str, stage: str) -> StoredToken:
+        """The version ``version_id`` of a token secret if ``stage`` labels it (the rotation
+        protocol's AWSPENDING version); no payload when that version has no value yet."""
+        try:
+            answer = self._client.get_secret_value(
+                SecretId=secret_id, VersionId=version_id, VersionStage=stage
+            )
+        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
+            if _code(exc) != "ResourceNotFoundException":
+                raise classify_error(exc, "GetSecretValue", secret_id) from None
+            self._call("DescribeSecret", secret_id)
+            return StoredToken(payload=None, version_id=None)
+        return _stored_token(answer)
+
+    def put_version(self, secret_id: str, version_id: str, payload: TokenPayload, stage: str) -> None:
+        """Write ``payload`` as version ``version_id`` labelled ``stage`` only (the rotation
+        protocol's createSecret: ``ClientRequestToken`` is the version id Secrets Manager chose,
+        so a retried step cannot add a second version)."""
+        self._call(
+            "PutSecretValue",
+            secret_id,
+            ClientRequestToken=version_id,
+            SecretString=payload.to_json(),
+            VersionStages=[stage],
+        )
+
+    def remove_stage(self, secret_id: str, stage: str, version_id: str) -> None:
+        """Take ``stage`` off ``version_id`` (UpdateSecretVersionStage RemoveFromVersionId)."""
+        self._call("UpdateSecretVersionStage", secret_id, VersionStage=stage, RemoveFromVersionId=version_id)
 
     def read_document(self, secret_id: str) -> dict[str, Any]:
         """AWSCURRENT of a secret holding a JSON object (the credentials secret), for a
