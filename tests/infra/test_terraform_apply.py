@@ -84,6 +84,11 @@ module "sync_job" {{
       consumer_role_arns = []
     }}
   }})
+  # moto's RotateSecret keeps only AutomaticallyAfterDays (a ScheduleExpression reads back as
+  # rotation disabled, which the provider takes for a resource gone) and invokes the function
+  # through its Lambda backend: the rotation registration cannot be applied here. The protocol
+  # itself is tested against moto in tests/integration/test_secret_rotation.py.
+  token_rotation_schedule_expression = null
 }}
 
 provider "aws" {{
