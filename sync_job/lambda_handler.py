@@ -67,6 +67,9 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
                 else min(budget, job.config.run_timeout_seconds)
             )
             return secret_rotation.handle(job, event, budget_seconds=limit).to_dict()
+        if isinstance(event, dict) and "promote_credentials" in event:
+            # Staged credentials tested from the function's own egress (sync_job/staged_credentials.py).
+            return _promote(_job(budget), event["promote_credentials"], budget)
         names, force = _parse_event(event)
         job = _job(budget)
         if budget is not None:
@@ -81,3 +84,14 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
         failed = "; ".join(f"{r.environment}: {r.error}" for r in report.failed)
         raise SyncFailedError(f"{len(report.failed)} environment(s) failed: {failed}")
     return document
+
+
+def _promote(job: Job, name: object, budget: float | None) -> dict[str, Any]:
+    from sync_job import staged_credentials
+
+    if not isinstance(name, str):
+        raise UsageError('event "promote_credentials" must be an environment name')
+    result = staged_credentials.promote(job, name, budget_seconds=budget)
+    if result.error:
+        raise SyncFailedError(f"{name}: {result.error}")
+    return result.to_dict()

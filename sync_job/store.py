@@ -366,6 +366,34 @@ class SecretStore:
             VersionStages=[stage],
         )
 
+    def stage_document(self, secret_id: str, doc: dict[str, Any], stage: str) -> str:
+        """Write ``doc`` as a new version labelled ``stage`` only (AWSCURRENT does not move);
+        returns its version id. ``credentials put --stage`` writes AWSPENDING so."""
+        version_id = str(uuid.uuid4())
+        self._call(
+            "PutSecretValue",
+            secret_id,
+            ClientRequestToken=version_id,
+            SecretString=json.dumps(doc),
+            VersionStages=[stage],
+        )
+        return version_id
+
+    def read_credentials_version(
+        self, secret_id: str, version_id: str, stage: str, auth_method: str
+    ) -> Credentials:
+        """The credentials of version ``version_id`` when ``stage`` labels it, parsed."""
+        answer = self._call("GetSecretValue", secret_id, VersionId=version_id, VersionStage=stage)
+        return parse_credentials(answer.get("SecretString"), secret_id, auth_method)
+
+    def move_stage(self, secret_id: str, stage: str, to_version: str, from_version: str | None) -> None:
+        """Move ``stage`` to ``to_version``; with ``from_version`` (where this caller read it),
+        Secrets Manager refuses the move if it is elsewhere by then (a compare-and-swap)."""
+        params: dict[str, Any] = {"VersionStage": stage, "MoveToVersionId": to_version}
+        if from_version:
+            params["RemoveFromVersionId"] = from_version
+        self._call("UpdateSecretVersionStage", secret_id, **params)
+
     def remove_stage(self, secret_id: str, stage: str, version_id: str) -> None:
         """Take ``stage`` off ``version_id`` (UpdateSecretVersionStage RemoveFromVersionId)."""
         self._call("UpdateSecretVersionStage", secret_id, VersionStage=stage, RemoveFromVersionId=version_id)

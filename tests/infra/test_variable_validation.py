@@ -123,7 +123,8 @@ def test_a_valid_environment_with_every_new_key_passes(plan: Any) -> None:
                 "max_attempts": 3,
                 "timeout_seconds": 2.5,
                 "max_lifetime_seconds": 86400,
-                "refresh_margin_seconds": 0,
+                # Above the schedule's 300 s: a margin of 0 would lapse every token (refused).
+                "refresh_margin_seconds": 600,
             },
             "paxos": {"token_url": URL, "scopes": ["funding:read_profile"]},
         },
