@@ -295,9 +295,10 @@ def _metrics_sinks(metrics_file: str | None, pushgateway: str | None, instance: 
 def status(ctx: click.Context, envs: tuple[str, ...], as_json: bool) -> None:
     """Show the stored tokens' state without changing anything.
 
-    States: valid, expiring (inside the refresh margin), expired, missing; also invalid (the
-    stored value cannot be used) and error (it cannot be read). Exit 1 unless all are valid or
-    expiring.
+    States: valid, expiring (inside the refresh margin), expired (expired, or 60 s or fewer
+    left: the one validity rule every consumer applies, sync_job/bearer.py), missing; also
+    invalid (the stored value cannot be used) and error (it cannot be read). Exit 1 unless all
+    are valid or expiring.
 
     \b
     Example:
@@ -329,11 +330,15 @@ def status(ctx: click.Context, envs: tuple[str, ...], as_json: bool) -> None:
 def token(ctx: click.Context, name: str) -> None:
     """Print the stored access token of environment NAME alone on stdout.
 
-    Exit 1 and print nothing on stdout when it is missing, invalid or expired.
+    Exit 1 and print nothing on stdout when it is missing, invalid, expired or has 60 s or
+    fewer left (the one validity rule every consumer applies, sync_job/bearer.py).
+
+    Example: curl runs only if a usable token was printed, and reads the header from stdin,
+    so the token is never on a command line (docs/consumers.md):
 
     \b
-    Example:
-      curl -H "Authorization: Bearer $(sync-job token sandbox)" https://api.sandbox.paxos.com/v2/...
+      token=$(sync-job token sandbox) &&
+        curl -fsS -H @- https://api.sandbox.paxos.com/v2/profiles <<<"Authorization: Bearer $token"
     """
     found = _job(ctx).token(name)
     if found.payload is None or not found.state.ok:

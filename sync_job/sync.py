@@ -436,8 +436,8 @@ class Job:
             freshness.short_lifetime_warning(token.expires_in, env.refresh_margin_seconds),
         ]
         now = self.clock.now()
-        if payload.seconds_remaining(now) <= 0:
-            return _failed(env, "the new token had expired by the time it could be published", fetched)
+        if not freshness.usable(payload, now):
+            return _failed(env, freshness.unusable_new_token(payload, now), fetched)
         refusal = freshness.publish_refusal(payload, stored.payload, now, force=force)
         if refusal is not None:
             assert stored.payload is not None
@@ -754,8 +754,8 @@ def _not_attempted(
     env: EnvironmentConfig, payload: TokenPayload | None, why: str, now: datetime
 ) -> EnvironmentResult:
     """A due environment this run could not attempt: ``deferred`` while its stored token is
-    still valid (with when it expires), else ``failed``."""
-    if payload is None or payload.seconds_remaining(now) <= 0:
+    still usable by the one rule (with when it expires), else ``failed``."""
+    if payload is None or not freshness.usable(payload, now):
         return _failed(env, why)
     left = int(payload.seconds_remaining(now))
     return EnvironmentResult(
