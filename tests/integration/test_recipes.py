@@ -50,7 +50,7 @@ def help_recipe() -> str:
 
 def recipes() -> dict[str, str]:
     found = {"token --help": help_recipe()}
-    for path in ("README.md", "docs/reader.md"):
+    for path in ("README.md", "docs/reader.md", "docs/consumers.md"):
         for i, block in enumerate(sh_blocks(path)):
             found[f"{path}#{i}"] = block
     return found
@@ -60,8 +60,15 @@ RECIPES = recipes()
 
 
 def test_the_recipes_are_found() -> None:
-    assert set(RECIPES) == {"token --help", "README.md#0", "docs/reader.md#0", "docs/reader.md#1"}
+    assert set(RECIPES) == {
+        "token --help",
+        "README.md#0",
+        "docs/reader.md#0",
+        "docs/reader.md#1",
+        "docs/consumers.md#0",
+    }
     assert RECIPES["token --help"] == RECIPES["README.md#0"] == RECIPES["docs/reader.md#1"]
+    assert RECIPES["docs/consumers.md#0"] == RECIPES["docs/reader.md#0"]
 
 
 def run_recipe(harness: Harness, api: ApiServer, recipe: str) -> tuple[subprocess.CompletedProcess[str], str]:
