@@ -25,7 +25,7 @@ from botocore.exceptions import ClientError
 from sync_job import clock
 from sync_job.config import Config, EnvironmentConfig, parse_config
 from sync_job.credentials import Credentials
-from sync_job.errors import StoreError, SyncJobError
+from sync_job.errors import SecretNotFoundError, StoreError, SyncJobError
 from sync_job.pacing import HostPacer
 from sync_job.payload import TokenPayload, parse_payload
 from sync_job.redact import Secret
@@ -275,8 +275,10 @@ class MemoryStore(SecretsFake):
     an outage. Publishing compares versions as the real store does: if AWSCURRENT moved since the
     run read it and now holds a token living at least as long, the run's token is not published.
     ``before_publish`` runs first thing in ``publish``: another run's write goes there.
+    ``documents`` holds other secrets' JSON documents (a credentials secret, for ``credentials
+    put``); ``before_put_document`` runs first thing in ``put_document`` (a slow write goes there).
 
-    Writes obey Secrets Manager's documented limits (``sm_limits.py``, the rules the moto wrapper
+    Writes of the token secret obey Secrets Manager's documented limits (``sm_limits.py``, the rules the moto wrapper
     enforces): a publish is a PutSecretValue and an UpdateSecretVersionStage, refused past 100
     versions created within 24 hours (``quota_errors`` counts those), past 50 writes/s, or past
     65,536 bytes."""
@@ -288,6 +290,8 @@ class MemoryStore(SecretsFake):
         self.history: list[tuple[float, TokenPayload]] = []  # (monotonic time, payload) published
         self.created: list[float] = []  # each version's creation, epoch seconds of the clock
         self.before_publish: Callable[[], None] | None = None
+        self.documents: dict[str, dict[str, Any]] = {}
+        self.before_put_document: Callable[[], None] | None = None
         self.rules = SecretsManagerRules(lambda: self.clock.now().timestamp())
         self.quota_errors = 0
 
@@ -335,6 +339,19 @@ class MemoryStore(SecretsFake):
     def versions_created_since(self, secret_id: str, since: datetime) -> int:
         self._check()
         return sum(1 for t in self.created if t >= since.timestamp())
+
+    def read_document(self, secret_id: str) -> dict[str, Any]:
+        self._check()
+        if secret_id not in self.documents:
+            raise SecretNotFoundError(f"secret {secret_id} does not exist")
+        return dict(self.documents[secret_id])
+
+    def put_document(self, secret_id: str, doc: dict[str, Any]) -> str:
+        if self.before_put_document is not None:
+            self.before_put_document()
+        self._check()
+        self.documents[secret_id] = dict(doc)
+        return f"v-{secret_id}-{len(self.documents)}"
 
     def publish(self, secret_id: str, payload: TokenPayload, expected_version: str | None) -> PublishResult:
         if self.before_publish is not None:
