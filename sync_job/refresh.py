@@ -27,6 +27,7 @@ from sync_job.config import EnvironmentConfig
 from sync_job.credentials import Credentials
 from sync_job.errors import DeadlineError, RateLimitedError, SyncJobError, TokenRequestError
 from sync_job.executor import Activity, Interrupt
+from sync_job.expiry import days_left
 from sync_job.oauth import FetchResult, TokenResponse, missing_scopes
 from sync_job.payload import TokenPayload, build_payload
 from sync_job.redact import scrub
@@ -105,14 +106,20 @@ def check_token(env: EnvironmentConfig, creds: Credentials, fetched: FetchResult
         *token.warnings,
         freshness.short_lifetime_warning(token.expires_in, env.refresh_margin_seconds),
     )
-    return Checked(payload=payload_of(env, creds.client_id, token, fetched.issued_at), warnings=warnings)
+    payload = payload_of(env, creds.client_id, token, fetched.issued_at, creds.expires_at)
+    return Checked(payload=payload, warnings=warnings)
 
 
 def payload_of(
-    env: EnvironmentConfig, client_id: str, token: TokenResponse, issued_at: datetime
+    env: EnvironmentConfig,
+    client_id: str,
+    token: TokenResponse,
+    issued_at: datetime,
+    credential_expires_at: datetime | None = None,
 ) -> TokenPayload:
     """The payload to publish for ``token`` (issued at ``issued_at``, UTC) of environment ``env``;
-    the granted scope, or the requested one when the server omitted it (RFC 6749 §5.1)."""
+    the granted scope, or the requested one when the server omitted it (RFC 6749 §5.1); the end
+    of the credential that obtained it (``Credentials.expires_at``) recorded for ``status``."""
     return build_payload(
         access_token=token.access_token,
         token_type=token.token_type,
@@ -123,6 +130,7 @@ def payload_of(
         token_url=env.token_url,
         client_id=client_id,
         expires_in_source=token.expires_in_source,
+        credential_expires_at=credential_expires_at,
     )
 
 
@@ -288,6 +296,8 @@ def with_token(
         attempts=fetched.attempts if fetched else 0,
         latency_seconds=fetched.latency_seconds if fetched else None,
         warning=join_warnings(warnings),
+        credential_expires_at=payload.credential_expires_at,
+        credential_days_left=days_left(payload.credential_expires_at, now),
     )
 
 
@@ -298,6 +308,8 @@ def would_refresh(env: EnvironmentConfig, payload: TokenPayload | None, now: dat
         outcome=Outcome.WOULD_REFRESH,
         expires_at=payload.expires_at if payload else None,
         seconds_remaining=payload.seconds_remaining(now) if payload else None,
+        credential_expires_at=payload.credential_expires_at if payload else None,
+        credential_days_left=days_left(payload.credential_expires_at, now) if payload else None,
     )
 
 
@@ -315,4 +327,6 @@ def not_attempted(
         expires_at=payload.expires_at,
         seconds_remaining=payload.seconds_remaining(now),
         warning=f"deferred ({why}); its token expires at {format_timestamp(payload.expires_at)}, in {left} s",
+        credential_expires_at=payload.credential_expires_at,
+        credential_days_left=days_left(payload.credential_expires_at, now),
     )
