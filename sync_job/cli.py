@@ -369,10 +369,10 @@ def check(ctx: click.Context, envs: tuple[str, ...], as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(report.to_dict()))
     else:
-        rows = [["ENVIRONMENT", "RESULT", "DETAIL"]]
+        rows = [["ENVIRONMENT", "RESULT", "CREDENTIAL", "DETAIL"]]
         for e in report.entries:
             detail = e.error or ", ".join(f"{k} {v}" for k, v in e.checks)
-            rows.append([e.environment, "ok" if e.ok else "FAILED", detail])
+            rows.append([e.environment, "ok" if e.ok else "FAILED", e.credential or "-", detail])
         click.echo(_table(rows))
     for e in report.entries:
         if e.warning:
@@ -429,3 +429,96 @@ def credentials_put(
         click.echo(line)
     if result.error:
         _fail(f"{name}: {result.error}", EXIT_FAILED)
+
+
+@main.command()
+@click.argument("name")
+@click.option(
+    "--without-replacement",
+    is_flag=True,
+    help="Revoke even when no fresh token can be published (consumers then hold a revoked token).",
+)
+@_json_option
+@click.pass_context
+def revoke(ctx: click.Context, name: str, without_replacement: bool, as_json: bool) -> None:
+    """Replace environment NAME's stored token, then revoke the old ones at the provider.
+
+    (1) Reads the token secret's AWSCURRENT and AWSPREVIOUS tokens, (2) publishes a fresh token
+    (a forced refresh), (3) revokes each old token at the environment's revocation_url (RFC
+    7009). Nothing is revoked when no fresh token can be published, unless
+    --without-replacement. Exit 0 when a fresh token is stored and every old token is revoked;
+    1 otherwise (the message says which, and until when an unrevoked token stays valid; a
+    provider without revocation_url cannot revoke); 2 usage error.
+
+    \b
+    Example (a token leaked into a log):
+      sync-job revoke production
+    """
+    from sync_job import revocation
+
+    job = _job(ctx)
+    result = revocation.revoke(job, name, job.tokens, without_replacement=without_replacement)  # type: ignore[arg-type]
+    for line in [json.dumps(result.to_dict())] if as_json else result.lines():
+        click.echo(line)
+    if result.error:
+        _fail(f"{name}: {result.error}", EXIT_FAILED)
+
+
+@main.command()
+@click.argument("name")
+@click.pass_context
+def jwks(ctx: click.Context, name: str) -> None:
+    """Print the public JWK Set (RFC 7517) of environment NAME's signing key, to register the
+    client with its provider.
+
+    The key is the environment's KMS key (kms_key_id; needs kms:GetPublicKey only) or the PEM
+    private key of its credentials secret. Each key carries the kid its assertions send (the
+    RFC 7638 thumbprint unless key_id is set), alg and use "sig". Never prints a private part.
+
+    \b
+    Example:
+      sync-job jwks production > production.jwks.json
+    """
+    from sync_job import keyless
+    from sync_job.jwks import jwks_document
+
+    job = _job(ctx)
+    env = job.config.select([name])[0]
+    jwk = keyless.public_jwk(
+        env,
+        _sources(job),
+        lambda: job.store.read_credentials(env.credentials_secret, env.auth_method),
+    )
+    click.echo(json.dumps(jwks_document((jwk,)), indent=2))
+
+
+@main.command()
+@click.argument("name")
+@click.option("--subject", default=None, metavar="DN", help='RFC 4514 subject (default "CN=sync-job NAME").')
+@click.option("--days", default=365, show_default=True, type=int, help="Validity in days (1 to 3650).")
+@click.pass_context
+def certificate(ctx: click.Context, name: str, subject: str | None, days: int) -> None:
+    """Print a self-signed PEM certificate over environment NAME's KMS key, signed through KMS.
+
+    For providers that register a key by certificate (Microsoft Entra ID): upload it there, and
+    store it under "certificate" in NAME's credentials secret, so every assertion names it by
+    x5t / x5t#S256. Needs kms:GetPublicKey and kms:Sign on the key. The expiry alarms watch its
+    notAfter.
+
+    \b
+    Example:
+      sync-job certificate production --subject "CN=sync-job production" --days 365 > production.pem
+    """
+    from sync_job import keyless
+
+    job = _job(ctx)
+    env = job.config.select([name])[0]
+    click.echo(keyless.kms_certificate(env, _sources(job), subject, days), nl=False)
+
+
+def _sources(job: Job) -> Any:
+    from sync_job.keyless import CredentialSources
+
+    return CredentialSources(
+        job.clock, budget_seconds=job.config.run_timeout_seconds, max_attempts=job.config.aws_max_attempts
+    )

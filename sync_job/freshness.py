@@ -53,8 +53,9 @@ def is_fresh(payload: TokenPayload | None, now: datetime, margin_seconds: float)
 
 
 def state(payload: TokenPayload | None, now: datetime, margin_seconds: float) -> TokenState:
-    """``missing``; ``expired`` when not usable by the one rule (60 s or fewer left, see
-    ``bearer.is_usable``); ``expiring`` inside the effective refresh margin; else ``valid``."""
+    """``status``'s state of a stored token at ``now``: ``missing``; ``expired`` when not usable
+    by the one rule (60 s or fewer left, see ``bearer.is_usable``); ``expiring`` inside its
+    effective refresh margin; else ``valid``."""
     if payload is None:
         return TokenState.MISSING
     remaining = payload.seconds_remaining(now)

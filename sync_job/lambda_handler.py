@@ -51,6 +51,8 @@ def _job(budget_seconds: float | None) -> Job:
 
 
 def handler(event: Any, context: Any) -> dict[str, Any]:
+    """The Lambda entry point (module docstring): the ``run --json`` document; raises
+    ``SyncFailedError`` when any environment failed or the event is invalid."""
     logs.configure(os.environ.get("SYNC_JOB_LOG_LEVEL", "INFO"))
     try:
         names, force = _parse_event(event)

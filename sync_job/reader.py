@@ -46,7 +46,9 @@ _STATUS_HINT = "sync-job may be failing: check `sync-job status`"
 class SecretsManagerClient(Protocol):
     """The one call the reader makes; a boto3 ``secretsmanager`` client satisfies it."""
 
-    def get_secret_value(self, *, SecretId: str, VersionStage: str = ...) -> Mapping[str, Any]: ...
+    def get_secret_value(self, *, SecretId: str, VersionStage: str = ...) -> Mapping[str, Any]:
+        """GetSecretValue (AWS API reference): a response with ``SecretString``."""
+        ...
 
 
 class TokenReaderError(Exception):
@@ -125,10 +127,12 @@ class TokenReader:
 
     @property
     def secret_id(self) -> str:
+        """The token secret read (name or ARN), as given."""
         return self._secret_id
 
     @property
     def skew_seconds(self) -> float:
+        """How many seconds before ``expires_at`` a token counts as expired."""
         return self._skew.total_seconds()
 
     @property
@@ -164,6 +168,8 @@ class TokenReader:
             self._cached = None
 
     def authorization_header(self) -> dict[str, str]:
+        """``{"Authorization": "Bearer <token>"}`` (RFC 6750 §2.1) with a usable token; raises
+        as :meth:`token` does."""
         return {"Authorization": f"Bearer {self.token()}"}
 
     def __repr__(self) -> str:

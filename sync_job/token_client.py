@@ -333,16 +333,47 @@ class TokenClient:
             return FetchResult(attempts=attempts, latency_seconds=last_latency, error=exc)
         return FetchResult(attempts=attempts, latency_seconds=last_latency, token=token, issued_at=issued_at)
 
+    def post_form(
+        self,
+        env: EnvironmentConfig,
+        url: str,
+        headers: Mapping[str, str],
+        form: Mapping[str, str | list[str]],
+        deadline: float,
+    ) -> tuple[int, Mapping[str, str], bytes]:
+        """One form POST to another endpoint of ``env``'s provider (RFC 7009 revocation): paced
+        with the token requests of the same origin, bounded as a whole by ``timeout_seconds``
+        (the watchdog), never retried here. Returns (status, headers, body of at most
+        ``MAX_BODY_BYTES``); raises ``TokenRequestError`` (``transient`` when another attempt
+        may help) and ``DeadlineError``/``RateLimitedError`` from pacing."""
+        self._pacer.acquire(
+            env.origin,
+            host=env.host,
+            rate=env.rate_limit_per_second,
+            burst=env.rate_limit_burst,
+            latest_start=deadline - env.timeout_seconds,
+        )
+        return self._send(env, url, headers, form)
+
     def _post(
         self, env: EnvironmentConfig, creds: Credentials, now: datetime
     ) -> tuple[int, Mapping[str, str], bytes]:
         headers, form = build_request(env, creds, now)
+        return self._send(env, env.token_url, headers, form)
+
+    def _send(
+        self,
+        env: EnvironmentConfig,
+        url: str,
+        headers: Mapping[str, str],
+        form: Mapping[str, str | list[str]],
+    ) -> tuple[int, Mapping[str, str], bytes]:
         timeout = env.timeout_seconds
         watch = _Watch()
         _local.watch = watch
         _WATCHDOG.arm(watch, timeout)
         try:
-            answer = self._exchange(env, headers, form, timeout)
+            answer = self._exchange(env, url, headers, form, timeout)
             if watch.expired:
                 # The cut can read as an end of file: headers ended early, a body without
                 # Content-Length "complete". What arrived before the deadline is no answer.
@@ -370,14 +401,15 @@ class TokenClient:
     def _exchange(
         self,
         env: EnvironmentConfig,
+        url: str,
         headers: Mapping[str, str],
         form: Mapping[str, str | list[str]],
         timeout: float,
     ) -> tuple[int, Mapping[str, str], bytes]:
         started = self._clock.monotonic()
-        proxies, verify = self._environment_for(env.token_url)
+        proxies, verify = self._environment_for(url)
         with self._session.post(
-            env.token_url,
+            url,
             data=form,
             headers=headers,
             timeout=(min(timeout, 5.0), timeout),
