@@ -18,6 +18,7 @@ import click
 
 from sync_job import __version__
 from sync_job.errors import EXIT_FAILED, EXIT_OK, EXIT_SIGINT, EXIT_SIGTERM, SyncJobError
+from sync_job.redact import scope as redact_scope
 from sync_job.redact import scrub
 
 if TYPE_CHECKING:
@@ -33,19 +34,22 @@ LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 class _Group(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except SyncJobError as exc:
-            _fail(exc.message, exc.exit_code)
-        except (click.exceptions.Exit, click.ClickException, click.Abort):
-            raise
-        except KeyboardInterrupt:
-            _fail("interrupted", EXIT_SIGINT)
-        except Exception as exc:
-            # Never a traceback: its frames could hold secret values. The type says enough to
-            # file a bug; -v logs show the rest, scrubbed.
-            logging.getLogger("sync_job.cli").debug("internal error", exc_info=True)
-            _fail(f"internal error: {type(exc).__name__}: {scrub(str(exc))[:200]}", EXIT_FAILED)
+        # The values a command registers for scrubbing are released when it ends (redact.scope),
+        # after its error line: that line is scrubbed of them too.
+        with redact_scope():
+            try:
+                return super().invoke(ctx)
+            except SyncJobError as exc:
+                _fail(exc.message, exc.exit_code)
+            except (click.exceptions.Exit, click.ClickException, click.Abort):
+                raise
+            except KeyboardInterrupt:
+                _fail("interrupted", EXIT_SIGINT)
+            except Exception as exc:
+                # Never a traceback: its frames could hold secret values. The type says enough to
+                # file a bug; -v logs show the rest, scrubbed.
+                logging.getLogger("sync_job.cli").debug("internal error", exc_info=True)
+                _fail(f"internal error: {type(exc).__name__}: {scrub(str(exc))[:200]}", EXIT_FAILED)
 
 
 def _fail(message: str, code: int) -> NoReturn:

@@ -8,11 +8,14 @@ as a last line of defence (a library's debug log, an exception text from a depen
 from __future__ import annotations
 
 import base64
+import bisect
+import contextlib
 import html
 import json
 import re
 import threading
 import unicodedata
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from urllib.parse import quote, quote_plus
 
 REDACTED = "[REDACTED]"
@@ -21,12 +24,66 @@ REDACTED = "[REDACTED]"
 MIN_LENGTH = 6
 
 _lock = threading.Lock()
-_known: set[str] = set()
-_ordered: tuple[str, ...] = ()
-# The registered values by their first MIN_LENGTH characters, longest first: a long line is
-# scanned once, whatever the number of values (a run of many environments registers thousands).
+# Every registered value (an insertion-ordered set), and the same values by their first
+# MIN_LENGTH characters, longest first within each prefix: a long line is scanned once, whatever
+# the number of values (a run of many environments registers thousands). Both are kept up to date
+# value by value (no re-sort of everything on a registration); each prefix's tuple is replaced,
+# never changed in place, so a scrub in another thread reads a consistent one without the lock.
+_known: dict[str, None] = {}
 _by_prefix: dict[str, tuple[str, ...]] = {}
-_dirty = False
+# Open scopes (innermost last), each with the values first registered while it was innermost.
+_scopes: list[set[str]] = []
+
+
+def _longest_first(value: str) -> int:
+    return -len(value)
+
+
+def _index(values: Iterable[str]) -> None:
+    """Add ``values`` (new ones) to ``_by_prefix``; the caller holds ``_lock``."""
+    by_prefix: dict[str, list[str]] = {}
+    for value in values:
+        by_prefix.setdefault(value[:MIN_LENGTH], []).append(value)
+    for prefix, added in by_prefix.items():
+        group = list(_by_prefix.get(prefix, ()))
+        for value in added:
+            bisect.insort(group, value, key=_longest_first)
+        _by_prefix[prefix] = tuple(group)
+
+
+def _unindex(values: set[str]) -> None:
+    """Remove ``values`` from ``_by_prefix`` and ``_known``; the caller holds ``_lock``."""
+    for value in values:
+        _known.pop(value, None)
+    for prefix in {value[:MIN_LENGTH] for value in values}:
+        kept = tuple(v for v in _by_prefix.get(prefix, ()) if v not in values)
+        if kept:
+            _by_prefix[prefix] = kept
+        else:
+            _by_prefix.pop(prefix, None)
+
+
+@contextlib.contextmanager
+def scope() -> Iterator[None]:
+    """Values first registered while inside are forgotten when it ends: a run's entry point
+    (``sync-job run``, the Lambda handler) opens one, so a warm Lambda's thousandth invocation
+    scrubs against what it registered, not what every earlier one did (memory flat, the same
+    cost each time). Values registered before the scope (or in an enclosing one) stay. Use it
+    around the whole command: nothing printed after it ends is scrubbed of its values."""
+    mine: set[str] = set()
+    with _lock:
+        _scopes.append(mine)
+    try:
+        yield
+    finally:
+        with _lock:
+            _scopes.remove(mine)
+            _unindex(mine)
+
+
+def registered_count() -> int:
+    """How many values (forms of secrets) are registered now."""
+    return len(_known)
 
 
 _PERCENT = re.compile(r"%[0-9A-F]{2}")
@@ -78,12 +135,15 @@ def register_basic(client_id: str, client_secret: str) -> None:
 
 
 def _remember(values: set[str]) -> None:
-    global _dirty
     with _lock:
-        new = values - _known
-        if new:
-            _known.update(new)
-            _dirty = True
+        new = [v for v in values if v not in _known]
+        if not new:
+            return
+        for value in new:
+            _known[value] = None
+        if _scopes:
+            _scopes[-1].update(new)
+        _index(new)
 
 
 def register(value: str) -> None:
@@ -97,43 +157,42 @@ def scrub_safe(value: str) -> bool:
     return len(value) >= MIN_LENGTH
 
 
-def _values() -> tuple[tuple[str, ...], dict[str, tuple[str, ...]]]:
-    # Rebuilt when first needed after a change, not on every registration: a run registers
-    # several values per environment and may print nothing in between.
-    global _ordered, _by_prefix, _dirty
-    if _dirty:
-        with _lock:
-            ordered = tuple(sorted(_known, key=len, reverse=True))
-            by_prefix: dict[str, list[str]] = {}
-            for value in ordered:  # longest first within each prefix, too
-                by_prefix.setdefault(value[:MIN_LENGTH], []).append(value)
-            _ordered, _by_prefix = ordered, {k: tuple(v) for k, v in by_prefix.items()}
-            _dirty = False
-    return _ordered, _by_prefix
-
-
 def _secret_spans(
-    text: str, ordered: tuple[str, ...], by_prefix: dict[str, tuple[str, ...]]
+    text: str, ordered: Sequence[str], by_prefix: Mapping[str, tuple[str, ...]]
 ) -> list[tuple[int, int]]:
     """Every [start, end) of ``text`` that a registered value covers, overlapping ones merged:
     the union of all occurrences of all values, so no part of any value survives, whatever the
-    overlaps. Few values: each is looked for (str.find, in C). Many: one pass over the text,
-    looking up each position's first MIN_LENGTH characters (``by_prefix``). Both find the same."""
-    spans: list[tuple[int, int]] = []
+    overlaps. Few values (``ordered``, any order): each is looked for (str.find, in C). Many:
+    one pass over the text, looking up each position's first MIN_LENGTH characters
+    (``by_prefix``, longest first). Both find the same."""
     if len(ordered) * 4 <= len(text):
-        for value in ordered:
-            at = text.find(value)
-            while at != -1:
-                spans.append((at, at + len(value)))
-                at = text.find(value, at + 1)
-    else:
-        for at in range(len(text) - MIN_LENGTH + 1):
-            candidates = by_prefix.get(text[at : at + MIN_LENGTH])
-            if candidates:
-                for value in candidates:
-                    if text.startswith(value, at):
-                        spans.append((at, at + len(value)))
-                        break
+        return _merged(_found(text, ordered))
+    return _merged(_scanned(text, by_prefix))
+
+
+def _found(text: str, values: Iterable[str]) -> list[tuple[int, int]]:
+    spans: list[tuple[int, int]] = []
+    for value in values:
+        at = text.find(value)
+        while at != -1:
+            spans.append((at, at + len(value)))
+            at = text.find(value, at + 1)
+    return spans
+
+
+def _scanned(text: str, by_prefix: Mapping[str, tuple[str, ...]]) -> list[tuple[int, int]]:
+    spans: list[tuple[int, int]] = []
+    for at in range(len(text) - MIN_LENGTH + 1):
+        candidates = by_prefix.get(text[at : at + MIN_LENGTH])
+        if candidates:
+            for value in candidates:
+                if text.startswith(value, at):
+                    spans.append((at, at + len(value)))
+                    break
+    return spans
+
+
+def _merged(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
     spans.sort()
     merged: list[tuple[int, int]] = []
     for start, end in spans:
@@ -156,7 +215,15 @@ _AUTH_HEADER = re.compile(r"(?P<key>\b(?:Basic|Bearer)\s+)(?P<value>[A-Za-z0-9._
 
 def scrub(text: str) -> str:
     """Return ``text`` with every registered secret and every secret-looking field value removed."""
-    spans = _secret_spans(text, *_values())
+    # Few values against this text: each is looked for (a snapshot, in any order: the spans
+    # are merged). Many: the prefix index is scanned, no snapshot needed. As _secret_spans.
+    with _lock:
+        count = len(_known)
+        snapshot = tuple(_known) if 0 < count * 4 <= len(text) else ()
+    if not count:
+        spans: list[tuple[int, int]] = []
+    else:
+        spans = _merged(_found(text, snapshot) if snapshot else _scanned(text, _by_prefix))
     if spans:
         parts, last = [], 0
         for start, end in spans:
