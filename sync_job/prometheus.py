@@ -263,7 +263,7 @@ def check_metrics_path(path: str | os.PathLike[str]) -> os.stat_result | None:
     except FileNotFoundError:
         return None
     if not stat.S_ISREG(st.st_mode):
-        raise OSError(f"{_shown(path)} is {_kind(st.st_mode)}; give the path of a regular file or of none")
+        raise OSError(f"{_shown(path)} is {_kind(st.st_mode)}; give the path of a regular file")
     return st
 
 
@@ -285,9 +285,7 @@ def _read_previous(path: str | os.PathLike[str]) -> tuple[str | None, os.stat_re
     with os.fdopen(fd, "rb") as f:
         st = os.fstat(f.fileno())
         if not stat.S_ISREG(st.st_mode):
-            raise OSError(
-                f"{_shown(path)} is {_kind(st.st_mode)}; give the path of a regular file or of none"
-            )
+            raise OSError(f"{_shown(path)} is {_kind(st.st_mode)}; give the path of a regular file")
         data = f.read(MAX_PREVIOUS_BYTES + 1)
     if len(data) > MAX_PREVIOUS_BYTES:
         raise ValueError(f"larger than {MAX_PREVIOUS_BYTES} bytes")
@@ -390,7 +388,7 @@ def _push_handler(transport: Transport, seconds: float) -> Callable[..., Callabl
 
 def _transport_reason(exc: TransportError, timeout: float) -> str:
     if exc.fault == "timeout":
-        return f"no answer within the push deadline of {timeout:g} s"
+        return f"no answer within the push deadline of {round(timeout, 1):g} s"
     if exc.fault == "interrupted":
         return f"interrupted by {exc.detail}"
     if exc.fault == "too_large":
@@ -505,9 +503,7 @@ def check_pushgateway_url(value: str) -> str:
         parts = urlsplit(url)
         parts.port  # noqa: B018 - raises ValueError on a bad port
     except ValueError:
-        raise UsageError(
-            f"{option} is not a valid URL: {safe_url(url)!r}; expected http(s)://HOST[:PORT]"
-        ) from None
+        raise UsageError(f"{option}: expected http(s)://HOST[:PORT], got {safe_url(url)!r}") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise UsageError(f"{option}: expected http(s)://HOST[:PORT]")
     if parts.username or parts.password:
