@@ -24,43 +24,74 @@ REDACTED = "[REDACTED]"
 MIN_LENGTH = 6
 
 _lock = threading.Lock()
-# Every registered value (an insertion-ordered set), and the same values by their first
-# MIN_LENGTH characters, longest first within each prefix: a long line is scanned once, whatever
-# the number of values (a run of many environments registers thousands). Both are kept up to date
-# value by value (no re-sort of everything on a registration); each prefix's tuple is replaced,
-# never changed in place, so a scrub in another thread reads a consistent one without the lock.
-_known: dict[str, None] = {}
-_by_prefix: dict[str, tuple[str, ...]] = {}
+
+
+class _Index:
+    """The registered values by their first MIN_LENGTH characters, and within a prefix by
+    length: a long line is scanned once, and at a position whose prefix matches, each distinct
+    length is one set lookup, longest first (a run of many environments registers thousands of
+    values, and many share a prefix: every JWT starts ``eyJhbG``). Adding or removing a value
+    costs O(1) plus, for a new length, an insertion into that prefix's short list of lengths:
+    nothing is re-sorted. Not thread-safe: used under ``_lock``."""
+
+    def __init__(self, values: Iterable[str] = ()) -> None:
+        self.values: dict[str, None] = {}  # an insertion-ordered set
+        self._lengths: dict[str, list[int]] = {}  # prefix -> its values' lengths, longest first
+        self._sets: dict[tuple[str, int], set[str]] = {}  # (prefix, length) -> values
+        for value in values:
+            self.add(value)
+
+    def add(self, value: str) -> None:
+        if value in self.values:
+            return
+        self.values[value] = None
+        prefix, length = value[:MIN_LENGTH], len(value)
+        same = self._sets.get((prefix, length))
+        if same is None:
+            same = self._sets[(prefix, length)] = set()
+            bisect.insort(self._lengths.setdefault(prefix, []), length, key=_longest_first)
+        same.add(value)
+
+    def remove(self, value: str) -> None:
+        if value not in self.values:
+            return
+        del self.values[value]
+        prefix, length = value[:MIN_LENGTH], len(value)
+        same = self._sets[(prefix, length)]
+        same.discard(value)
+        if not same:
+            del self._sets[(prefix, length)]
+            lengths = self._lengths[prefix]
+            lengths.remove(length)
+            if not lengths:
+                del self._lengths[prefix]
+
+    def prefixes(self) -> int:
+        return len(self._lengths)
+
+    def scan(self, text: str) -> list[tuple[int, int]]:
+        """[start, end) of the longest value at each position where one starts."""
+        spans: list[tuple[int, int]] = []
+        lengths_of, sets = self._lengths, self._sets
+        for at in range(len(text) - MIN_LENGTH + 1):
+            prefix = text[at : at + MIN_LENGTH]
+            lengths = lengths_of.get(prefix)
+            if lengths:
+                for length in lengths:
+                    if text[at : at + length] in sets[(prefix, length)]:
+                        spans.append((at, at + length))
+                        break
+        return spans
+
+
+def _longest_first(length: int) -> int:
+    return -length
+
+
+# Every registered value. Kept up to date value by value (no re-sort on a registration).
+_index = _Index()
 # Open scopes (innermost last), each with the values first registered while it was innermost.
 _scopes: list[set[str]] = []
-
-
-def _longest_first(value: str) -> int:
-    return -len(value)
-
-
-def _index(values: Iterable[str]) -> None:
-    """Add ``values`` (new ones) to ``_by_prefix``; the caller holds ``_lock``."""
-    by_prefix: dict[str, list[str]] = {}
-    for value in values:
-        by_prefix.setdefault(value[:MIN_LENGTH], []).append(value)
-    for prefix, added in by_prefix.items():
-        group = list(_by_prefix.get(prefix, ()))
-        for value in added:
-            bisect.insort(group, value, key=_longest_first)
-        _by_prefix[prefix] = tuple(group)
-
-
-def _unindex(values: set[str]) -> None:
-    """Remove ``values`` from ``_by_prefix`` and ``_known``; the caller holds ``_lock``."""
-    for value in values:
-        _known.pop(value, None)
-    for prefix in {value[:MIN_LENGTH] for value in values}:
-        kept = tuple(v for v in _by_prefix.get(prefix, ()) if v not in values)
-        if kept:
-            _by_prefix[prefix] = kept
-        else:
-            _by_prefix.pop(prefix, None)
 
 
 @contextlib.contextmanager
@@ -78,12 +109,13 @@ def scope() -> Iterator[None]:
     finally:
         with _lock:
             _scopes.remove(mine)
-            _unindex(mine)
+            for value in mine:
+                _index.remove(value)
 
 
 def registered_count() -> int:
     """How many values (forms of secrets) are registered now."""
-    return len(_known)
+    return len(_index.values)
 
 
 _PERCENT = re.compile(r"%[0-9A-F]{2}")
@@ -136,14 +168,11 @@ def register_basic(client_id: str, client_secret: str) -> None:
 
 def _remember(values: set[str]) -> None:
     with _lock:
-        new = [v for v in values if v not in _known]
-        if not new:
-            return
+        new = [v for v in values if v not in _index.values]
         for value in new:
-            _known[value] = None
-        if _scopes:
+            _index.add(value)
+        if new and _scopes:
             _scopes[-1].update(new)
-        _index(new)
 
 
 def register(value: str) -> None:
@@ -158,16 +187,17 @@ def scrub_safe(value: str) -> bool:
 
 
 def _secret_spans(
-    text: str, ordered: Sequence[str], by_prefix: Mapping[str, tuple[str, ...]]
+    text: str, ordered: Sequence[str], by_prefix: Mapping[str, Iterable[str]]
 ) -> list[tuple[int, int]]:
     """Every [start, end) of ``text`` that a registered value covers, overlapping ones merged:
     the union of all occurrences of all values, so no part of any value survives, whatever the
     overlaps. Few values (``ordered``, any order): each is looked for (str.find, in C). Many:
-    one pass over the text, looking up each position's first MIN_LENGTH characters
-    (``by_prefix``, longest first). Both find the same."""
+    one pass over the text, looking up each position's first MIN_LENGTH characters (an
+    :class:`_Index` of ``by_prefix``'s values). Both find the same; :func:`scrub` chooses the
+    same way over the live registry."""
     if len(ordered) * 4 <= len(text):
         return _merged(_found(text, ordered))
-    return _merged(_scanned(text, by_prefix))
+    return _merged(_Index(v for group in by_prefix.values() for v in group).scan(text))
 
 
 def _found(text: str, values: Iterable[str]) -> list[tuple[int, int]]:
@@ -177,18 +207,6 @@ def _found(text: str, values: Iterable[str]) -> list[tuple[int, int]]:
         while at != -1:
             spans.append((at, at + len(value)))
             at = text.find(value, at + 1)
-    return spans
-
-
-def _scanned(text: str, by_prefix: Mapping[str, tuple[str, ...]]) -> list[tuple[int, int]]:
-    spans: list[tuple[int, int]] = []
-    for at in range(len(text) - MIN_LENGTH + 1):
-        candidates = by_prefix.get(text[at : at + MIN_LENGTH])
-        if candidates:
-            for value in candidates:
-                if text.startswith(value, at):
-                    spans.append((at, at + len(value)))
-                    break
     return spans
 
 
@@ -215,15 +233,16 @@ _AUTH_HEADER = re.compile(r"(?P<key>\b(?:Basic|Bearer)\s+)(?P<value>[A-Za-z0-9._
 
 def scrub(text: str) -> str:
     """Return ``text`` with every registered secret and every secret-looking field value removed."""
-    # Few values against this text: each is looked for (a snapshot, in any order: the spans
-    # are merged). Many: the prefix index is scanned, no snapshot needed. As _secret_spans.
+    # As _secret_spans: few values against this text, each is looked for (in C); many, the
+    # index is scanned once. Under the lock: a registration from another thread waits.
     with _lock:
-        count = len(_known)
-        snapshot = tuple(_known) if 0 < count * 4 <= len(text) else ()
-    if not count:
-        spans: list[tuple[int, int]] = []
-    else:
-        spans = _merged(_found(text, snapshot) if snapshot else _scanned(text, _by_prefix))
+        count = len(_index.values)
+        if not count:
+            spans: list[tuple[int, int]] = []
+        elif count * 4 <= len(text):
+            spans = _merged(_found(text, _index.values))
+        else:
+            spans = _merged(_index.scan(text))
     if spans:
         parts, last = [], 0
         for start, end in spans:
