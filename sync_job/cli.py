@@ -311,9 +311,10 @@ def _metrics_sinks(metrics_file: str | None, pushgateway: str | None, instance: 
 def status(ctx: click.Context, envs: tuple[str, ...], as_json: bool) -> None:
     """Show the stored tokens' state without changing anything.
 
-    States: valid, expiring (inside the refresh margin), expired, missing; also invalid (the
-    stored value cannot be used) and error (it cannot be read). Exit 1 unless all are valid or
-    expiring.
+    States: valid, expiring (inside the refresh margin), expired (expired, or 60 s or fewer
+    left: the one validity rule every consumer applies, sync_job/bearer.py), missing; also
+    invalid (the stored value cannot be used) and error (it cannot be read). Exit 1 unless all
+    are valid or expiring.
 
     \b
     Example:
@@ -345,11 +346,15 @@ def status(ctx: click.Context, envs: tuple[str, ...], as_json: bool) -> None:
 def token(ctx: click.Context, name: str) -> None:
     """Print the stored access token of environment NAME alone on stdout.
 
-    Exit 1 and print nothing on stdout when it is missing, invalid or expired.
+    Exit 1 and print nothing on stdout when it is missing, invalid, expired or has 60 s or
+    fewer left (the one validity rule every consumer applies, sync_job/bearer.py).
+
+    Example: curl runs only if a usable token was printed, and reads the header from stdin,
+    so the token is never on a command line (docs/consumers.md):
 
     \b
-    Example:
-      curl -H "Authorization: Bearer $(sync-job token sandbox)" https://api.sandbox.paxos.com/v2/...
+      token=$(sync-job token sandbox) &&
+        curl -fsS -H @- https://api.sandbox.paxos.com/v2/profiles <<<"Authorization: Bearer $token"
     """
     found = _job(ctx).token(name)
     if found.payload is None or not found.state.ok:
@@ -380,10 +385,10 @@ def check(ctx: click.Context, envs: tuple[str, ...], as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(report.to_dict()))
     else:
-        rows = [["ENVIRONMENT", "RESULT", "DETAIL"]]
+        rows = [["ENVIRONMENT", "RESULT", "CREDENTIAL", "DETAIL"]]
         for e in report.entries:
             detail = e.error or ", ".join(f"{k} {v}" for k, v in e.checks)
-            rows.append([e.environment, "ok" if e.ok else "FAILED", detail])
+            rows.append([e.environment, "ok" if e.ok else "FAILED", e.credential or "-", detail])
         click.echo(_table(rows))
     for e in report.entries:
         if e.warning:
@@ -491,3 +496,63 @@ def revoke(ctx: click.Context, name: str, without_replacement: bool, as_json: bo
         click.echo(line)
     if result.error:
         _fail(f"{name}: {result.error}", EXIT_FAILED)
+
+
+@main.command()
+@click.argument("name")
+@click.pass_context
+def jwks(ctx: click.Context, name: str) -> None:
+    """Print the public JWK Set (RFC 7517) of environment NAME's signing key, to register the
+    client with its provider.
+
+    The key is the environment's KMS key (kms_key_id; needs kms:GetPublicKey only) or the PEM
+    private key of its credentials secret. Each key carries the kid its assertions send (the
+    RFC 7638 thumbprint unless key_id is set), alg and use "sig". Never prints a private part.
+
+    \b
+    Example:
+      sync-job jwks production > production.jwks.json
+    """
+    from sync_job import keyless
+    from sync_job.jwks import jwks_document
+
+    job = _job(ctx)
+    env = job.config.select([name])[0]
+    jwk = keyless.public_jwk(
+        env,
+        _sources(job),
+        lambda: job.store.read_credentials(env.credentials_secret, env.auth_method),
+    )
+    click.echo(json.dumps(jwks_document((jwk,)), indent=2))
+
+
+@main.command()
+@click.argument("name")
+@click.option("--subject", default=None, metavar="DN", help='RFC 4514 subject (default "CN=sync-job NAME").')
+@click.option("--days", default=365, show_default=True, type=int, help="Validity in days (1 to 3650).")
+@click.pass_context
+def certificate(ctx: click.Context, name: str, subject: str | None, days: int) -> None:
+    """Print a self-signed PEM certificate over environment NAME's KMS key, signed through KMS.
+
+    For providers that register a key by certificate (Microsoft Entra ID): upload it there, and
+    store it under "certificate" in NAME's credentials secret, so every assertion names it by
+    x5t / x5t#S256. Needs kms:GetPublicKey and kms:Sign on the key. The expiry alarms watch its
+    notAfter.
+
+    \b
+    Example:
+      sync-job certificate production --subject "CN=sync-job production" --days 365 > production.pem
+    """
+    from sync_job import keyless
+
+    job = _job(ctx)
+    env = job.config.select([name])[0]
+    click.echo(keyless.kms_certificate(env, _sources(job), subject, days), nl=False)
+
+
+def _sources(job: Job) -> Any:
+    from sync_job.keyless import CredentialSources
+
+    return CredentialSources(
+        job.clock, budget_seconds=job.config.run_timeout_seconds, max_attempts=job.config.aws_max_attempts
+    )

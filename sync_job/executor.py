@@ -75,10 +75,12 @@ class Activity:
         self._lock = threading.Lock()
 
     def note(self, key: str, what: str) -> None:
+        """Record that the item ``key`` is now ``what`` (a short phrase, e.g. "requesting a token")."""
         with self._lock:
             self._doing[key] = what
 
     def of(self, key: str) -> str:
+        """What the item ``key`` was last noted doing (``starting`` before any note)."""
         with self._lock:
             return self._doing.get(key, "starting")
 

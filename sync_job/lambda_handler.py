@@ -53,23 +53,33 @@ def _parse_event(event: Any) -> tuple[list[str] | None, bool]:
         raise UsageError(f"the Lambda event must be a JSON object; {_TAKES}")
     if "detail-type" in event and "source" in event and set(event) <= _ENVELOPE:
         return _parse_event(event.get("detail") or {})
+    _refuse_unknown_keys(event)
+    return _environments(event.get("environments")), _force(event.get("force", False))
+
+
+def _refuse_unknown_keys(event: dict[Any, Any]) -> None:
     unknown = [k for k in event if k not in EVENT_KEYS]
     if unknown:
         shown = ", ".join(untrusted(json.dumps(str(k)), limit=60) for k in unknown[:5])
         more = f" (and {len(unknown) - 5} more)" if len(unknown) > 5 else ""
         raise UsageError(f"the Lambda event has unknown key(s) {shown}{more}; {_TAKES}")
-    names = event.get("environments")
-    if names is not None and (
-        not isinstance(names, list) or not names or not all(isinstance(n, str) and n for n in names)
-    ):
+
+
+def _environments(names: Any) -> list[str] | None:
+    if names is None:
+        return None
+    if not isinstance(names, list) or not names or not all(isinstance(n, str) and n for n in names):
         raise UsageError(
             'event "environments" must be a non-empty list of environment names '
             "(leave it out to sync every environment)"
         )
-    force = event.get("force", False)
+    return names
+
+
+def _force(force: Any) -> bool:
     if not isinstance(force, bool):
         raise UsageError('event "force" must be true or false')
-    return names, force
+    return force
 
 
 def _job(budget_seconds: float | None) -> Job:
@@ -80,8 +90,10 @@ def _job(budget_seconds: float | None) -> Job:
 
 
 def handler(event: Any, context: Any) -> dict[str, Any]:
-    """Sync as ``run`` does; the values registered for scrubbing during the invocation are
-    released at its end (``redact.scope``), so a warm container's memory and cost stay flat."""
+    """The Lambda entry point (module docstring): the ``run --json`` document; raises
+    ``SyncFailedError`` when any environment failed or the event is invalid. The values
+    registered for scrubbing during the invocation are released at its end (``redact.scope``),
+    so a warm container's memory and cost stay flat."""
     logs.configure(os.environ.get("SYNC_JOB_LOG_LEVEL", "INFO"))
     with redact.scope():
         return _invoke(event, context)

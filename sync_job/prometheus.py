@@ -16,6 +16,8 @@ Metrics, all gauges (a contract with examples/prometheus/alerts.yml and docs/run
     sync_job_token_seconds_remaining{environment}            its life left when the run read or wrote it
     sync_job_token_request_attempts{environment}             token requests sent in the run (0: fresh)
     sync_job_token_request_latency_seconds{environment}      the last token request's duration
+    sync_job_credential_expiry_timestamp_seconds{environment}  Unix time the client credential ends
+    sync_job_credential_days_left{environment}               whole days until then, at the run
 
 One rule for both sinks: **a value a run does not produce keeps its previous value**. A failed
 run produces no success time (nor expiry and remaining life when it could not read the stored
@@ -90,6 +92,8 @@ TOKEN_EXPIRY: Final = "sync_job_token_expiry_timestamp_seconds"
 TOKEN_REMAINING: Final = "sync_job_token_seconds_remaining"
 REQUEST_ATTEMPTS: Final = "sync_job_token_request_attempts"
 REQUEST_LATENCY: Final = "sync_job_token_request_latency_seconds"
+CREDENTIAL_EXPIRY: Final = "sync_job_credential_expiry_timestamp_seconds"
+CREDENTIAL_DAYS_LEFT: Final = "sync_job_credential_days_left"
 
 RUN_METRICS: Final = {
     RUN_START: "Unix time the last sync-job run started.",
@@ -102,6 +106,8 @@ ENVIRONMENT_METRICS: Final = {
     TOKEN_REMAINING: "Seconds of life the stored token had left when the last run that read it ended.",
     REQUEST_ATTEMPTS: "Token requests sent for the environment in its last run (0 when fresh).",
     REQUEST_LATENCY: "Duration of the last token request sent for the environment, in seconds.",
+    CREDENTIAL_EXPIRY: "Unix time the client credential ends (certificate notAfter, client secret end date).",
+    CREDENTIAL_DAYS_LEFT: "Whole days the client credential had left when the last run read it.",
 }
 ENVIRONMENT_LABEL: Final = "environment"
 
@@ -160,6 +166,10 @@ def run_samples(report: Report, *, started_at: float, duration_seconds: float) -
         latency = _finite(r.latency_seconds)
         if latency is not None:
             samples[REQUEST_LATENCY][key] = latency
+        if r.credential_expires_at is not None and r.credential_days_left is not None:
+            # Only where known (expiry.py); an end that stops being known keeps its last value.
+            samples[CREDENTIAL_EXPIRY][key] = r.credential_expires_at.timestamp()
+            samples[CREDENTIAL_DAYS_LEFT][key] = float(r.credential_days_left)
     return samples
 
 

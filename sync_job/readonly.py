@@ -7,32 +7,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
 
+from sync_job import budget as write_budget
 from sync_job import freshness
 from sync_job.clock import Clock
 from sync_job.config import EnvironmentConfig
 from sync_job.credentials import Credentials
 from sync_job.errors import StoreError, SyncJobError
 from sync_job.executor import Activity, Pool, Unfinished, call_bounded
+from sync_job.expiry import days_left
 from sync_job.payload import TokenPayload
 from sync_job.refresh import TokenSource, check_token, join_warnings, request_token, unexpected
 from sync_job.report import CheckEntry, CheckReport, StatusEntry, StatusReport, TokenState
-from sync_job.store import StoredToken
-
-
-class TokenReads(Protocol):
-    """The Secrets Manager reads of the read-only commands (``store.SecretStore`` has them)."""
-
-    def read_token(self, secret_id: str) -> StoredToken: ...
-    def read_tokens(self, secret_ids: Sequence[str]) -> dict[str, StoredToken | StoreError]: ...
-
-
-class CheckReads(Protocol):
-    """The Secrets Manager calls of ``check`` (``store.SecretStore`` has them)."""
-
-    def read_credentials(self, secret_id: str, auth_method: str) -> Credentials: ...
-    def describe(self, secret_id: str) -> object: ...
+from sync_job.store import SecretsStore, StoredToken
 
 
 @dataclass(frozen=True)
@@ -44,7 +31,9 @@ class TokenLookup:
     payload: TokenPayload | None
 
 
-def status(store: TokenReads, clock: Clock, envs: Sequence[EnvironmentConfig], budget: float) -> StatusReport:
+def status(
+    store: SecretsStore, clock: Clock, envs: Sequence[EnvironmentConfig], budget: float
+) -> StatusReport:
     """The stored tokens' states of ``envs``, read in one bounded batch (``budget`` seconds):
     one :class:`StatusEntry` per environment, in order, even when a secret cannot be read
     (state ``error``) or holds an unusable value (``invalid``)."""
@@ -89,10 +78,12 @@ def status_entry(env: EnvironmentConfig, found: StoredToken | StoreError | str, 
         issued_at=payload.issued_at,
         scope=payload.scope,
         warning=freshness.short_lifetime_warning(lifetime, env.refresh_margin_seconds),
+        credential_expires_at=payload.credential_expires_at,
+        credential_days_left=days_left(payload.credential_expires_at, now),
     )
 
 
-def token(store: TokenReads, clock: Clock, env: EnvironmentConfig) -> TokenLookup:
+def token(store: SecretsStore, clock: Clock, env: EnvironmentConfig) -> TokenLookup:
     """The stored token of ``env`` and its state (``invalid`` when unusable). Raises
     ``StoreError`` when it cannot be read."""
     stored = store.read_token(env.token_secret)
@@ -107,10 +98,11 @@ class Checker:
     """``check``: each environment's credentials readable, a token obtainable (one request,
     discarded) with every scope, its token secret present. Nothing is written."""
 
-    store: CheckReads
+    store: SecretsStore
     tokens: TokenSource
     clock: Clock
     workers: int
+    schedule_seconds: int | None = None  # config's, for the write budget (budget.py)
 
     def check(self, envs: Sequence[EnvironmentConfig], budget: float) -> CheckReport:
         """One :class:`CheckEntry` per environment, in order, within ``budget`` seconds (plus
@@ -130,10 +122,12 @@ class Checker:
         """The steps of one environment's check, each recorded in ``checks`` as it ends."""
         checks: list[tuple[str, str]] = [("config", "ok")]
         warnings: list[str | None] = []
+        ends: datetime | None = None
         step = "credentials"
         try:
             activity.note(env.name, f"reading credentials secret {env.credentials_secret}")
             creds = self.store.read_credentials(env.credentials_secret, env.auth_method)
+            ends = creds.expires_at
             warnings += creds.warnings
             checks.append((step, "ok"))
             step = "token"
@@ -145,13 +139,30 @@ class Checker:
             self.store.describe(env.token_secret)
             checks.append((step, "ok"))
         except SyncJobError as exc:
-            return CheckEntry(
-                env.name, False, (*checks, (step, "failed")), exc.message, join_warnings(warnings)
-            )
+            return self._entry(env, (*checks, (step, "failed")), exc.message, warnings, ends)
         except Exception as exc:
-            error = unexpected(exc)
-            return CheckEntry(env.name, False, (*checks, (step, "failed")), error, join_warnings(warnings))
-        return CheckEntry(env.name, True, tuple(checks), None, join_warnings(warnings))
+            return self._entry(env, (*checks, (step, "failed")), unexpected(exc), warnings, ends)
+        return self._entry(env, tuple(checks), None, warnings, ends)
+
+    def _entry(
+        self,
+        env: EnvironmentConfig,
+        checks: tuple[tuple[str, str], ...],
+        error: str | None,
+        warnings: list[str | None],
+        ends: datetime | None,
+    ) -> CheckEntry:
+        """A check's entry: its credential kind, and when that credential ends (expiry.py)."""
+        return CheckEntry(
+            env.name,
+            error is None,
+            checks,
+            error,
+            join_warnings(warnings),
+            env.credential_kind,
+            ends,
+            days_left(ends, self.clock.now()),
+        )
 
     def _token(self, env: EnvironmentConfig, creds: Credentials, deadline: float) -> list[str | None]:
         """The request and check steps of a run; the token's notes. Raises ``SyncJobError``."""
@@ -161,4 +172,6 @@ class Checker:
             raise SyncJobError(f"granted scope lacks {' '.join(checked.lacking)}")
         if checked.payload is None:
             raise checked.error or SyncJobError("no token")
+        lifetime = (checked.payload.expires_at - checked.payload.issued_at).total_seconds()
+        write_budget.check(lifetime, env.refresh_margin_seconds, self.schedule_seconds)
         return list(checked.warnings)

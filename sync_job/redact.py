@@ -298,6 +298,7 @@ class Secret:
         register(value)
 
     def reveal(self) -> str:
+        """The value itself: only where it must go on the wire or into a secret."""
         return self._value
 
     def __repr__(self) -> str:

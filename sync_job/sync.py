@@ -10,13 +10,14 @@ import logging
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Protocol
+from typing import TypeVar
 
+from sync_job import budget as write_budget
 from sync_job import readonly
 from sync_job.clock import Clock
 from sync_job.config import Config, EnvironmentConfig
 from sync_job.credentials import Credentials
-from sync_job.errors import StoreError, SyncJobError
+from sync_job.errors import SyncJobError
 from sync_job.executor import (
     INTERRUPT_GRACE_SECONDS,
     STRAGGLER_GRACE_SECONDS,
@@ -28,7 +29,6 @@ from sync_job.executor import (
     call_bounded,
 )
 from sync_job.logs import log_event
-from sync_job.payload import TokenPayload
 from sync_job.plan import Decision, PlannedEnvironment, RunPlan, plan_run, retry_at
 from sync_job.readonly import TokenLookup
 from sync_job.refresh import (
@@ -43,7 +43,7 @@ from sync_job.refresh import (
     would_refresh,
 )
 from sync_job.report import CheckReport, EnvironmentResult, Outcome, Report, StatusReport
-from sync_job.store import PublishResult, StoredToken
+from sync_job.store import SecretsStore
 
 __all__ = [
     "INTERRUPT_GRACE_SECONDS",
@@ -57,19 +57,11 @@ __all__ = [
 ]
 
 log = logging.getLogger("sync_job.sync")
+T = TypeVar("T")
 
 
-class Store(Protocol):
-    def read_token(self, secret_id: str) -> StoredToken: ...
-    def read_tokens(self, secret_ids: Sequence[str]) -> dict[str, StoredToken | StoreError]: ...
-    def read_credentials_many(
-        self, wanted: Sequence[tuple[str, str]]
-    ) -> dict[str, Credentials | SyncJobError]: ...
-    def read_credentials(self, secret_id: str, auth_method: str) -> Credentials: ...
-    def describe(self, secret_id: str) -> dict[str, Any]: ...
-    def publish(
-        self, secret_id: str, payload: TokenPayload, expected_version: str | None
-    ) -> PublishResult: ...
+# The one Secrets Manager interface (store.SecretsStore), by the name callers have used.
+Store = SecretsStore
 
 
 @dataclass
@@ -77,7 +69,7 @@ class Job:
     """Everything a run needs, passed in so tests and simulations can swap any part."""
 
     config: Config
-    store: Store
+    store: SecretsStore
     tokens: TokenSource
     clock: Clock
     # Warn once per secret about an unusable stored payload, not on every run of a process.
@@ -184,7 +176,9 @@ class Job:
         """Prove each environment works without writing (see ``readonly.Checker``): one
         ``CheckEntry`` per environment. Raises ``UsageError`` for an unknown name."""
         envs = self.config.select(names)
-        checker = readonly.Checker(self.store, self.tokens, self.clock, self.config.max_workers)
+        checker = readonly.Checker(
+            self.store, self.tokens, self.clock, self.config.max_workers, self.config.schedule_seconds
+        )
         return checker.check(envs, self._budget(budget_seconds))
 
 
@@ -213,14 +207,23 @@ class _Run:
         """A run starting now, ending by ``budget`` seconds from now (the job's clock)."""
         started = job.clock.monotonic()
         deadline = started + budget
-        refresher = Refresher(job.store, job.tokens, job.clock, Activity(), force, deadline, interrupt)
+        refresher = Refresher(
+            job.store,
+            job.tokens,
+            job.clock,
+            Activity(),
+            force,
+            deadline,
+            interrupt,
+            job.config.schedule_seconds,
+        )
         return cls(job, refresher, budget, deadline, started, interrupt, on_result)
 
     @property
     def activity(self) -> Activity:
         return self.refresher.activity
 
-    def bounded(self, call: Callable[[], Any]) -> Any:
+    def bounded(self, call: Callable[[], T]) -> T | Unfinished:
         """``call()`` bounded by the run (``executor.call_bounded``); a bug is a reason too."""
         try:
             return call_bounded(
@@ -257,8 +260,7 @@ class _Run:
         read = self.bounded(lambda: self.job.store.read_credentials_many(wanted))
         if isinstance(read, Unfinished):
             return {e.name: read.reason for e in due}
-        found: dict[str, Credentials | SyncJobError] = read
-        return {e.name: _message(found[e.env.credentials_secret]) for e in due}
+        return {e.name: _message(read[e.env.credentials_secret]) for e in due}
 
     def attempt(
         self,
@@ -271,7 +273,15 @@ class _Run:
         env, stored = entry.env, entry.stored
         assert stored is not None  # a due or pulled-forward entry was read
         try:
-            refreshed = self.refresher.refresh(env, stored, creds[env.name])
+            # An early refresh never spends the last of the secret's version budget (budget.py).
+            early = entry.decision is Decision.PULLED_FORWARD
+            now = self.job.clock.now()
+            no_room = write_budget.early_refusal(self.job.store, env.token_secret, now) if early else None
+            refreshed = (
+                Refreshed(not_attempted(env, stored.payload, no_room, now))
+                if no_room
+                else self.refresher.refresh(env, stored, creds[env.name])
+            )
         except SyncJobError as exc:
             refreshed = Refreshed(failed(env, exc.message))
         except Exception as exc:  # one environment's bug must not stop the others
@@ -349,8 +359,3 @@ class _Run:
 
 def _message(found: Credentials | SyncJobError) -> Credentials | str:
     return found.message if isinstance(found, SyncJobError) else found
-
-
-def stored_version(found: StoredToken | StoreError) -> str | None:
-    """The version id of a token secret's AWSCURRENT as read (None when unreadable)."""
-    return found.version_id if isinstance(found, StoredToken) else None
