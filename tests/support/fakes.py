@@ -1,7 +1,7 @@
 """In-memory stand-ins shared by the unit tests and the freshness simulation (bench/freshness_sim.py),
 and the builders of configs and stored token documents every test uses.
 
-Only the wires are replaced: :class:`FakeTokenEndpoint` stands in for ``requests.Session`` under the
+Only the wires are replaced: :class:`FakeTokenEndpoint` is the ``transport.Transport`` under the
 real ``TokenClient``, :class:`MemoryStore` for ``sync_job.store.SecretsStore`` under the real ``Job``,
 :class:`FakeSecretsClient` for boto3's Secrets Manager client under the real ``TokenReader``. Time is a
 :class:`ManualClock`: it moves when the code sleeps, so a simulated week takes a second.
@@ -14,12 +14,11 @@ import json
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import requests
 from botocore.exceptions import ClientError
 
 from sync_job import clock
@@ -33,6 +32,7 @@ from sync_job.store import CURRENT_STAGE, PublishResult, StoredToken, classify_e
 from sync_job.sync import Job
 from sync_job.timeutil import format_rfc3339
 from sync_job.token_client import TokenClient
+from sync_job.transport import HttpRequest, HttpResponse, TransportError
 from tests.support.sm_limits import Refusal, SecretsManagerRules
 
 SCOPES = ("funding:read_profile", "transfer:read_transfer")
@@ -162,26 +162,10 @@ class Outages:
             t += length
 
 
-class _Response:
-    def __init__(self, body: bytes, status: int = 200, headers: dict[str, str] | None = None) -> None:
-        self.status_code = status
-        self.headers = {"Content-Type": "application/json", **(headers or {})}
-        self._body = body
-
-    def __enter__(self) -> _Response:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-    def iter_content(self, chunk_size: int) -> Iterator[bytes]:
-        yield self._body
-
-
 class FakeTokenEndpoint:
-    """Stands in for ``requests.Session``: each ``post`` takes ``latency`` s of the clock and answers
-    like Paxos (a new token living ``LIFETIME`` s, granted ``scope``), or raises ConnectionError
-    during an outage. ``requests`` counts the posts."""
+    """A ``transport.Transport`` (the token client's one-method HTTP interface): each ``send``
+    takes ``latency`` s of the clock and answers like Paxos (a new token living ``LIFETIME`` s,
+    granted ``scope``), or fails to connect during an outage. ``requests`` counts the sends."""
 
     def __init__(
         self,
@@ -195,11 +179,11 @@ class FakeTokenEndpoint:
         self.lifetime = lifetime
         self.requests = 0
 
-    def post(self, url: str, **kwargs: Any) -> _Response:
+    def send(self, request: HttpRequest) -> HttpResponse:
         self.requests += 1
         self.clock.advance(self.latency)
         if self.outages.active(self.clock.monotonic()):
-            raise requests.exceptions.ConnectionError("simulated outage")
+            raise TransportError("connection", "ConnectionError")  # what a refused connect gives
         body = json.dumps(
             {
                 "access_token": f"tok-sim-{self.requests:08d}",
@@ -208,7 +192,7 @@ class FakeTokenEndpoint:
                 "scope": self.scope,
             }
         ).encode()
-        return _Response(body)
+        return HttpResponse(200, {"Content-Type": "application/json"}, body)
 
 
 class SecretsFake:
@@ -404,10 +388,9 @@ def fake_job(
     rng: random.Random | None = None,
 ) -> Job:
     """The real ``Job`` and ``TokenClient`` (retries, pacing, deadline) over the fakes."""
-    session: Any = endpoint  # stands in for requests.Session (only post() is called)
     return Job(
         config=job_config,
         store=store,
         clock=clock,
-        tokens=TokenClient(session, clock, HostPacer(clock), random=rng),
+        tokens=TokenClient(endpoint, clock, HostPacer(clock), random=rng),
     )

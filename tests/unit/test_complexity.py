@@ -26,7 +26,6 @@ KNOWN = {
     ("secret_input.py", "parse_new_credentials"): "issue 18 §3 (one credentials reader)",
     ("revocation.py", "revoke"): "issue 21 §3 (revoke), new",
     ("token_client.py", "TokenClient.fetch"): "issue 18 §1 / issue 17 §2 (one transport, a flat retry loop)",
-    ("prometheus.py", "Sinks.from_options"): "issue 18 §6 (metrics option validation)",
 }
 
 
