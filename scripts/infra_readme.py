@@ -36,8 +36,8 @@ def _blocks(text: str, kind: str) -> list[tuple[str, str]]:
 def _description(body: str) -> str:
     heredoc = re.search(r"^  description = <<-EOT\n(.*?)^\s*EOT$", body, re.MULTILINE | re.DOTALL)
     if heredoc:
-        # The first paragraph: the per-key lines below it are in docs/infra.md.
-        return " ".join(heredoc[1].split("\n\n")[0].split())
+        # The first paragraph, up to the per-key lines (docs/infra.md has them in full).
+        return " ".join(heredoc[1].split("\n\n")[0].split("Per environment:")[0].split())
     one = re.search(r'^  description = "((?:[^"\\]|\\.)*)"$', body, re.MULTILINE)
     if not one:
         raise ValueError("a block without a description")

@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING
 from sync_job.clock import Clock, SystemClock
 from sync_job.config import Config, EnvironmentConfig
 from sync_job.credentials import Credentials
+from sync_job.errors import SyncJobError
+from sync_job.keyless import CredentialSources
 from sync_job.oauth import FetchResult
 from sync_job.pacing import HostPacer
 from sync_job.store import SecretStore, make_client
@@ -23,8 +25,9 @@ class LazyTokenClient:
     """Builds the HTTP token client on the first token request. Most runs find every token
     fresh and never need requests or tenacity, so a Lambda cold start does not import them."""
 
-    def __init__(self, clock: Clock, pool_size: int) -> None:
+    def __init__(self, clock: Clock, pool_size: int, sources: CredentialSources | None = None) -> None:
         self._clock = clock
+        self._sources = sources or CredentialSources(clock)
         self._pool_size = pool_size
         self._pacer = HostPacer(clock)
         self._client: TokenClient | None = None
@@ -39,6 +42,13 @@ class LazyTokenClient:
             return self._client
 
     def fetch(self, env: EnvironmentConfig, creds: Credentials, deadline: float) -> FetchResult:
+        """``TokenClient.fetch`` on the client built on first use (see the class), the
+        environment's KMS key or assertion source added to ``creds``."""
+        try:
+            # A KMS signing key or a federated assertion source, as the environment names.
+            creds = self._sources.complete(env, creds)
+        except SyncJobError as exc:
+            return FetchResult(attempts=0, error=exc)
         return self._get().fetch(env, creds, deadline)
 
     def post_form(
@@ -77,6 +87,10 @@ def build_job(config: Config, clock: Clock | None = None, budget_seconds: float 
     return Job(
         config=config,
         store=SecretStore(client),
-        tokens=LazyTokenClient(clock, _requests_in_flight_per_host(config)),
+        tokens=LazyTokenClient(
+            clock,
+            _requests_in_flight_per_host(config),
+            CredentialSources(clock, budget_seconds=budget, max_attempts=config.aws_max_attempts),
+        ),
         clock=clock,
     )

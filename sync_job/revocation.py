@@ -29,7 +29,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Protocol, cast
+from typing import Any, Protocol
 
 from sync_job import redact
 from sync_job.config import EnvironmentConfig
@@ -68,11 +68,6 @@ class FormPoster(Protocol):
         form: Mapping[str, str | list[str]],
         deadline: float,
     ) -> tuple[int, Mapping[str, str], bytes]: ...
-
-
-class RevocationStore(Protocol):
-    def read_token(self, secret_id: str, stage: str = CURRENT_STAGE) -> StoredToken: ...
-    def read_credentials(self, secret_id: str, auth_method: str) -> Credentials: ...
 
 
 class Revoked(StrEnum):
@@ -242,7 +237,7 @@ def revoke(
     plus the run's grace. Raises ``UsageError`` for an unknown name; every other failure is in
     the result."""
     env = job.config.select([name])[0]
-    store = cast(RevocationStore, job.store)
+    store = job.store
     budget = job.config.run_timeout_seconds if budget_seconds is None else budget_seconds
     deadline = job.clock.monotonic() + budget
     result = RevocationResult(environment=env.name)

@@ -19,32 +19,23 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any, Protocol, cast
+from typing import Any
 
+from sync_job import waits
 from sync_job.config import EnvironmentConfig
 from sync_job.credentials import Credentials
 from sync_job.errors import OAuthError, SecretNotFoundError, SyncJobError
 from sync_job.logs import log_event
-from sync_job.oauth import FetchResult, missing_scopes
 from sync_job.payload import TokenPayload
 from sync_job.redact import scrub
+from sync_job.refresh import check_token, publish_token, request_token
+from sync_job.report import Outcome
 from sync_job.secret_input import NewCredentials
-from sync_job.store import PublishResult, StoredToken
-from sync_job.sync import Job, payload_of
+from sync_job.store import SecretsStore
+from sync_job.sync import Job
 from sync_job.timeutil import format_rfc3339
 
 log = logging.getLogger("sync_job.rotation")
-
-
-class RotationStore(Protocol):
-    """The store calls a rotation makes (``SecretStore`` has them all)."""
-
-    def read_document(self, secret_id: str) -> dict[str, Any]: ...
-    def put_document(self, secret_id: str, doc: dict[str, Any]) -> str: ...
-    def read_token(self, secret_id: str) -> StoredToken: ...
-    def publish(
-        self, secret_id: str, payload: TokenPayload, expected_version: str | None
-    ) -> PublishResult: ...
 
 
 @dataclass(frozen=True)
@@ -118,8 +109,7 @@ def put_credentials(
     result's ``error``, with the steps done before it.
     """
     env = job.config.select([name])[0]
-    # Job.store is typed by what a run needs; the real SecretStore also has the two calls here.
-    store = cast(RotationStore, job.store)
+    store = job.store
     result = RotationResult(environment=env.name, credentials_secret=env.credentials_secret)
     budget = job.config.run_timeout_seconds if budget_seconds is None else budget_seconds
     deadline = job.clock.monotonic() + budget
@@ -157,30 +147,32 @@ def put_credentials(
     # Step 1: test. Nothing is written before this succeeds.
     what = "private key" if env.auth_method == "private_key_jwt" else "client secret"
     try:
-        fetched = job.tokens.fetch(env, creds, deadline)
+        fetched = request_token(job.tokens, env, creds, deadline).fetched
     except Exception as exc:  # a library's bug must not hide that nothing was written
         return _failed(
             result, f"test failed: unexpected {type(exc).__name__}: {scrub(str(exc))[:200]}; nothing stored"
         )
-    if fetched.error is not None or fetched.token is None or fetched.issued_at is None:
-        error = fetched.error
-        message = error.message if isinstance(error, SyncJobError) else "no token"
+    checked = check_token(env, creds, fetched)
+    if checked.lacking:
+        return _failed(
+            result,
+            f"test failed: the granted scope lacks {' '.join(checked.lacking)}; nothing stored "
+            "(ask the provider to grant them or remove them from scopes)",
+        )
+    if checked.payload is None:
+        error = checked.error
         hint = (
             f": the new {what} is not what the provider has for client {new_id}"
             if isinstance(error, OAuthError) and error.error == "invalid_client"
             else ""
         )
-        return _failed(result, f"test failed: {message}{hint}; nothing stored")
-    lacking = missing_scopes(env.scopes, fetched.token.scope)
-    if lacking:
-        return _failed(
-            result,
-            f"test failed: the granted scope lacks {' '.join(lacking)}; nothing stored "
-            "(ask the provider to grant them or remove them from scopes)",
-        )
+        return _failed(result, f"test failed: {checked.problem}{hint}; nothing stored")
     result = _replace(result, tested=True)
     log_event(log, logging.INFO, "credentials.tested", environment=env.name, attempt=fetched.attempts)
 
+    # SIGTERM/SIGINT (cli's handlers, sync_job.waits): no later step starts.
+    if (reason := waits.interrupted()) is not None:
+        return _failed(result, f"interrupted by {reason} after the test; nothing stored")
     # Step 2: store as the new AWSCURRENT version.
     doc = dict(current)
     doc["client_id"] = new_id
@@ -206,6 +198,8 @@ def put_credentials(
         version_id=version_id,
     )
 
+    if (reason := waits.interrupted()) is not None:
+        return _replace(result, note=f"interrupted by {reason}: the stored token is unchanged")
     # Step 3: publish the token from step 1; a second request would count against the rate limit.
     if not refresh:
         return _replace(
@@ -213,32 +207,24 @@ def put_credentials(
             note="--no-refresh: the stored token is unchanged; "
             "runs use the new credentials from its next refresh",
         )
-    return _publish(job, store, env, creds, fetched, result)
+    return _publish(job, store, env, checked.payload, result)
 
 
 def _publish(
-    job: Job,
-    store: RotationStore,
-    env: EnvironmentConfig,
-    creds: Credentials,
-    fetched: FetchResult,
-    result: RotationResult,
+    job: Job, store: SecretsStore, env: EnvironmentConfig, payload: TokenPayload, result: RotationResult
 ) -> RotationResult:
-    token = fetched.token
-    assert token is not None and fetched.issued_at is not None  # step 1 checked both
-    payload = payload_of(env, creds.client_id, token, fetched.issued_at)
+    """Step 3 through a run's publish step (``refresh.publish_token``): never an expired token,
+    then the compare-and-swap. A rotation means to replace the token, so a stored one that
+    lives longer does not stop it (``force``)."""
     try:
         stored = store.read_token(env.token_secret)
-        published = store.publish(env.token_secret, payload, stored.version_id)
+        published = publish_token(store, job.clock, env, stored, payload, force=True)
     except Exception as exc:  # whatever broke, say that the credentials were stored
         reason = exc.message if isinstance(exc, SyncJobError) else f"unexpected {type(exc).__name__}"
-        return _failed(
-            result,
-            f"the new credentials are stored, the token was not published: {reason}; "
-            "the next run will publish one when the stored token is due "
-            f"(now: sync-job run --env {env.name} --force)",
-        )
-    if not published.published:
+        return _not_published(result, env, reason)
+    if published.outcome is Outcome.FAILED:
+        return _not_published(result, env, published.note or "not published")
+    if published.outcome is not Outcome.REFRESHED:
         return _replace(
             result,
             note="another run published a longer-lived token meanwhile; kept it",
@@ -252,6 +238,15 @@ def _publish(
         seconds_remaining=int(payload.seconds_remaining(job.clock.now())),
     )
     return _replace(result, published=True, expires_at=payload.expires_at)
+
+
+def _not_published(result: RotationResult, env: EnvironmentConfig, reason: str) -> RotationResult:
+    return _failed(
+        result,
+        f"the new credentials are stored, the token was not published: {reason}; "
+        "the next run will publish one when the stored token is due "
+        f"(now: sync-job run --env {env.name} --force)",
+    )
 
 
 def _replace(result: RotationResult, **changes: Any) -> RotationResult:

@@ -40,7 +40,7 @@ from sync_job.errors import SyncJobError, UsageError
 from sync_job.logs import log_event
 from sync_job.oauth import missing_scopes
 from sync_job.payload import TokenPayload
-from sync_job.store import CURRENT_STAGE, ROTATION_PENDING_STAGE, PublishResult, StoredToken
+from sync_job.store import CURRENT_STAGE, ROTATION_PENDING_STAGE, PublishResult, SecretLabels, StoredToken
 from sync_job.sync import Job, payload_of
 
 log = logging.getLogger("sync_job.secret_rotation")
@@ -82,7 +82,7 @@ class StepResult:
 
 
 class RotationStore(Protocol):
-    def describe(self, secret_id: str) -> dict[str, Any]: ...
+    def labels(self, secret_id: str) -> SecretLabels: ...
     def read_token(self, secret_id: str, stage: str = CURRENT_STAGE) -> StoredToken: ...
     def read_credentials(self, secret_id: str, auth_method: str) -> Credentials: ...
     def read_version(self, secret_id: str, version_id: str, stage: str) -> StoredToken: ...
@@ -120,10 +120,9 @@ def handle(job: Job, event: Mapping[str, Any], *, budget_seconds: float | None =
     config, and ``SyncJobError`` when the step fails (Secrets Manager then retries it)."""
     parsed = parse_rotation_event(event)
     store = cast(RotationStore, job.store)
-    described = store.describe(parsed.secret_id)
+    described = store.labels(parsed.secret_id)
     env = _environment(job, parsed.secret_id, described)
-    stages = described.get("VersionIdsToStages") or {}
-    mine = stages.get(parsed.version_id, [])
+    mine = list(described.stages.get(parsed.version_id, ()))
     if CURRENT_STAGE in mine and ROTATION_PENDING_STAGE not in mine:
         return _done(parsed, env, "version is already AWSCURRENT: nothing to do")
     if parsed.step is Step.CREATE:
@@ -135,14 +134,14 @@ def handle(job: Job, event: Mapping[str, Any], *, budget_seconds: float | None =
     return _finish(job, store, env, parsed, mine)
 
 
-def _environment(job: Job, secret_id: str, described: Mapping[str, Any]) -> EnvironmentConfig:
+def _environment(job: Job, secret_id: str, described: SecretLabels) -> EnvironmentConfig:
     # Secrets Manager sends the ARN; the config may name the secret by ARN (infra/) or by name.
-    names = {secret_id, described.get("ARN"), described.get("Name")}
+    names = {secret_id, described.arn, described.name}
     for env in job.config.environments:
         if env.token_secret in names:
             return env
     raise UsageError(
-        f"rotation event for secret {described.get('Name') or secret_id}, which is no token secret of "
+        f"rotation event for secret {described.name or secret_id}, which is no token secret of "
         "this config; only token secrets rotate with this function"
     )
 

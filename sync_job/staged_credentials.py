@@ -23,13 +23,14 @@ import logging
 from dataclasses import dataclass
 from typing import Any, Protocol, cast
 
+from sync_job.config import EnvironmentConfig
 from sync_job.credentials import Credentials
 from sync_job.errors import OAuthError, SyncJobError
 from sync_job.logs import log_event
-from sync_job.oauth import missing_scopes
+from sync_job.oauth import FetchResult, missing_scopes
 from sync_job.payload import TokenPayload
 from sync_job.secret_input import NewCredentials
-from sync_job.store import CURRENT_STAGE, ROTATION_PENDING_STAGE, PublishResult, StoredToken
+from sync_job.store import CURRENT_STAGE, ROTATION_PENDING_STAGE, PublishResult, SecretLabels, StoredToken
 from sync_job.sync import Job, payload_of
 
 log = logging.getLogger("sync_job.staged_credentials")
@@ -39,7 +40,7 @@ class StagingStore(Protocol):
     """The store calls staging makes (``SecretStore`` has them all)."""
 
     def read_document(self, secret_id: str) -> dict[str, Any]: ...
-    def describe(self, secret_id: str) -> dict[str, Any]: ...
+    def labels(self, secret_id: str) -> SecretLabels: ...
     def stage_document(self, secret_id: str, doc: dict[str, Any], stage: str) -> str: ...
     def read_credentials_version(
         self, secret_id: str, version_id: str, stage: str, auth_method: str
@@ -146,50 +147,22 @@ def promote(job: Job, name: str, *, budget_seconds: float | None = None) -> Stag
     for an unknown name; other failures are in the result, with what was changed."""
     env = job.config.select([name])[0]
     store = cast(StagingStore, job.store)
-    result = StagedResult(environment=env.name, credentials_secret=env.credentials_secret)
-    try:
-        stages = store.describe(env.credentials_secret).get("VersionIdsToStages") or {}
-        pending = [v for v, labels in stages.items() if ROTATION_PENDING_STAGE in labels]
-        current = [v for v, labels in stages.items() if CURRENT_STAGE in labels]
-        if not pending:
-            return _failed(
-                result,
-                f"{env.credentials_secret} has no AWSPENDING version: stage one with "
-                f"`sync-job credentials put {env.name} --stage`; nothing changed",
-            )
-        version_id = pending[0]
-        result = StagedResult(env.name, env.credentials_secret, version_id=version_id)
-        if version_id in current:
-            store.remove_stage(env.credentials_secret, ROTATION_PENDING_STAGE, version_id)
-            return _failed(result, "the AWSPENDING version was already AWSCURRENT; removed the label")
-        creds = store.read_credentials_version(
-            env.credentials_secret, version_id, ROTATION_PENDING_STAGE, env.auth_method
-        )
-    except SyncJobError as exc:
-        return _failed(result, f"cannot read the staged credentials: {exc.message}; nothing changed")
-
+    staged = _read_staged(store, env)
+    if isinstance(staged, StagedResult):
+        return staged
+    result, creds, current = staged
     deadline = job.clock.monotonic() + (
         job.config.run_timeout_seconds if budget_seconds is None else budget_seconds
     )
     fetched = job.tokens.fetch(env, creds, deadline)
-    if fetched.error is not None or fetched.token is None or fetched.issued_at is None:
-        error = fetched.error
-        message = error.message if isinstance(error, SyncJobError) else "no token"
-        hint = (
-            ": the staged secret is not what the provider has for this client"
-            if isinstance(error, OAuthError) and error.error == "invalid_client"
-            else ""
-        )
-        return _failed(result, f"test failed: {message}{hint}; nothing changed, AWSPENDING kept")
-    lacking = missing_scopes(env.scopes, fetched.token.scope)
-    if lacking:
-        return _failed(
-            result,
-            f"test failed: the granted scope lacks {' '.join(lacking)}; nothing changed, AWSPENDING kept",
-        )
+    refusal = _test_refusal(env, fetched)
+    if refusal is not None or fetched.token is None or fetched.issued_at is None:
+        return _failed(result, f"test failed: {refusal}; nothing changed, AWSPENDING kept")
     result = _with(result, tested=True)
+    version_id = result.version_id
+    assert version_id is not None
     try:
-        store.move_stage(env.credentials_secret, CURRENT_STAGE, version_id, current[0] if current else None)
+        store.move_stage(env.credentials_secret, CURRENT_STAGE, version_id, current)
         result = _with(result, promoted=True)
         store.remove_stage(env.credentials_secret, ROTATION_PENDING_STAGE, version_id)
     except SyncJobError as exc:
@@ -207,6 +180,46 @@ def promote(job: Job, name: str, *, budget_seconds: float | None = None) -> Stag
             "the next run refreshes with them",
         )
     return _with(result, published=published.published)
+
+
+def _read_staged(
+    store: StagingStore, env: EnvironmentConfig
+) -> StagedResult | tuple[StagedResult, Credentials, str | None]:
+    """(the result so far, the AWSPENDING credentials, the AWSCURRENT version id), or the failed
+    result when there is nothing to promote or it cannot be read."""
+    result = StagedResult(environment=env.name, credentials_secret=env.credentials_secret)
+    try:
+        stages = store.labels(env.credentials_secret).stages
+        pending = [v for v, labels in stages.items() if ROTATION_PENDING_STAGE in labels]
+        current = [v for v, labels in stages.items() if CURRENT_STAGE in labels]
+        if not pending:
+            return _failed(
+                result,
+                f"{env.credentials_secret} has no AWSPENDING version: stage one with "
+                f"`sync-job credentials put {env.name} --stage`; nothing changed",
+            )
+        result = _with(result, version_id=pending[0])
+        if pending[0] in current:
+            store.remove_stage(env.credentials_secret, ROTATION_PENDING_STAGE, pending[0])
+            return _failed(result, "the AWSPENDING version was already AWSCURRENT; removed the label")
+        creds = store.read_credentials_version(
+            env.credentials_secret, pending[0], ROTATION_PENDING_STAGE, env.auth_method
+        )
+    except SyncJobError as exc:
+        return _failed(result, f"cannot read the staged credentials: {exc.message}; nothing changed")
+    return result, creds, current[0] if current else None
+
+
+def _test_refusal(env: EnvironmentConfig, fetched: FetchResult) -> str | None:
+    """Why the test token request does not prove the staged credentials, or None."""
+    if fetched.error is not None or fetched.token is None:
+        error = fetched.error
+        message = error.message if isinstance(error, SyncJobError) else "no token"
+        if isinstance(error, OAuthError) and error.error == "invalid_client":
+            return f"{message}: the staged secret is not what the provider has for this client"
+        return message
+    lacking = missing_scopes(env.scopes, fetched.token.scope)
+    return f"the granted scope lacks {' '.join(lacking)}" if lacking else None
 
 
 def _with(result: StagedResult, **changes: Any) -> StagedResult:

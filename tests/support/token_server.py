@@ -71,7 +71,15 @@ from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from joserfc import jwk, jwt
 from joserfc.errors import JoseError
 
-__all__ = ["TOKEN_PATH", "ClientRequest", "Fault", "RecordedRequest", "Refusal", "TokenServer"]
+__all__ = [
+    "TOKEN_PATH",
+    "ClientRequest",
+    "Fault",
+    "FederatedTrust",
+    "RecordedRequest",
+    "Refusal",
+    "TokenServer",
+]
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +88,7 @@ TOKEN_PATH = "/oauth2/token"
 REVOCATION_PATH = "/oauth2/revoke"
 AUTH_METHODS = ("client_secret_post", "client_secret_basic", "private_key_jwt")
 REDACTED = "<redacted>"
+JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 REDACTED_FIELDS = frozenset({"client_secret", "client_assertion", "token"})
 MAX_HANG_S = 120.0  # a scripted hang never lasts longer than this (stop() cuts it short anyway)
 LOCKOUT_RETRY_AFTER = 300  # seconds: Paxos locks a host out for five minutes
@@ -246,6 +255,46 @@ class _Answer:
 # --- the Authlib side --------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class FederatedTrust:
+    """A federated identity credential, as Microsoft Entra ID keeps one on an app registration
+    (https://learn.microsoft.com/en-us/graph/api/resources/federatedidentitycredentialsoverview:
+    ``issuer``, ``subject``, ``audiences``; Keycloak's federated client authentication matches
+    the same three). The client presents a JWT of that issuer as its client assertion
+    (RFC 7521 §5.2): its signature is checked with the issuer's keys, found through the
+    issuer's OIDC discovery document and JWKS fetched over HTTP at each request, and its
+    ``iss``, ``sub`` and ``aud`` must equal the registered ones, with ``exp`` in the future and
+    ``nbf``/``iat`` not ahead of now (``ASSERTION_LEEWAY_S`` of skew)."""
+
+    issuer: str
+    subject: str
+    audience: str = "api://AzureADTokenExchange"
+
+    def verify(self, assertion: str) -> None:
+        import urllib.request
+
+        try:
+            with urllib.request.urlopen(
+                f"{self.issuer}/.well-known/openid-configuration", timeout=5
+            ) as answer:
+                discovery = json.loads(answer.read(1 << 16))
+            with urllib.request.urlopen(discovery["jwks_uri"], timeout=5) as answer:
+                keys = jwk.KeySet.import_key_set(json.loads(answer.read(1 << 20)))
+        except (OSError, ValueError, KeyError) as exc:
+            raise InvalidClientError(description="The issuer's keys cannot be fetched.") from exc
+        try:
+            token = jwt.decode(assertion, keys, algorithms=["RS256", "ES256", "ES384"])
+            jwt.JWTClaimsRegistry(
+                leeway=ASSERTION_LEEWAY_S,
+                iss={"essential": True, "value": self.issuer},
+                sub={"essential": True, "value": self.subject},
+                aud={"essential": True, "value": self.audience},
+                exp={"essential": True},
+            ).validate(token.claims)
+        except JoseError as exc:
+            raise InvalidClientError(description=f"Federated assertion refused: {exc.description}") from exc
+
+
 @dataclass
 class _Client(ClientMixin):  # type: ignore[misc]
     client_id: str
@@ -258,6 +307,7 @@ class _Client(ClientMixin):  # type: ignore[misc]
     thumbprints: tuple[str, str] | None = None
     require: Require | None = None  # provider quirk checked after authentication
     lifetime: int | None = None  # expires_in of this client's tokens (None: the server's)
+    federated: FederatedTrust | None = None  # assertions of a trusted issuer, no key of its own
 
     def get_client_id(self) -> str:
         return self.client_id
@@ -366,6 +416,16 @@ class _PrivateKeyJWT(JWTBearerClientAssertion):  # type: ignore[misc]
         self._owner = owner
 
     def __call__(self, query_client: Any, request: _Request) -> _Client | None:
+        form_id = request.form.get("client_id")
+        registered: _Client | None = query_client(form_id) if form_id else None
+        if registered is not None and registered.federated is not None:
+            assertion = request.form.get("client_assertion")
+            if request.form.get("client_assertion_type") != JWT_BEARER or not assertion:
+                return None
+            registered.federated.verify(assertion)
+            request.client = registered
+            authenticated: _Client | None = self.authenticate_client(registered)
+            return authenticated
         client: _Client | None = super().__call__(query_client, request)
         form_id = request.form.get("client_id")
         if client is not None and form_id and form_id != client.client_id:
@@ -736,8 +796,12 @@ class TokenServer:
         certificate_pem: str | bytes | None = None,
         require: Require | None = None,
         lifetime: int | None = None,
+        federated: FederatedTrust | None = None,
     ) -> None:
         """Register (or replace) a client. ``scopes`` is what it may ask for.
+
+        ``private_key_jwt`` with ``federated``: the client holds no key; its assertion is a JWT
+        of a trusted issuer (:class:`FederatedTrust`, as Entra ID federated credentials).
 
         ``private_key_jwt`` needs ``public_key_pem``, or ``certificate_pem``: then the assertion
         is verified with the certificate's key and must name the certificate by ``x5t`` /
@@ -749,7 +813,9 @@ class TokenServer:
             raise ValueError(f"auth_method must be one of {AUTH_METHODS}, not {auth_method!r}")
         public_key = None
         thumbprints = None
-        if auth_method == "private_key_jwt":
+        if auth_method == "private_key_jwt" and federated is not None:
+            pass
+        elif auth_method == "private_key_jwt":
             if certificate_pem is not None:
                 public_key, thumbprints = _certificate_key(certificate_pem)
             elif public_key_pem is None:
@@ -760,7 +826,15 @@ class TokenServer:
             raise ValueError(f"{auth_method} needs a client_secret")
         allowed = tuple(scope_to_list(scopes) if isinstance(scopes, str) else scopes)
         client = _Client(
-            client_id, client_secret, allowed, auth_method, public_key, thumbprints, require, lifetime
+            client_id,
+            client_secret,
+            allowed,
+            auth_method,
+            public_key,
+            thumbprints,
+            require,
+            lifetime,
+            federated,
         )
         with self._lock:
             self._clients[client_id] = client

@@ -18,9 +18,9 @@ from sync_job.payload import TokenPayload
 from sync_job.redact import Secret, scrub
 from sync_job.rotation import put_credentials
 from sync_job.secret_input import MAX_INPUT_BYTES, NewCredentials, parse_new_credentials, read_input
-from sync_job.store import PublishResult, StoredToken
+from sync_job.store import CURRENT_STAGE, PublishResult, StoredToken
 from sync_job.sync import Job
-from tests.support.fakes import OneByOneReads
+from tests.support.fakes import SecretsFake
 
 
 def read(data: bytes, pem: bool = False) -> str:
@@ -106,7 +106,7 @@ CONFIG = {
 }
 
 
-class FakeStore(OneByOneReads):
+class FakeStore(SecretsFake):
     def __init__(self, publish: PublishResult | None = None) -> None:
         self.doc: dict[str, Any] = {"client_id": "id-1", "client_secret": "old-secret-value", "other": 1}
         self.puts: list[dict[str, Any]] = []
@@ -116,8 +116,11 @@ class FakeStore(OneByOneReads):
     def read_credentials(self, secret_id: str, auth_method: str) -> Credentials:
         raise AssertionError("a rotation reads the whole document, not parsed credentials")
 
-    def describe(self, secret_id: str) -> dict[str, Any]:
+    def describe(self, secret_id: str) -> None:
         raise AssertionError("not used by a rotation")
+
+    def versions_created_since(self, secret_id: str, since: datetime) -> int:
+        return 0
 
     def read_document(self, secret_id: str) -> dict[str, Any]:
         return dict(self.doc)
@@ -126,7 +129,8 @@ class FakeStore(OneByOneReads):
         self.puts.append(doc)
         return "v-2"
 
-    def read_token(self, secret_id: str) -> StoredToken:
+    def read_token(self, secret_id: str, stage: str = CURRENT_STAGE) -> StoredToken:
+        assert stage == CURRENT_STAGE
         return StoredToken(payload=None, version_id="v-token-1")
 
     def publish(self, secret_id: str, payload: TokenPayload, expected_version: str | None) -> PublishResult:
