@@ -78,7 +78,7 @@ variable "environments" {
     client_assertion_lifetime_seconds = optional(number)
     client_assertion_signing_alg      = optional(string)
     client_assertion_file             = optional(string)
-    revocation_url             = optional(string)
+    revocation_url                    = optional(string)
     # The module's own keys: where the secrets are, who reads the token, when to alarm.
     credentials_secret_name = optional(string)
     credentials_secret_arn  = optional(string)
