@@ -264,6 +264,10 @@ def _shown(path: str | os.PathLike[str]) -> str:
     return untrusted(os.fspath(path), limit=300)
 
 
+class NotRegularFileError(OSError):
+    """Something other than a regular file is at the metrics file's path (never opened)."""
+
+
 def check_metrics_path(path: str | os.PathLike[str]) -> os.stat_result | None:
     """The ``lstat`` of ``path`` when a regular file is there, None when nothing is. Raises
     OSError (ENOENT-free) naming what is there instead: a symbolic link (never followed: it could
@@ -273,7 +277,7 @@ def check_metrics_path(path: str | os.PathLike[str]) -> os.stat_result | None:
     except FileNotFoundError:
         return None
     if not stat.S_ISREG(st.st_mode):
-        raise OSError(f"{_shown(path)} is {_kind(st.st_mode)}; give the path of a regular file")
+        raise NotRegularFileError(f"{_shown(path)} is {_kind(st.st_mode)}; give the path of a regular file")
     return st
 
 
@@ -290,12 +294,14 @@ def _read_previous(path: str | os.PathLike[str]) -> tuple[str | None, os.stat_re
         return None, None
     except OSError as exc:
         if exc.errno == errno.ELOOP:  # replaced by a symbolic link since the check
-            raise OSError(f"{_shown(path)} is a symbolic link (never followed)") from None
+            raise NotRegularFileError(f"{_shown(path)} is a symbolic link (never followed)") from None
         raise
     with os.fdopen(fd, "rb") as f:
         st = os.fstat(f.fileno())
         if not stat.S_ISREG(st.st_mode):
-            raise OSError(f"{_shown(path)} is {_kind(st.st_mode)}; give the path of a regular file")
+            raise NotRegularFileError(
+                f"{_shown(path)} is {_kind(st.st_mode)}; give the path of a regular file"
+            )
         data = f.read(MAX_PREVIOUS_BYTES + 1)
     if len(data) > MAX_PREVIOUS_BYTES:
         raise ValueError(f"larger than {MAX_PREVIOUS_BYTES} bytes")
@@ -338,14 +344,22 @@ def write_textfile(path: str | os.PathLike[str], samples: Samples) -> list[str]:
 
     warnings: list[str] = []
     previous: Samples = {}
-    mode = DEFAULT_FILE_MODE
+    there = check_metrics_path(path)  # raises NotRegularFileError before anything is opened
+    mode = DEFAULT_FILE_MODE if there is None else stat.S_IMODE(there.st_mode)
     try:
         text, st = _read_previous(path)
+    except NotRegularFileError:
+        raise
+    except OSError as exc:  # e.g. EACCES: not read back, but the rename may still replace it
+        text, st = None, None
+        warnings.append(
+            f"previous {_shown(path)} unreadable ({exc.strerror or 'error'}), replaced; nothing carried over"
+        )
     except ValueError as exc:  # UnicodeDecodeError is a ValueError; its text quotes no content
         text, st = None, None
         reason = "not UTF-8" if isinstance(exc, UnicodeDecodeError) else str(exc)
         warnings.append(f"previous {_shown(path)} unreadable ({reason}), replaced; nothing carried over")
-    if st is not None:
+    if st is not None:  # the file read (the same one, or one that replaced it since the lstat)
         mode = stat.S_IMODE(st.st_mode)
     if text is not None:
         try:
