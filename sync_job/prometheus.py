@@ -56,6 +56,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Final
 from urllib.parse import urlsplit
 
+from sync_job import waits
 from sync_job.config import safe_url
 from sync_job.errors import UsageError
 from sync_job.redact import scrub, untrusted
@@ -242,6 +243,9 @@ MAX_PREVIOUS_BYTES: Final = 4 << 20
 DEFAULT_FILE_MODE: Final = 0o644
 # Pushes get at most this many seconds in all, and never less than PUSH_FLOOR_SECONDS.
 PUSH_FLOOR_SECONDS: Final = 2.0
+# Past the push deadline, the thread pushing is given up on (it is inside something no socket
+# deadline bounds, such as a name lookup) after this much more (seconds).
+PUSH_STRAGGLER_SECONDS: Final = 0.5
 # The Pushgateway's answer to a push is a status line and a short text (bytes kept).
 MAX_PUSH_ANSWER_BYTES: Final = 64 * 1024
 
@@ -444,8 +448,6 @@ def push(
     OSError; the message says how many groups were pushed) at the first push that fails; the
     rest are not tried.
     """
-    from prometheus_client import pushadd_to_gateway
-
     deadline = time.monotonic() + timeout
     by_env: dict[str, Samples] = {}
     run: Samples = {}
@@ -463,9 +465,39 @@ def push(
         from sync_job.transport import RequestsTransport, build_session
 
         transport = RequestsTransport(build_session(1))
-    for pushed, (grouping_key, group) in enumerate(groups):
+    pushed = [0]
+    try:
+        # On a thread of its own: what no socket deadline bounds (a gateway name that never
+        # resolves) cannot hold the command, and SIGTERM is seen at once.
+        waits.bounded(
+            lambda: _push_groups(gateway, groups, deadline, timeout, transport, pushed),
+            timeout + PUSH_STRAGGLER_SECONDS,
+            name="sync-job-push",
+        )
+    except waits.Unfinished as exc:
+        why = (
+            f"no answer within the push deadline of {round(timeout, 1):g} s"
+            if exc.reason == "deadline"
+            else f"interrupted by {exc.reason}"
+        )
+        raise PushError(f"{why} ({pushed[0]} of {len(groups)} groups pushed)") from None
+
+
+def _push_groups(
+    gateway: str,
+    groups: list[tuple[dict[str, str], Samples]],
+    deadline: float,
+    timeout: float,
+    transport: Transport,
+    pushed: list[int],
+) -> None:
+    """Each group in turn, each push bounded by what is left until ``deadline``; ``pushed[0]``
+    counts the groups the gateway accepted."""
+    from prometheus_client import pushadd_to_gateway
+
+    for grouping_key, group in groups:
         left = deadline - time.monotonic()
-        of = f"{pushed} of {len(groups)} groups pushed"
+        of = f"{pushed[0]} of {len(groups)} groups pushed"
         try:
             if left <= 0:
                 raise TransportError("timeout")
@@ -481,6 +513,7 @@ def push(
             raise PushError(f"{_transport_reason(exc, timeout)} ({of})") from None
         except PushError as exc:
             raise PushError(f"{exc} ({of})") from None
+        pushed[0] += 1
 
 
 def _reason(exc: BaseException) -> str:

@@ -280,3 +280,30 @@ def test_a_previous_file_that_cannot_be_opened_is_replaced_with_a_warning_and_ke
     assert warnings == [f"previous {path} unreadable (Permission denied), replaced; nothing carried over"]
     assert stat.S_IMODE(path.stat().st_mode) == 0o640
     assert "LEAKMARK" not in path.read_text()
+
+
+def test_a_push_stuck_where_no_socket_deadline_reaches_is_given_up_on() -> None:
+    """A transport that never returns (as a gateway name that never resolves would: getaddrinfo
+    cannot be cut): push still ends by its deadline plus PUSH_STRAGGLER_SECONDS."""
+    import threading
+    import time
+
+    from sync_job.transport import HttpRequest, HttpResponse
+
+    release = threading.Event()
+
+    class Stuck:
+        def send(self, request: HttpRequest) -> HttpResponse:
+            release.wait(30)
+            raise AssertionError("released")
+
+    samples = run_samples(Report(results=(refreshed(),)), started_at=1.0, duration_seconds=1)
+    started = time.monotonic()
+    try:
+        with pytest.raises(
+            prom.PushError, match=r"^no answer within the push deadline of 1 s \(0 of 2 groups pushed\)$"
+        ):
+            prom.push("http://127.0.0.1:9", samples, instance="t", timeout=1.0, transport=Stuck())
+    finally:
+        release.set()
+    assert time.monotonic() - started < 1.0 + prom.PUSH_STRAGGLER_SECONDS + 0.3
