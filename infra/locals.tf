@@ -54,7 +54,7 @@ locals {
   alarm_actions = var.alarm_sns_topic_arn == null ? [] : [var.alarm_sns_topic_arn]
   # Warnings (a credential ending within credential_warning_days) go to their own topic if given.
   warning_actions = var.warning_sns_topic_arn == null ? local.alarm_actions : [var.warning_sns_topic_arn]
-  tags          = merge({ "app" = "sync-job", "sync-job:deployment" = var.name }, var.tags)
+  tags            = merge({ "app" = "sync-job", "sync-job:deployment" = var.name }, var.tags)
 }
 
 # The job's configuration (SYNC_JOB_CONFIG_TOML), rendered by a provider-less module that the
