@@ -57,3 +57,8 @@ output "config_toml" {
   description = "The job's rendered configuration (no secret in it)."
   value       = module.sync_job.config_toml
 }
+
+output "reader_policy_json" {
+  description = "Per environment: the IAM policy (JSON) to attach to a consumer role; list the role in consumer_role_arns too (infra/README.md)."
+  value       = module.sync_job.reader_policy_json
+}
