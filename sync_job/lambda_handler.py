@@ -37,7 +37,10 @@ class SyncFailedError(Exception):
 # The keys the event takes (README "AWS Lambda"); anything else is refused, not ignored: a
 # misspelt "environment" or "Force" must not become a run of every environment, unforced.
 EVENT_KEYS: Final = ("environments", "force")
-_TAKES: Final = 'it takes "environments" (a list of environment names) and "force" (true or false)'
+_TAKES: Final = (
+    'it takes "environments" (a list of environment names) and "force" (true or false); '
+    'or {"promote_credentials": NAME}, or a Secrets Manager rotation event'
+)
 # An EventBridge rule (not Scheduler, which sends the schedule's input as is) wraps its input in
 # this envelope; the options are then its "detail" (EventBridge event structure, AWS docs
 # "Amazon EventBridge events").

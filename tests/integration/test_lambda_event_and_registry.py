@@ -12,7 +12,10 @@ import pytest
 from sync_job import redact
 from tests.support.harness import Harness, assert_no_leak, render_toml
 
-TAKES = 'it takes "environments" (a list of environment names) and "force" (true or false)'
+TAKES = (
+    'it takes "environments" (a list of environment names) and "force" (true or false); '
+    'or {"promote_credentials": NAME}, or a Secrets Manager rotation event'
+)
 
 
 class Context(SimpleNamespace):
