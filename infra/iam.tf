@@ -33,6 +33,15 @@ data "aws_iam_policy_document" "job" {
   }
 
   statement {
+    # `credentials promote` (sync_job/staged_credentials.py): the job tests the AWSPENDING
+    # credentials an operator staged from its own egress, then moves AWSCURRENT to them. Moving
+    # labels only: the job never writes a credentials value.
+    sid       = "PromoteStagedClientCredentials"
+    actions   = ["secretsmanager:DescribeSecret", "secretsmanager:UpdateSecretVersionStage"]
+    resources = sort(values(local.credentials_secret_arns))
+  }
+
+  statement {
     sid = "ReadAndPublishTokens"
     actions = [
       "secretsmanager:GetSecretValue",

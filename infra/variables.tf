@@ -306,6 +306,35 @@ variable "schedule_expression" {
   description = "EventBridge Scheduler expression of the scheduled run. The default, with the job's default refresh margin (900 s), leaves a token that a failed run did not refresh 600 s or more for the next run (margin minus interval), at about 1.2-1.33 token requests an hour for 1-hour tokens (docs/infra.md, \"What the defaults cost\"). Keep refresh_margin_seconds minus the interval at 600 s or more."
   type        = string
   default     = "rate(5 minutes)"
+
+  validation {
+    # A run refreshes a token once it has refresh_margin_seconds (M) or less left, so the run
+    # before saw a little more than M; if the next run comes I >= M seconds later, the token has
+    # expired (or expires in flight) first: a lapse every token lifetime with no outage at all.
+    # I is computed for rate(...) and for cron(...) whose hours field is "*" (every minute, */N,
+    # or a list of minutes: the longest gap, across the hour too); other cron(...) is not checked.
+    # M is the smallest margin of any environment (its own, else job_defaults', else the job's
+    # 900 s). Tokens that live no longer than M are refreshed at half their lifetime instead,
+    # which Terraform cannot know (the job warns: `status`, `check`). Written out twice below
+    # because a variable's validation cannot use locals derived from that same variable.
+    condition     = alltrue([for I in [try(tonumber(regex("^rate\\(([0-9]+) minutes?\\)$", var.schedule_expression)[0]) * 60, tonumber(regex("^rate\\(([0-9]+) hours?\\)$", var.schedule_expression)[0]) * 3600, tonumber(regex("^rate\\(([0-9]+) days?\\)$", var.schedule_expression)[0]) * 86400, can(regex("^cron\\(\\* \\* ", var.schedule_expression)) ? 60 : tonumber("-"), 60 * tonumber(regex("^cron\\((?:\\*|0)/([0-9]+) \\* ", var.schedule_expression)[0]), 60 * max(flatten([for L in [[for m in sort([for x in split(",", regex("^cron\\(([0-9]+(?:,[0-9]+)*) \\* ", var.schedule_expression)[0]) : format("%02d", tonumber(x))]) : tonumber(m)]] : [for i, m in L : (i + 1 < length(L) ? L[i + 1] : L[0] + 60) - m]])...), null)] : I == null ? true : I < min(concat([for _, e in var.environments : coalesce(e.refresh_margin_seconds, var.job_defaults.refresh_margin_seconds, 900)], length(var.environments) == 0 ? [900] : [])...)])
+    error_message = join("", [for I in [try(tonumber(regex("^rate\\(([0-9]+) minutes?\\)$", var.schedule_expression)[0]) * 60, tonumber(regex("^rate\\(([0-9]+) hours?\\)$", var.schedule_expression)[0]) * 3600, tonumber(regex("^rate\\(([0-9]+) days?\\)$", var.schedule_expression)[0]) * 86400, can(regex("^cron\\(\\* \\* ", var.schedule_expression)) ? 60 : tonumber("-"), 60 * tonumber(regex("^cron\\((?:\\*|0)/([0-9]+) \\* ", var.schedule_expression)[0]), 60 * max(flatten([for L in [[for m in sort([for x in split(",", regex("^cron\\(([0-9]+(?:,[0-9]+)*) \\* ", var.schedule_expression)[0]) : format("%02d", tonumber(x))]) : tonumber(m)]] : [for i, m in L : (i + 1 < length(L) ? L[i + 1] : L[0] + 60) - m]])...), null)] : "schedule_expression: ${var.schedule_expression} runs up to ${I} s apart, and the smallest refresh_margin_seconds is ${min(concat([for _, e in var.environments : coalesce(e.refresh_margin_seconds, var.job_defaults.refresh_margin_seconds, 900)], length(var.environments) == 0 ? [900] : [])...)} s. A run refreshes a token once it has ${min(concat([for _, e in var.environments : coalesce(e.refresh_margin_seconds, var.job_defaults.refresh_margin_seconds, 900)], length(var.environments) == 0 ? [900] : [])...)} s or less left, so the run before saw a little more; ${I} s later it has expired: a lapse every token lifetime with no outage at all (${min(concat([for _, e in var.environments : coalesce(e.refresh_margin_seconds, var.job_defaults.refresh_margin_seconds, 900)], length(var.environments) == 0 ? [900] : [])...)} - ${I} = ${min(concat([for _, e in var.environments : coalesce(e.refresh_margin_seconds, var.job_defaults.refresh_margin_seconds, 900)], length(var.environments) == 0 ? [900] : [])...) - I} s, must be > 0). Run more often (the default rate(5 minutes) leaves 900 - 300 = 600 s, room for one failed run), or raise refresh_margin_seconds." if I != null])
+  }
+}
+
+variable "token_rotation_schedule_expression" {
+  description = "Secrets Manager rotation schedule of the token secrets (rotation_rules.schedule_expression): each rotation is a forced refresh through the job's compare-and-swap, a backstop beside the job's own schedule, which keeps the tokens fresh; `aws secretsmanager rotate-secret` on a token secret refreshes it now. rate(N hours) with N at least 4 (Secrets Manager's shortest), rate(N days) or cron(...); null registers no rotation (Security Hub SecretsManager.1 then flags the token secrets)."
+  type        = string
+  default     = "rate(4 hours)"
+
+  validation {
+    condition = var.token_rotation_schedule_expression == null ? true : (
+      can(regex("^cron\\(.+\\)$", var.token_rotation_schedule_expression)) ||
+      can(regex("^rate\\([0-9]+ days?\\)$", var.token_rotation_schedule_expression)) ||
+      try(tonumber(regex("^rate\\(([0-9]+) hours?\\)$", var.token_rotation_schedule_expression)[0]) >= 4, false)
+    )
+    error_message = "token_rotation_schedule_expression: rate(N hours) with N of 4 or more, rate(N days) or cron(...) (Secrets Manager rotates at most every 4 hours)."
+  }
 }
 
 variable "schedule_timezone" {

@@ -160,14 +160,14 @@ def publish_token(
     *,
     force: bool,
 ) -> Published:
-    """Step 4: make ``payload`` AWSCURRENT of ``env.token_secret`` unless it had expired or
-    (without ``force``) it expires before the valid ``stored`` token
+    """Step 4: make ``payload`` AWSCURRENT of ``env.token_secret`` unless it is not usable by the
+    one validity rule (``bearer.is_usable``: 60 s or fewer left) or (without ``force``) it
+    expires before the usable ``stored`` token
     (``freshness.publish_refusal``); the write is the compare-and-swap of ``store.publish``
     against ``stored.version_id``. Raises ``SyncJobError`` (``StoreError``) when the write fails."""
     now = clock.now()
-    if payload.seconds_remaining(now) <= 0:
-        note = "the new token had expired by the time it could be published"
-        return Published(Outcome.FAILED, None, now, note)
+    if not freshness.usable(payload, now):
+        return Published(Outcome.FAILED, None, now, freshness.unusable_new_token(payload, now))
     refusal = freshness.publish_refusal(payload, stored.payload, now, force=force)
     if refusal is not None:
         return Published(Outcome.KEPT, stored.payload, now, refusal)
@@ -317,8 +317,8 @@ def not_attempted(
     env: EnvironmentConfig, payload: TokenPayload | None, why: str, now: datetime
 ) -> EnvironmentResult:
     """A due environment this run could not attempt: ``deferred`` while its stored token is
-    still valid (with when it expires), else ``failed``."""
-    if payload is None or payload.seconds_remaining(now) <= 0:
+    still usable by the one validity rule (with when it expires), else ``failed``."""
+    if payload is None or not freshness.usable(payload, now):
         return failed(env, why)
     left = int(payload.seconds_remaining(now))
     return EnvironmentResult(

@@ -93,6 +93,11 @@ module "sync_job" {{
       consumer_role_arns = []
     }}
   }})
+  # moto's RotateSecret keeps only AutomaticallyAfterDays (a ScheduleExpression reads back as
+  # rotation disabled, which the provider takes for a resource gone) and invokes the function
+  # through its Lambda backend: the rotation registration cannot be applied here. The protocol
+  # itself is tested against moto in tests/integration/test_secret_rotation.py.
+  token_rotation_schedule_expression = null
 }}
 
 provider "aws" {{
@@ -107,6 +112,25 @@ provider "aws" {{
   }}
 }}
 """
+
+
+QUICK_START_SECRETS = {
+    "credentials": "paxos/sandbox/client-credentials",
+    "token": "paxos/sandbox/access-token",
+}
+
+
+def adopt_tf(sm: Any) -> str:
+    """The quick start's `aws secretsmanager create-secret` of both sandbox secrets (no value, no
+    key: the account's default), then the import blocks of docs/infra.md for them."""
+    blocks = []
+    for resource, name in QUICK_START_SECRETS.items():
+        arn = sm.create_secret(Name=name)["ARN"]
+        blocks.append(
+            f'import {{\n  to = module.sync_job.aws_secretsmanager_secret.{resource}["sandbox"]\n'
+            f"  id = {json.dumps(arn)}\n}}\n"
+        )
+    return "# Test only: adopt the quick start's secrets (docs/infra.md).\n" + "\n".join(blocks)
 
 
 @dataclass
@@ -157,6 +181,10 @@ def stack(lambda_package: Package, tmp_path_factory: pytest.TempPathFactory) -> 
                 indent=2,
             )
         )
+        # The README's quick start made the sandbox's two secrets by hand, with the names the
+        # module uses; docs/infra.md "Adopting the quick start's secrets" imports them instead of
+        # failing with ResourceExistsException. The same import blocks, for real:
+        (example / "adopt.tf").write_text(adopt_tf(aws_client("secretsmanager", endpoint)))
         tf.init()
         applied = tf.run("apply", "-auto-approve", "-input=false", "-no-color", timeout=600)
         stack = Stack(
@@ -214,7 +242,12 @@ def test_apply_creates_function_schedule_roles_key_secrets_alarms_dashboard(stac
     assert function["KMSKeyArn"] == out["kms_key_arn"]
     # moto 5.2.5 accepts a function's DeadLetterConfig but does not keep it (GetFunction leaves
     # it out), so that one parameter is checked in the CreateFunction request Terraform sent.
-    (create,) = stack.moto.find("POST", "/2015-03-31/functions")
+    # (The prefix also matches the permission's POST .../functions/NAME/policy.)
+    (create,) = [
+        r
+        for r in stack.moto.find("POST", "/2015-03-31/functions")
+        if r.path.rstrip("/").endswith("/functions")
+    ]
     assert json.loads(create.body)["DeadLetterConfig"]["TargetArn"].endswith(f":{NAME}-dead-letter")
     expected_hash = base64.b64encode(hashlib.sha256(stack.package.zip_path.read_bytes()).digest()).decode()
     assert function["CodeSha256"] == expected_hash
@@ -353,6 +386,39 @@ def test_apply_creates_function_schedule_roles_key_secrets_alarms_dashboard(stac
 # --- least privilege, read back from what was applied ---------------------------------------
 
 
+def test_the_quick_start_s_secrets_are_adopted_not_refused(stack: Stack) -> None:
+    assert "2 imported" in stack.apply_log
+    sm = stack.client("secretsmanager")
+    for resource, name in QUICK_START_SECRETS.items():
+        described = sm.describe_secret(SecretId=name)
+        outputs = stack.outputs["token_secret_arns" if resource == "token" else "credentials_secret_arns"]
+        assert described["ARN"] == outputs["sandbox"]
+        # Now the module's: its key, its tags.
+        assert described["KmsKeyId"] in (
+            stack.outputs["kms_key_arn"],
+            stack.outputs["kms_key_arn"].split("/")[-1],
+        )
+        assert {"Key": "sync-job:environment", "Value": "sandbox"} in described["Tags"]
+
+
+def test_reader_policy_output_grants_one_token_and_the_key_through_secrets_manager(stack: Stack) -> None:
+    out = stack.outputs
+    assert sorted(out["reader_policy_json"]) == sorted(ENVIRONMENTS)
+    for env in ENVIRONMENTS:
+        policy = json.loads(out["reader_policy_json"][env])
+        by_sid = {s["Sid"]: s for s in policy["Statement"]}
+        read = by_sid["ReadTheToken"]
+        assert read["Resource"] == out["token_secret_arns"][env]
+        assert sorted(read["Action"]) == ["secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue"]
+        decrypt = by_sid["DecryptTheTokenSecretThroughSecretsManager"]
+        assert decrypt["Action"] == "kms:Decrypt" and decrypt["Resource"] == out["kms_key_arn"]
+        assert decrypt["Condition"]["StringEquals"] == {
+            "kms:ViaService": f"secretsmanager.{REGION}.amazonaws.com",
+            "kms:EncryptionContext:SecretARN": out["token_secret_arns"][env],
+        }
+        assert set(by_sid) == {"ReadTheToken", "DecryptTheTokenSecretThroughSecretsManager"}
+
+
 def test_no_applied_policy_allows_a_secretsmanager_or_kms_action_on_star(stack: Stack) -> None:
     state = stack.tf.show_json()
     findings, documents = find_wildcard_grants(state)
@@ -377,6 +443,11 @@ def test_no_applied_policy_allows_a_secretsmanager_or_kms_action_on_star(stack: 
     ]
     assert sorted(_list(by_sid["ReadClientCredentials"]["Resource"])) == credentials
     assert _list(by_sid["ReadClientCredentials"]["Action"]) == ["secretsmanager:GetSecretValue"]
+    assert sorted(_list(by_sid["PromoteStagedClientCredentials"]["Resource"])) == credentials
+    assert sorted(_list(by_sid["PromoteStagedClientCredentials"]["Action"])) == [
+        "secretsmanager:DescribeSecret",
+        "secretsmanager:UpdateSecretVersionStage",
+    ]
     key_statement = by_sid["UseTheKeyForTheseSecretsOnly"]
     assert _list(key_statement["Resource"]) == [stack.outputs["kms_key_arn"]]
     assert sorted(_list(key_statement["Action"])) == ["kms:Decrypt", "kms:GenerateDataKey"]
