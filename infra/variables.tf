@@ -345,6 +345,34 @@ variable "alarm_sns_topic_arn" {
   default     = null
 }
 
+variable "warning_sns_topic_arn" {
+  description = "SNS topic of warnings that need action within weeks, not now (a client credential ending within credential_warning_days). null: alarm_sns_topic_arn."
+  type        = string
+  default     = null
+}
+
+variable "credential_warning_days" {
+  description = "Warn when an environment's client credential (certificate notAfter, client_secret_expires_at) ends in fewer days than this."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.credential_warning_days >= 1 && floor(var.credential_warning_days) == var.credential_warning_days
+    error_message = "credential_warning_days: a whole number of days, 1 or more."
+  }
+}
+
+variable "credential_page_days" {
+  description = "Page (alarm_sns_topic_arn) when an environment's client credential ends in fewer days than this; below credential_warning_days."
+  type        = number
+  default     = 7
+
+  validation {
+    condition     = var.credential_page_days >= 1 && floor(var.credential_page_days) == var.credential_page_days
+    error_message = "credential_page_days: a whole number of days, 1 or more."
+  }
+}
+
 variable "alarm_period_seconds" {
   description = "Period of the error and staleness alarms. Keep it at least twice the schedule's interval: a period without a run is missing data, which alarms."
   type        = number

@@ -274,8 +274,11 @@ class EnvironmentConfig:
     credentials_secret: str = field(
         metadata=_key(
             _string,
-            'secret holding `{"client_id": "...", "client_secret": "..."}` (for `private_key_jwt`: '
-            '`{"client_id", "private_key", "key_id"?, "certificate"?}`)',
+            'secret holding `{"client_id": "...", "client_secret": "...", "client_secret_expires_at"?}` '
+            '(for `private_key_jwt`: `{"client_id", "private_key", "key_id"?, "certificate"?}`; with '
+            '`kms_key_id` or a federated assertion only `{"client_id", "certificate"?}`). '
+            "`client_secret_expires_at`: seconds since the epoch when the secret ends (RFC 7591 "
+            "§3.2.1), `0` for never ([credential ends](#every-credentials-end-seen-coming))",
         )
     )
     token_secret: str = field(

@@ -36,6 +36,9 @@ class TokenPayload:
     schema_version: int = SCHEMA_VERSION
     # "server" (expires_in from the answer), "jwt" (the token's exp claim), "configured".
     expires_in_source: str = "server"
+    # When the client credential that obtained the token ends (certificate notAfter, client
+    # secret end date; expiry.py), recorded so that `status` needs no credentials. Not secret.
+    credential_expires_at: datetime | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The document as JSON-ready values, the token revealed (for the secret only)."""
@@ -53,6 +56,8 @@ class TokenPayload:
         }
         if self.expires_in_source != "server":
             doc["expires_in_source"] = self.expires_in_source
+        if self.credential_expires_at is not None:
+            doc["credential_expires_at"] = format_rfc3339(self.credential_expires_at)
         return doc
 
     def to_json(self) -> str:
@@ -75,6 +80,7 @@ def build_payload(
     token_url: str,
     client_id: str,
     expires_in_source: str = "server",
+    credential_expires_at: datetime | None = None,
 ) -> TokenPayload:
     """Assemble the payload. ``issued_at`` is the moment just before the request was sent, and it
     is floored to whole seconds, so ``expires_at`` can only understate the token's lifetime."""
@@ -90,6 +96,7 @@ def build_payload(
         token_url=token_url,
         client_id=client_id,
         expires_in_source=expires_in_source,
+        credential_expires_at=credential_expires_at,
     )
 
 
@@ -126,6 +133,8 @@ def parse_payload(text: str | None) -> TokenPayload:
         client_id=_text_field(doc, "client_id"),
         schema_version=version if isinstance(version, int) and not isinstance(version, bool) else 0,
         expires_in_source=_text_field(doc, "expires_in_source") or "server",
+        # Informational: unreadable counts as unknown.
+        credential_expires_at=bearer.parse_timestamp(doc.get("credential_expires_at")),
     )
 
 

@@ -111,8 +111,8 @@ def _why_due(payload: TokenPayload | None, problem: str | None, now: datetime, *
         return "the stored value is unusable"
     if payload is None:
         return "no token stored"
-    if payload.seconds_remaining(now) <= 0:
-        return "the stored token has expired"
+    if not freshness.usable(payload, now):
+        return "the stored token has expired (or has 60 s or fewer left)"
     return "forced" if force else "inside the refresh margin"
 
 

@@ -15,6 +15,7 @@ from sync_job.config import EnvironmentConfig
 from sync_job.credentials import Credentials
 from sync_job.errors import StoreError, SyncJobError
 from sync_job.executor import Activity, Pool, Unfinished, call_bounded
+from sync_job.expiry import days_left
 from sync_job.payload import TokenPayload
 from sync_job.refresh import TokenSource, check_token, join_warnings, request_token, unexpected
 from sync_job.report import CheckEntry, CheckReport, StatusEntry, StatusReport, TokenState
@@ -77,6 +78,8 @@ def status_entry(env: EnvironmentConfig, found: StoredToken | StoreError | str, 
         issued_at=payload.issued_at,
         scope=payload.scope,
         warning=freshness.short_lifetime_warning(lifetime, env.refresh_margin_seconds),
+        credential_expires_at=payload.credential_expires_at,
+        credential_days_left=days_left(payload.credential_expires_at, now),
     )
 
 
@@ -119,10 +122,12 @@ class Checker:
         """The steps of one environment's check, each recorded in ``checks`` as it ends."""
         checks: list[tuple[str, str]] = [("config", "ok")]
         warnings: list[str | None] = []
+        ends: datetime | None = None
         step = "credentials"
         try:
             activity.note(env.name, f"reading credentials secret {env.credentials_secret}")
             creds = self.store.read_credentials(env.credentials_secret, env.auth_method)
+            ends = creds.expires_at
             warnings += creds.warnings
             checks.append((step, "ok"))
             step = "token"
@@ -134,25 +139,30 @@ class Checker:
             self.store.describe(env.token_secret)
             checks.append((step, "ok"))
         except SyncJobError as exc:
-            return CheckEntry(
-                env.name,
-                False,
-                (*checks, (step, "failed")),
-                exc.message,
-                join_warnings(warnings),
-                env.credential_kind,
-            )
+            return self._entry(env, (*checks, (step, "failed")), exc.message, warnings, ends)
         except Exception as exc:
-            error = unexpected(exc)
-            return CheckEntry(
-                env.name,
-                False,
-                (*checks, (step, "failed")),
-                error,
-                join_warnings(warnings),
-                env.credential_kind,
-            )
-        return CheckEntry(env.name, True, tuple(checks), None, join_warnings(warnings), env.credential_kind)
+            return self._entry(env, (*checks, (step, "failed")), unexpected(exc), warnings, ends)
+        return self._entry(env, tuple(checks), None, warnings, ends)
+
+    def _entry(
+        self,
+        env: EnvironmentConfig,
+        checks: tuple[tuple[str, str], ...],
+        error: str | None,
+        warnings: list[str | None],
+        ends: datetime | None,
+    ) -> CheckEntry:
+        """A check's entry: its credential kind, and when that credential ends (expiry.py)."""
+        return CheckEntry(
+            env.name,
+            error is None,
+            checks,
+            error,
+            join_warnings(warnings),
+            env.credential_kind,
+            ends,
+            days_left(ends, self.clock.now()),
+        )
 
     def _token(self, env: EnvironmentConfig, creds: Credentials, deadline: float) -> list[str | None]:
         """The request and check steps of a run; the token's notes. Raises ``SyncJobError``."""

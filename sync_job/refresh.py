@@ -27,6 +27,7 @@ from sync_job.config import EnvironmentConfig
 from sync_job.credentials import Credentials
 from sync_job.errors import DeadlineError, RateLimitedError, SyncJobError, TokenRequestError
 from sync_job.executor import Activity, Interrupt
+from sync_job.expiry import days_left
 from sync_job.oauth import FetchResult, TokenResponse, missing_scopes
 from sync_job.payload import TokenPayload, build_payload
 from sync_job.redact import scrub
@@ -105,14 +106,20 @@ def check_token(env: EnvironmentConfig, creds: Credentials, fetched: FetchResult
         *token.warnings,
         freshness.short_lifetime_warning(token.expires_in, env.refresh_margin_seconds),
     )
-    return Checked(payload=payload_of(env, creds.client_id, token, fetched.issued_at), warnings=warnings)
+    payload = payload_of(env, creds.client_id, token, fetched.issued_at, creds.expires_at)
+    return Checked(payload=payload, warnings=warnings)
 
 
 def payload_of(
-    env: EnvironmentConfig, client_id: str, token: TokenResponse, issued_at: datetime
+    env: EnvironmentConfig,
+    client_id: str,
+    token: TokenResponse,
+    issued_at: datetime,
+    credential_expires_at: datetime | None = None,
 ) -> TokenPayload:
     """The payload to publish for ``token`` (issued at ``issued_at``, UTC) of environment ``env``;
-    the granted scope, or the requested one when the server omitted it (RFC 6749 §5.1)."""
+    the granted scope, or the requested one when the server omitted it (RFC 6749 §5.1); the end
+    of the credential that obtained it (``Credentials.expires_at``) recorded for ``status``."""
     return build_payload(
         access_token=token.access_token,
         token_type=token.token_type,
@@ -123,6 +130,7 @@ def payload_of(
         token_url=env.token_url,
         client_id=client_id,
         expires_in_source=token.expires_in_source,
+        credential_expires_at=credential_expires_at,
     )
 
 
@@ -152,14 +160,14 @@ def publish_token(
     *,
     force: bool,
 ) -> Published:
-    """Step 4: make ``payload`` AWSCURRENT of ``env.token_secret`` unless it had expired or
-    (without ``force``) it expires before the valid ``stored`` token
+    """Step 4: make ``payload`` AWSCURRENT of ``env.token_secret`` unless it is not usable by the
+    one validity rule (``bearer.is_usable``: 60 s or fewer left) or (without ``force``) it
+    expires before the usable ``stored`` token
     (``freshness.publish_refusal``); the write is the compare-and-swap of ``store.publish``
     against ``stored.version_id``. Raises ``SyncJobError`` (``StoreError``) when the write fails."""
     now = clock.now()
-    if payload.seconds_remaining(now) <= 0:
-        note = "the new token had expired by the time it could be published"
-        return Published(Outcome.FAILED, None, now, note)
+    if not freshness.usable(payload, now):
+        return Published(Outcome.FAILED, None, now, freshness.unusable_new_token(payload, now))
     refusal = freshness.publish_refusal(payload, stored.payload, now, force=force)
     if refusal is not None:
         return Published(Outcome.KEPT, stored.payload, now, refusal)
@@ -288,6 +296,8 @@ def with_token(
         attempts=fetched.attempts if fetched else 0,
         latency_seconds=fetched.latency_seconds if fetched else None,
         warning=join_warnings(warnings),
+        credential_expires_at=payload.credential_expires_at,
+        credential_days_left=days_left(payload.credential_expires_at, now),
     )
 
 
@@ -298,6 +308,8 @@ def would_refresh(env: EnvironmentConfig, payload: TokenPayload | None, now: dat
         outcome=Outcome.WOULD_REFRESH,
         expires_at=payload.expires_at if payload else None,
         seconds_remaining=payload.seconds_remaining(now) if payload else None,
+        credential_expires_at=payload.credential_expires_at if payload else None,
+        credential_days_left=days_left(payload.credential_expires_at, now) if payload else None,
     )
 
 
@@ -305,8 +317,8 @@ def not_attempted(
     env: EnvironmentConfig, payload: TokenPayload | None, why: str, now: datetime
 ) -> EnvironmentResult:
     """A due environment this run could not attempt: ``deferred`` while its stored token is
-    still valid (with when it expires), else ``failed``."""
-    if payload is None or payload.seconds_remaining(now) <= 0:
+    still usable by the one validity rule (with when it expires), else ``failed``."""
+    if payload is None or not freshness.usable(payload, now):
         return failed(env, why)
     left = int(payload.seconds_remaining(now))
     return EnvironmentResult(
@@ -315,4 +327,6 @@ def not_attempted(
         expires_at=payload.expires_at,
         seconds_remaining=payload.seconds_remaining(now),
         warning=f"deferred ({why}); its token expires at {format_timestamp(payload.expires_at)}, in {left} s",
+        credential_expires_at=payload.credential_expires_at,
+        credential_days_left=days_left(payload.credential_expires_at, now),
     )

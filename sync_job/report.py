@@ -51,6 +51,12 @@ def _seconds(value: float | None) -> int | None:
     return None if value is None else int(value)
 
 
+def _credential_end(doc: dict[str, Any], expires_at: datetime | None, days_left: int | None) -> None:
+    if expires_at is not None:
+        doc["credential_expires_at"] = _stamp(expires_at)
+        doc["credential_days_left"] = days_left
+
+
 @dataclass(frozen=True)
 class EnvironmentResult:
     """One environment's ``run`` result. ``expires_at`` (UTC) and ``seconds_remaining`` describe
@@ -65,10 +71,14 @@ class EnvironmentResult:
     attempts: int = 0
     latency_seconds: float | None = None
     warning: str | None = None
+    # When the client credential ends and whole days left (expiry.py), where known.
+    credential_expires_at: datetime | None = None
+    credential_days_left: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready: timestamps as RFC 3339 UTC, seconds as integers, latency in ms."""
-        return {
+        """JSON-ready: timestamps as RFC 3339 UTC, seconds as integers, latency in ms;
+        ``credential_expires_at`` / ``credential_days_left`` only where known."""
+        doc: dict[str, Any] = {
             "environment": self.environment,
             "outcome": str(self.outcome),
             "expires_at": _stamp(self.expires_at),
@@ -78,6 +88,8 @@ class EnvironmentResult:
             "latency_ms": None if self.latency_seconds is None else round(self.latency_seconds * 1000, 1),
             "warning": self.warning,
         }
+        _credential_end(doc, self.credential_expires_at, self.credential_days_left)
+        return doc
 
 
 @dataclass(frozen=True)
@@ -122,10 +134,14 @@ class StatusEntry:
     scope: str | None = None
     error: str | None = None
     warning: str | None = None
+    # Recorded in the stored token by the refresh that made it (expiry.py), where known.
+    credential_expires_at: datetime | None = None
+    credential_days_left: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready; ``issued_at`` and ``scope`` only when a token is stored, ``error`` and
-        ``warning`` only when set."""
+        ``warning`` only when set, ``credential_expires_at`` / ``credential_days_left`` only
+        where known."""
         doc: dict[str, Any] = {
             "environment": self.environment,
             "state": str(self.state),
@@ -139,6 +155,7 @@ class StatusEntry:
             doc["error"] = self.error
         if self.warning is not None:
             doc["warning"] = self.warning
+        _credential_end(doc, self.credential_expires_at, self.credential_days_left)
         return doc
 
 
@@ -171,9 +188,14 @@ class CheckEntry:
     # The kind of credential the client authenticates with (EnvironmentConfig.credential_kind:
     # client_secret, private_key, kms_key, aws_sts, assertion_file).
     credential: str | None = None
+    # When that credential ends and whole days left (expiry.py), where known.
+    credential_expires_at: datetime | None = None
+    credential_days_left: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready: environment, ok, checks (step → "ok"/"failed"), error, warning if any."""
+        """JSON-ready: environment, ok, checks (step → "ok"/"failed"), error, warning if any,
+        the credential kind, and ``credential_expires_at`` / ``credential_days_left`` where
+        known."""
         doc: dict[str, Any] = {
             "environment": self.environment,
             "ok": self.ok,
@@ -182,6 +204,7 @@ class CheckEntry:
         }
         if self.credential is not None:
             doc["credential"] = self.credential
+        _credential_end(doc, self.credential_expires_at, self.credential_days_left)
         if self.warning is not None:
             doc["warning"] = self.warning
         return doc

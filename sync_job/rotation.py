@@ -21,6 +21,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
+from sync_job import waits
 from sync_job.config import EnvironmentConfig
 from sync_job.credentials import Credentials
 from sync_job.errors import OAuthError, SecretNotFoundError, SyncJobError
@@ -169,6 +170,9 @@ def put_credentials(
     result = _replace(result, tested=True)
     log_event(log, logging.INFO, "credentials.tested", environment=env.name, attempt=fetched.attempts)
 
+    # SIGTERM/SIGINT (cli's handlers, sync_job.waits): no later step starts.
+    if (reason := waits.interrupted()) is not None:
+        return _failed(result, f"interrupted by {reason} after the test; nothing stored")
     # Step 2: store as the new AWSCURRENT version.
     doc = dict(current)
     doc["client_id"] = new_id
@@ -194,6 +198,8 @@ def put_credentials(
         version_id=version_id,
     )
 
+    if (reason := waits.interrupted()) is not None:
+        return _replace(result, note=f"interrupted by {reason}: the stored token is unchanged")
     # Step 3: publish the token from step 1; a second request would count against the rate limit.
     if not refresh:
         return _replace(

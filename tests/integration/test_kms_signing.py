@@ -274,6 +274,8 @@ def test_entra_accepts_a_certificate_made_through_kms(harness: Harness, kms: Any
     assert seen[0]["alg"] == "PS256"
     assert jwt.utils.base64url_decode(seen[0]["x5t#S256"]) == cert.fingerprint(hashes.SHA256())
     assert jwt.utils.base64url_decode(seen[0]["x5t"]) == cert.fingerprint(hashes.SHA1())
+    # Its notAfter is the credential's end: 30 days from 5 minutes ago is 29 whole days left.
+    assert result.json()["results"][0]["credential_days_left"] == 29
 
 
 def test_a_certificate_of_another_key_is_refused_before_any_request(harness: Harness, kms: Any) -> None:

@@ -1,7 +1,7 @@
 """In-memory stand-ins shared by the unit tests and the freshness simulation (bench/freshness_sim.py),
 and the builders of configs and stored token documents every test uses.
 
-Only the wires are replaced: :class:`FakeTokenEndpoint` stands in for ``requests.Session`` under the
+Only the wires are replaced: :class:`FakeTokenEndpoint` is the ``transport.Transport`` under the
 real ``TokenClient``, :class:`MemoryStore` for ``sync_job.store.SecretsStore`` under the real ``Job``,
 :class:`FakeSecretsClient` for boto3's Secrets Manager client under the real ``TokenReader``. Time is a
 :class:`ManualClock`: it moves when the code sleeps, so a simulated week takes a second.
@@ -14,18 +14,17 @@ import json
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import requests
 from botocore.exceptions import ClientError
 
 from sync_job import clock
 from sync_job.config import Config, EnvironmentConfig, parse_config
 from sync_job.credentials import Credentials
-from sync_job.errors import StoreError, SyncJobError
+from sync_job.errors import SecretNotFoundError, StoreError, SyncJobError
 from sync_job.pacing import HostPacer
 from sync_job.payload import TokenPayload, parse_payload
 from sync_job.redact import Secret
@@ -33,6 +32,7 @@ from sync_job.store import CURRENT_STAGE, PublishResult, StoredToken, classify_e
 from sync_job.sync import Job
 from sync_job.timeutil import format_rfc3339
 from sync_job.token_client import TokenClient
+from sync_job.transport import HttpRequest, HttpResponse, TransportError
 from tests.support.sm_limits import Refusal, SecretsManagerRules
 
 SCOPES = ("funding:read_profile", "transfer:read_transfer")
@@ -162,26 +162,10 @@ class Outages:
             t += length
 
 
-class _Response:
-    def __init__(self, body: bytes, status: int = 200, headers: dict[str, str] | None = None) -> None:
-        self.status_code = status
-        self.headers = {"Content-Type": "application/json", **(headers or {})}
-        self._body = body
-
-    def __enter__(self) -> _Response:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-    def iter_content(self, chunk_size: int) -> Iterator[bytes]:
-        yield self._body
-
-
 class FakeTokenEndpoint:
-    """Stands in for ``requests.Session``: each ``post`` takes ``latency`` s of the clock and answers
-    like Paxos (a new token living ``LIFETIME`` s, granted ``scope``), or raises ConnectionError
-    during an outage. ``requests`` counts the posts."""
+    """A ``transport.Transport`` (the token client's one-method HTTP interface): each ``send``
+    takes ``latency`` s of the clock and answers like Paxos (a new token living ``LIFETIME`` s,
+    granted ``scope``), or fails to connect during an outage. ``requests`` counts the sends."""
 
     def __init__(
         self,
@@ -195,11 +179,11 @@ class FakeTokenEndpoint:
         self.lifetime = lifetime
         self.requests = 0
 
-    def post(self, url: str, **kwargs: Any) -> _Response:
+    def send(self, request: HttpRequest) -> HttpResponse:
         self.requests += 1
         self.clock.advance(self.latency)
         if self.outages.active(self.clock.monotonic()):
-            raise requests.exceptions.ConnectionError("simulated outage")
+            raise TransportError("connection", "ConnectionError")  # what a refused connect gives
         body = json.dumps(
             {
                 "access_token": f"tok-sim-{self.requests:08d}",
@@ -208,7 +192,7 @@ class FakeTokenEndpoint:
                 "scope": self.scope,
             }
         ).encode()
-        return _Response(body)
+        return HttpResponse(200, {"Content-Type": "application/json"}, body)
 
 
 class SecretsFake:
@@ -275,8 +259,10 @@ class MemoryStore(SecretsFake):
     an outage. Publishing compares versions as the real store does: if AWSCURRENT moved since the
     run read it and now holds a token living at least as long, the run's token is not published.
     ``before_publish`` runs first thing in ``publish``: another run's write goes there.
+    ``documents`` holds other secrets' JSON documents (a credentials secret, for ``credentials
+    put``); ``before_put_document`` runs first thing in ``put_document`` (a slow write goes there).
 
-    Writes obey Secrets Manager's documented limits (``sm_limits.py``, the rules the moto wrapper
+    Writes of the token secret obey Secrets Manager's documented limits (``sm_limits.py``, the rules the moto wrapper
     enforces): a publish is a PutSecretValue and an UpdateSecretVersionStage, refused past 100
     versions created within 24 hours (``quota_errors`` counts those), past 50 writes/s, or past
     65,536 bytes."""
@@ -288,6 +274,8 @@ class MemoryStore(SecretsFake):
         self.history: list[tuple[float, TokenPayload]] = []  # (monotonic time, payload) published
         self.created: list[float] = []  # each version's creation, epoch seconds of the clock
         self.before_publish: Callable[[], None] | None = None
+        self.documents: dict[str, dict[str, Any]] = {}
+        self.before_put_document: Callable[[], None] | None = None
         self.rules = SecretsManagerRules(lambda: self.clock.now().timestamp())
         self.quota_errors = 0
 
@@ -335,6 +323,19 @@ class MemoryStore(SecretsFake):
     def versions_created_since(self, secret_id: str, since: datetime) -> int:
         self._check()
         return sum(1 for t in self.created if t >= since.timestamp())
+
+    def read_document(self, secret_id: str) -> dict[str, Any]:
+        self._check()
+        if secret_id not in self.documents:
+            raise SecretNotFoundError(f"secret {secret_id} does not exist")
+        return dict(self.documents[secret_id])
+
+    def put_document(self, secret_id: str, doc: dict[str, Any]) -> str:
+        if self.before_put_document is not None:
+            self.before_put_document()
+        self._check()
+        self.documents[secret_id] = dict(doc)
+        return f"v-{secret_id}-{len(self.documents)}"
 
     def publish(self, secret_id: str, payload: TokenPayload, expected_version: str | None) -> PublishResult:
         if self.before_publish is not None:
@@ -387,10 +388,9 @@ def fake_job(
     rng: random.Random | None = None,
 ) -> Job:
     """The real ``Job`` and ``TokenClient`` (retries, pacing, deadline) over the fakes."""
-    session: Any = endpoint  # stands in for requests.Session (only post() is called)
     return Job(
         config=job_config,
         store=store,
         clock=clock,
-        tokens=TokenClient(session, clock, HostPacer(clock), random=rng),
+        tokens=TokenClient(endpoint, clock, HostPacer(clock), random=rng),
     )

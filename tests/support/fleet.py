@@ -20,25 +20,25 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import requests
-
 from sync_job.config import parse_config
 from sync_job.credentials import Credentials
 from sync_job.errors import StoreError
 from sync_job.payload import TokenPayload
 from sync_job.redact import Secret
 from sync_job.store import BATCH_SIZE, CURRENT_STAGE, PublishResult, StoredToken
-from tests.support.fakes import LIFETIME, ManualClock, Outages, SecretsFake, _Response, fake_job, refused
+from sync_job.transport import HttpRequest, HttpResponse, TransportError
+from tests.support.fakes import LIFETIME, ManualClock, Outages, SecretsFake, fake_job, refused
 from tests.support.sm_limits import SecretsManagerRules
 
 HOST = "https://oauth.example.test/oauth2/token"
+_JSON = {"Content-Type": "application/json"}
 WINDOW = 300.0  # Paxos: the rate is averaged over 5 minutes...
 LIMIT = 300  # ...at 1 request/s
 LOCKOUT = 300.0  # and past it every request from the IP gets 429 for 5 minutes
 
 
 class PaxosHost:
-    """Stands in for ``requests.Session`` at one token host with Paxos's rate rule."""
+    """A ``transport.Transport`` at one token host with Paxos's rate rule."""
 
     def __init__(self, clock: ManualClock, outages: Outages, latency: float = 0.1) -> None:
         self.clock, self.outages, self.latency = clock, outages, latency
@@ -49,7 +49,7 @@ class PaxosHost:
         self.answered_429 = 0
         self.issued = 0
 
-    def post(self, url: str, **kwargs: Any) -> _Response:
+    def send(self, request: HttpRequest) -> HttpResponse:
         self.clock.advance(self.latency)
         now = self.clock.monotonic()
         self.times.append(now)
@@ -62,16 +62,16 @@ class PaxosHost:
         if now < self.locked_until:
             self.answered_429 += 1
             wait = str(int(self.locked_until - now) + 1)
-            return _Response(b'{"error": "rate_limited"}', 429, {"Retry-After": wait})
+            return HttpResponse(429, {**_JSON, "Retry-After": wait}, b'{"error": "rate_limited"}')
         if self.outages.active(now):
-            raise requests.exceptions.ConnectionError("simulated outage")
+            raise TransportError("connection", "ConnectionError")  # what a refused connect gives
         self.issued += 1
         body = {
             "access_token": f"tok-fleet-{self.issued:09d}",
             "expires_in": LIFETIME,
             "token_type": "bearer",
         }
-        return _Response(json.dumps(body).encode())
+        return HttpResponse(200, _JSON, json.dumps(body).encode())
 
     def busiest(self, window: float) -> int:
         """Most requests in any window of ``window`` seconds."""

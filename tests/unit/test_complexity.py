@@ -26,7 +26,6 @@ KNOWN = {
     ("secret_input.py", "parse_new_credentials"): "issue 18 §3 (one credentials reader)",
     ("revocation.py", "revoke"): "issue 21 §3 (revoke), new",
     ("token_client.py", "TokenClient.fetch"): "issue 18 §1 / issue 17 §2 (one transport, a flat retry loop)",
-    ("prometheus.py", "Sinks.from_options"): "issue 18 §6 (metrics option validation)",
 }
 
 
@@ -46,8 +45,12 @@ def test_no_product_function_is_over_the_limits_but_the_known_ones() -> None:
     functions = _functions()
     assert ("sync.py", "Job.run") in functions  # the walk sees methods
     over = {key for key, (cc, lines) in functions.items() if cc > MAX_COMPLEXITY or lines > MAX_LINES}
-    assert over - set(KNOWN) == set(), {key: functions[key] for key in over - set(KNOWN)}
-    assert set(KNOWN) - over == set(), "within the limits now: drop from KNOWN"
+    new = {key: functions[key] for key in sorted(over - set(KNOWN))}
+    assert not new, (
+        f"(complexity, lines) over {MAX_COMPLEXITY} / {MAX_LINES}: {new}; split each into named steps "
+        "(or, while another change rewrites it, list it in KNOWN with that change)"
+    )
+    assert not set(KNOWN) - over, f"within the limits now, drop from KNOWN: {sorted(set(KNOWN) - over)}"
 
 
 def test_a_run_fits_on_a_screen() -> None:

@@ -1,10 +1,11 @@
 """One environment's refresh as named steps (refresh.py), each on its own, and ``credentials put``
-going through the same request, check and publish steps as a run. In-memory store, a scripted
-token source, a manual clock; the wire is covered by test_run_against_servers.py,
+going through the same request, check and publish steps as a run. The in-memory store
+(fakes.MemoryStore), a scripted token source, a manual clock; the wire is covered by test_run_against_servers.py,
 test_publish_cas.py and test_credentials_put.py."""
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -15,15 +16,13 @@ from sync_job.config import EnvironmentConfig
 from sync_job.credentials import Credentials
 from sync_job.errors import DeadlineError, OAuthError, RateLimitedError, SyncJobError, TokenRequestError
 from sync_job.oauth import FetchResult, TokenResponse
-from sync_job.payload import TokenPayload
 from sync_job.redact import Secret
 from sync_job.refresh import check_token, publish_token, request_token
 from sync_job.report import Outcome
 from sync_job.rotation import put_credentials
 from sync_job.secret_input import NewCredentials
-from sync_job.store import CURRENT_STAGE, PublishResult, StoredToken
 from sync_job.sync import Job
-from tests.support.fakes import ManualClock, SecretsFake, config, env_config, stored_payload
+from tests.support.fakes import SECRET_ID, ManualClock, MemoryStore, config, env_config, stored_payload
 
 ENV = env_config("sandbox", scopes=["a", "b"])
 CREDS = Credentials("cid", client_secret=Secret("sec-ret-value-1"), source="c", warnings=("a note",))
@@ -116,25 +115,6 @@ def test_a_grant_lacking_a_configured_scope_has_no_payload(granted: str, lacking
 # --- step 4: publish ------------------------------------------------------------------------------
 
 
-class _Secret(SecretsFake):
-    """One token secret whose AWSCURRENT is ``current`` (version v1); ``lost`` makes the
-    compare-and-swap lose to ``rival``, as store.SecretStore.publish answers then."""
-
-    def __init__(self, current: TokenPayload | None, rival: TokenPayload | None = None) -> None:
-        self.current, self.rival = current, rival
-        self.writes: list[tuple[TokenPayload, str | None]] = []
-
-    def read_token(self, secret_id: str, stage: str = CURRENT_STAGE) -> StoredToken:
-        return StoredToken(self.current, "v1" if self.current else None)
-
-    def publish(self, secret_id: str, payload: TokenPayload, expected_version: str | None) -> PublishResult:
-        self.writes.append((payload, expected_version))
-        if self.rival is not None:
-            return PublishResult(published=False, current=self.rival, version_id="v9")
-        self.current = payload
-        return PublishResult(published=True, version_id="v2")
-
-
 @dataclass(frozen=True)
 class Row:
     stored_left: float | None  # seconds the stored token has left (None: no token)
@@ -148,11 +128,14 @@ class Row:
 PUBLISH = {
     "over a due token": Row(100, 3600, False, Outcome.REFRESHED, None),
     "into an empty secret": Row(None, 3600, False, Outcome.REFRESHED, None),
-    "over an expired token": Row(-5, 30, False, Outcome.REFRESHED, None),
+    "over an expired token": Row(-5, 600, False, Outcome.REFRESHED, None),
     "never a worse token": Row(3000, 2000, False, Outcome.KEPT, "before the stored one"),
     "a worse token when forced": Row(3000, 2000, True, Outcome.REFRESHED, None),
     "never an expired token": Row(100, -1, False, Outcome.FAILED, "had expired"),
     "never an expired token, forced or not": Row(None, -1, True, Outcome.FAILED, "had expired"),
+    "never one consumers refuse (60 s or less left)": Row(
+        None, 60, False, Outcome.FAILED, "every consumer requires"
+    ),
     "the compare-and-swap lost to a longer token": Row(100, 3600, False, Outcome.FRESH, "another run", True),
 }
 
@@ -160,71 +143,63 @@ PUBLISH = {
 @pytest.mark.parametrize("row", PUBLISH.values(), ids=list(PUBLISH))
 def test_the_publish_step_never_writes_a_worse_or_expired_token(row: Row) -> None:
     clock = ManualClock()
+    store = MemoryStore(clock)
     stored = None if row.stored_left is None else stored_payload(clock, row.stored_left, "tok-stored-old")
+    if stored is not None:
+        store.put(stored)
+    found = store.read_token(SECRET_ID)
     rival = stored_payload(clock, 7200, "tok-rival-0000") if row.rival else None
+    if rival is not None:  # another run publishes between this one's read and its write
+        store.before_publish = functools.partial(store.put, rival)
     new = stored_payload(clock, row.new_left, "tok-step-new-0000")
-    secret = _Secret(stored, rival)
-    found = secret.read_token("t")
-    published = publish_token(secret, clock, ENV, found, new, force=row.force)
+    published = publish_token(store, clock, ENV, found, new, force=row.force)
     assert published.outcome is row.outcome
     assert (published.note is None) if row.note is None else (row.note in (published.note or ""))
-    written = row.outcome in (Outcome.REFRESHED, Outcome.FRESH)
-    assert secret.writes == ([(new, found.version_id)] if written else [])
+    written = [payload for _, payload in store.history]
+    assert (new in written) is (row.outcome is Outcome.REFRESHED)
     expected = {Outcome.REFRESHED: new, Outcome.KEPT: stored, Outcome.FRESH: rival, Outcome.FAILED: None}
     assert published.current == expected[row.outcome]
+    assert store.current == (stored if row.outcome in (Outcome.KEPT, Outcome.FAILED) else published.current)
 
 
 # --- credentials put goes through the same steps --------------------------------------------------
 
 
-class _Rotation(_Secret):
-    """The credentials document and the token secret; ``while_storing`` runs in PutSecretValue."""
-
-    def __init__(self, current: TokenPayload | None, while_storing: Any = None) -> None:
-        super().__init__(current)
-        self.while_storing = while_storing
-        self.documents: list[dict[str, Any]] = []
-
-    def read_document(self, secret_id: str) -> dict[str, Any]:
-        return {"client_id": "cid", "client_secret": "old-secret-value"}
-
-    def put_document(self, secret_id: str, doc: dict[str, Any]) -> str:
-        if self.while_storing is not None:
-            self.while_storing()
-        self.documents.append(doc)
-        return "v-creds-2"
-
-
-def _put(clock: ManualClock, store: _Rotation, tokens: Answer) -> Any:
+def _put(clock: ManualClock, store: MemoryStore, tokens: Answer) -> Any:
+    store.documents["c"] = {"client_id": "cid", "client_secret": "old-secret-value"}
     job = Job(config=config("sandbox", scopes=["a", "b"]), store=store, tokens=tokens, clock=clock)
     return put_credentials(job, "sandbox", NewCredentials(client_secret=Secret("new-secret-value")))
 
 
 def test_put_publishes_its_test_token_through_the_publish_step() -> None:
     clock = ManualClock()
-    store = _Rotation(stored_payload(clock, 100, "tok-stored-old"))
+    store = MemoryStore(clock)
+    store.put(stored_payload(clock, 100, "tok-stored-old"))
     result = _put(clock, store, Answer(_token(clock)))
     assert result.ok and result.tested and result.stored and result.published
-    (written, expected_version), *more = store.writes
-    assert more == [] and expected_version == "v1"  # the compare-and-swap against what was read
-    assert written.access_token.reveal() == "tok-step-new-0000"
+    assert store.documents["c"]["client_secret"] == "new-secret-value"
+    assert store.current is not None and store.current.access_token.reveal() == "tok-step-new-0000"
+    assert len(store.history) == 2  # the stored token, then the test token: one write
 
 
 def test_put_never_publishes_a_test_token_that_expired_while_the_credentials_were_stored() -> None:
     """Issue 18 §2's example: a slow store step, then the test token (300 s) had expired; the
     stored token with 3000 s left stays."""
     clock = ManualClock()
+    store = MemoryStore(clock)
     stored = stored_payload(clock, 3000, "tok-stored-good")
-    store = _Rotation(stored, while_storing=lambda: clock.advance(301))
+    store.put(stored)
+    store.before_put_document = functools.partial(clock.advance, 301)
     result = _put(clock, store, Answer(_token(clock, expires_in=300)))
     assert result.stored and not result.published
-    assert store.writes == [] and store.current == stored
+    assert store.current == stored and len(store.history) == 1
     assert "the token was not published: the new token had expired" in (result.error or "")
 
 
 def test_put_tests_with_the_check_step_and_stores_nothing_when_a_scope_is_lacking() -> None:
     clock = ManualClock()
-    store = _Rotation(None)
+    store = MemoryStore(clock)
     result = _put(clock, store, Answer(_token(clock, scope="a")))
-    assert not result.tested and store.documents == [] and store.writes == []
+    assert not result.tested and store.current is None
+    assert store.documents["c"]["client_secret"] == "old-secret-value"
     assert "test failed: the granted scope lacks b; nothing stored" in (result.error or "")
