@@ -267,8 +267,17 @@ def _calling(action: str, secret_id: str, call: Callable[[], T]) -> T:
 class SecretStore:
     """Reads and writes of the job's secrets, over a boto3 Secrets Manager client."""
 
-    def __init__(self, client: SecretsManagerClient) -> None:
+    def __init__(self, client: SecretsManagerClient, write_slot: Callable[[], None] | None = None) -> None:
+        """``write_slot`` is called before each write (PutSecretValue, UpdateSecretVersionStage)
+        and returns when it may be sent: ``pacing.secrets_write_slot`` keeps a run under Secrets
+        Manager's writes-per-second quota. None: writes are not paced."""
         self._client = client
+        self._write_slot = write_slot
+
+    def _write(self, action: str, secret_id: str, call: Callable[[], T]) -> T:
+        if self._write_slot is not None:
+            self._write_slot()
+        return _calling(action, secret_id, call)
 
     def _value(self, secret_id: str, stage: str = CURRENT_STAGE) -> Mapping[str, Any]:
         return _calling(
@@ -415,7 +424,7 @@ class SecretStore:
         to the version read; Secrets Manager refuses the move when another writer moved it."""
         # The version id is the idempotency key: a retried write can never add a second version.
         version_id = str(uuid.uuid4())
-        put = _calling(
+        put = self._write(
             "PutSecretValue",
             secret_id,
             lambda: self._client.put_secret_value(
@@ -450,7 +459,7 @@ class SecretStore:
         False when it no longer sat on ``expected``. Raises ``StoreError``."""
         try:
             if expected:
-                _calling(
+                self._write(
                     "UpdateSecretVersionStage",
                     secret_id,
                     lambda: self._client.update_secret_version_stage(
@@ -461,7 +470,7 @@ class SecretStore:
                     ),
                 )
             else:
-                _calling(
+                self._write(
                     "UpdateSecretVersionStage",
                     secret_id,
                     lambda: self._client.update_secret_version_stage(
@@ -489,7 +498,7 @@ class SecretStore:
         AWSPREVIOUS to the version that was current. Returns the new version id."""
         # A fresh ClientRequestToken: a retried call cannot add a second version.
         version_id = str(uuid.uuid4())
-        _calling(
+        self._write(
             "PutSecretValue",
             secret_id,
             lambda: self._client.put_secret_value(
