@@ -86,7 +86,9 @@ def platform_args(arch: str) -> tuple[str, ...]:
 
 
 # botocore/data/<service>/ directories kept; every top-level file of botocore/data is kept.
-DEFAULT_BOTOCORE_SERVICES = ("secretsmanager", "sts")
+# kms: private_key_jwt signed by a KMS key (kms:Sign, kms:GetPublicKey); sts: the credential
+# chain and federated client assertions (sts:GetWebIdentityToken).
+DEFAULT_BOTOCORE_SERVICES = ("kms", "secretsmanager", "sts")
 FIXED_DATE = (1980, 1, 1, 0, 0, 0)
 FILE_MODE = 0o100644  # regular file, rw-r--r--: Lambda needs world-readable files
 EXCLUDED_DIRS = {"__pycache__", "tests", "test"}

@@ -98,7 +98,7 @@ def test_zip_holds_the_handler_the_pins_and_nothing_else(lambda_package: Package
 
     # botocore keeps the service models the job uses, and only those.
     models = {n.split("/")[2] for n in names if n.startswith("botocore/data/") and n.count("/") > 2}
-    assert models == {"secretsmanager", "sts"}
+    assert models == {"kms", "secretsmanager", "sts"}
 
     # Compiled code: charset-normalizer's optional speedup and cffi's backend, built for CPython
     # 3.12, and cryptography's Rust core (abi3); all of it x86_64 machine code.
