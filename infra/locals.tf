@@ -49,12 +49,13 @@ locals {
   module_environment_keys = [
     "credentials_secret_name", "credentials_secret_arn", "credentials_kms_key_arn",
     "token_secret_name", "consumer_role_arns", "staleness_alarm_seconds", "create_credentials",
+    "signing_key_spec",
   ]
 
   alarm_actions = var.alarm_sns_topic_arn == null ? [] : [var.alarm_sns_topic_arn]
   # Warnings (a credential ending within credential_warning_days) go to their own topic if given.
   warning_actions = var.warning_sns_topic_arn == null ? local.alarm_actions : [var.warning_sns_topic_arn]
-  tags          = merge({ "app" = "sync-job", "sync-job:deployment" = var.name }, var.tags)
+  tags            = merge({ "app" = "sync-job", "sync-job:deployment" = var.name }, var.tags)
 }
 
 # The job's configuration (SYNC_JOB_CONFIG_TOML), rendered by a provider-less module that the
@@ -68,6 +69,8 @@ module "config" {
       {
         credentials_secret = local.credentials_secret_arns[name]
         token_secret       = local.token_secret_arns[name]
+        # A signing key this module created (signing_key_spec), else the given one, else none.
+        kms_key_id = lookup(local.signing_key_arns, name, null)
       },
     )
   }

@@ -88,8 +88,10 @@ def platform_args(arch: str) -> tuple[str, ...]:
 
 
 # botocore/data/<service>/ directories kept; every top-level file of botocore/data is kept.
-# = sync_job.botodata.SERVICES, the services the job makes clients of (tests/infra/test_package.py).
-DEFAULT_BOTOCORE_SERVICES = ("secretsmanager", "kms", "sts")
+# = sync_job.botodata.SERVICES (tests/infra/test_package.py checks).
+# kms: private_key_jwt signed by a KMS key (kms:Sign, kms:GetPublicKey); sts: the credential
+# chain and federated client assertions (sts:GetWebIdentityToken).
+DEFAULT_BOTOCORE_SERVICES = ("kms", "secretsmanager", "sts")
 FIXED_DATE = (1980, 1, 1, 0, 0, 0)
 FILE_MODE = 0o100644  # regular file, rw-r--r--: Lambda needs world-readable files
 EXCLUDED_DIRS = {"__pycache__", "tests", "test"}

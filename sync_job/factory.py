@@ -41,6 +41,12 @@ class LazyTokenClient:
                 self._client = TokenClient(build_session(self._pool_size), self._clock, self._pacer)
             return self._client
 
+    def complete(self, env: EnvironmentConfig, creds: Credentials) -> Credentials:
+        """``creds`` with the KMS signing key or federated assertion source ``env`` names
+        (``keyless.CredentialSources.complete``), for requests built outside :meth:`fetch`
+        (revocation). Raises ``CredentialsError`` / ``SigningError``."""
+        return self._sources.complete(env, creds)
+
     def fetch(self, env: EnvironmentConfig, creds: Credentials, deadline: float) -> FetchResult:
         """``TokenClient.fetch`` on the client built on first use (see the class), the
         environment's KMS key or assertion source added to ``creds``."""

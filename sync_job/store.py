@@ -50,6 +50,9 @@ _AWS_ERRORS = (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreErro
 PENDING_STAGE = "SYNCJOB_PENDING"
 CURRENT_STAGE = "AWSCURRENT"
 PREVIOUS_STAGE = "AWSPREVIOUS"
+# The rotation protocol's label of the version being created (Secrets Manager user guide,
+# "How rotation works").
+ROTATION_PENDING_STAGE = "AWSPENDING"
 # Rounds of compare-and-swap before giving up; each loss means another run published.
 _CAS_ROUNDS = 3
 # BatchGetSecretValue's limit of secrets per call (SecretIdList).
@@ -118,6 +121,15 @@ class StoredToken:
     payload: TokenPayload | None
     version_id: str | None
     problem: str | None = None
+
+
+@dataclass(frozen=True)
+class SecretLabels:
+    """A secret's identity and its staging labels by version id (DescribeSecret)."""
+
+    arn: str
+    name: str
+    stages: dict[str, tuple[str, ...]]
 
 
 @dataclass(frozen=True)
@@ -437,6 +449,16 @@ class SecretStore:
         if CURRENT_STAGE in put.get("VersionStages", []):
             # The secret had no version: Secrets Manager made the first one current itself.
             return PublishResult(published=True, version_id=version_id)
+        return self.promote(secret_id, version_id, payload, expected_version)
+
+    def promote(
+        self, secret_id: str, version_id: str, payload: TokenPayload, expected_version: str | None
+    ) -> PublishResult:
+        """Move AWSCURRENT to the written version ``version_id`` (holding ``payload``) with
+        ``RemoveFromVersionId=expected_version``: the compare-and-swap of :meth:`publish`, also
+        the rotation protocol's finishSecret. When another run moved AWSCURRENT meanwhile, the
+        token that lives longer stays current (``published`` False and ``current`` set when it
+        is the other one). Raises ``StoreError`` when AWSCURRENT keeps moving."""
         expected = expected_version
         for _ in range(_CAS_ROUNDS):
             if self._move_current(secret_id, version_id, expected):
@@ -480,6 +502,110 @@ class SecretStore:
         except StageMovedError:
             return False
         return True
+
+    def labels(self, secret_id: str) -> SecretLabels:
+        """The secret's ARN, name and staging labels by version (DescribeSecret
+        ``VersionIdsToStages``). Raises ``StoreError``."""
+        answer = self._describe(secret_id)
+        stages = answer.get("VersionIdsToStages") or {}
+        return SecretLabels(
+            arn=str(answer.get("ARN") or ""),
+            name=str(answer.get("Name") or ""),
+            stages={str(v): tuple(labels) for v, labels in stages.items()},
+        )
+
+    def read_version(self, secret_id: str, version_id: str, stage: str) -> StoredToken:
+        """The version ``version_id`` of a token secret if ``stage`` labels it (the rotation
+        protocol's AWSPENDING version); no payload when that version has no value yet."""
+        try:
+            answer = _calling(
+                "GetSecretValue",
+                secret_id,
+                lambda: self._client.get_secret_value(
+                    SecretId=secret_id, VersionId=version_id, VersionStage=stage
+                ),
+            )
+        except SecretNotFoundError:
+            self._describe(secret_id)  # raises for a secret that does not exist
+            return StoredToken(payload=None, version_id=None)
+        return _stored_token(answer)
+
+    def put_version(self, secret_id: str, version_id: str, payload: TokenPayload, stage: str) -> None:
+        """Write ``payload`` as version ``version_id`` labelled ``stage`` only (the rotation
+        protocol's createSecret: ``ClientRequestToken`` is the version id Secrets Manager chose,
+        so a retried step cannot add a second version)."""
+        _calling(
+            "PutSecretValue",
+            secret_id,
+            lambda: self._client.put_secret_value(
+                SecretId=secret_id,
+                ClientRequestToken=version_id,
+                SecretString=payload.to_json(),
+                VersionStages=[stage],
+            ),
+        )
+
+    def stage_document(self, secret_id: str, doc: dict[str, Any], stage: str) -> str:
+        """Write ``doc`` as a new version labelled ``stage`` only (AWSCURRENT does not move);
+        returns its version id. ``credentials put --stage`` writes AWSPENDING so."""
+        version_id = str(uuid.uuid4())
+        _calling(
+            "PutSecretValue",
+            secret_id,
+            lambda: self._client.put_secret_value(
+                SecretId=secret_id,
+                ClientRequestToken=version_id,
+                SecretString=json.dumps(doc),
+                VersionStages=[stage],
+            ),
+        )
+        return version_id
+
+    def read_credentials_version(
+        self, secret_id: str, version_id: str, stage: str, auth_method: str
+    ) -> Credentials:
+        """The credentials of version ``version_id`` when ``stage`` labels it, parsed."""
+        answer = _calling(
+            "GetSecretValue",
+            secret_id,
+            lambda: self._client.get_secret_value(
+                SecretId=secret_id, VersionId=version_id, VersionStage=stage
+            ),
+        )
+        return parse_credentials(answer.get("SecretString"), secret_id, auth_method)
+
+    def move_stage(self, secret_id: str, stage: str, to_version: str, from_version: str | None) -> None:
+        """Move ``stage`` to ``to_version``; with ``from_version`` (where this caller read it),
+        Secrets Manager refuses the move if it is elsewhere by then (``StageMovedError``)."""
+        if from_version:
+            _calling(
+                "UpdateSecretVersionStage",
+                secret_id,
+                lambda: self._client.update_secret_version_stage(
+                    SecretId=secret_id,
+                    VersionStage=stage,
+                    MoveToVersionId=to_version,
+                    RemoveFromVersionId=from_version,
+                ),
+            )
+        else:
+            _calling(
+                "UpdateSecretVersionStage",
+                secret_id,
+                lambda: self._client.update_secret_version_stage(
+                    SecretId=secret_id, VersionStage=stage, MoveToVersionId=to_version
+                ),
+            )
+
+    def remove_stage(self, secret_id: str, stage: str, version_id: str) -> None:
+        """Take ``stage`` off ``version_id`` (UpdateSecretVersionStage RemoveFromVersionId)."""
+        _calling(
+            "UpdateSecretVersionStage",
+            secret_id,
+            lambda: self._client.update_secret_version_stage(
+                SecretId=secret_id, VersionStage=stage, RemoveFromVersionId=version_id
+            ),
+        )
 
     def read_document(self, secret_id: str) -> dict[str, Any]:
         """AWSCURRENT of a secret holding a JSON object (the credentials secret), for a

@@ -18,13 +18,15 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Iterator
-from typing import Protocol
+from collections.abc import Callable, Iterator
+from typing import Protocol, TypeVar
 
 from sync_job.clock import Clock, SystemClock
 
 # How often a wait looks at the interrupt (real seconds): SIGTERM is seen within this.
 POLL_SECONDS = 0.1
+
+T = TypeVar("T")
 
 
 class Flag(Protocol):
@@ -119,3 +121,47 @@ def sleep(clock: Clock, seconds: float) -> str | None:
         if reason is not None:
             return reason
     return None
+
+
+class Unfinished(Exception):
+    """:func:`bounded` gave up: ``reason`` is ``"deadline"`` or the interrupt's (``"SIGTERM"``)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def bounded(call: Callable[[], T], seconds: float, *, name: str = "sync-job-bounded") -> T:
+    """``call()`` on a daemon thread, waited for at most ``seconds`` (real time) and only until
+    an interrupt in scope is set: what no socket timeout bounds (a name that never resolves:
+    getaddrinfo cannot be cut) cannot hold the caller, and the caller's thread stays free to
+    run signal handlers. Returns its result or re-raises what it raised; raises
+    :class:`Unfinished` when it gave up (the thread is abandoned: a daemon, it ends with the
+    process)."""
+    box: list[T] = []
+    failure: list[BaseException] = []
+    finished = threading.Event()
+
+    def target() -> None:
+        try:
+            box.append(call())
+        except BaseException as exc:  # re-raised in the caller's thread below
+            failure.append(exc)
+        finally:
+            finished.set()
+
+    threading.Thread(target=target, name=name, daemon=True).start()
+    end = time.monotonic() + seconds
+    for _ in range(int(seconds / POLL_SECONDS) + 2):  # bounded: one step per poll period
+        if finished.wait(max(0.0, min(POLL_SECONDS, end - time.monotonic()))):
+            break
+        reason = interrupted()
+        if reason is not None:
+            raise Unfinished(reason)
+        if time.monotonic() >= end:
+            raise Unfinished("deadline")
+    if not finished.is_set():
+        raise Unfinished("deadline")
+    if failure:
+        raise failure[0]
+    return box[0]
