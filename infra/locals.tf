@@ -49,6 +49,7 @@ locals {
   module_environment_keys = [
     "credentials_secret_name", "credentials_secret_arn", "credentials_kms_key_arn",
     "token_secret_name", "consumer_role_arns", "staleness_alarm_seconds", "create_credentials",
+    "signing_key_spec",
   ]
 
   alarm_actions = var.alarm_sns_topic_arn == null ? [] : [var.alarm_sns_topic_arn]
@@ -68,6 +69,8 @@ module "config" {
       {
         credentials_secret = local.credentials_secret_arns[name]
         token_secret       = local.token_secret_arns[name]
+        # A signing key this module created (signing_key_spec), else the given one, else none.
+        kms_key_id = lookup(local.signing_key_arns, name, null)
       },
     )
   }
