@@ -447,7 +447,7 @@ def credentials_put(
     )
     new = secret_input.parse_new_credentials(raw, env.auth_method)
     if stage:
-        _staged(name, _staged_module().stage(job, name, new, client_id=client_id), as_json)
+        _staged(job, name, lambda: _staged_module().stage(job, name, new, client_id=client_id), as_json)
         return
     # SIGTERM/SIGINT as for `run`: the test request and its waits end, no later step starts,
     # and the last line says what was written (rotation checks sync_job.waits between steps).
@@ -513,9 +513,17 @@ def _staged_module() -> Any:
     return staged_credentials
 
 
-def _staged(name: str, result: Any, as_json: bool) -> None:
-    for line in [json.dumps(result.to_dict())] if as_json else result.lines():
-        click.echo(line)
+def _staged(job: Job, name: str, call: Callable[[], Any], as_json: bool) -> None:
+    # SIGTERM/SIGINT as for `run` and `credentials put` (its waits end, exit 143 / 130, the
+    # last line says which steps were done).
+    with _interruptible(job) as interrupt:
+        result = call()
+        for line in [json.dumps(result.to_dict())] if as_json else result.lines():
+            click.echo(line)
+    if interrupt.reason is not None:
+        done = [step for step in ("staged", "promoted", "published") if getattr(result, step, False)]
+        what = f"done before it: {', '.join(done)}" if done else "nothing was written"
+        _fail(f"{name}: interrupted by {interrupt.reason}; {what}", _exit_code(False, interrupt.reason))
     if result.error:
         _fail(f"{name}: {result.error}", EXIT_FAILED)
 
@@ -534,7 +542,8 @@ def credentials_promote(ctx: click.Context, name: str, as_json: bool) -> None:
     Example (after `sync-job credentials put production --stage` on a workstation):
       sync-job credentials promote production
     """
-    _staged(name, _staged_module().promote(_job(ctx), name), as_json)
+    job = _job(ctx)
+    _staged(job, name, lambda: _staged_module().promote(job, name), as_json)
 
 
 @main.command()
