@@ -192,11 +192,12 @@ def simulate_fleet(
     max_attempts: int | None = None,
     token_outages: Outages | None = None,
     phase: float = 0.0,
+    rate: float | None = None,
 ) -> FleetResult:
     """The default schedule (every ``interval`` s, a run of at most ``run_timeout`` s, as the
     Lambda's 300 s timeout less its safety margin) over ``days``, from nothing stored. The first
     run is at ``phase`` s (outages are drawn from ``seed`` first, so a lone environment at any
-    phase sees the fleet's outages)."""
+    phase sees the fleet's outages). ``rate``: ``rate_limit_per_second`` (None: the default)."""
     rng = random.Random(seed)
     horizon = days * 86400
     clock = ManualClock()
@@ -213,6 +214,7 @@ def simulate_fleet(
                 "max_workers": 1,
                 "refresh_margin_seconds": margin,
                 **({} if max_attempts is None else {"max_attempts": max_attempts}),
+                **({} if rate is None else {"rate_limit_per_second": rate}),
             },
             "environments": {
                 name: {"token_url": HOST, "credentials_secret": f"c/{name}", "token_secret": f"t/{name}"}

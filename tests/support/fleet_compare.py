@@ -96,6 +96,7 @@ def compare(
     interval: int = 300,
     margin: int = 900,
     fleet: FleetResult | None = None,
+    rate: float | None = None,
 ) -> Comparison:
     """The fleet of ``environments`` (or the given ``fleet`` result of that seed) and the lone
     environment at ``PHASES`` phases, over ``days`` of ``seed``'s outages."""
@@ -109,7 +110,13 @@ def compare(
     lone_total = 0.0
     for k in range(PHASES):
         lone = simulate_fleet(
-            environments=1, days=days, seed=seed, interval=interval, margin=margin, phase=k * cycle / PHASES
+            environments=1,
+            days=days,
+            seed=seed,
+            interval=interval,
+            margin=margin,
+            rate=rate,
+            phase=k * cycle / PHASES,
         )
         for _, a, b in _clipped(lone.lapses_by_env):
             lone_total += b - a
@@ -138,7 +145,7 @@ def compare(
                 lapsed=lapsed,
                 longest=max((y - x for _, x, y in lapses), default=0.0),
                 recovery=max((max(y for _, _, y in lapses) - b, 0.0)) if lapses else 0.0,
-                bound=lapsed / RATE + interval,
+                bound=lapsed / (rate or RATE) + interval,
             )
         )
     return Comparison(
