@@ -100,3 +100,50 @@ def certificate_thumbprints(
         )
     x5t, x5t_s256 = thumbprints_of_der(cert.public_bytes(Encoding.DER))
     return Thumbprints(x5t=x5t, x5t_s256=x5t_s256, not_after=not_after)
+
+
+def jwk_thumbprint(private_key: Secret) -> str:
+    """The RFC 7638 JWK thumbprint of ``private_key``'s public key: base64url (no padding) of
+    the SHA-256 of its required JWK members (RFC 7638 §3.2: RSA ``e``, ``kty``, ``n``; EC
+    ``crv``, ``kty``, ``x``, ``y``; OKP ``crv``, ``kty``, ``x``) as JSON with sorted keys and no
+    whitespace. ``credentials put`` uses it as a new key's ``key_id`` when none is given.
+    Raises ``CredentialsError`` (never quoting the key) for a key it cannot read or a type
+    without a JWK form."""
+    import json
+
+    from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat, load_pem_private_key
+
+    try:
+        public = load_pem_private_key(private_key.reveal().encode(), password=None).public_key()
+    except Exception:
+        raise CredentialsError("the private key is not an unencrypted PEM private key") from None
+    members: dict[str, str]
+    if isinstance(public, rsa.RSAPublicKey):
+        numbers = public.public_numbers()
+        members = {"e": _b64url(_uint(numbers.e)), "kty": "RSA", "n": _b64url(_uint(numbers.n))}
+    elif isinstance(public, ec.EllipticCurvePublicKey):
+        size = (public.curve.key_size + 7) // 8  # RFC 7518 §6.2.1.2: full-length coordinates
+        point = public.public_numbers()
+        crv = {"secp256r1": "P-256", "secp384r1": "P-384", "secp521r1": "P-521"}.get(public.curve.name)
+        if crv is None:
+            raise CredentialsError(f"the private key's curve {public.curve.name} has no JWK name")
+        members = {
+            "crv": crv,
+            "kty": "EC",
+            "x": _b64url(point.x.to_bytes(size, "big")),
+            "y": _b64url(point.y.to_bytes(size, "big")),
+        }
+    elif isinstance(public, ed25519.Ed25519PublicKey | ed448.Ed448PublicKey):
+        crv = "Ed25519" if isinstance(public, ed25519.Ed25519PublicKey) else "Ed448"
+        raw = public.public_bytes(Encoding.Raw, PublicFormat.Raw)
+        members = {"crv": crv, "kty": "OKP", "x": _b64url(raw)}
+    else:
+        raise CredentialsError("the private key's type has no JWK form (RSA, EC or Ed25519)")
+    canonical = json.dumps(members, sort_keys=True, separators=(",", ":"))
+    return _b64url(hashlib.sha256(canonical.encode()).digest())
+
+
+def _uint(value: int) -> bytes:
+    # RFC 7518 §6.3.1: the unsigned big-endian value in the fewest octets.
+    return value.to_bytes(max(1, (value.bit_length() + 7) // 8), "big")

@@ -31,6 +31,7 @@ from sync_job.errors import (
     StoreError,
     SyncJobError,
     ThrottledError,
+    WriteUnknownError,
 )
 from sync_job.logs import log_event
 from sync_job.payload import InvalidPayload, TokenPayload, parse_payload
@@ -306,6 +307,10 @@ class SecretStore:
     def read_document(self, secret_id: str) -> dict[str, Any]:
         """AWSCURRENT of a secret holding a JSON object (the credentials secret), for a
         read-modify-write. Raises ``CredentialsError`` when it is not one; never quotes it."""
+        return self.read_document_version(secret_id).doc
+
+    def read_document_version(self, secret_id: str) -> StoredDocument:
+        """Like :meth:`read_document`, with the AWSCURRENT version id the document is."""
         answer = self._call("GetSecretValue", secret_id, VersionStage=CURRENT_STAGE)
         try:
             doc = json.loads(answer.get("SecretString") or "")
@@ -313,15 +318,56 @@ class SecretStore:
             raise CredentialsError(f"secret {secret_id} does not hold JSON") from None
         if not isinstance(doc, dict):
             raise CredentialsError(f"secret {secret_id} does not hold a JSON object")
-        return doc
+        return StoredDocument(doc=doc, version_id=answer.get("VersionId"), arn=answer.get("ARN"))
 
-    def put_document(self, secret_id: str, doc: dict[str, Any]) -> str:
+    def put_document(self, secret_id: str, doc: dict[str, Any], *, request_token: str | None = None) -> str:
         """Write ``doc`` as a new version and make it AWSCURRENT; Secrets Manager moves
-        AWSPREVIOUS to the version that was current. Returns the new version id."""
-        # A fresh ClientRequestToken: a retried call cannot add a second version.
-        version_id = str(uuid.uuid4())
-        self._call("PutSecretValue", secret_id, ClientRequestToken=version_id, SecretString=json.dumps(doc))
+        AWSPREVIOUS to the version that was current. Returns the new version id.
+
+        ``request_token`` is the ClientRequestToken (the new version's id, 32-64 characters):
+        Secrets Manager applies a call with a token it has seen, for the same value, at most
+        once (PutSecretValue, "ClientRequestToken": idempotency), so a retry or a re-run with
+        the same token cannot add a second version. Default a fresh UUID. Raises
+        :class:`WriteUnknownError` when the answer was lost (a timeout, a closed connection, a
+        5xx) and AWS may have applied the write, other ``StoreError`` when it was refused."""
+        version_id = request_token or str(uuid.uuid4())
+        try:
+            self._client.put_secret_value(
+                SecretId=secret_id, ClientRequestToken=version_id, SecretString=json.dumps(doc)
+            )
+        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
+            error = classify_error(exc, "PutSecretValue", secret_id)
+            if _answer_lost(exc):
+                raise WriteUnknownError(error.message, version_id) from None
+            raise error from None
         return version_id
+
+
+@dataclass(frozen=True)
+class StoredDocument:
+    """AWSCURRENT of a JSON-object secret: the document, its version id and the secret's ARN."""
+
+    doc: dict[str, Any]
+    version_id: str | None
+    arn: str | None = None
+
+
+def _answer_lost(exc: Exception) -> bool:
+    """True when ``exc`` leaves open whether AWS applied the call. botocore retries, so an
+    earlier attempt may have been applied and its answer lost (a read timeout, a closed
+    connection, a 5xx) whatever the last attempt's fault: only a refusal (4xx) on the first
+    attempt, or a failure before anything was sent (no credentials, bad parameters), is sure."""
+    if isinstance(exc, botocore.exceptions.ClientError):
+        meta = exc.response.get("ResponseMetadata", {})
+        status = meta.get("HTTPStatusCode")
+        retried = meta.get("RetryAttempts") or 0
+        return not isinstance(status, int) or status >= 500 or retried > 0
+    return not isinstance(
+        exc,
+        botocore.exceptions.NoCredentialsError
+        | botocore.exceptions.ParamValidationError
+        | botocore.exceptions.NoRegionError,
+    )
 
 
 def _stored_token(answer: dict[str, Any]) -> StoredToken:

@@ -20,6 +20,7 @@ from sync_job.errors import DeadlineError, RateLimitedError, StoreError, SyncJob
 from sync_job.logs import log_event
 from sync_job.oauth import FetchResult, TokenResponse, missing_scopes
 from sync_job.payload import TokenPayload, build_payload
+from sync_job.publish import PublishOutcome, publish_token
 from sync_job.redact import scrub
 from sync_job.report import (
     CheckEntry,
@@ -435,20 +436,15 @@ class Job:
             *token.warnings,
             freshness.short_lifetime_warning(token.expires_in, env.refresh_margin_seconds),
         ]
-        now = self.clock.now()
-        if payload.seconds_remaining(now) <= 0:
-            return _failed(env, "the new token had expired by the time it could be published", fetched)
-        refusal = freshness.publish_refusal(payload, stored.payload, now, force=force)
-        if refusal is not None:
-            assert stored.payload is not None
-            return _with_token(env, Outcome.KEPT, stored.payload, now, fetched, [refusal, *warnings])
         self._step(env, f"publishing to token secret {env.token_secret}")
-        published = self.store.publish(env.token_secret, payload, stored.version_id)
+        # The one publish path (sync_job/publish.py): the same rules as credentials put's.
+        decision = publish_token(self.store, env.token_secret, payload, stored, self.clock.now, force=force)
         now = self.clock.now()
-        if not published.published:
-            assert published.current is not None
-            warnings.insert(0, "another run published a longer-lived token first; kept it")
-            return _with_token(env, Outcome.FRESH, published.current, now, fetched, warnings)
+        if decision.outcome is PublishOutcome.EXPIRED or decision.current is None:
+            return _failed(env, decision.reason or "the new token was not published", fetched)
+        if not decision.published:
+            kept = Outcome.KEPT if decision.outcome is PublishOutcome.SHORTER else Outcome.FRESH
+            return _with_token(env, kept, decision.current, now, fetched, [decision.reason, *warnings])
         if force:
             warnings.append(freshness.churn_warning(stored.payload, fetched.issued_at))
         return _with_token(env, Outcome.REFRESHED, payload, now, fetched, warnings)
