@@ -69,6 +69,9 @@ class _Injection:
     times: int = 1
     status: int = 400
     message: str = "injected by the test"
+    # True: moto applies the call, then its answer is replaced by the error (an answer lost
+    # after AWS applied the write: a 5xx or a dropped connection after the commit).
+    apply: bool = False
 
 
 def _follow_awscurrent(body: bytes) -> None:
@@ -226,9 +229,11 @@ class MotoServer:
         times: int = 1,
         status: int = 400,
         message: str = "injected by the test",
+        apply: bool = False,
     ) -> None:
-        """Answer the next ``times`` calls of ``action`` (on ``secret_id``) with AWS error ``code``."""
-        injection = _Injection(action, code, secret_id, times, status, message)
+        """Answer the next ``times`` calls of ``action`` (on ``secret_id``) with AWS error ``code``;
+        with ``apply``, moto carries each call out first (the answer lost, the write done)."""
+        injection = _Injection(action, code, secret_id, times, status, message, apply)
         if self._proc is not None:
             self._control("POST", asdict(injection))
             return
@@ -284,6 +289,11 @@ class MotoServer:
                 # The caller was killed while this call was in flight: it never reaches moto.
                 dropped = b'{"__type": "InternalServiceError", "message": "dropped by the test"}'
                 return _answer(start_response, "500 Dropped", dropped, ("Content-Type", AMZ_JSON))
+            if injection is not None and injection.apply:
+                for _ in app(environ, lambda *args, **kwargs: None):
+                    pass  # applied; its answer never reaches the caller
+                if action == "UpdateSecretVersionStage":
+                    _follow_awscurrent(body)
             if injection is not None:
                 error = json.dumps({"__type": injection.code, "message": injection.message}).encode()
                 return _answer(
