@@ -558,6 +558,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
+# Per-environment registration cost at 1000 environments against that at 100 (issue 18 §7).
+MAX_REGISTRY_RATIO = 1.5
+
+
+def registry_cost(envs: int, reps: int = 5) -> float:
+    """CPU seconds per environment of what a run registers for scrubbing (the client secret,
+    its Basic forms, the new access token, a JWT-like shared prefix) plus one scrubbed log line,
+    inside ``redact.scope`` as a run does; the median of ``reps`` runs."""
+    from sync_job import redact
+
+    costs = []
+    for rep in range(reps):
+        start = time.process_time()
+        with redact.scope():
+            for e in range(envs):
+                secret = redact.Secret(f"SECRET-{rep}-{e}-{secrets.token_hex(12)}")
+                redact.register_basic(f"client-{e}", secret.reveal())
+                redact.Secret(f"eyJhbGciOiJSUzI1NiJ9.{rep}.{e}.{secrets.token_hex(16)}")
+                redact.scrub(f'{{"event": "sync.result", "environment": "env-{e}", "outcome": "refreshed"}}')
+        costs.append((time.process_time() - start) / envs)
+    return statistics.median(costs)
+
+
 def run_all(
     stage: Stage, args: argparse.Namespace, sizes: Sequence[int], table: Table, notes: list[str]
 ) -> None:
@@ -837,6 +860,14 @@ def run_all(
             f"≤ {limit:g} ({DEFAULT_RATE:g} x 300 + {DEFAULT_BURST}; Paxos allows {PAXOS_PER_5_MIN})",
             peak <= limit and refused == 0 and ok,
         )
+
+    small, large = registry_cost(100), registry_cost(1000)
+    table.add(
+        "7. scrub registry: registration + a scrubbed log line per env, at 100 / 1000 envs (issue 18 §7)",
+        f"{small * 1e6:.0f} µs / {large * 1e6:.0f} µs per env ({large / small:.2f}x)",
+        f"≤ {MAX_REGISTRY_RATIO:g}x",
+        large <= small * MAX_REGISTRY_RATIO,
+    )
 
     if bad_outcomes:
         table.add("runs with an unexpected outcome", "; ".join(bad_outcomes[:5]), "none", False)

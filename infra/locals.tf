@@ -52,6 +52,8 @@ locals {
   ]
 
   alarm_actions = var.alarm_sns_topic_arn == null ? [] : [var.alarm_sns_topic_arn]
+  # Warnings (a credential ending within credential_warning_days) go to their own topic if given.
+  warning_actions = var.warning_sns_topic_arn == null ? local.alarm_actions : [var.warning_sns_topic_arn]
   tags          = merge({ "app" = "sync-job", "sync-job:deployment" = var.name }, var.tags)
 }
 

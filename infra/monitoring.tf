@@ -49,6 +49,49 @@ resource "aws_cloudwatch_metric_alarm" "stale_token" {
   tags                = local.tags
 }
 
+# Per environment: whole days until the client credential ends (a certificate's notAfter, a
+# client secret's client_secret_expires_at; the job's CredentialDaysLeft, sync_job/expiry.py).
+# Warn at credential_warning_days (30), page at credential_page_days (7). No data is not
+# breaching: environments whose credential has no known end (a KMS key, a federated assertion,
+# a secret without an end date) never report the metric.
+resource "aws_cloudwatch_metric_alarm" "credential_expiring" {
+  for_each = local.envs
+
+  alarm_name          = "${var.name}-${each.key}-credential-expiring"
+  alarm_description   = "sync-job (warning): the ${each.key} client credential ends in less than ${var.credential_warning_days} days. Runbook: docs/runbook.md#credential-expiring"
+  namespace           = var.metrics_namespace
+  metric_name         = "CredentialDaysLeft"
+  dimensions          = { Environment = each.key }
+  statistic           = "Minimum"
+  period              = 3600
+  evaluation_periods  = 1
+  threshold           = var.credential_warning_days
+  comparison_operator = "LessThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.warning_actions
+  ok_actions          = local.warning_actions
+  tags                = local.tags
+}
+
+resource "aws_cloudwatch_metric_alarm" "credential_expiring_page" {
+  for_each = local.envs
+
+  alarm_name          = "${var.name}-${each.key}-credential-expiring-page"
+  alarm_description   = "sync-job (page): the ${each.key} client credential ends in less than ${var.credential_page_days} days; rotate it now. Runbook: docs/runbook.md#credential-expiring"
+  namespace           = var.metrics_namespace
+  metric_name         = "CredentialDaysLeft"
+  dimensions          = { Environment = each.key }
+  statistic           = "Minimum"
+  period              = 3600
+  evaluation_periods  = 1
+  threshold           = var.credential_page_days
+  comparison_operator = "LessThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+  tags                = local.tags
+}
+
 # Events in the dead-letter queue: scheduled runs that never ran, or failed after Lambda's
 # retries. SQS stops publishing metrics for an idle queue, so missing data is not breaching.
 resource "aws_cloudwatch_metric_alarm" "dead_letters" {

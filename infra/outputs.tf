@@ -49,10 +49,12 @@ output "dashboard_name" {
 }
 
 output "alarm_names" {
-  description = "Every alarm: errors, dead letters and one staleness alarm per environment."
+  description = "Every alarm: errors, dead letters, and per environment one staleness alarm and two credential-expiry alarms (warning, page)."
   value = concat(
     [aws_cloudwatch_metric_alarm.errors.alarm_name, aws_cloudwatch_metric_alarm.dead_letters.alarm_name],
     [for env in local.env_names : aws_cloudwatch_metric_alarm.stale_token[env].alarm_name],
+    [for env in local.env_names : aws_cloudwatch_metric_alarm.credential_expiring[env].alarm_name],
+    [for env in local.env_names : aws_cloudwatch_metric_alarm.credential_expiring_page[env].alarm_name],
   )
 }
 

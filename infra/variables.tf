@@ -32,6 +32,16 @@ variable "environments" {
       signing_alg, audience, key_id   private_key_jwt only: the assertion's algorithm
                               (RS256 default, ES256, PS256), its "aud" (default token_url), its
                               "kid" header (the credentials secret's key_id wins)
+      kms_key_id              private_key_jwt only: the assertion is signed by this asymmetric KMS
+                              key (key ARN; RSA_* or ECC_NIST_P256), no private key is stored
+      client_assertion_source "aws_sts": the assertion is the job role's web-identity token
+                              (sts:GetWebIdentityToken), with client_assertion_audience,
+                              client_assertion_lifetime_seconds (60-3600, default 300) and
+                              client_assertion_signing_alg (RS256 default, ES384)
+      client_assertion_file   the assertion is read from this file on every request (a
+                              Kubernetes projected token, a SPIFFE JWT-SVID)
+      revocation_url          the provider's RFC 7009 revocation endpoint, for `sync-job revoke`
+                              (e.g. https://oauth.paxos.com/oauth2/revoke); null: none
       credentials_secret_name name of the client-credentials secret this module creates, without a value
                               (default "<secret_name_prefix>/<env>/client-credentials")
       credentials_secret_arn  ARN of an existing client-credentials secret instead: nothing is created
@@ -61,6 +71,14 @@ variable "environments" {
     signing_alg                = optional(string)
     audience                   = optional(string)
     key_id                     = optional(string)
+    # Keyless private_key_jwt (issue 20): a KMS signing key, or a federated assertion.
+    kms_key_id                        = optional(string)
+    client_assertion_source           = optional(string)
+    client_assertion_audience         = optional(string)
+    client_assertion_lifetime_seconds = optional(number)
+    client_assertion_signing_alg      = optional(string)
+    client_assertion_file             = optional(string)
+    revocation_url             = optional(string)
     # The module's own keys: where the secrets are, who reads the token, when to alarm.
     credentials_secret_name = optional(string)
     credentials_secret_arn  = optional(string)
@@ -107,6 +125,25 @@ variable "environments" {
     error_message = "environments: signing_alg, audience and key_id apply only to auth_method = \"private_key_jwt\"."
   }
   validation {
+    condition = alltrue([for _, e in var.environments : e.auth_method == "private_key_jwt" || (
+      e.kms_key_id == null && e.client_assertion_source == null && e.client_assertion_file == null
+    )])
+    error_message = "environments: kms_key_id, client_assertion_source and client_assertion_file apply only to auth_method = \"private_key_jwt\"."
+  }
+  validation {
+    # One source of the assertion (sync_job/config.py _check_key_source).
+    condition = alltrue([for _, e in var.environments :
+      length(compact([e.kms_key_id, e.client_assertion_source, e.client_assertion_file])) <= 1
+    ])
+    error_message = "environments: kms_key_id, client_assertion_source and client_assertion_file exclude each other."
+  }
+  validation {
+    condition = alltrue([for _, e in var.environments : e.client_assertion_source == null || (
+      e.client_assertion_source == "aws_sts" && e.client_assertion_audience != null
+    )])
+    error_message = "environments: client_assertion_source must be \"aws_sts\", with client_assertion_audience (Entra ID: api://AzureADTokenExchange)."
+  }
+  validation {
     # Fields the grant sets itself, and a value per field: the job's own rules for endpoint_params.
     condition = alltrue([for _, e in var.environments : alltrue([
       for field, values in e.endpoint_params : length(values) > 0 && !contains(
@@ -131,6 +168,13 @@ variable "environments" {
       can(regex("^http://(127\\.[0-9]+\\.[0-9]+\\.[0-9]+|localhost|\\[::1\\])(:[0-9]+)?/", e.token_url))
     )])
     error_message = "environments: token_url must be https:// (http:// only for a loopback test endpoint)."
+  }
+  validation {
+    condition = alltrue([for _, e in var.environments : e.revocation_url == null || (
+      can(regex("^https://[^/?#]+", coalesce(e.revocation_url, "https://x"))) ||
+      can(regex("^http://(127\\.[0-9]+\\.[0-9]+\\.[0-9]+|localhost|\\[::1\\])(:[0-9]+)?/", coalesce(e.revocation_url, "https://x")))
+    )])
+    error_message = "environments: revocation_url must be https:// (http:// only for a loopback test endpoint)."
   }
   validation {
     condition = alltrue([for _, e in var.environments : (
@@ -299,6 +343,34 @@ variable "alarm_sns_topic_arn" {
   description = "SNS topic the alarms notify (alarm and OK). null: alarms without actions."
   type        = string
   default     = null
+}
+
+variable "warning_sns_topic_arn" {
+  description = "SNS topic of warnings that need action within weeks, not now (a client credential ending within credential_warning_days). null: alarm_sns_topic_arn."
+  type        = string
+  default     = null
+}
+
+variable "credential_warning_days" {
+  description = "Warn when an environment's client credential (certificate notAfter, client_secret_expires_at) ends in fewer days than this."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.credential_warning_days >= 1 && floor(var.credential_warning_days) == var.credential_warning_days
+    error_message = "credential_warning_days: a whole number of days, 1 or more."
+  }
+}
+
+variable "credential_page_days" {
+  description = "Page (alarm_sns_topic_arn) when an environment's client credential ends in fewer days than this; below credential_warning_days."
+  type        = number
+  default     = 7
+
+  validation {
+    condition     = var.credential_page_days >= 1 && floor(var.credential_page_days) == var.credential_page_days
+    error_message = "credential_page_days: a whole number of days, 1 or more."
+  }
 }
 
 variable "alarm_period_seconds" {

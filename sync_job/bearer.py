@@ -8,6 +8,9 @@ Standard library only (the reader must stay importable where only boto3 is insta
   optional ``=`` padding. Nothing else can go into ``Authorization: Bearer <token>`` safely: a CR
   or LF would end the header line, a space would split it.
 - ``expires_at`` is an RFC 3339 timestamp with a UTC offset (RFC 3339 §5.6) that converts to UTC.
+- The token is usable while more than :data:`EXPIRY_SKEW_SECONDS` remain before ``expires_at``
+  (:func:`is_usable`): the one validity rule of ``sync-job token``, ``sync-job status``,
+  ``TokenReader``, the Node example and every shell recipe in the docs.
 """
 
 from __future__ import annotations
@@ -18,11 +21,20 @@ import json
 import math
 import re
 from datetime import UTC, datetime
+from typing import Final
 
 # RFC 6750 §2.1: b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
 _B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
 # Secrets Manager holds at most 65,536 bytes a secret; a token this long is not a token.
 MAX_TOKEN_LENGTH = 32_768
+# The one validity rule: a token is usable only while MORE than this many seconds remain before
+# its expires_at; with this many or fewer it counts as expired everywhere (`token` prints
+# nothing and exits 1, `status` says expired, TokenReader raises TokenExpiredError, the recipes
+# refuse it, the job never publishes it). Why a minute: the consumer's clock may be off by
+# seconds (NTP keeps EC2 within milliseconds, but not every host), the request still has to
+# cross the network and be retried, and the resource server checks expiry on its own clock;
+# RFC 6749 §4.2.2 and §5.1 give expires_in in whole seconds from when the server answered.
+EXPIRY_SKEW_SECONDS: Final = 60
 # RFC 3339 §5.6 date-time (a space for the "T" is allowed by its note; fractions of any length).
 _RFC3339 = re.compile(
     r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})"
@@ -70,6 +82,17 @@ def format_timestamp(moment: datetime) -> str:
     return moment.astimezone(UTC).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def seconds_left(expires_at: datetime, now: datetime) -> float:
+    """Seconds from ``now`` to ``expires_at`` (both aware datetimes); negative once expired."""
+    return (expires_at - now).total_seconds()
+
+
+def is_usable(expires_at: datetime, now: datetime) -> bool:
+    """The one validity rule: True while more than :data:`EXPIRY_SKEW_SECONDS` remain before
+    ``expires_at`` (61 s left: usable; 60 s or fewer: not). ``now`` comes from the caller's clock."""
+    return seconds_left(expires_at, now) > EXPIRY_SKEW_SECONDS
+
+
 def jwt_expiry(token: str) -> float | None:
     """The ``exp`` claim (seconds since the epoch, RFC 7519 §4.1.4) of a JWT access token, read
     without verifying it (only to bound a lifetime); None when the token is not a JWT with a
@@ -93,10 +116,13 @@ def jwt_expiry(token: str) -> float | None:
 
 
 __all__ = [
+    "EXPIRY_SKEW_SECONDS",
     "MAX_TOKEN_LENGTH",
     "access_token_problem",
     "format_timestamp",
+    "is_usable",
     "jwt_expiry",
     "parse_timestamp",
+    "seconds_left",
     "token_type_problem",
 ]

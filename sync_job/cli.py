@@ -18,12 +18,15 @@ import click
 
 from sync_job import __version__
 from sync_job.errors import EXIT_FAILED, EXIT_OK, EXIT_SIGINT, EXIT_SIGTERM, SyncJobError
+from sync_job.redact import scope as redact_scope
 from sync_job.redact import scrub
 
 if TYPE_CHECKING:
+    from sync_job import rotation
+    from sync_job.executor import Interrupt
     from sync_job.prometheus import Sinks
     from sync_job.report import EnvironmentResult, Report
-    from sync_job.sync import Interrupt, Job
+    from sync_job.sync import Job
 
 F = TypeVar("F", bound=Callable[..., Any])
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -31,19 +34,22 @@ LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 class _Group(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except SyncJobError as exc:
-            _fail(exc.message, exc.exit_code)
-        except (click.exceptions.Exit, click.ClickException, click.Abort):
-            raise
-        except KeyboardInterrupt:
-            _fail("interrupted", EXIT_SIGINT)
-        except Exception as exc:
-            # Never a traceback: its frames could hold secret values. The type says enough to
-            # file a bug; -v logs show the rest, scrubbed.
-            logging.getLogger("sync_job.cli").debug("internal error", exc_info=True)
-            _fail(f"internal error: {type(exc).__name__}: {scrub(str(exc))[:200]}", EXIT_FAILED)
+        # The values a command registers for scrubbing are released when it ends (redact.scope),
+        # after its error line: that line is scrubbed of them too.
+        with redact_scope():
+            try:
+                return super().invoke(ctx)
+            except SyncJobError as exc:
+                _fail(exc.message, exc.exit_code)
+            except (click.exceptions.Exit, click.ClickException, click.Abort):
+                raise
+            except KeyboardInterrupt:
+                _fail("interrupted", EXIT_SIGINT)
+            except Exception as exc:
+                # Never a traceback: its frames could hold secret values. The type says enough to
+                # file a bug; -v logs show the rest, scrubbed.
+                logging.getLogger("sync_job.cli").debug("internal error", exc_info=True)
+                _fail(f"internal error: {type(exc).__name__}: {scrub(str(exc))[:200]}", EXIT_FAILED)
 
 
 def _fail(message: str, code: int) -> NoReturn:
@@ -98,7 +104,8 @@ def _interruptible(job: Job) -> Iterator[Interrupt]:
     """While a run is in progress, SIGINT and SIGTERM (cron, CI runners and Kubernetes send it)
     stop it early: nothing new starts and every environment is reported. A second signal ends
     the process at once."""
-    from sync_job.sync import Interrupt
+    from sync_job import waits
+    from sync_job.executor import Interrupt
 
     interrupt = Interrupt()
 
@@ -110,7 +117,10 @@ def _interruptible(job: Job) -> Iterator[Interrupt]:
 
     previous = {sig: signal.signal(sig, on_signal) for sig in _SIGNALS}
     try:
-        yield interrupt
+        # Every wait of the process (pacing, retry sleeps, a request in flight, a push) wakes
+        # for it: sync_job.waits.
+        with waits.interruptible(interrupt):
+            yield interrupt
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
@@ -243,13 +253,19 @@ def run(
         _render_run(report, as_json)
         metrics_ok = True
         if sinks is not None:
-            warnings, errors = sinks.export(report, started_at=started_at, duration_seconds=duration)
+            warnings, errors = sinks.export(
+                report,
+                started_at=started_at,
+                duration_seconds=duration,
+                budget_left=job.config.run_timeout_seconds - duration,
+            )
             for line in warnings:
                 click.echo(f"sync-job: warning: {line}", err=True)
             for line in errors:
                 click.echo(f"sync-job: error: {line}", err=True)
             metrics_ok = not errors
-    sys.exit(_exit_code(report.ok and metrics_ok, report.interrupted))
+    # A signal after the run (during the push) ends the command as one during it would.
+    sys.exit(_exit_code(report.ok and metrics_ok, report.interrupted or interrupt.reason))
 
 
 def _render_run(report: Report, as_json: bool) -> None:
@@ -295,9 +311,10 @@ def _metrics_sinks(metrics_file: str | None, pushgateway: str | None, instance: 
 def status(ctx: click.Context, envs: tuple[str, ...], as_json: bool) -> None:
     """Show the stored tokens' state without changing anything.
 
-    States: valid, expiring (inside the refresh margin), expired, missing; also invalid (the
-    stored value cannot be used) and error (it cannot be read). Exit 1 unless all are valid or
-    expiring.
+    States: valid, expiring (inside the refresh margin), expired (expired, or 60 s or fewer
+    left: the one validity rule every consumer applies, sync_job/bearer.py), missing; also
+    invalid (the stored value cannot be used) and error (it cannot be read). Exit 1 unless all
+    are valid or expiring.
 
     \b
     Example:
@@ -329,11 +346,15 @@ def status(ctx: click.Context, envs: tuple[str, ...], as_json: bool) -> None:
 def token(ctx: click.Context, name: str) -> None:
     """Print the stored access token of environment NAME alone on stdout.
 
-    Exit 1 and print nothing on stdout when it is missing, invalid or expired.
+    Exit 1 and print nothing on stdout when it is missing, invalid, expired or has 60 s or
+    fewer left (the one validity rule every consumer applies, sync_job/bearer.py).
+
+    Example: curl runs only if a usable token was printed, and reads the header from stdin,
+    so the token is never on a command line (docs/consumers.md):
 
     \b
-    Example:
-      curl -H "Authorization: Bearer $(sync-job token sandbox)" https://api.sandbox.paxos.com/v2/...
+      token=$(sync-job token sandbox) &&
+        curl -fsS -H @- https://api.sandbox.paxos.com/v2/profiles <<<"Authorization: Bearer $token"
     """
     found = _job(ctx).token(name)
     if found.payload is None or not found.state.ok:
@@ -364,10 +385,10 @@ def check(ctx: click.Context, envs: tuple[str, ...], as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(report.to_dict()))
     else:
-        rows = [["ENVIRONMENT", "RESULT", "DETAIL"]]
+        rows = [["ENVIRONMENT", "RESULT", "CREDENTIAL", "DETAIL"]]
         for e in report.entries:
             detail = e.error or ", ".join(f"{k} {v}" for k, v in e.checks)
-            rows.append([e.environment, "ok" if e.ok else "FAILED", detail])
+            rows.append([e.environment, "ok" if e.ok else "FAILED", e.credential or "-", detail])
         click.echo(_table(rows))
     for e in report.entries:
         if e.warning:
@@ -433,12 +454,123 @@ def credentials_put(
         sys.stdin.buffer, is_tty=sys.stdin.isatty(), pem=pem, what=f"{what} for {name}"
     )
     new = secret_input.parse_new_credentials(raw, env.auth_method)
-    result = rotation.put_credentials(
-        job, name, new, client_id=client_id, key_id=key_id, refresh=not no_refresh, force=force
-    )
-    for line in [json.dumps(result.to_dict())] if as_json else result.lines():
-        click.echo(line)
+    # SIGTERM/SIGINT as for `run`: the test request and its waits end, no later step starts,
+    # and the last line says what was written (rotation checks sync_job.waits between steps).
+    with _interruptible(job) as interrupt:
+        result = rotation.put_credentials(
+            job, name, new, client_id=client_id, key_id=key_id, refresh=not no_refresh, force=force
+        )
+        for line in [json.dumps(result.to_dict())] if as_json else result.lines():
+            click.echo(line)
     for warning in result.warnings:
         click.echo(f"sync-job: warning: {name}: {warning}", err=True)
+    if interrupt.reason is not None:
+        _fail(
+            f"{name}: interrupted by {interrupt.reason}; {_written(result)}",
+            _exit_code(False, interrupt.reason),
+        )
     if result.error:
         _fail(f"{name}: {result.error}", EXIT_FAILED)
+
+
+def _written(result: rotation.RotationResult) -> str:
+    """What an interrupted ``credentials put`` wrote, in one clause."""
+    if not result.stored:
+        return "nothing was written"
+    stored = f"the new credentials are stored (version {result.version_id} is AWSCURRENT)"
+    if result.published:
+        return f"{stored} and the token from the test is published"
+    return f"{stored}; the stored token is unchanged (sync-job run --env {result.environment} --force)"
+
+
+@main.command()
+@click.argument("name")
+@click.option(
+    "--without-replacement",
+    is_flag=True,
+    help="Revoke even when no fresh token can be published (consumers then hold a revoked token).",
+)
+@_json_option
+@click.pass_context
+def revoke(ctx: click.Context, name: str, without_replacement: bool, as_json: bool) -> None:
+    """Replace environment NAME's stored token, then revoke the old ones at the provider.
+
+    (1) Reads the token secret's AWSCURRENT and AWSPREVIOUS tokens, (2) publishes a fresh token
+    (a forced refresh), (3) revokes each old token at the environment's revocation_url (RFC
+    7009). Nothing is revoked when no fresh token can be published, unless
+    --without-replacement. Exit 0 when a fresh token is stored and every old token is revoked;
+    1 otherwise (the message says which, and until when an unrevoked token stays valid; a
+    provider without revocation_url cannot revoke); 2 usage error.
+
+    \b
+    Example (a token leaked into a log):
+      sync-job revoke production
+    """
+    from sync_job import revocation
+
+    job = _job(ctx)
+    result = revocation.revoke(job, name, job.tokens, without_replacement=without_replacement)  # type: ignore[arg-type]
+    for line in [json.dumps(result.to_dict())] if as_json else result.lines():
+        click.echo(line)
+    if result.error:
+        _fail(f"{name}: {result.error}", EXIT_FAILED)
+
+
+@main.command()
+@click.argument("name")
+@click.pass_context
+def jwks(ctx: click.Context, name: str) -> None:
+    """Print the public JWK Set (RFC 7517) of environment NAME's signing key, to register the
+    client with its provider.
+
+    The key is the environment's KMS key (kms_key_id; needs kms:GetPublicKey only) or the PEM
+    private key of its credentials secret. Each key carries the kid its assertions send (the
+    RFC 7638 thumbprint unless key_id is set), alg and use "sig". Never prints a private part.
+
+    \b
+    Example:
+      sync-job jwks production > production.jwks.json
+    """
+    from sync_job import keyless
+    from sync_job.jwks import jwks_document
+
+    job = _job(ctx)
+    env = job.config.select([name])[0]
+    jwk = keyless.public_jwk(
+        env,
+        _sources(job),
+        lambda: job.store.read_credentials(env.credentials_secret, env.auth_method),
+    )
+    click.echo(json.dumps(jwks_document((jwk,)), indent=2))
+
+
+@main.command()
+@click.argument("name")
+@click.option("--subject", default=None, metavar="DN", help='RFC 4514 subject (default "CN=sync-job NAME").')
+@click.option("--days", default=365, show_default=True, type=int, help="Validity in days (1 to 3650).")
+@click.pass_context
+def certificate(ctx: click.Context, name: str, subject: str | None, days: int) -> None:
+    """Print a self-signed PEM certificate over environment NAME's KMS key, signed through KMS.
+
+    For providers that register a key by certificate (Microsoft Entra ID): upload it there, and
+    store it under "certificate" in NAME's credentials secret, so every assertion names it by
+    x5t / x5t#S256. Needs kms:GetPublicKey and kms:Sign on the key. The expiry alarms watch its
+    notAfter.
+
+    \b
+    Example:
+      sync-job certificate production --subject "CN=sync-job production" --days 365 > production.pem
+    """
+    from sync_job import keyless
+
+    job = _job(ctx)
+    env = job.config.select([name])[0]
+    click.echo(keyless.kms_certificate(env, _sources(job), subject, days), nl=False)
+
+
+def _sources(job: Job) -> Any:
+    from sync_job.keyless import CredentialSources
+
+    return CredentialSources(
+        job.clock, budget_seconds=job.config.run_timeout_seconds, max_attempts=job.config.aws_max_attempts
+    )

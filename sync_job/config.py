@@ -10,7 +10,7 @@ import re
 import stat
 import tomllib
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import MISSING, Field, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -27,108 +27,11 @@ SIGNING_ALGS = ("RS256", "ES256", "PS256")
 _ENV_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 # A config file is a few kB; anything larger (or a device such as /dev/zero) is a mistake.
 MAX_CONFIG_BYTES = 1 << 20
-# Upper bounds: past them a value is a typo, and some would break the runtime (a pool of ten
-# million connections is allocated up front; a socket timeout must fit a C timeval).
-_DAY = 86400
-_LIMITS: dict[str, float] = {
-    "refresh_margin_seconds": 30 * _DAY,
-    "max_attempts": 20,
-    "timeout_seconds": 300,
-    "backoff_initial_seconds": 300,
-    "backoff_max_seconds": 3600,
-    "rate_limit_per_second": 1000,
-    "rate_limit_burst": 10_000,
-    "rate_limit_lockout_seconds": _DAY,
-    "default_lifetime_seconds": 366 * _DAY,
-    "max_lifetime_seconds": 366 * _DAY,
-    "run_timeout_seconds": _DAY,
-    "max_workers": 256,
-    "aws_max_attempts": 20,
-}
 # Keys that people sometimes paste into a config file; the value must never be echoed back.
 _SECRET_KEYS = {"client_secret", "client_id", "private_key", "access_token", "password"}
 
 
-@dataclass(frozen=True)
-class EnvironmentConfig:
-    name: str
-    token_url: str
-    credentials_secret: str
-    token_secret: str
-    scopes: tuple[str, ...] = ()
-    auth_method: str = "client_secret_post"
-    refresh_margin_seconds: int = 900
-    max_attempts: int = 5
-    timeout_seconds: float = 10.0
-    backoff_initial_seconds: float = 0.5
-    backoff_max_seconds: float = 30.0
-    # Token bucket per token host. Paxos allows 1 request/s averaged over 5 minutes and blocks
-    # the whole IP for 5 minutes past it: burst + 300 * rate must stay well under 300.
-    rate_limit_per_second: float = 0.5
-    rate_limit_burst: int = 10
-    # A 429 without Retry-After: assume Paxos's documented 5-minute lock-out.
-    rate_limit_lockout_seconds: int = 300
-    default_lifetime_seconds: int | None = None
-    # A token never counts as living longer than this, whatever the server says (a provider bug
-    # or a hostile answer must not make a token look valid for centuries).
-    max_lifetime_seconds: int = 30 * 86400
-    signing_alg: str = "RS256"
-    audience: str | None = None
-    key_id: str | None = None
-    # Extra token-request form fields, as (name, value) pairs; a repeated name is a repeated field.
-    endpoint_params: tuple[tuple[str, str], ...] = ()
-
-    @property
-    def origin(self) -> str:
-        """scheme://host:port of the token URL: the unit of rate limiting."""
-        parts = urlsplit(self.token_url)
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-        return f"{parts.scheme}://{parts.hostname}:{port}"
-
-    @property
-    def host(self) -> str:
-        parts = urlsplit(self.token_url)
-        return parts.netloc
-
-
-@dataclass(frozen=True)
-class Config:
-    environments: tuple[EnvironmentConfig, ...]
-    source: str = "<memory>"
-    # Total budget of one run; Lambda replaces it with the invocation's remaining time.
-    run_timeout_seconds: float = 600.0
-    max_workers: int = 64
-    aws_max_attempts: int = 5
-
-    def names(self) -> tuple[str, ...]:
-        return tuple(e.name for e in self.environments)
-
-    def get(self, name: str) -> EnvironmentConfig:
-        for env in self.environments:
-            if env.name == name:
-                return env
-        raise KeyError(name)
-
-    def select(self, names: Sequence[str] | None) -> tuple[EnvironmentConfig, ...]:
-        """The named environments in the given order (all when none are named)."""
-        from sync_job.errors import UsageError
-
-        if not names:
-            return self.environments
-        known = self.names()
-        unknown = [n for n in names if n not in known]
-        if unknown:
-            raise UsageError(f"unknown environment {unknown[0]!r}; configured: {', '.join(known)}")
-        seen: dict[str, EnvironmentConfig] = {}
-        for n in names:
-            seen.setdefault(n, self.get(n))
-        return tuple(seen.values())
-
-
 # --- validation -------------------------------------------------------------------------------
-
-_REQUIRED = ("token_url", "credentials_secret", "token_secret")
-_RUN_KEYS = ("run_timeout_seconds", "max_workers", "aws_max_attempts")
 
 
 def _fail(where: str, problem: str) -> ConfigError:
@@ -159,8 +62,10 @@ def _positive_number(where: str, value: object) -> float:
     return float(value)
 
 
-def _bounded(check: Callable[[str, object], Any], key: str) -> Callable[[str, object], Any]:
-    limit = _LIMITS[key]
+def _bounded(check: Callable[[str, object], Any], limit: float) -> Callable[[str, object], Any]:
+    """``check``, then at most ``limit``: past it a value is a typo, and some would break the
+    runtime (a pool of ten million connections is allocated up front; a socket timeout must fit
+    a C timeval)."""
 
     def checked(where: str, value: object) -> Any:
         number = check(where, value)
@@ -214,7 +119,58 @@ def _signing_alg(where: str, value: object) -> str:
     return value
 
 
+# KMS key identifiers (API_Sign.html, KeyId): a key id, a key ARN, alias/NAME or an alias ARN.
+_KMS_KEY_ID = re.compile(
+    r"(?:arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:(?:key/[A-Za-z0-9-]{1,128}|alias/[A-Za-z0-9/_-]{1,250})"
+    r"|[A-Za-z0-9-]{1,128}|alias/[A-Za-z0-9/_-]{1,250})"
+)
+CLIENT_ASSERTION_SOURCES = ("aws_sts",)
+# sts:GetWebIdentityToken's SigningAlgorithm (API_GetWebIdentityToken.html): RS256 or ES384.
+STS_SIGNING_ALGS = ("RS256", "ES384")
+
+
+def _kms_key_id(where: str, value: object) -> str:
+    value = _string(where, value)
+    if not _KMS_KEY_ID.fullmatch(value):
+        raise _fail(
+            where,
+            "must be a KMS key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID), an alias ARN, a key id or alias/NAME",
+        )
+    return value
+
+
+def _assertion_source(where: str, value: object) -> str:
+    value = _string(where, value)
+    if value not in CLIENT_ASSERTION_SOURCES:
+        raise _fail(where, f"must be one of {', '.join(CLIENT_ASSERTION_SOURCES)}, got {shown(value)!r}")
+    return value
+
+
+def _assertion_lifetime(where: str, value: object) -> int:
+    number = _positive_int(where, value)
+    # sts:GetWebIdentityToken's DurationSeconds: 60 to 3600.
+    if not 60 <= number <= 3600:
+        raise _fail(where, f"must be between 60 and 3600 seconds (sts:GetWebIdentityToken), got {number}")
+    return number
+
+
+def _sts_signing_alg(where: str, value: object) -> str:
+    value = _string(where, value)
+    if value not in STS_SIGNING_ALGS:
+        raise _fail(where, f"must be one of {', '.join(STS_SIGNING_ALGS)}, got {shown(value)!r}")
+    return value
+
+
+def _absolute_path(where: str, value: object) -> str:
+    value = _string(where, value)
+    if not os.path.isabs(value) or "\x00" in value:
+        raise _fail(where, f"must be an absolute file path, got {shown(value)!r}")
+    return value
+
+
 def is_loopback_host(host: str) -> bool:
+    """True for ``localhost`` and loopback IP literals (127.0.0.0/8, ::1): the only hosts a
+    plain ``http://`` token URL may name."""
     if host == "localhost":
         return True
     try:
@@ -277,35 +233,415 @@ def _token_url(where: str, value: object) -> str:
     )
 
 
-_CHECKS: dict[str, Callable[[str, object], Any]] = {
-    "token_url": _token_url,
-    "credentials_secret": _string,
-    "token_secret": _string,
-    "scopes": _scopes,
-    "auth_method": _auth_method,
-    "refresh_margin_seconds": _bounded(_non_negative_int, "refresh_margin_seconds"),
-    "max_attempts": _bounded(_positive_int, "max_attempts"),
-    "timeout_seconds": _bounded(_positive_number, "timeout_seconds"),
-    "backoff_initial_seconds": _bounded(_positive_number, "backoff_initial_seconds"),
-    "backoff_max_seconds": _bounded(_positive_number, "backoff_max_seconds"),
-    "rate_limit_per_second": _bounded(_positive_number, "rate_limit_per_second"),
-    "rate_limit_burst": _bounded(_positive_int, "rate_limit_burst"),
-    "rate_limit_lockout_seconds": _bounded(_positive_int, "rate_limit_lockout_seconds"),
-    "default_lifetime_seconds": _bounded(_positive_int, "default_lifetime_seconds"),
-    "max_lifetime_seconds": _bounded(_positive_int, "max_lifetime_seconds"),
-    "signing_alg": _signing_alg,
-    "audience": _string,
-    "key_id": _string,
-    "endpoint_params": check_endpoint_params,
-}
+# --- the keys, each declared once -------------------------------------------------------------
+# A key is a dataclass field: its name, type and default, and in its metadata its check (with the
+# upper bound past which a value is a typo), the default as the reference shows it and its line
+# of docs/configuration.md. The parser's tables, the bounds, the reference table
+# (``reference_table``) and the schema-parity test (tests/infra/test_schema_parity.py) are all
+# read from these fields.
+
+_DAY = 86400
+
+
+def _key(
+    check: Callable[[str, object], Any],
+    doc: str,
+    *,
+    limit: float | None = None,
+    shown_default: str | None = None,
+) -> dict[str, Any]:
+    """A key's metadata: ``check(where, value)`` (bounded by ``limit`` when given), its docs
+    line, and how the reference shows its default (when the value alone would not say it)."""
+    return {
+        "check": check if limit is None else _bounded(check, limit),
+        "limit": limit,
+        "doc": doc,
+        "shown_default": shown_default,
+    }
+
+
+@dataclass(frozen=True)
+class EnvironmentConfig:
+    """One ``[environments.NAME]`` table, merged over ``[defaults]`` and checked; each key's
+    meaning, unit, bound and default are in its declaration below (docs/configuration.md)."""
+
+    name: str
+    token_url: str = field(
+        metadata=_key(
+            _token_url, "RFC 6749 token endpoint; `https://` only (`http://` only for loopback hosts)"
+        )
+    )
+    credentials_secret: str = field(
+        metadata=_key(
+            _string,
+            'secret holding `{"client_id": "...", "client_secret": "...", "client_secret_expires_at"?}` '
+            '(for `private_key_jwt`: `{"client_id", "private_key", "key_id"?, "certificate"?}`; with '
+            '`kms_key_id` or a federated assertion only `{"client_id", "certificate"?}`). '
+            "`client_secret_expires_at`: seconds since the epoch when the secret ends (RFC 7591 "
+            "§3.2.1), `0` for never ([credential ends](#every-credentials-end-seen-coming))",
+        )
+    )
+    token_secret: str = field(
+        metadata=_key(_string, "secret the job writes the payload to; must exist (infra/ creates it)")
+    )
+    scopes: tuple[str, ...] = field(
+        default=(),
+        metadata=_key(
+            _scopes,
+            "requested scopes, sent space-joined; omitted when empty. A token lacking any of them is "
+            "not published",
+            shown_default="`[]`",
+        ),
+    )
+    auth_method: str = field(
+        default="client_secret_post",
+        metadata=_key(
+            _auth_method,
+            "`client_secret_post` (Paxos), `client_secret_basic` (RFC 6749 §2.3.1 encoding), "
+            "`private_key_jwt`",
+        ),
+    )
+    refresh_margin_seconds: int = field(
+        default=900,
+        metadata=_key(
+            _non_negative_int,
+            "refresh when this much or less is left; a token that lives no longer than the margin is "
+            "refreshed at half its lifetime instead (with a warning)",
+            limit=30 * _DAY,
+        ),
+    )
+    max_attempts: int = field(
+        default=5,
+        metadata=_key(_positive_int, "token requests per environment per run, first included", limit=20),
+    )
+    timeout_seconds: float = field(
+        default=10.0,
+        metadata=_key(_positive_number, "per token request (connect ≤ 5 s)", limit=300),
+    )
+    backoff_initial_seconds: float = field(
+        default=0.5,
+        metadata=_key(
+            _positive_number, "first wait of the full-jitter exponential backoff between attempts", limit=300
+        ),
+    )
+    backoff_max_seconds: float = field(
+        default=30.0,
+        metadata=_key(
+            _positive_number,
+            "longest wait of that backoff; also how long a run waits before trying an environment "
+            "whose host failed once more",
+            limit=3600,
+        ),
+    )
+    # Token bucket per token host. Paxos allows 1 request/s averaged over 5 minutes and blocks
+    # the whole IP for 5 minutes past it: burst + 300 * rate must stay well under 300.
+    rate_limit_per_second: float = field(
+        default=0.5,
+        metadata=_key(
+            _positive_number,
+            "token bucket per token host (scheme, host, port), shared by all environments and "
+            "workers of a run: its rate",
+            limit=1000,
+        ),
+    )
+    rate_limit_burst: int = field(
+        default=10,
+        metadata=_key(_positive_int, "that token bucket's size (requests sent at once)", limit=10_000),
+    )
+    rate_limit_lockout_seconds: int = field(
+        default=300,
+        metadata=_key(
+            _positive_int,
+            "wait assumed after a 429 without `Retry-After` (Paxos blocks the IP for 5 minutes)",
+            limit=_DAY,
+        ),
+    )
+    default_lifetime_seconds: int | None = field(
+        default=None,
+        metadata=_key(
+            _positive_int,
+            "lifetime to assume when the server omits `expires_in` (else that is an error)",
+            limit=366 * _DAY,
+        ),
+    )
+    # A token never counts as living longer than this, whatever the server says (a provider bug
+    # or a hostile answer must not make a token look valid for centuries).
+    max_lifetime_seconds: int = field(
+        default=30 * _DAY,
+        metadata=_key(
+            _positive_int,
+            "the longest lifetime a token is counted as having: a longer `expires_in` (a provider bug "
+            "or a hostile answer) is capped to it with a warning. A JWT access token's own `exp` also "
+            "bounds the lifetime when earlier",
+            limit=366 * _DAY,
+            shown_default="2592000 (30 days)",
+        ),
+    )
+    signing_alg: str = field(
+        default="RS256",
+        metadata=_key(
+            _signing_alg,
+            "`private_key_jwt` only: `RS256`, `ES256` or `PS256` (RSA-PSS; Entra ID's recommended algorithm)",
+        ),
+    )
+    audience: str | None = field(
+        default=None,
+        metadata=_key(
+            _string,
+            "`private_key_jwt` only: the assertion's JWT `aud` claim, not Auth0's `audience` request "
+            "field (that one goes in `endpoint_params`)",
+            shown_default="`token_url`",
+        ),
+    )
+    key_id: str | None = field(
+        default=None,
+        metadata=_key(_string, "`private_key_jwt` only: the assertion header's `kid`"),
+    )
+    # Extra token-request form fields, as (name, value) pairs; a repeated name is a repeated field.
+    endpoint_params: tuple[tuple[str, str], ...] = field(
+        default=(),
+        metadata=_key(
+            check_endpoint_params,
+            'extra form fields sent with every token request: `{ name = "value" }`, a list of strings '
+            'is sent as repeated fields (`{ resource = ["https://a", "https://b"] }`, RFC 8707). Auth0 '
+            "needs `audience` here. In `[defaults]` or per environment; an environment's table "
+            "**replaces** the `[defaults]` one as a whole (like `scopes`), so repeat shared fields",
+            shown_default="none",
+        ),
+    )
+    # private_key_jwt without an extractable key (keyless.py): the assertion signed by this
+    # asymmetric KMS key, or a federated assertion from STS (sts:GetWebIdentityToken) or a file.
+    kms_key_id: str | None = field(
+        default=None,
+        metadata=_key(
+            _kms_key_id,
+            "`private_key_jwt` only: the assertion is signed by this asymmetric AWS KMS key "
+            "(`kms:Sign`; key ARN, alias ARN, key id or `alias/NAME`), and the credentials secret "
+            'holds only `{"client_id": "..."}` (and `"certificate"` for providers that name the key '
+            "by certificate). RSA keys sign `RS256` or `PS256`, an `ECC_NIST_P256` key `ES256` "
+            "(`signing_alg` `RS256`, the default, then means `ES256`). The job's role needs "
+            "`kms:Sign` and `kms:GetPublicKey` on the key. `kid` is the key's RFC 7638 thumbprint "
+            "unless `key_id` is set. `sync-job jwks NAME` prints the public key to register, "
+            "`sync-job certificate NAME` a certificate over it signed through KMS. Excludes the two below",
+        ),
+    )
+    client_assertion_source: str | None = field(
+        default=None,
+        metadata=_key(
+            _assertion_source,
+            '`private_key_jwt` only: `"aws_sts"`: the assertion is a JWT that AWS STS issues to the '
+            "job's role (IAM outbound identity federation, `sts:GetWebIdentityToken`, fetched for "
+            "every token request); for providers that trust AWS as an issuer (Entra ID federated "
+            "identity credentials, Keycloak federated client authentication). Needs "
+            "`client_assertion_audience` (Entra ID: `api://AzureADTokenExchange`); "
+            "`client_assertion_lifetime_seconds` 60 to 3600 (default 300); "
+            "`client_assertion_signing_alg` `RS256` (default) or `ES384`. The credentials secret "
+            'holds only `{"client_id": "..."}`; no key, no secret',
+        ),
+    )
+    client_assertion_audience: str | None = field(
+        default=None,
+        metadata=_key(
+            _string,
+            'with `client_assertion_source = "aws_sts"` only: the web-identity token\'s `aud` '
+            "(STS's `Audience`)",
+        ),
+    )
+    client_assertion_lifetime_seconds: int = field(
+        default=300,
+        metadata=_key(
+            _assertion_lifetime,
+            'with `client_assertion_source = "aws_sts"` only: the web-identity token\'s lifetime in '
+            "seconds, 60 to 3600 (STS's `DurationSeconds`)",
+        ),
+    )
+    client_assertion_signing_alg: str = field(
+        default="RS256",
+        metadata=_key(
+            _sts_signing_alg,
+            'with `client_assertion_source = "aws_sts"` only: `RS256` or `ES384` (STS\'s `SigningAlgorithm`)',
+        ),
+    )
+    client_assertion_file: str | None = field(
+        default=None,
+        metadata=_key(
+            _absolute_path,
+            "`private_key_jwt` only: absolute path of a file holding the assertion, re-read for every "
+            "token request (a Kubernetes projected service-account token, a SPIFFE JWT-SVID, a CI "
+            "provider's OIDC token written to a file; its writer renews it). At most 64 KiB, a compact "
+            'JWT, not expired. The credentials secret holds only `{"client_id": "..."}`',
+        ),
+    )
+    # The provider's RFC 7009 token revocation endpoint (`sync-job revoke`); None when the
+    # provider has none or cannot revoke access tokens (Auth0, Entra ID, Cognito).
+    revocation_url: str | None = field(
+        default=None,
+        metadata=_key(
+            _token_url,
+            "the provider's RFC 7009 token revocation endpoint, used only by `sync-job revoke` (e.g. "
+            "Paxos `https://oauth.paxos.com/oauth2/revoke`); the client authenticates there as at the "
+            "token endpoint. Leave it out for providers that cannot revoke access tokens (Auth0, "
+            "Microsoft Entra ID, Amazon Cognito's client-credentials tokens): `revoke` then says so "
+            "([docs/runbook.md](runbook.md#revoke-a-leaked-token))",
+        ),
+    )
+
+    @property
+    def credential_kind(self) -> str:
+        """Which credential the client authenticates with: "client_secret", "private_key" (PEM
+        in the credentials secret), "kms_key", "aws_sts" or "assertion_file"."""
+        if self.auth_method != "private_key_jwt":
+            return "client_secret"
+        if self.kms_key_id is not None:
+            return "kms_key"
+        if self.client_assertion_source is not None:
+            return self.client_assertion_source
+        if self.client_assertion_file is not None:
+            return "assertion_file"
+        return "private_key"
+
+    @property
+    def origin(self) -> str:
+        """scheme://host:port of the token URL: the unit of rate limiting."""
+        parts = urlsplit(self.token_url)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        return f"{parts.scheme}://{parts.hostname}:{port}"
+
+    @property
+    def host(self) -> str:
+        """``host[:port]`` of the token URL, as shown in messages."""
+        parts = urlsplit(self.token_url)
+        return parts.netloc
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole configuration: the environments in file order and the run-wide keys of
+    ``[defaults]``, each declared below."""
+
+    environments: tuple[EnvironmentConfig, ...]
+    source: str = "<memory>"
+    # Total budget of one run; Lambda replaces it with the invocation's remaining time.
+    run_timeout_seconds: float = field(
+        default=600.0,
+        metadata=_key(
+            _positive_number,
+            "`[defaults]` only: total budget of a run (Lambda: the invocation's remaining time minus 10 s)",
+            limit=_DAY,
+        ),
+    )
+    max_workers: int = field(
+        default=64,
+        metadata=_key(
+            _positive_int,
+            "`[defaults]` only: environments processed at once (threads waiting on I/O; 100 "
+            "environments then cost about 2 token round trips)",
+            limit=256,
+        ),
+    )
+    aws_max_attempts: int = field(
+        default=5,
+        metadata=_key(
+            _positive_int,
+            "`[defaults]` only: botocore standard-mode attempts per Secrets Manager call",
+            limit=20,
+        ),
+    )
+    # How often the job is run (cron, EventBridge); only the write-budget arithmetic reads it
+    # (budget.py). None: unknown, and the arithmetic assumes a run at any moment (the worst case).
+    schedule_seconds: int | None = field(
+        default=None,
+        metadata=_key(
+            _positive_int,
+            "`[defaults]` only: how often the job is run (cron, EventBridge; infra/'s default is 300). "
+            "Read only by the write-budget arithmetic (`sync_job/budget.py`, "
+            "[behaviour](behaviour.md#the-write-budget-of-a-token-secret)): without it a run is assumed "
+            "at any moment, the worst case",
+            limit=_DAY,
+        ),
+    )
+
+    def names(self) -> tuple[str, ...]:
+        """The environment names, in file order."""
+        return tuple(e.name for e in self.environments)
+
+    def get(self, name: str) -> EnvironmentConfig:
+        """The environment called ``name``; raises ``KeyError`` when there is none."""
+        for env in self.environments:
+            if env.name == name:
+                return env
+        raise KeyError(name)
+
+    def select(self, names: Sequence[str] | None) -> tuple[EnvironmentConfig, ...]:
+        """The named environments in the given order (all when none are named)."""
+        from sync_job.errors import UsageError
+
+        if not names:
+            return self.environments
+        known = self.names()
+        unknown = [n for n in names if n not in known]
+        if unknown:
+            raise UsageError(f"unknown environment {unknown[0]!r}; configured: {', '.join(known)}")
+        seen: dict[str, EnvironmentConfig] = {}
+        for n in names:
+            seen.setdefault(n, self.get(n))
+        return tuple(seen.values())
+
+
+def _declared(cls: type[Any]) -> dict[str, Field[Any]]:
+    return {f.name: f for f in fields(cls) if "check" in f.metadata}
+
+
+_ENV_KEYS = _declared(EnvironmentConfig)
+_RUN_FIELDS = _declared(Config)
+_CHECKS: dict[str, Callable[[str, object], Any]] = {k: f.metadata["check"] for k, f in _ENV_KEYS.items()}
 _RUN_CHECKS: dict[str, Callable[[str, object], Any]] = {
-    "run_timeout_seconds": _bounded(_positive_number, "run_timeout_seconds"),
-    "max_workers": _bounded(_positive_int, "max_workers"),
-    "aws_max_attempts": _bounded(_positive_int, "aws_max_attempts"),
+    k: f.metadata["check"] for k, f in _RUN_FIELDS.items()
 }
-_ENV_FIELDS = tuple(f.name for f in fields(EnvironmentConfig) if f.name != "name")
-assert set(_ENV_FIELDS) == set(_CHECKS), "every environment key needs a check"
-_JWT_ONLY = ("signing_alg", "audience", "key_id")
+_RUN_KEYS = tuple(_RUN_CHECKS)
+_REQUIRED = tuple(k for k, f in _ENV_KEYS.items() if f.default is MISSING)
+# Upper bounds, by key (keys without one are absent).
+LIMITS: dict[str, float] = {
+    k: f.metadata["limit"] for k, f in (_ENV_KEYS | _RUN_FIELDS).items() if f.metadata["limit"] is not None
+}
+
+
+def _shown_default(item: Field[Any]) -> str:
+    shown_default: str | None = item.metadata["shown_default"]
+    if shown_default is not None:
+        return shown_default
+    if item.default is MISSING:
+        return "required"
+    if item.default is None:
+        return "none"
+    if isinstance(item.default, str):
+        return f"`{item.default}`"
+    return f"{item.default:g}"
+
+
+def reference_table() -> str:
+    """docs/configuration.md's table of keys (markdown), rendered from the declarations: one row
+    per key, its default and its bound (``≤ N``) in the order of the dataclasses."""
+    rows = ["| key | default | bound | meaning |", "|---|---|---|---|"]
+    for key, item in (_ENV_KEYS | _RUN_FIELDS).items():
+        limit = item.metadata["limit"]
+        bound = "" if limit is None else f"≤ {limit:g}" if limit < 1e6 else f"≤ {int(limit)}"
+        rows.append(f"| `{key}` | {_shown_default(item)} | {bound} | {item.metadata['doc']} |")
+    return "\n".join(rows) + "\n"
+
+
+_JWT_ONLY = (
+    "signing_alg",
+    "audience",
+    "key_id",
+    "kms_key_id",
+    "client_assertion_source",
+    "client_assertion_audience",
+    "client_assertion_lifetime_seconds",
+    "client_assertion_signing_alg",
+    "client_assertion_file",
+)
+_STS_ONLY = ("client_assertion_audience", "client_assertion_lifetime_seconds", "client_assertion_signing_alg")
 
 
 def _unknown_key(where: str, key: str, allowed: Sequence[str]) -> ConfigError:
@@ -405,10 +741,43 @@ def _environment(name: str, raw: object, defaults: Mapping[str, object]) -> Envi
         for key in _JWT_ONLY:
             if key in table:
                 raise _fail(f"{where}.{key}", 'applies only to auth_method = "private_key_jwt"')
+    _check_key_source(where, env, merged, table)
     return env
 
 
+def _check_key_source(
+    where: str, env: EnvironmentConfig, merged: Mapping[str, object], table: Mapping[str, object]
+) -> None:
+    """One source of the client assertion per environment, with the keys that source needs
+    (keys from ``[defaults]`` that do not apply are ignored; the environment's own are refused)."""
+    if env.auth_method != "private_key_jwt":
+        return
+    sources = [k for k in ("kms_key_id", "client_assertion_source", "client_assertion_file") if k in merged]
+    if len(sources) > 1:
+        raise _fail(where, f"{sources[0]} and {sources[1]} exclude each other; keep one")
+    if env.client_assertion_source == "aws_sts" and env.client_assertion_audience is None:
+        raise _fail(
+            where,
+            'client_assertion_source = "aws_sts" needs client_assertion_audience (for Microsoft '
+            'Entra ID: "api://AzureADTokenExchange")',
+        )
+    if env.client_assertion_source is None:
+        for key in _STS_ONLY:
+            if key in table:
+                raise _fail(f"{where}.{key}", 'applies only with client_assertion_source = "aws_sts"')
+    if env.client_assertion_source is not None or env.client_assertion_file is not None:
+        # The assertion is made by its issuer: nothing here signs it.
+        for key in ("signing_alg", "key_id", "audience"):
+            if key in table:
+                raise _fail(
+                    f"{where}.{key}",
+                    "does not apply to a federated client assertion (its issuer signs it); remove it",
+                )
+
+
 def load_config_text(text: str, source: str) -> Config:
+    """Parse TOML ``text`` (named ``source`` in messages) into a :class:`Config`. Raises
+    ``ConfigError`` naming the source and the first problem."""
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -430,16 +799,26 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
     if path is None:
         path = os.environ.get(ENV_CONFIG_PATH) or None
     if path is None:
-        inline = os.environ.get(ENV_CONFIG_INLINE)
-        if inline:
-            if len(inline) > MAX_CONFIG_BYTES:
-                raise ConfigError(f"${ENV_CONFIG_INLINE} is larger than {MAX_CONFIG_BYTES} bytes")
-            return load_config_text(inline, f"${ENV_CONFIG_INLINE}")
+        return _inline_config()
+    file = Path(path)
+    name = shown(str(file))
+    return load_config_text(_read_config_file(file, name), name)
+
+
+def _inline_config() -> Config:
+    inline = os.environ.get(ENV_CONFIG_INLINE)
+    if not inline:
         raise ConfigError(
             f"no configuration: pass --config PATH or set {ENV_CONFIG_PATH} (see examples/paxos.toml)"
         )
-    file = Path(path)
-    name = shown(str(file))
+    if len(inline) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"${ENV_CONFIG_INLINE} is larger than {MAX_CONFIG_BYTES} bytes")
+    return load_config_text(inline, f"${ENV_CONFIG_INLINE}")
+
+
+def _read_config_file(file: Path, name: str) -> str:
+    """The text of the config file ``file`` (shown as ``name``): a regular file of at most
+    ``MAX_CONFIG_BYTES`` of UTF-8. Raises ``ConfigError``."""
     try:
         info = file.stat()
     except FileNotFoundError:
@@ -457,11 +836,10 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
             data = handle.read(MAX_CONFIG_BYTES + 1)
         if len(data) > MAX_CONFIG_BYTES:
             raise ConfigError(f"config file {name} is larger than {MAX_CONFIG_BYTES} bytes")
-        text = data.decode("utf-8")
+        return data.decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "not UTF-8 text"
         raise ConfigError(f"config file {name} cannot be read: {reason}") from None
-    return load_config_text(text, name)
 
 
 __all__ = [

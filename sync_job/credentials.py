@@ -1,19 +1,25 @@
 """The client credentials secret: its JSON document, checked and carried as :class:`Credentials`.
 
-``{"client_id": "...", "client_secret": "..."}``, or for ``private_key_jwt``
-``{"client_id": "...", "private_key": "<PEM>", "key_id": "..."?}``. Errors name the secret and
-the key, never a value.
+``{"client_id": "...", "client_secret": "...", "client_secret_expires_at": 0?}``, or for
+``private_key_jwt`` ``{"client_id": "...", "private_key": "<PEM>"?, "key_id": "..."?,
+"certificate": "<PEM>"?}``. A ``private_key_jwt`` client whose key lives in KMS
+(``kms_key_id``) or that presents a federated assertion (``client_assertion_source``,
+``client_assertion_file``) stores no key: ``{"client_id": "..."}``; ``keyless.complete`` then
+adds the signing key or the assertion source, and a PEM environment without ``private_key``
+fails when its assertion is made (``oauth.client_assertion``). Errors name the secret and the key,
+never a value.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sync_job import redact
-from sync_job.certs import certificate_thumbprints
+from sync_job.certs import Certificate, certificate_thumbprints, read_certificate
 from sync_job.errors import CredentialsError
 from sync_job.redact import Secret
 
@@ -35,6 +41,30 @@ class Credentials:
     # and SHA-256 of its DER, when the credentials secret holds a "certificate".
     x5t: str | None = None
     x5t_s256: str | None = None
+    # The certificate itself (thumbprints, notAfter, public key), when the secret holds one.
+    certificate: Certificate | None = None
+    # "client_secret_expires_at" (RFC 7591 §3.2.1: seconds since the epoch, 0 = never), as UTC.
+    client_secret_expires_at: datetime | None = None
+    # Set by keyless.complete, never read from the secret: a cryptography private-key object
+    # whose sign() is kms:Sign, the JOSE alg it signs with, or the source of a federated
+    # client assertion (called once per token request, returns the JWT).
+    signing_key: Any = None
+    signing_alg: str | None = None
+    assertion_source: Callable[[], str] | None = None
+
+    @property
+    def expires_at(self) -> datetime | None:
+        """When this credential stops working (UTC): the earlier of the certificate's notAfter
+        and the client secret's end; None when neither is known."""
+        ends = [
+            when
+            for when in (
+                self.certificate.thumbprints.not_after if self.certificate else None,
+                self.client_secret_expires_at if self.client_secret is not None else None,
+            )
+            if when is not None
+        ]
+        return min(ends) if ends else None
 
     @property
     def scrub_safe(self) -> bool:
@@ -60,17 +90,15 @@ def parse_credentials(
     stripped, with a warning.
     """
     doc = _load_object(text, secret_id)
-    wanted = (
-        ("client_id", "private_key") if auth_method == "private_key_jwt" else ("client_id", "client_secret")
-    )
+    # private_key_jwt: a PEM key, or none when the key is in KMS or the assertion federated
+    # (checked when the assertion is made, where the environment's settings are known).
+    wanted = ("client_id",) if auth_method == "private_key_jwt" else ("client_id", "client_secret")
     values, warnings = _required_strings(doc, wanted, secret_id)
     key_id = _key_id(doc, secret_id)
-    private_key = None
-    thumbprints = None
-    if auth_method == "private_key_jwt":
-        private_key = Secret(values["private_key"])
-        _check_private_key(private_key, secret_id)
-        thumbprints = certificate_thumbprints(doc.get("certificate"), private_key, secret_id, now)
+    private_key, certificate = (
+        _key_and_certificate(doc, secret_id, now) if auth_method == "private_key_jwt" else (None, None)
+    )
+    thumbprints = certificate.thumbprints if certificate else None
     client_secret = values.get("client_secret") or _optional_string(doc, "client_secret")
     return Credentials(
         client_id=values["client_id"],
@@ -81,6 +109,8 @@ def parse_credentials(
         warnings=tuple(warnings),
         x5t=thumbprints.x5t if thumbprints else None,
         x5t_s256=thumbprints.x5t_s256 if thumbprints else None,
+        certificate=certificate,
+        client_secret_expires_at=_secret_expiry(doc.get("client_secret_expires_at"), secret_id),
     )
 
 
@@ -108,7 +138,7 @@ def _required_strings(
         value = doc[key]
         if not isinstance(value, str) or not value.strip():
             raise CredentialsError(f"credentials secret {secret_id}: {key!r} must be a non-empty string")
-        if value != value.strip() and key != "private_key":
+        if value != value.strip():
             warnings.append(
                 f"credentials secret {secret_id}: {key!r} has leading or trailing whitespace; "
                 "sent without it (store it without)"
@@ -124,9 +154,40 @@ def _key_id(doc: dict[str, Any], secret_id: str) -> str | None:
     return key_id.strip() or None if key_id else None
 
 
+def _key_and_certificate(
+    doc: dict[str, Any], secret_id: str, now: datetime | None
+) -> tuple[Secret | None, Certificate | None]:
+    """private_key_jwt: the PEM key (None when it lives in KMS or the assertion is federated)
+    and the certificate, each checked (the certificate against the key and ``now``)."""
+    private_key = None
+    if doc.get("private_key") is not None:
+        value = doc["private_key"]
+        if not isinstance(value, str) or not value.strip():
+            raise CredentialsError(
+                f"credentials secret {secret_id}: 'private_key' must be a non-empty string"
+            )
+        private_key = Secret(value.strip())
+        _check_private_key(private_key, secret_id)
+        certificate_thumbprints(doc.get("certificate"), private_key, secret_id, now)
+    # Without a PEM key, a KMS key's certificate is matched with the key when it is used.
+    return private_key, read_certificate(doc.get("certificate"), secret_id, now)
+
+
 def _optional_string(doc: dict[str, Any], key: str) -> str | None:
     value = doc.get(key)
     return value.strip() or None if isinstance(value, str) else None
+
+
+def _secret_expiry(value: object, secret_id: str) -> datetime | None:
+    """``client_secret_expires_at``: seconds since the epoch, 0 for "never" (RFC 7591 §3.2.1)."""
+    if value is None or value == 0:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 253402300800:
+        raise CredentialsError(
+            f"credentials secret {secret_id}: 'client_secret_expires_at' must be whole seconds "
+            "since the epoch (RFC 7591 §3.2.1), or 0 for never"
+        )
+    return datetime.fromtimestamp(value, UTC)
 
 
 def _check_private_key(key: Secret, secret_id: str) -> None:

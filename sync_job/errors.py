@@ -71,23 +71,27 @@ class WriteUnknownError(StoreError):
 
 
 class SecretNotFoundError(StoreError):
-    pass
+    """ResourceNotFoundException: the secret does not exist (or has no version so labelled)."""
+
+
+class SecretEmptyError(SecretNotFoundError):
+    """The secret exists but has no AWSCURRENT version (created without a value)."""
 
 
 class AccessDeniedError(StoreError):
-    pass
+    """The job's role may not make the call (AccessDeniedException), or no AWS credentials."""
 
 
 class KmsError(StoreError):
-    pass
+    """KMS refused to decrypt or encrypt the secret (its key disabled, or no kms:Decrypt)."""
 
 
 class SecretDeletedError(StoreError):
-    pass
+    """The secret is scheduled for deletion (DescribeSecret's DeletedDate); it can be restored."""
 
 
 class ThrottledError(StoreError):
-    pass
+    """Secrets Manager still throttled the call after botocore's standard retries."""
 
 
 class TokenRequestError(SyncJobError):
@@ -133,3 +137,8 @@ class ScopeError(SyncJobError):
 
 class DeadlineError(SyncJobError):
     """The run's time budget cannot fit the next step."""
+
+
+class SigningError(TokenRequestError):
+    """A call that makes the client's assertion failed: ``kms:Sign`` / ``kms:GetPublicKey``, or
+    ``sts:GetWebIdentityToken``; ``transient`` when trying later may help (throttling, a timeout)."""

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import math
 import threading
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from sync_job.clock import Clock, SystemClock
 from sync_job.config import Config, EnvironmentConfig
 from sync_job.credentials import Credentials
+from sync_job.errors import SyncJobError
+from sync_job.keyless import CredentialSources
 from sync_job.oauth import FetchResult
 from sync_job.pacing import HostPacer
 from sync_job.store import SecretStore, make_client
@@ -22,21 +25,42 @@ class LazyTokenClient:
     """Builds the HTTP token client on the first token request. Most runs find every token
     fresh and never need requests or tenacity, so a Lambda cold start does not import them."""
 
-    def __init__(self, clock: Clock, pool_size: int) -> None:
+    def __init__(self, clock: Clock, pool_size: int, sources: CredentialSources | None = None) -> None:
         self._clock = clock
+        self._sources = sources or CredentialSources(clock)
         self._pool_size = pool_size
         self._pacer = HostPacer(clock)
         self._client: TokenClient | None = None
         self._lock = threading.Lock()
 
-    def fetch(self, env: EnvironmentConfig, creds: Credentials, deadline: float) -> FetchResult:
+    def _get(self) -> TokenClient:
         with self._lock:
             if self._client is None:
                 from sync_job.token_client import TokenClient, build_session
 
                 self._client = TokenClient(build_session(self._pool_size), self._clock, self._pacer)
-            client = self._client
-        return client.fetch(env, creds, deadline)
+            return self._client
+
+    def fetch(self, env: EnvironmentConfig, creds: Credentials, deadline: float) -> FetchResult:
+        """``TokenClient.fetch`` on the client built on first use (see the class), the
+        environment's KMS key or assertion source added to ``creds``."""
+        try:
+            # A KMS signing key or a federated assertion source, as the environment names.
+            creds = self._sources.complete(env, creds)
+        except SyncJobError as exc:
+            return FetchResult(attempts=0, error=exc)
+        return self._get().fetch(env, creds, deadline)
+
+    def post_form(
+        self,
+        env: EnvironmentConfig,
+        url: str,
+        headers: Mapping[str, str],
+        form: Mapping[str, str | list[str]],
+        deadline: float,
+    ) -> tuple[int, Mapping[str, str], bytes]:
+        """:meth:`TokenClient.post_form` over the same session and pacer as the token requests."""
+        return self._get().post_form(env, url, headers, form, deadline)
 
 
 def _requests_in_flight_per_host(config: Config) -> int:
@@ -63,6 +87,10 @@ def build_job(config: Config, clock: Clock | None = None, budget_seconds: float 
     return Job(
         config=config,
         store=SecretStore(client),
-        tokens=LazyTokenClient(clock, _requests_in_flight_per_host(config)),
+        tokens=LazyTokenClient(
+            clock,
+            _requests_in_flight_per_host(config),
+            CredentialSources(clock, budget_seconds=budget, max_attempts=config.aws_max_attempts),
+        ),
         clock=clock,
     )

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
+from sync_job import bearer
 from sync_job.payload import TokenPayload
 from sync_job.report import TokenState
 
@@ -34,16 +35,31 @@ def short_lifetime_warning(lifetime_seconds: float, margin_seconds: float) -> st
     return None
 
 
+def usable(payload: TokenPayload, now: datetime) -> bool:
+    """The one validity rule (``bearer.is_usable``): more than ``bearer.EXPIRY_SKEW_SECONDS``
+    (60 s) left. What consumers refuse, the job treats as expired."""
+    return bearer.is_usable(payload.expires_at, now)
+
+
 def is_fresh(payload: TokenPayload | None, now: datetime, margin_seconds: float) -> bool:
-    """True when the stored token has more than its effective margin left."""
-    return payload is not None and payload.seconds_remaining(now) > effective_margin(payload, margin_seconds)
+    """True when the stored token has more than its effective margin left, and is usable by the
+    one rule (a margin below 60 s, or half a short lifetime, must not keep a token consumers
+    refuse)."""
+    return (
+        payload is not None
+        and usable(payload, now)
+        and payload.seconds_remaining(now) > effective_margin(payload, margin_seconds)
+    )
 
 
 def state(payload: TokenPayload | None, now: datetime, margin_seconds: float) -> TokenState:
+    """``status``'s state of a stored token at ``now``: ``missing``; ``expired`` when not usable
+    by the one rule (60 s or fewer left, see ``bearer.is_usable``); ``expiring`` inside its
+    effective refresh margin; else ``valid``."""
     if payload is None:
         return TokenState.MISSING
     remaining = payload.seconds_remaining(now)
-    if remaining <= 0:
+    if not usable(payload, now):
         return TokenState.EXPIRED
     if remaining <= effective_margin(payload, margin_seconds):
         return TokenState.EXPIRING
@@ -52,11 +68,11 @@ def state(payload: TokenPayload | None, now: datetime, margin_seconds: float) ->
 
 def urgency(payload: TokenPayload | None, now: datetime) -> tuple[int, float]:
     """Sort key of a due environment, most urgent first: no usable token (missing, unreadable,
-    invalid), then expired, then by seconds left (soonest ``expires_at`` first)."""
+    invalid), then expired (by the one rule), then by seconds left (soonest ``expires_at`` first)."""
     if payload is None:
         return (0, 0.0)
     remaining = payload.seconds_remaining(now)
-    return (1, remaining) if remaining <= 0 else (2, remaining)
+    return (2, remaining) if usable(payload, now) else (1, remaining)
 
 
 # Plan a token host at this share of its pacing rate, leaving room for retries and outages.
@@ -86,11 +102,13 @@ def pull_forward(until_due: Sequence[tuple[str, float]], *, rate: float, ahead: 
 def publish_refusal(
     new: TokenPayload, stored: TokenPayload | None, now: datetime, *, force: bool
 ) -> str | None:
-    """Why ``new`` must not replace ``stored`` (None when it may): an expired token is never
-    published, and without ``force`` neither is one that expires before the valid stored one."""
-    if new.seconds_remaining(now) <= 0:
-        return "the new token had expired by the time it could be published; not published"
-    if force or stored is None or stored.seconds_remaining(now) <= 0:
+    """Why ``new`` must not replace ``stored`` (None when it may): a token that is not usable by
+    the one rule (``bearer.is_usable``: 60 s or fewer left) is never published, since every
+    consumer would refuse it; without ``force`` neither is one that expires before the usable
+    stored one."""
+    if not usable(new, now):
+        return unusable_new_token(new, now)
+    if force or stored is None or not usable(stored, now):
         return None
     if new.expires_at < stored.expires_at:
         return (
@@ -98,6 +116,17 @@ def publish_refusal(
             f"({int(stored.seconds_remaining(now))} s left); kept the stored token (--force publishes it)"
         )
     return None
+
+
+def unusable_new_token(new: TokenPayload, now: datetime) -> str:
+    """Why a freshly obtained token is not published: it has ``EXPIRY_SKEW_SECONDS`` or fewer left."""
+    left = new.seconds_remaining(now)
+    if left <= 0:
+        return "the new token had expired by the time it could be published; not published"
+    return (
+        f"the new token has {int(left)} s left by the time it could be published, not more than "
+        f"the {bearer.EXPIRY_SKEW_SECONDS} s every consumer requires; not published"
+    )
 
 
 def churn_warning(payload: TokenPayload | None, now: datetime) -> str | None:

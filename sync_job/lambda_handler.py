@@ -1,23 +1,25 @@
 """AWS Lambda entry point: the same sync as `sync-job run`, configured from the environment.
 
-Event (all optional): {"environments": ["sandbox"], "force": true}. Returns the `run --json`
-document; raises after every environment was attempted if any failed, so the invocation counts
-as an error and the alarms and the scheduler's retry policy fire.
+Event (all optional): {"environments": ["sandbox"], "force": true}; any other key is an error.
+Returns the `run --json` document; raises after every environment was attempted if any failed,
+so the invocation counts as an error and the alarms and the scheduler's retry policy fire.
 """
 
 from __future__ import annotations
 
+import json
 import os
-from typing import Any
+from typing import Any, Final
 
 # Imported at module level on purpose (boto3 included, via the store): Lambda runs the init
 # phase on a full CPU, once per container. requests and tenacity are loaded only when a token is
 # actually due (factory.LazyTokenClient), which most runs never need.
-from sync_job import logs
+from sync_job import logs, redact
 from sync_job.config import load_config
 from sync_job.errors import SyncJobError, UsageError
 from sync_job.factory import build_job
 from sync_job.metrics import emit_metrics
+from sync_job.redact import untrusted
 from sync_job.sync import Job
 
 # Leave this much of the invocation for metrics, logs and returning the result.
@@ -29,18 +31,55 @@ class SyncFailedError(Exception):
     """Raised so Lambda records the invocation as failed; the message names the environments."""
 
 
+# The keys the event takes (README "AWS Lambda"); anything else is refused, not ignored: a
+# misspelt "environment" or "Force" must not become a run of every environment, unforced.
+EVENT_KEYS: Final = ("environments", "force")
+_TAKES: Final = 'it takes "environments" (a list of environment names) and "force" (true or false)'
+# An EventBridge rule (not Scheduler, which sends the schedule's input as is) wraps its input in
+# this envelope; the options are then its "detail" (EventBridge event structure, AWS docs
+# "Amazon EventBridge events").
+_ENVELOPE: Final = frozenset(
+    {"version", "id", "detail-type", "source", "account", "time", "region", "resources", "detail"}
+)
+
+
 def _parse_event(event: Any) -> tuple[list[str] | None, bool]:
+    """(environment names or None for all, force) from the invocation's event: None, ``{}``, or
+    ``{"environments": [...], "force": bool}`` (or an EventBridge envelope whose ``detail`` is
+    one). Raises UsageError, one line naming the keys it takes, for anything else."""
     if event is None:
         return None, False
     if not isinstance(event, dict):
-        raise UsageError("the Lambda event must be a JSON object")
-    names = event.get("environments")
-    if names is not None and (not isinstance(names, list) or not all(isinstance(n, str) for n in names)):
-        raise UsageError('event "environments" must be a list of environment names')
-    force = event.get("force", False)
+        raise UsageError(f"the Lambda event must be a JSON object; {_TAKES}")
+    if "detail-type" in event and "source" in event and set(event) <= _ENVELOPE:
+        return _parse_event(event.get("detail") or {})
+    _refuse_unknown_keys(event)
+    return _environments(event.get("environments")), _force(event.get("force", False))
+
+
+def _refuse_unknown_keys(event: dict[Any, Any]) -> None:
+    unknown = [k for k in event if k not in EVENT_KEYS]
+    if unknown:
+        shown = ", ".join(untrusted(json.dumps(str(k)), limit=60) for k in unknown[:5])
+        more = f" (and {len(unknown) - 5} more)" if len(unknown) > 5 else ""
+        raise UsageError(f"the Lambda event has unknown key(s) {shown}{more}; {_TAKES}")
+
+
+def _environments(names: Any) -> list[str] | None:
+    if names is None:
+        return None
+    if not isinstance(names, list) or not names or not all(isinstance(n, str) and n for n in names):
+        raise UsageError(
+            'event "environments" must be a non-empty list of environment names '
+            "(leave it out to sync every environment)"
+        )
+    return names
+
+
+def _force(force: Any) -> bool:
     if not isinstance(force, bool):
         raise UsageError('event "force" must be true or false')
-    return names or None, force
+    return force
 
 
 def _job(budget_seconds: float | None) -> Job:
@@ -51,7 +90,16 @@ def _job(budget_seconds: float | None) -> Job:
 
 
 def handler(event: Any, context: Any) -> dict[str, Any]:
+    """The Lambda entry point (module docstring): the ``run --json`` document; raises
+    ``SyncFailedError`` when any environment failed or the event is invalid. The values
+    registered for scrubbing during the invocation are released at its end (``redact.scope``),
+    so a warm container's memory and cost stay flat."""
     logs.configure(os.environ.get("SYNC_JOB_LOG_LEVEL", "INFO"))
+    with redact.scope():
+        return _invoke(event, context)
+
+
+def _invoke(event: Any, context: Any) -> dict[str, Any]:
     try:
         names, force = _parse_event(event)
         budget = None

@@ -16,8 +16,19 @@ from typing import Any, TextIO
 from sync_job.redact import scrub
 
 _FIELDS = "sync_job_fields"
-# Substrings that mark a library message as carrying a secret-bearing body.
-_SECRET_MARKERS = ("SecretString", "access_token", "client_secret", "client_assertion", "private_key")
+# Substrings that mark a library message as carrying a secret-bearing body: Secrets Manager
+# values, token requests and answers, STS web-identity tokens (GetWebIdentityToken) and what
+# KMS signs (a Sign request's Message is the client assertion's header and claims: cut
+# from its X-Amz-Target on, which botocore logs before the body).
+_SECRET_MARKERS = (
+    "SecretString",
+    "access_token",
+    "client_secret",
+    "client_assertion",
+    "private_key",
+    "WebIdentityToken",
+    "TrentService.Sign",
+)
 
 
 def log_event(logger: logging.Logger, level: int, event: str, **fields: Any) -> None:
@@ -26,7 +37,10 @@ def log_event(logger: logging.Logger, level: int, event: str, **fields: Any) -> 
 
 
 class JsonFormatter(logging.Formatter):
+    """One JSON object per line: ts, level, logger, event and the event's fields, scrubbed."""
+
     def format(self, record: logging.LogRecord) -> str:
+        """The record as one JSON line (``redact.scrub`` applied to the whole line)."""
         doc: dict[str, Any] = {
             "ts": datetime.fromtimestamp(record.created, UTC)
             .isoformat(timespec="milliseconds")

@@ -44,6 +44,9 @@ OUTCOME_METRICS: Final = {
 SECONDS_REMAINING: Final = "SecondsRemaining"  # life left in the stored token after the run
 TOKEN_REQUEST_LATENCY: Final = "TokenRequestLatency"  # the final token request, when one was sent
 TOKEN_REQUEST_ATTEMPTS: Final = "TokenRequestAttempts"  # token requests sent this run (0 if fresh)
+# Whole days until the client credential ends (certificate notAfter, client secret end date;
+# expiry.py), where known; infra/monitoring.tf warns below 30 and pages below 7.
+CREDENTIAL_DAYS_LEFT: Final = "CredentialDaysLeft"
 
 
 def _number(value: float | None) -> float | None:
@@ -71,6 +74,10 @@ def environment_document(
     latency = _number(result.latency_seconds)
     if latency is not None:
         values[TOKEN_REQUEST_LATENCY] = (round(latency * 1000, 3), "Milliseconds")
+    if result.credential_days_left is not None:
+        # "None": CloudWatch has no unit for days. Absent when the end is not known (a KMS
+        # key, a federated assertion, a secret without an end date): the alarm ignores it.
+        values[CREDENTIAL_DAYS_LEFT] = (float(result.credential_days_left), "None")
     document: dict[str, Any] = {
         "_aws": {
             "Timestamp": timestamp_ms,

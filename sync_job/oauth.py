@@ -28,6 +28,7 @@ from sync_job.errors import (
     InvalidTokenResponse,
     OAuthError,
     RateLimitedError,
+    SyncJobError,
     TokenRequestError,
 )
 from sync_job.params import form_fields
@@ -67,32 +68,63 @@ class GrantSettings(Protocol):
     """What building a token request needs (an ``EnvironmentConfig`` is one)."""
 
     @property
-    def token_url(self) -> str: ...
+    def token_url(self) -> str:
+        """The token endpoint (RFC 6749 §3.2)."""
+        ...
+
     @property
-    def scopes(self) -> tuple[str, ...]: ...
+    def scopes(self) -> tuple[str, ...]:
+        """The scopes requested (RFC 6749 §3.3)."""
+        ...
+
     @property
-    def auth_method(self) -> str: ...
+    def auth_method(self) -> str:
+        """Client_secret_post, client_secret_basic (RFC 6749 §2.3.1) or private_key_jwt (RFC 7523)."""
+        ...
+
     @property
-    def signing_alg(self) -> str: ...
+    def signing_alg(self) -> str:
+        """The JOSE alg of a client assertion (RS256, ES256, PS256)."""
+        ...
+
     @property
-    def audience(self) -> str | None: ...
+    def audience(self) -> str | None:
+        """The assertion's aud when not the token URL."""
+        ...
+
     @property
-    def key_id(self) -> str | None: ...
+    def key_id(self) -> str | None:
+        """The assertion header's kid."""
+        ...
+
     @property
-    def endpoint_params(self) -> tuple[tuple[str, str], ...]: ...
+    def endpoint_params(self) -> tuple[tuple[str, str], ...]:
+        """Extra form fields, (name, value) pairs."""
+        ...
 
 
 class AnswerRules(Protocol):
     """What judging a token answer needs (an ``EnvironmentConfig`` is one)."""
 
     @property
-    def host(self) -> str: ...
+    def host(self) -> str:
+        """Host[:port] of the token URL, as messages name it."""
+        ...
+
     @property
-    def default_lifetime_seconds(self) -> int | None: ...
+    def default_lifetime_seconds(self) -> int | None:
+        """The lifetime assumed when the answer has no expires_in (seconds)."""
+        ...
+
     @property
-    def max_lifetime_seconds(self) -> int: ...
+    def max_lifetime_seconds(self) -> int:
+        """The longest lifetime believed, whatever the answer says (seconds)."""
+        ...
+
     @property
-    def rate_limit_lockout_seconds(self) -> int: ...
+    def rate_limit_lockout_seconds(self) -> int:
+        """The lock-out assumed after a 429 without Retry-After (seconds)."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -134,7 +166,14 @@ def basic_authorization(client_id: str, client_secret: str) -> str:
 
 
 def client_assertion(grant: GrantSettings, creds: Credentials, now: datetime) -> str:
-    """A signed JWT that authenticates the client (RFC 7523 §2.2, OIDC Core §9)."""
+    """A signed JWT that authenticates the client (RFC 7523 §2.2, OIDC Core §9): signed here
+    with the PEM ``private_key``, or by KMS through ``creds.signing_key`` (the same header and
+    claims; ``kms.py``), or taken whole from ``creds.assertion_source`` (a federated assertion
+    issued by a trusted third party, RFC 7521 §5.2: STS or a projected token file)."""
+    if creds.assertion_source is not None:
+        federated = creds.assertion_source()
+        register(federated)
+        return federated
     try:
         import jwt  # optional dependency: only private_key_jwt needs it
     except ImportError:
@@ -142,8 +181,14 @@ def client_assertion(grant: GrantSettings, creds: Credentials, now: datetime) ->
             "auth_method private_key_jwt needs PyJWT and cryptography: pip install 'sync-job[jwt]'"
         ) from None
 
-    if creds.private_key is None:
+    key: Any
+    if creds.signing_key is not None:
+        key = creds.signing_key
+    elif creds.private_key is not None:
+        key = creds.private_key.reveal()
+    else:
         raise CredentialsError(f"credentials secret {creds.source} lacks 'private_key'")
+    algorithm = creds.signing_alg or grant.signing_alg
     issued = int(now.timestamp())
     claims = {
         "iss": creds.client_id,
@@ -162,13 +207,13 @@ def client_assertion(grant: GrantSettings, creds: Credentials, now: datetime) ->
     if creds.x5t_s256:
         headers["x5t#S256"] = creds.x5t_s256
     try:
-        assertion = jwt.encode(
-            claims, creds.private_key.reveal(), algorithm=grant.signing_alg, headers=headers
-        )
+        assertion = jwt.encode(claims, key, algorithm=algorithm, headers=headers)
+    except SyncJobError:
+        raise  # a KMS signing key's own one-line error (kms.py)
     except Exception:
         # The exception text of a key parser may quote the key: say only what is wrong.
         raise CredentialsError(
-            f"credentials secret {creds.source}: private_key cannot sign {grant.signing_alg}; "
+            f"credentials secret {creds.source}: private_key cannot sign {algorithm}; "
             "store a PEM private key of the matching type"
         ) from None
     register(assertion)
@@ -191,11 +236,27 @@ def build_request(
     form.update(form_fields(grant.endpoint_params))
     if grant.scopes:
         form["scope"] = " ".join(grant.scopes)
+    authenticate_client(grant, creds, now, headers, form)
+    return headers, form
+
+
+def authenticate_client(
+    grant: GrantSettings,
+    creds: Credentials,
+    now: datetime,
+    headers: dict[str, str],
+    form: dict[str, str | list[str]],
+) -> None:
+    """Add the client authentication of ``grant.auth_method`` to a request's ``headers`` and
+    ``form``: RFC 6749 §2.3.1 (``client_secret_basic``, ``client_secret_post``) or RFC 7523
+    §2.2 (``private_key_jwt``). The token request uses it, and so does every other endpoint
+    that authenticates the client the same way (RFC 7009 §2.1 revocation). Raises
+    ``CredentialsError`` when the credentials lack what the method needs."""
     if grant.auth_method == "private_key_jwt":
         form["client_id"] = creds.client_id
         form["client_assertion_type"] = JWT_BEARER
         form["client_assertion"] = client_assertion(grant, creds, now)
-        return headers, form
+        return
     if creds.client_secret is None:
         raise CredentialsError(f"credentials secret {creds.source} lacks 'client_secret'")
     if grant.auth_method == "client_secret_basic":
@@ -203,7 +264,6 @@ def build_request(
     else:
         form["client_id"] = creds.client_id
         form["client_secret"] = creds.client_secret.reveal()
-    return headers, form
 
 
 # --- the answer ----------------------------------------------------------------------------------

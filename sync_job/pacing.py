@@ -12,6 +12,7 @@ import math
 import threading
 from dataclasses import dataclass
 
+from sync_job import waits
 from sync_job.clock import Clock
 from sync_job.errors import DeadlineError, RateLimitedError
 
@@ -41,6 +42,13 @@ def bucket_wait(tokens: float, rate: float) -> float:
     return 0.0 if tokens >= 1 else (1 - tokens) / rate
 
 
+def _sleep(clock: Clock, seconds: float, host: str) -> None:
+    """Wait for a slot, waking for SIGTERM/SIGINT (``waits``): nothing is sent after one."""
+    reason = waits.sleep(clock, seconds)
+    if reason is not None:
+        raise DeadlineError(f"not sent: interrupted by {reason} while waiting for a request slot for {host}")
+
+
 class HostPacer:
     """Token buckets and 429 lock-outs per origin (scheme://host:port)."""
 
@@ -52,7 +60,8 @@ class HostPacer:
 
     def acquire(self, origin: str, *, host: str, rate: float, burst: int, latest_start: float) -> None:
         """Wait for this origin's next request slot, or raise at once if it falls after
-        ``latest_start`` (monotonic seconds)."""
+        ``latest_start`` (monotonic seconds). Raises ``DeadlineError`` (no slot in time, or
+        SIGTERM/SIGINT during the wait) or ``RateLimitedError`` (the origin is closed)."""
         with self._lock:
             now = self._clock.monotonic()
             closed = self._closed_until.get(origin, 0.0)
@@ -78,7 +87,7 @@ class HostPacer:
             # Reserve now, sleep outside the lock: later callers queue behind this slot.
             bucket.tokens -= 1
             wait = start - now
-        self._clock.sleep(wait)
+        _sleep(self._clock, wait, host)
         # Another worker may have met a 429 while this one waited: honour it before sending.
         with self._lock:
             now = self._clock.monotonic()
@@ -86,7 +95,7 @@ class HostPacer:
             if closed > latest_start:
                 raise _closed(host, closed - now)
         if closed > now:
-            self._clock.sleep(closed - now)
+            _sleep(self._clock, closed - now, host)
 
     def close(self, origin: str, seconds: float) -> None:
         """A 429 asked for ``seconds``: send nothing to the origin before then."""

@@ -16,6 +16,8 @@ Metrics, all gauges (a contract with examples/prometheus/alerts.yml and docs/run
     sync_job_token_seconds_remaining{environment}            its life left when the run read or wrote it
     sync_job_token_request_attempts{environment}             token requests sent in the run (0: fresh)
     sync_job_token_request_latency_seconds{environment}      the last token request's duration
+    sync_job_credential_expiry_timestamp_seconds{environment}  Unix time the client credential ends
+    sync_job_credential_days_left{environment}               whole days until then, at the run
 
 One rule for both sinks: **a value a run does not produce keeps its previous value**. A failed
 run produces no success time (nor expiry and remaining life when it could not read the stored
@@ -39,18 +41,26 @@ nothing is written or pushed.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import math
 import os
+import re
+import secrets
 import socket
-from collections.abc import Iterable, Mapping
+import stat
+import time
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 from urllib.parse import urlsplit
 
+from sync_job.config import safe_url
 from sync_job.errors import UsageError
-from sync_job.redact import scrub
+from sync_job.redact import scrub, untrusted
 from sync_job.report import EnvironmentResult, Outcome, Report
+from sync_job.transport import CONNECT_TIMEOUT_SECONDS, HttpRequest, Transport, TransportError
 
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
@@ -82,6 +92,8 @@ TOKEN_EXPIRY: Final = "sync_job_token_expiry_timestamp_seconds"
 TOKEN_REMAINING: Final = "sync_job_token_seconds_remaining"
 REQUEST_ATTEMPTS: Final = "sync_job_token_request_attempts"
 REQUEST_LATENCY: Final = "sync_job_token_request_latency_seconds"
+CREDENTIAL_EXPIRY: Final = "sync_job_credential_expiry_timestamp_seconds"
+CREDENTIAL_DAYS_LEFT: Final = "sync_job_credential_days_left"
 
 RUN_METRICS: Final = {
     RUN_START: "Unix time the last sync-job run started.",
@@ -94,6 +106,8 @@ ENVIRONMENT_METRICS: Final = {
     TOKEN_REMAINING: "Seconds of life the stored token had left when the last run that read it ended.",
     REQUEST_ATTEMPTS: "Token requests sent for the environment in its last run (0 when fresh).",
     REQUEST_LATENCY: "Duration of the last token request sent for the environment, in seconds.",
+    CREDENTIAL_EXPIRY: "Unix time the client credential ends (certificate notAfter, client secret end date).",
+    CREDENTIAL_DAYS_LEFT: "Whole days the client credential had left when the last run read it.",
 }
 ENVIRONMENT_LABEL: Final = "environment"
 
@@ -152,6 +166,10 @@ def run_samples(report: Report, *, started_at: float, duration_seconds: float) -
         latency = _finite(r.latency_seconds)
         if latency is not None:
             samples[REQUEST_LATENCY][key] = latency
+        if r.credential_expires_at is not None and r.credential_days_left is not None:
+            # Only where known (expiry.py); an end that stops being known keeps its last value.
+            samples[CREDENTIAL_EXPIRY][key] = r.credential_expires_at.timestamp()
+            samples[CREDENTIAL_DAYS_LEFT][key] = float(r.credential_days_left)
     return samples
 
 
@@ -217,38 +235,204 @@ def registry(samples: Mapping[str, Mapping[Labels, float]]) -> CollectorRegistry
     return reg
 
 
+# The previous file is read back for carry-over; one larger than this is not ours (bytes).
+MAX_PREVIOUS_BYTES: Final = 4 << 20
+# Mode of a new textfile: node_exporter usually runs as another user and must read it. An
+# existing file keeps its own mode (the user's choice); the process umask never decides.
+DEFAULT_FILE_MODE: Final = 0o644
+# Pushes get at most this many seconds in all, and never less than PUSH_FLOOR_SECONDS.
+PUSH_FLOOR_SECONDS: Final = 2.0
+# The Pushgateway's answer to a push is a status line and a short text (bytes kept).
+MAX_PUSH_ANSWER_BYTES: Final = 64 * 1024
+
+
+def _kind(mode: int) -> str:
+    for test, name in (
+        (stat.S_ISLNK, "a symbolic link (never followed)"),
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISDIR, "a directory"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+    ):
+        if test(mode):
+            return name
+    return "not a regular file"
+
+
+def _shown(path: str | os.PathLike[str]) -> str:
+    return untrusted(os.fspath(path), limit=300)
+
+
+def check_metrics_path(path: str | os.PathLike[str]) -> os.stat_result | None:
+    """The ``lstat`` of ``path`` when a regular file is there, None when nothing is. Raises
+    OSError (ENOENT-free) naming what is there instead: a symbolic link (never followed: it could
+    point at another application's file), a FIFO (opening one blocks), a directory, a device."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return None
+    if not stat.S_ISREG(st.st_mode):
+        raise OSError(f"{_shown(path)} is {_kind(st.st_mode)}; give the path of a regular file")
+    return st
+
+
+def _read_previous(path: str | os.PathLike[str]) -> tuple[str | None, os.stat_result | None]:
+    """The previous file's text (None: none there) and its stat. Never follows a symbolic link
+    (O_NOFOLLOW) nor waits on a FIFO (O_NONBLOCK, and the type checked on the open descriptor).
+    Raises OSError for what is not a regular file, ValueError for one too large or not UTF-8."""
+    if check_metrics_path(path) is None:
+        return None, None
+    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(path, flags)
+    except FileNotFoundError:
+        return None, None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:  # replaced by a symbolic link since the check
+            raise OSError(f"{_shown(path)} is a symbolic link (never followed)") from None
+        raise
+    with os.fdopen(fd, "rb") as f:
+        st = os.fstat(f.fileno())
+        if not stat.S_ISREG(st.st_mode):
+            raise OSError(f"{_shown(path)} is {_kind(st.st_mode)}; give the path of a regular file")
+        data = f.read(MAX_PREVIOUS_BYTES + 1)
+    if len(data) > MAX_PREVIOUS_BYTES:
+        raise ValueError(f"larger than {MAX_PREVIOUS_BYTES} bytes")
+    return data.decode("utf-8"), st
+
+
+def _write_atomically(path: str | os.PathLike[str], data: bytes, mode: int) -> None:
+    """``data`` into a new temporary file beside ``path`` (created exclusively, never through a
+    symbolic link, chmod'ed to ``mode`` whatever the umask), then rename(2) over ``path``: atomic
+    within a filesystem, and it replaces a directory entry without following it. The temporary
+    file is removed on failure. (prometheus_client's write_to_textfile opens a predictable
+    temporary name with the umask's mode; this is the same protocol without either.)"""
+    target = os.fspath(path)
+    tmp = f"{target}.{os.getpid()}.{secrets.token_hex(6)}.tmp"  # not *.prom: the collector skips it
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    fd = os.open(tmp, flags, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            os.fchmod(f.fileno(), mode)
+            f.write(data)
+        os.rename(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
 def write_textfile(path: str | os.PathLike[str], samples: Samples) -> list[str]:
     """Write ``samples`` to ``path`` for node_exporter's textfile collector, carrying over from
     the file already there what they do not produce (see carry_over).
 
-    Returns warnings (the previous file could not be read: nothing carried over). Raises OSError
-    when the file cannot be written; ``path`` is then unchanged and no temporary file is left.
+    ``path`` must be a regular file or nothing: a symbolic link, a FIFO, a directory or a device
+    there raises OSError (nothing written, nothing opened that could block). A previous file that
+    cannot be read back (not the Prometheus text format, not UTF-8, too large) is replaced, with
+    a warning that never quotes it (it may be another application's file). The file keeps its
+    mode; a new one gets ``DEFAULT_FILE_MODE`` (0644). Returns the warnings. Raises OSError when
+    the file cannot be written; ``path`` is then unchanged and no temporary file is left.
     """
-    from prometheus_client import write_to_textfile
+    from prometheus_client import generate_latest
 
     warnings: list[str] = []
     previous: Samples = {}
+    mode = DEFAULT_FILE_MODE
     try:
-        previous = parse_samples(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        pass
-    except (OSError, ValueError) as exc:  # UnicodeDecodeError is a ValueError
-        reason = _reason(exc)
-        warnings.append(f"previous {os.fspath(path)} unreadable, nothing carried over: {reason}")
-    # Temporary file in the same folder, then rename(2) over path: atomic for the collector.
-    write_to_textfile(os.fspath(path), registry(carry_over(samples, previous)))
+        text, st = _read_previous(path)
+    except ValueError as exc:  # UnicodeDecodeError is a ValueError; its text quotes no content
+        text, st = None, None
+        reason = "not UTF-8" if isinstance(exc, UnicodeDecodeError) else str(exc)
+        warnings.append(f"previous {_shown(path)} unreadable ({reason}), replaced; nothing carried over")
+    if st is not None:
+        mode = stat.S_IMODE(st.st_mode)
+    if text is not None:
+        try:
+            previous = parse_samples(text)
+        except Exception:
+            # Never the parser's message: it quotes the offending line, which may be a secret.
+            warnings.append(
+                f"previous {_shown(path)} is not in the Prometheus text format, "
+                "replaced; nothing carried over"
+            )
+    _write_atomically(path, generate_latest(registry(carry_over(samples, previous))), mode)
     return warnings
 
 
-def push(gateway: str, samples: Samples, *, instance: str, timeout: float = PUSH_TIMEOUT_SECONDS) -> None:
+class PushError(OSError):
+    """A push to the Pushgateway failed; the message is one clean line (no server text raw)."""
+
+
+def _push_handler(transport: Transport, seconds: float) -> Callable[..., Callable[[], None]]:
+    """A prometheus_client push handler that sends through ``transport``, bounded as a whole by
+    ``seconds`` (prometheus_client's own handler uses urllib, whose timeout applies to each
+    read) and cut at once by SIGTERM/SIGINT."""
+
+    def handler(
+        url: str, method: str, timeout: float | None, headers: list[tuple[str, str]], data: bytes
+    ) -> Callable[[], None]:
+        del timeout  # prometheus_client's per-read timeout; the shared deadline bounds the push
+
+        def handle() -> None:
+            request = HttpRequest(
+                method=method,
+                url=url,
+                headers=dict(headers),
+                body=data,
+                timeout=seconds,
+                max_body=MAX_PUSH_ANSWER_BYTES,
+                interrupt_grace=0.0,
+            )
+            answer = transport.send(request)
+            if not 200 <= answer.status < 300:
+                # A Pushgateway answers 200/202; anything else (a redirect is not followed) is
+                # a failure, its text untrusted (escape codes and secrets removed, capped).
+                text = untrusted(answer.body.decode("utf-8", "replace"), limit=160)
+                raise PushError(f"HTTP {answer.status}" + (f": {text}" if text else ""))
+
+        return handle
+
+    return handler
+
+
+def _transport_reason(exc: TransportError, timeout: float) -> str:
+    if exc.fault == "timeout":
+        return f"no answer within the push deadline of {round(timeout, 1):g} s"
+    if exc.fault == "interrupted":
+        return f"interrupted by {exc.detail}"
+    if exc.fault == "too_large":
+        return f"answer larger than {MAX_PUSH_ANSWER_BYTES} bytes"
+    if exc.fault == "tls":
+        return "TLS error; check its certificate and the CA bundle"
+    if exc.fault == "connect_timeout":
+        return f"timed out connecting after {min(timeout, CONNECT_TIMEOUT_SECONDS):g} s"
+    if exc.fault == "broken":
+        return "connection broke during the answer"
+    return exc.detail or exc.fault
+
+
+def push(
+    gateway: str,
+    samples: Samples,
+    *,
+    instance: str,
+    timeout: float = PUSH_TIMEOUT_SECONDS,
+    transport: Transport | None = None,
+) -> None:
     """POST ``samples`` to the Pushgateway at ``gateway``, job JOB: each environment's under the
     grouping key {instance, environment}, then the run's under {instance}.
 
-    POST (pushadd) and not PUT: see the module docstring. Raises OSError (urllib's URLError and
-    HTTPError included) at the first push that fails; the rest are not tried.
+    All pushes share ONE deadline, ``timeout`` seconds from now (real time), whatever the
+    gateway does (a slow or trickling gateway costs at most ``timeout`` in all, not one timeout
+    per group), through the one bounded transport (``transport.py``; SIGTERM/SIGINT ends a push
+    at once). POST (pushadd) and not PUT: see the module docstring. Raises PushError (an
+    OSError; the message says how many groups were pushed) at the first push that fails; the
+    rest are not tried.
     """
     from prometheus_client import pushadd_to_gateway
 
+    deadline = time.monotonic() + timeout
     by_env: dict[str, Samples] = {}
     run: Samples = {}
     for name, values in samples.items():
@@ -258,16 +442,85 @@ def push(gateway: str, samples: Samples, *, instance: str, timeout: float = PUSH
             target.setdefault(name, {})[key] = value
     groups = [({"instance": instance, ENVIRONMENT_LABEL: env}, s) for env, s in sorted(by_env.items())]
     groups.append(({"instance": instance}, run))
-    for grouping_key, group in groups:
-        if group:
+    groups = [(key, group) for key, group in groups if group]
+    if not groups:
+        return
+    if transport is None:
+        from sync_job.transport import RequestsTransport, build_session
+
+        transport = RequestsTransport(build_session(1))
+    for pushed, (grouping_key, group) in enumerate(groups):
+        left = deadline - time.monotonic()
+        of = f"{pushed} of {len(groups)} groups pushed"
+        try:
+            if left <= 0:
+                raise TransportError("timeout")
             pushadd_to_gateway(
-                gateway, job=JOB, registry=registry(group), grouping_key=grouping_key, timeout=timeout
+                gateway,
+                job=JOB,
+                registry=registry(group),
+                grouping_key=grouping_key,
+                timeout=left,
+                handler=_push_handler(transport, left),
             )
+        except TransportError as exc:
+            raise PushError(f"{_transport_reason(exc, timeout)} ({of})") from None
+        except PushError as exc:
+            raise PushError(f"{exc} ({of})") from None
 
 
 def _reason(exc: BaseException) -> str:
     text = str(getattr(exc, "reason", None) or exc) or type(exc).__name__
     return scrub(" ".join(text.split()))[:200]
+
+
+def push_seconds(budget_left: float | None) -> float:
+    """The one deadline all of a run's pushes share (seconds): ``PUSH_TIMEOUT_SECONDS``, no
+    later than the end of the run's budget (``budget_left``), never below ``PUSH_FLOOR_SECONDS``."""
+    if budget_left is None:
+        return PUSH_TIMEOUT_SECONDS
+    return max(PUSH_FLOOR_SECONDS, min(PUSH_TIMEOUT_SECONDS, budget_left))
+
+
+def _check_metrics_option(metrics_file: str) -> None:
+    folder = Path(metrics_file).parent
+    if not folder.is_dir():
+        raise UsageError(f"--metrics-file: folder {_shown(folder)} does not exist")
+    try:
+        check_metrics_path(metrics_file)
+    except OSError as exc:
+        raise UsageError(f"--metrics-file: {exc.strerror or exc}") from None
+
+
+_AUTHORITY = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://([^/?#]*)")
+
+
+def check_pushgateway_url(value: str) -> str:
+    """``--pushgateway`` checked like ``token_url`` (config.py): http(s)://HOST[:PORT][/path]
+    (a bare HOST:PORT means http://), no user:password@ (never echoed), no query or fragment,
+    no blanks or control characters, a valid port. Returns the URL; raises UsageError (exit 2)."""
+    option = "--pushgateway"
+    if not value.strip():
+        raise UsageError(f"{option} must not be empty; give http(s)://HOST[:PORT]")
+    url = value if "://" in value else f"http://{value}"
+    authority = _AUTHORITY.match(url)
+    if "@" in (authority.group(1) if authority else url.partition("/")[0]):
+        # Checked before anything could echo the URL: the userinfo may be a password.
+        raise UsageError(f"{option}: credentials in the URL are not supported")
+    if any(ch.isspace() or not ch.isprintable() for ch in value):
+        raise UsageError(f"{option} must not contain spaces or control characters")
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        raise UsageError(f"{option}: expected http(s)://HOST[:PORT], got {safe_url(url)!r}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UsageError(f"{option}: expected http(s)://HOST[:PORT]")
+    if parts.username or parts.password:
+        raise UsageError(f"{option}: credentials in the URL are not supported")
+    if parts.query or parts.fragment:
+        raise UsageError(f"{option} must not have a ?query or #fragment")
+    return value
 
 
 @dataclass(frozen=True)
@@ -288,22 +541,17 @@ class Sinks:
             raise UsageError("--metrics-instance needs --pushgateway")
         if metrics_file is None and pushgateway is None:
             return None
+        if metrics_file is not None and not metrics_file.strip():
+            raise UsageError("--metrics-file must not be empty; give the path of the .prom file")
         option = "--metrics-file" if metrics_file is not None else "--pushgateway"
         try:
             import prometheus_client  # noqa: F401
         except ImportError:
             raise UsageError(f"{option} needs prometheus_client: {EXTRA_HINT}") from None
         if metrics_file is not None:
-            folder = Path(metrics_file).parent
-            if not folder.is_dir():
-                raise UsageError(f"--metrics-file: folder {os.fspath(folder)} does not exist")
+            _check_metrics_option(metrics_file)
         if pushgateway is not None:
-            parts = urlsplit(pushgateway if "://" in pushgateway else f"http://{pushgateway}")
-            if parts.scheme not in ("http", "https") or not parts.hostname:
-                raise UsageError("--pushgateway: expected http(s)://HOST[:PORT]")
-            if parts.username or parts.password:
-                # urllib would not send them; and a password must not be on a command line.
-                raise UsageError("--pushgateway: credentials in the URL are not supported")
+            pushgateway = check_pushgateway_url(pushgateway)
         if instance is not None and not instance.strip():
             raise UsageError("--metrics-instance must not be empty")
         if instance is None:
@@ -311,10 +559,18 @@ class Sinks:
         return cls(metrics_file=metrics_file, pushgateway=pushgateway, instance=instance)
 
     def export(
-        self, report: Report, *, started_at: float, duration_seconds: float
+        self,
+        report: Report,
+        *,
+        started_at: float,
+        duration_seconds: float,
+        budget_left: float | None = None,
     ) -> tuple[list[str], list[str]]:
         """Write and/or push ``report``'s metrics. Returns (warnings, errors), one line each;
-        never raises for an I/O failure. A dry run writes and pushes nothing (one warning)."""
+        never raises for an I/O failure. A dry run writes and pushes nothing (one warning).
+
+        The pushes share one deadline: ``PUSH_TIMEOUT_SECONDS``, cut to ``budget_left`` (what is
+        left of the run's budget, seconds) but never below ``PUSH_FLOOR_SECONDS``."""
         if report.dry_run:
             return ["metrics: dry run, nothing written or pushed"], []
         samples = run_samples(report, started_at=started_at, duration_seconds=duration_seconds)
@@ -324,10 +580,10 @@ class Sinks:
             try:
                 warnings += [f"metrics: {w}" for w in write_textfile(self.metrics_file, samples)]
             except (OSError, ValueError) as exc:
-                errors.append(f"metrics: could not write {self.metrics_file}: {_reason(exc)}")
+                errors.append(f"metrics: could not write {_shown(self.metrics_file)}: {_reason(exc)}")
         if self.pushgateway is not None:
             try:
-                push(self.pushgateway, samples, instance=self.instance)
+                push(self.pushgateway, samples, instance=self.instance, timeout=push_seconds(budget_left))
             except (OSError, ValueError) as exc:
-                errors.append(f"metrics: could not push to {self.pushgateway}: {_reason(exc)}")
+                errors.append(f"metrics: could not push to {safe_url(self.pushgateway)}: {_reason(exc)}")
         return warnings, errors

@@ -46,7 +46,9 @@ _STATUS_HINT = "sync-job may be failing: check `sync-job status`"
 class SecretsManagerClient(Protocol):
     """The one call the reader makes; a boto3 ``secretsmanager`` client satisfies it."""
 
-    def get_secret_value(self, *, SecretId: str, VersionStage: str = ...) -> Mapping[str, Any]: ...
+    def get_secret_value(self, *, SecretId: str, VersionStage: str = ...) -> Mapping[str, Any]:
+        """GetSecretValue (AWS API reference): a response with ``SecretString``."""
+        ...
 
 
 class TokenReaderError(Exception):
@@ -63,7 +65,8 @@ class TokenUnavailableError(TokenReaderError):
 
 
 class TokenExpiredError(TokenReaderError):
-    """The stored token has expired, or expires within the reader's skew: sync-job is behind."""
+    """The stored token has expired, or has ``skew_seconds`` (by default the one validity rule's
+    ``bearer.EXPIRY_SKEW_SECONDS``, 60 s) or fewer left: sync-job is behind."""
 
     def __init__(self, message: str, *, secret_id: str, expires_at: datetime, seconds_left: float) -> None:
         super().__init__(message, secret_id=secret_id)
@@ -88,17 +91,21 @@ def _format(moment: datetime) -> str:
 class TokenReader:
     """The access token stored by sync-job in ``secret_id`` (its AWSCURRENT version).
 
-    ``token()`` reads the secret once and serves the token from memory until ``expires_at -
-    skew_seconds``, then reads it again. Thread-safe: when the cached token is stale, one thread
-    reads and the others wait for its result. A read that finds a token that has expired, or
-    expires within the skew, raises :class:`TokenExpiredError` instead of returning it.
+    ``token()`` reads the secret once and serves the token from memory while more than
+    ``skew_seconds`` remain before ``expires_at``, then reads it again. Thread-safe: when the
+    cached token is stale, one thread reads and the others wait for its result. A read that
+    finds a token with ``skew_seconds`` or fewer left raises :class:`TokenExpiredError` instead
+    of returning it. ``skew_seconds`` defaults to, and may not be below, the one validity rule's
+    ``bearer.EXPIRY_SKEW_SECONDS`` (60 s): the reader never serves what ``sync-job token``
+    refuses. ``invalidate()`` drops the cached token (on a "Secret Label Updated" event for
+    AWSCURRENT, docs/consumers.md), so the next ``token()`` reads the secret.
     """
 
     def __init__(
         self,
         secret_id: str,
         client: SecretsManagerClient | None = None,
-        skew_seconds: float = 60,
+        skew_seconds: float = bearer.EXPIRY_SKEW_SECONDS,
         *,
         clock: Callable[[], datetime] | None = None,
     ) -> None:
@@ -106,8 +113,11 @@ class TokenReader:
             raise ValueError("secret_id must be a non-empty secret name or ARN")
         if isinstance(skew_seconds, bool) or not isinstance(skew_seconds, int | float):
             raise TypeError("skew_seconds must be a number of seconds")
-        if not math.isfinite(skew_seconds) or skew_seconds < 0:
-            raise ValueError("skew_seconds must be a finite number >= 0")
+        if not math.isfinite(skew_seconds) or skew_seconds < bearer.EXPIRY_SKEW_SECONDS:
+            raise ValueError(
+                f"skew_seconds must be a finite number >= {bearer.EXPIRY_SKEW_SECONDS} "
+                "(the validity rule of sync_job.bearer.EXPIRY_SKEW_SECONDS)"
+            )
         self._secret_id = secret_id
         self._client = client
         self._skew = timedelta(seconds=skew_seconds)
@@ -117,10 +127,12 @@ class TokenReader:
 
     @property
     def secret_id(self) -> str:
+        """The token secret read (name or ARN), as given."""
         return self._secret_id
 
     @property
     def skew_seconds(self) -> float:
+        """How many seconds before ``expires_at`` a token counts as expired."""
         return self._skew.total_seconds()
 
     @property
@@ -146,7 +158,18 @@ class TokenReader:
         with self._lock:
             return self._read_locked().access_token
 
+    def invalidate(self) -> None:
+        """Drop the cached token: the next ``token()`` reads the secret (one ``GetSecretValue``).
+
+        For a consumer told that AWSCURRENT moved (the EventBridge "Secret Label Updated" event,
+        docs/consumers.md). Unlike ``refresh()`` it makes no call and raises nothing, so an
+        event handler can call it whatever the state of Secrets Manager."""
+        with self._lock:
+            self._cached = None
+
     def authorization_header(self) -> dict[str, str]:
+        """``{"Authorization": "Bearer <token>"}`` (RFC 6750 §2.1) with a usable token; raises
+        as :meth:`token` does."""
         return {"Authorization": f"Bearer {self.token()}"}
 
     def __repr__(self) -> str:

@@ -8,11 +8,14 @@ as a last line of defence (a library's debug log, an exception text from a depen
 from __future__ import annotations
 
 import base64
+import bisect
+import contextlib
 import html
 import json
 import re
 import threading
 import unicodedata
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from urllib.parse import quote, quote_plus
 
 REDACTED = "[REDACTED]"
@@ -21,12 +24,98 @@ REDACTED = "[REDACTED]"
 MIN_LENGTH = 6
 
 _lock = threading.Lock()
-_known: set[str] = set()
-_ordered: tuple[str, ...] = ()
-# The registered values by their first MIN_LENGTH characters, longest first: a long line is
-# scanned once, whatever the number of values (a run of many environments registers thousands).
-_by_prefix: dict[str, tuple[str, ...]] = {}
-_dirty = False
+
+
+class _Index:
+    """The registered values by their first MIN_LENGTH characters, and within a prefix by
+    length: a long line is scanned once, and at a position whose prefix matches, each distinct
+    length is one set lookup, longest first (a run of many environments registers thousands of
+    values, and many share a prefix: every JWT starts ``eyJhbG``). Adding or removing a value
+    costs O(1) plus, for a new length, an insertion into that prefix's short list of lengths:
+    nothing is re-sorted. Not thread-safe: used under ``_lock``."""
+
+    def __init__(self, values: Iterable[str] = ()) -> None:
+        self.values: dict[str, None] = {}  # an insertion-ordered set
+        self._lengths: dict[str, list[int]] = {}  # prefix -> its values' lengths, longest first
+        self._sets: dict[tuple[str, int], set[str]] = {}  # (prefix, length) -> values
+        for value in values:
+            self.add(value)
+
+    def add(self, value: str) -> None:
+        if value in self.values:
+            return
+        self.values[value] = None
+        prefix, length = value[:MIN_LENGTH], len(value)
+        same = self._sets.get((prefix, length))
+        if same is None:
+            same = self._sets[(prefix, length)] = set()
+            bisect.insort(self._lengths.setdefault(prefix, []), length, key=_longest_first)
+        same.add(value)
+
+    def remove(self, value: str) -> None:
+        if value not in self.values:
+            return
+        del self.values[value]
+        prefix, length = value[:MIN_LENGTH], len(value)
+        same = self._sets[(prefix, length)]
+        same.discard(value)
+        if not same:
+            del self._sets[(prefix, length)]
+            lengths = self._lengths[prefix]
+            lengths.remove(length)
+            if not lengths:
+                del self._lengths[prefix]
+
+    def prefixes(self) -> int:
+        return len(self._lengths)
+
+    def scan(self, text: str) -> list[tuple[int, int]]:
+        """[start, end) of the longest value at each position where one starts."""
+        spans: list[tuple[int, int]] = []
+        lengths_of, sets = self._lengths, self._sets
+        for at in range(len(text) - MIN_LENGTH + 1):
+            prefix = text[at : at + MIN_LENGTH]
+            lengths = lengths_of.get(prefix)
+            if lengths:
+                for length in lengths:
+                    if text[at : at + length] in sets[(prefix, length)]:
+                        spans.append((at, at + length))
+                        break
+        return spans
+
+
+def _longest_first(length: int) -> int:
+    return -length
+
+
+# Every registered value. Kept up to date value by value (no re-sort on a registration).
+_index = _Index()
+# Open scopes (innermost last), each with the values first registered while it was innermost.
+_scopes: list[set[str]] = []
+
+
+@contextlib.contextmanager
+def scope() -> Iterator[None]:
+    """Values first registered while inside are forgotten when it ends: a run's entry point
+    (``sync-job run``, the Lambda handler) opens one, so a warm Lambda's thousandth invocation
+    scrubs against what it registered, not what every earlier one did (memory flat, the same
+    cost each time). Values registered before the scope (or in an enclosing one) stay. Use it
+    around the whole command: nothing printed after it ends is scrubbed of its values."""
+    mine: set[str] = set()
+    with _lock:
+        _scopes.append(mine)
+    try:
+        yield
+    finally:
+        with _lock:
+            _scopes.remove(mine)
+            for value in mine:
+                _index.remove(value)
+
+
+def registered_count() -> int:
+    """How many values (forms of secrets) are registered now."""
+    return len(_index.values)
 
 
 _PERCENT = re.compile(r"%[0-9A-F]{2}")
@@ -78,12 +167,12 @@ def register_basic(client_id: str, client_secret: str) -> None:
 
 
 def _remember(values: set[str]) -> None:
-    global _dirty
     with _lock:
-        new = values - _known
-        if new:
-            _known.update(new)
-            _dirty = True
+        new = [v for v in values if v not in _index.values]
+        for value in new:
+            _index.add(value)
+        if new and _scopes:
+            _scopes[-1].update(new)
 
 
 def register(value: str) -> None:
@@ -97,43 +186,31 @@ def scrub_safe(value: str) -> bool:
     return len(value) >= MIN_LENGTH
 
 
-def _values() -> tuple[tuple[str, ...], dict[str, tuple[str, ...]]]:
-    # Rebuilt when first needed after a change, not on every registration: a run registers
-    # several values per environment and may print nothing in between.
-    global _ordered, _by_prefix, _dirty
-    if _dirty:
-        with _lock:
-            ordered = tuple(sorted(_known, key=len, reverse=True))
-            by_prefix: dict[str, list[str]] = {}
-            for value in ordered:  # longest first within each prefix, too
-                by_prefix.setdefault(value[:MIN_LENGTH], []).append(value)
-            _ordered, _by_prefix = ordered, {k: tuple(v) for k, v in by_prefix.items()}
-            _dirty = False
-    return _ordered, _by_prefix
-
-
 def _secret_spans(
-    text: str, ordered: tuple[str, ...], by_prefix: dict[str, tuple[str, ...]]
+    text: str, ordered: Sequence[str], by_prefix: Mapping[str, Iterable[str]]
 ) -> list[tuple[int, int]]:
     """Every [start, end) of ``text`` that a registered value covers, overlapping ones merged:
     the union of all occurrences of all values, so no part of any value survives, whatever the
-    overlaps. Few values: each is looked for (str.find, in C). Many: one pass over the text,
-    looking up each position's first MIN_LENGTH characters (``by_prefix``). Both find the same."""
-    spans: list[tuple[int, int]] = []
+    overlaps. Few values (``ordered``, any order): each is looked for (str.find, in C). Many:
+    one pass over the text, looking up each position's first MIN_LENGTH characters (an
+    :class:`_Index` of ``by_prefix``'s values). Both find the same; :func:`scrub` chooses the
+    same way over the live registry."""
     if len(ordered) * 4 <= len(text):
-        for value in ordered:
-            at = text.find(value)
-            while at != -1:
-                spans.append((at, at + len(value)))
-                at = text.find(value, at + 1)
-    else:
-        for at in range(len(text) - MIN_LENGTH + 1):
-            candidates = by_prefix.get(text[at : at + MIN_LENGTH])
-            if candidates:
-                for value in candidates:
-                    if text.startswith(value, at):
-                        spans.append((at, at + len(value)))
-                        break
+        return _merged(_found(text, ordered))
+    return _merged(_Index(v for group in by_prefix.values() for v in group).scan(text))
+
+
+def _found(text: str, values: Iterable[str]) -> list[tuple[int, int]]:
+    spans: list[tuple[int, int]] = []
+    for value in values:
+        at = text.find(value)
+        while at != -1:
+            spans.append((at, at + len(value)))
+            at = text.find(value, at + 1)
+    return spans
+
+
+def _merged(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
     spans.sort()
     merged: list[tuple[int, int]] = []
     for start, end in spans:
@@ -156,7 +233,16 @@ _AUTH_HEADER = re.compile(r"(?P<key>\b(?:Basic|Bearer)\s+)(?P<value>[A-Za-z0-9._
 
 def scrub(text: str) -> str:
     """Return ``text`` with every registered secret and every secret-looking field value removed."""
-    spans = _secret_spans(text, *_values())
+    # As _secret_spans: few values against this text, each is looked for (in C); many, the
+    # index is scanned once. Under the lock: a registration from another thread waits.
+    with _lock:
+        count = len(_index.values)
+        if not count:
+            spans: list[tuple[int, int]] = []
+        elif count * 4 <= len(text):
+            spans = _merged(_found(text, _index.values))
+        else:
+            spans = _merged(_index.scan(text))
     if spans:
         parts, last = [], 0
         for start, end in spans:
@@ -212,6 +298,7 @@ class Secret:
         register(value)
 
     def reveal(self) -> str:
+        """The value itself: only where it must go on the wire or into a secret."""
         return self._value
 
     def __repr__(self) -> str:

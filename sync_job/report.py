@@ -23,6 +23,7 @@ class Outcome(StrEnum):
 
     @property
     def ok(self) -> bool:
+        """True unless ``failed``: the environment holds a valid token after the run."""
         return self is not Outcome.FAILED
 
 
@@ -38,6 +39,7 @@ class TokenState(StrEnum):
 
     @property
     def ok(self) -> bool:
+        """True when the stored token is usable now (``valid`` or ``expiring``)."""
         return self in (TokenState.VALID, TokenState.EXPIRING)
 
 
@@ -47,6 +49,12 @@ def _stamp(moment: datetime | None) -> str | None:
 
 def _seconds(value: float | None) -> int | None:
     return None if value is None else int(value)
+
+
+def _credential_end(doc: dict[str, Any], expires_at: datetime | None, days_left: int | None) -> None:
+    if expires_at is not None:
+        doc["credential_expires_at"] = _stamp(expires_at)
+        doc["credential_days_left"] = days_left
 
 
 @dataclass(frozen=True)
@@ -63,9 +71,14 @@ class EnvironmentResult:
     attempts: int = 0
     latency_seconds: float | None = None
     warning: str | None = None
+    # When the client credential ends and whole days left (expiry.py), where known.
+    credential_expires_at: datetime | None = None
+    credential_days_left: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        """JSON-ready: timestamps as RFC 3339 UTC, seconds as integers, latency in ms;
+        ``credential_expires_at`` / ``credential_days_left`` only where known."""
+        doc: dict[str, Any] = {
             "environment": self.environment,
             "outcome": str(self.outcome),
             "expires_at": _stamp(self.expires_at),
@@ -75,6 +88,8 @@ class EnvironmentResult:
             "latency_ms": None if self.latency_seconds is None else round(self.latency_seconds * 1000, 1),
             "warning": self.warning,
         }
+        _credential_end(doc, self.credential_expires_at, self.credential_days_left)
+        return doc
 
 
 @dataclass(frozen=True)
@@ -88,13 +103,17 @@ class Report:
 
     @property
     def ok(self) -> bool:
+        """True when no environment failed (exit code 0)."""
         return all(r.outcome.ok for r in self.results)
 
     @property
     def failed(self) -> tuple[EnvironmentResult, ...]:
+        """The failed results, in order."""
         return tuple(r for r in self.results if not r.outcome.ok)
 
     def to_dict(self) -> dict[str, Any]:
+        """The ``run --json`` document: ``results`` (see ``EnvironmentResult.to_dict``), and
+        ``dry_run`` / ``interrupted`` when set."""
         doc: dict[str, Any] = {"results": [r.to_dict() for r in self.results]}
         if self.dry_run:
             doc["dry_run"] = True
@@ -115,8 +134,14 @@ class StatusEntry:
     scope: str | None = None
     error: str | None = None
     warning: str | None = None
+    # Recorded in the stored token by the refresh that made it (expiry.py), where known.
+    credential_expires_at: datetime | None = None
+    credential_days_left: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON-ready; ``issued_at`` and ``scope`` only when a token is stored, ``error`` and
+        ``warning`` only when set, ``credential_expires_at`` / ``credential_days_left`` only
+        where known."""
         doc: dict[str, Any] = {
             "environment": self.environment,
             "state": str(self.state),
@@ -130,18 +155,23 @@ class StatusEntry:
             doc["error"] = self.error
         if self.warning is not None:
             doc["warning"] = self.warning
+        _credential_end(doc, self.credential_expires_at, self.credential_days_left)
         return doc
 
 
 @dataclass(frozen=True)
 class StatusReport:
+    """``status``: one entry per environment, in order."""
+
     entries: tuple[StatusEntry, ...]
 
     @property
     def ok(self) -> bool:
+        """True when every stored token is usable now."""
         return all(e.state.ok for e in self.entries)
 
     def to_dict(self) -> dict[str, Any]:
+        """The ``status --json`` document: ``{"environments": [...]}``."""
         return {"environments": [e.to_dict() for e in self.entries]}
 
 
@@ -155,14 +185,26 @@ class CheckEntry:
     checks: tuple[tuple[str, str], ...]
     error: str | None = None
     warning: str | None = None
+    # The kind of credential the client authenticates with (EnvironmentConfig.credential_kind:
+    # client_secret, private_key, kms_key, aws_sts, assertion_file).
+    credential: str | None = None
+    # When that credential ends and whole days left (expiry.py), where known.
+    credential_expires_at: datetime | None = None
+    credential_days_left: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: environment, ok, checks (step → "ok"/"failed"), error, warning if any,
+        the credential kind, and ``credential_expires_at`` / ``credential_days_left`` where
+        known."""
         doc: dict[str, Any] = {
             "environment": self.environment,
             "ok": self.ok,
             "checks": dict(self.checks),
             "error": self.error,
         }
+        if self.credential is not None:
+            doc["credential"] = self.credential
+        _credential_end(doc, self.credential_expires_at, self.credential_days_left)
         if self.warning is not None:
             doc["warning"] = self.warning
         return doc
@@ -170,11 +212,15 @@ class CheckEntry:
 
 @dataclass(frozen=True)
 class CheckReport:
+    """``check``: one entry per environment, in order."""
+
     entries: tuple[CheckEntry, ...]
 
     @property
     def ok(self) -> bool:
+        """True when every environment passed every step."""
         return all(e.ok for e in self.entries)
 
     def to_dict(self) -> dict[str, Any]:
+        """The ``check --json`` document: ``{"environments": [...]}``."""
         return {"environments": [e.to_dict() for e in self.entries]}

@@ -23,36 +23,23 @@ import logging
 import uuid
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any, Protocol, cast
+from typing import Any
 
-from sync_job.certs import jwk_thumbprint
+from sync_job import waits
 from sync_job.config import EnvironmentConfig
 from sync_job.credentials import Credentials, parse_credentials
 from sync_job.errors import CredentialsError, OAuthError, SecretNotFoundError, SyncJobError, WriteUnknownError
 from sync_job.logs import log_event
-from sync_job.oauth import FetchResult, missing_scopes
 from sync_job.payload import TokenPayload
-from sync_job.publish import publish_token
-from sync_job.redact import scrub
+from sync_job.redact import Secret, scrub
+from sync_job.refresh import check_token, publish_token, request_token
+from sync_job.report import Outcome
 from sync_job.secret_input import NewCredentials
-from sync_job.store import PublishResult, StoredDocument, StoredToken
-from sync_job.sync import Job, payload_of
+from sync_job.store import SecretsStore, StoredDocument
+from sync_job.sync import Job
 from sync_job.timeutil import format_rfc3339
 
 log = logging.getLogger("sync_job.rotation")
-
-
-class RotationStore(Protocol):
-    """The store calls a rotation makes (``SecretStore`` has them all)."""
-
-    def read_document_version(self, secret_id: str) -> StoredDocument: ...
-    def put_document(
-        self, secret_id: str, doc: dict[str, Any], *, request_token: str | None = None
-    ) -> str: ...
-    def read_token(self, secret_id: str) -> StoredToken: ...
-    def publish(
-        self, secret_id: str, payload: TokenPayload, expected_version: str | None
-    ) -> PublishResult: ...
 
 
 @dataclass(frozen=True)
@@ -134,13 +121,12 @@ def put_credentials(
     certificate (private_key_jwt); ``client_id`` replaces the stored client id when given;
     ``key_id`` sets a new key's ``kid`` (default: its RFC 7638 thumbprint when the stored value
     had a ``key_id``, none otherwise). ``force`` publishes the test's token even when the stored
-    one lives longer (never an expired one: sync_job/publish.py). Raises ``UsageError`` for an
-    unknown environment; every other failure is returned in the result's ``error``, with the
-    steps done before it.
+    one lives longer (never an expired one: ``refresh.publish_token``). Raises ``UsageError``
+    for an unknown environment; every other failure is returned in the result's ``error``, with
+    the steps done before it.
     """
     env = job.config.select([name])[0]
-    # Job.store is typed by what a run needs; the real SecretStore also has the calls here.
-    store = cast(RotationStore, job.store)
+    store = job.store
     result = RotationResult(environment=env.name, credentials_secret=env.credentials_secret)
     budget = job.config.run_timeout_seconds if budget_seconds is None else budget_seconds
     deadline = job.clock.monotonic() + budget
@@ -154,18 +140,22 @@ def put_credentials(
         return _failed(result, f"{exc.message}; nothing stored")
     result = _replace(result, warnings=creds.warnings, key_id=creds.key_id if new.private_key else None)
 
-    # Step 1: test, with the request a run would send (the same Credentials, the same client).
-    fetched = _test(job, env, creds, deadline)
-    if isinstance(fetched, str):
-        return _failed(result, f"test failed: {fetched}; nothing stored")
+    # Step 1: test, with the steps a run takes (refresh.request_token, refresh.check_token).
+    checked = _test(job, env, creds, deadline)
+    if isinstance(checked, str):
+        return _failed(result, checked)
     result = _replace(result, tested=True)
-    log_event(log, logging.INFO, "credentials.tested", environment=env.name, attempt=fetched.attempts)
 
+    # SIGTERM/SIGINT (cli's handlers, sync_job.waits): no later step starts.
+    if (reason := waits.interrupted()) is not None:
+        return _failed(result, f"interrupted by {reason} after the test; nothing stored")
     # Step 2: store as the new AWSCURRENT version, at most once whatever is retried or re-run.
     result = _store(store, env, current, doc, result)
     if not result.stored:
         return result
 
+    if (reason := waits.interrupted()) is not None:
+        return _replace(result, note=f"interrupted by {reason}: the stored token is unchanged")
     # Step 3: publish the token from step 1; a second request would count against the rate limit.
     if not refresh:
         return _replace(
@@ -173,15 +163,13 @@ def put_credentials(
             note="--no-refresh: the stored token is unchanged; "
             "runs use the new credentials from its next refresh",
         )
-    return _publish(job, store, env, creds, fetched, result, force)
+    return _publish(job, store, env, checked, result, force)
 
 
-def _read_current(
-    store: RotationStore, env: EnvironmentConfig, client_id: str | None
-) -> StoredDocument | str:
+def _read_current(store: SecretsStore, env: EnvironmentConfig, client_id: str | None) -> StoredDocument | str:
     """Step 0: the current document, whose other keys (and client id) are kept; or the error."""
     try:
-        return store.read_document_version(env.credentials_secret)
+        return store.read_document(env.credentials_secret)
     except SecretNotFoundError as exc:
         if client_id is None:
             return (
@@ -204,10 +192,12 @@ def new_document(
     now: datetime,
 ) -> tuple[dict[str, Any], Credentials]:
     """The credentials document to store (``current``'s other keys kept) and the Credentials a
-    run would read from it: checked and normalised by ``parse_credentials``, the one reader of
-    credentials (issue 18 §3), so the test sends what runs will send (stripped client id and
-    secret, the certificate's x5t/x5t#S256, its validity at ``now``), and what is stored is
-    what was tested. Raises ``CredentialsError`` (no value quoted)."""
+    run would read from it: checked and normalised by ``credentials.parse_credentials``, the one
+    reader of credentials (issue 18 §3), so the test sends what runs will send (stripped client
+    id and secret, the certificate's x5t/x5t#S256, its validity at ``now``), and what is stored
+    is what was tested. A new key's ``key_id``: ``key_id`` when given, else its RFC 7638
+    thumbprint (``jwks.thumbprint``) when the old value had one (that kid named the old key),
+    else none. Raises ``CredentialsError`` (no value quoted)."""
     doc = dict(current)
     if client_id is not None:
         doc["client_id"] = client_id
@@ -221,7 +211,7 @@ def new_document(
         doc.pop("certificate", None)
         if new.certificate is not None:
             doc["certificate"] = new.certificate
-        kid = key_id or (jwk_thumbprint(new.private_key) if doc.get("key_id") else None)
+        kid = key_id or (_thumbprint(new.private_key) if doc.get("key_id") else None)
         doc.pop("key_id", None)
         if kid:
             doc["key_id"] = kid
@@ -238,36 +228,49 @@ def new_document(
     return doc, creds
 
 
-def _test(job: Job, env: EnvironmentConfig, creds: Credentials, deadline: float) -> FetchResult | str:
+def _thumbprint(private_key: Secret) -> str:
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+    from sync_job.jwks import thumbprint
+
+    # parse_new_credentials checked the key already; jwks raises CredentialsError for a type
+    # without a JWK form here.
+    return thumbprint(load_pem_private_key(private_key.reveal().encode(), password=None).public_key())
+
+
+def _test(job: Job, env: EnvironmentConfig, creds: Credentials, deadline: float) -> TokenPayload | str:
     """Step 1: one token request with ``creds``, every configured scope checked; nothing is
-    written before it succeeds. The token, or why not (one line, no secret)."""
+    written before it succeeds. The token's payload, or why not (one line, no secret)."""
     what = "private key" if env.auth_method == "private_key_jwt" else "client secret"
     try:
-        fetched = job.tokens.fetch(env, creds, deadline)
+        fetched = request_token(job.tokens, env, creds, deadline).fetched
     except Exception as exc:  # a library's bug must not hide that nothing was written
-        return f"unexpected {type(exc).__name__}: {scrub(str(exc))[:200]}"
-    if fetched.error is not None or fetched.token is None or fetched.issued_at is None:
-        error = fetched.error
-        message = error.message if isinstance(error, SyncJobError) else "no token"
-        if isinstance(error, OAuthError) and error.error == "invalid_client":
-            message += f": the new {what} is not what the provider has for client {creds.client_id}"
-        return message
-    lacking = missing_scopes(env.scopes, fetched.token.scope)
-    if lacking:
+        return f"test failed: unexpected {type(exc).__name__}: {scrub(str(exc))[:200]}; nothing stored"
+    checked = check_token(env, creds, fetched)
+    if checked.lacking:
         return (
-            f"the granted scope lacks {' '.join(lacking)} "
+            f"test failed: the granted scope lacks {' '.join(checked.lacking)}; nothing stored "
             "(ask the provider to grant them or remove them from scopes)"
         )
-    return fetched
+    if checked.payload is None:
+        error = checked.error
+        hint = (
+            f": the new {what} is not what the provider has for client {creds.client_id}"
+            if isinstance(error, OAuthError) and error.error == "invalid_client"
+            else ""
+        )
+        return f"test failed: {checked.problem}{hint}; nothing stored"
+    log_event(log, logging.INFO, "credentials.tested", environment=env.name, attempt=fetched.attempts)
+    return checked.payload
 
 
-def request_token(current: StoredDocument, doc: dict[str, Any]) -> str:
+def client_request_token(current: StoredDocument, doc: dict[str, Any]) -> str:
     """The ClientRequestToken (and so the version id) of writing ``doc`` over ``current``: the
     same for the same new value over the same version, so a retry or a re-run of one put
-    creates at most one version (PutSecretValue "ClientRequestToken": a token already used for
-    the same value is a no-op; for another value, an error). An HMAC keyed by the current
-    value, not a bare hash: version ids are readable with ListSecretVersionIds alone, and must
-    not let that reader test guesses of the new secret."""
+    creates at most one version (AWS API reference, PutSecretValue "ClientRequestToken": a
+    token already used for the same value is a no-op; for another value, an error). An HMAC
+    keyed by the current value, not a bare hash: version ids are readable with
+    ListSecretVersionIds alone, and must not let that reader test guesses of the new secret."""
     key = json.dumps(current.doc, sort_keys=True).encode()
     message = f"{current.version_id or ''}\0{json.dumps(doc, sort_keys=True)}".encode()
     digest = hmac.new(key, message, hashlib.sha256).digest()
@@ -275,30 +278,30 @@ def request_token(current: StoredDocument, doc: dict[str, Any]) -> str:
 
 
 def _store(
-    store: RotationStore,
+    store: SecretsStore,
     env: EnvironmentConfig,
     current: StoredDocument,
     doc: dict[str, Any],
     result: RotationResult,
 ) -> RotationResult:
     """Step 2. Says what is known: stored, not stored, or (the answer lost and no read to
-    tell) unknown, with how to find out."""
+    tell) unknown, with how to find out (issue 18 §4)."""
     secret = env.credentials_secret
     if current.version_id is not None and doc == current.doc:
         # A re-run of a put whose answer was lost: writing again would push the real old value
         # out of AWSPREVIOUS.
         return _stored(
-            result, current.version_id, "the new value was already AWSCURRENT; nothing written", env
+            result, env, current.version_id, "the new value was already AWSCURRENT; nothing written"
         )
-    token = request_token(current, doc)
+    token = client_request_token(current, doc)
     try:
-        return _stored(result, store.put_document(secret, doc, request_token=token), None, env)
+        return _stored(result, env, store.put_document(secret, doc, request_token=token))
     except WriteUnknownError as exc:
         lost = exc
     except SyncJobError as exc:
         return _failed(result, f"storing failed: {exc.message}; the credentials secret is unchanged")
     try:
-        now_current = store.read_document_version(secret).version_id
+        now_current = store.read_document(secret).version_id
     except SyncJobError:
         return _failed(
             result,
@@ -308,7 +311,7 @@ def _store(
             "version at most once)",
         )
     if now_current == token:
-        return _stored(result, token, "its answer was lost; a read after it shows it is AWSCURRENT", env)
+        return _stored(result, env, token, "its answer was lost; a read after it shows it is AWSCURRENT")
     return _failed(
         result,
         f"storing failed: {lost.message}; a read after it shows AWSCURRENT is still the old "
@@ -317,7 +320,7 @@ def _store(
 
 
 def _stored(
-    result: RotationResult, version_id: str, note: str | None, env: EnvironmentConfig
+    result: RotationResult, env: EnvironmentConfig, version_id: str, note: str | None = None
 ) -> RotationResult:
     log_event(
         log,
@@ -332,21 +335,18 @@ def _stored(
 
 def _publish(
     job: Job,
-    store: RotationStore,
+    store: SecretsStore,
     env: EnvironmentConfig,
-    creds: Credentials,
-    fetched: FetchResult,
+    payload: TokenPayload,
     result: RotationResult,
     force: bool,
 ) -> RotationResult:
-    token = fetched.token
-    assert token is not None and fetched.issued_at is not None  # step 1 checked both
-    payload = payload_of(env, creds.client_id, token, fetched.issued_at)
+    """Step 3 through a run's publish step (``refresh.publish_token``, the one publish path of
+    issue 18 §2): never an expired token, never one that expires before the valid stored one
+    unless ``force``, then the compare-and-swap."""
     try:
         stored = store.read_token(env.token_secret)
-        # The one publish path (sync_job/publish.py): never an expired token, never one that
-        # expires before the valid stored one without force, compare-and-swap.
-        decision = publish_token(store, env.token_secret, payload, stored, job.clock.now, force=force)
+        published = publish_token(store, job.clock, env, stored, payload, force=force)
     except Exception as exc:  # whatever broke, say that the credentials were stored
         reason = exc.message if isinstance(exc, SyncJobError) else f"unexpected {type(exc).__name__}"
         return _failed(
@@ -355,8 +355,17 @@ def _publish(
             f"`sync-job status --env {env.name}` shows the token stored now, and the next run "
             f"publishes one when it is due (now: sync-job run --env {env.name} --force)",
         )
-    if not decision.published:
-        return _replace(result, note=decision.reason)
+    if published.outcome is Outcome.FAILED:  # it had expired (or nearly): nothing written
+        return _failed(
+            result,
+            f"the new credentials are stored, the token was not published: {published.note}; "
+            "the next run will publish one when the stored token is due "
+            f"(now: sync-job run --env {env.name} --force)",
+        )
+    if published.outcome is not Outcome.REFRESHED:
+        # Shorter-lived than the stored one (KEPT) or a lost race (FRESH): the better token
+        # stays, which is no failure of the rotation.
+        return _replace(result, note=published.note or "not published")
     log_event(
         log,
         logging.INFO,

@@ -13,9 +13,10 @@ import json
 import logging
 import os
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
 import botocore.exceptions
 import botocore.session
@@ -27,6 +28,7 @@ from sync_job.errors import (
     CredentialsError,
     KmsError,
     SecretDeletedError,
+    SecretEmptyError,
     SecretNotFoundError,
     StoreError,
     SyncJobError,
@@ -37,14 +39,25 @@ from sync_job.logs import log_event
 from sync_job.payload import InvalidPayload, TokenPayload, parse_payload
 from sync_job.redact import untrusted
 
+if TYPE_CHECKING:  # the published stubs (mypy-boto3-secretsmanager); not shipped in the Lambda zip
+    from mypy_boto3_secretsmanager import SecretsManagerClient
+    from mypy_boto3_secretsmanager.type_defs import ListSecretVersionIdsResponseTypeDef
+
 log = logging.getLogger("sync_job.store")
+T = TypeVar("T")
+# What a botocore call raises; every one is translated by classify_error, here and nowhere else.
+_AWS_ERRORS = (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError)
 
 PENDING_STAGE = "SYNCJOB_PENDING"
 CURRENT_STAGE = "AWSCURRENT"
+PREVIOUS_STAGE = "AWSPREVIOUS"
 # Rounds of compare-and-swap before giving up; each loss means another run published.
 _CAS_ROUNDS = 3
 # BatchGetSecretValue's limit of secrets per call (SecretIdList).
 BATCH_SIZE = 20
+# ListSecretVersionIds pages read at most when counting versions: AWS removes unlabelled versions
+# past 100 once they are 24 hours old, so a secret holds a few hundred at most.
+_VERSION_PAGES = 5
 
 
 @functools.cache
@@ -58,7 +71,7 @@ def botocore_session() -> botocore.session.Session:
 
 def make_client(
     *, max_attempts: int = 5, max_pool_connections: int = 16, budget_seconds: float = 600.0
-) -> Any:
+) -> SecretsManagerClient:
     """A botocore Secrets Manager client from the standard AWS chain (region, credentials and
     AWS_ENDPOINT_URL all come from the environment), with bounded retries and timeouts.
 
@@ -80,13 +93,24 @@ def make_client(
         # AWS_REGION is what Lambda, the AWS CLI v2 and most SDKs read; botocore reads only
         # AWS_DEFAULT_REGION and the shared config, so fall back to it explicitly.
         region = session.get_config_variable("region") or os.environ.get("AWS_REGION") or None
-        return session.create_client("secretsmanager", region_name=region, config=config)
+        client = session.create_client("secretsmanager", region_name=region, config=config)
+        # botocore types create_client as any client; the stubs name what "secretsmanager" makes.
+        return cast("SecretsManagerClient", client)
     except botocore.exceptions.NoRegionError:
         from sync_job.errors import ConfigError
 
         raise ConfigError(
             "no AWS region: set AWS_REGION (or AWS_DEFAULT_REGION, or a region in ~/.aws/config)"
         ) from None
+
+
+@dataclass(frozen=True)
+class StoredDocument:
+    """AWSCURRENT of a JSON-object secret: the document, its version id and the secret's ARN."""
+
+    doc: dict[str, Any]
+    version_id: str | None
+    arn: str | None = None
 
 
 @dataclass(frozen=True)
@@ -101,14 +125,79 @@ class StoredToken:
 
 @dataclass(frozen=True)
 class PublishResult:
+    """What :meth:`SecretsStore.publish` did: ``published`` when the new token is AWSCURRENT
+    (``version_id`` its version); otherwise ``current`` is the token another run made current
+    meanwhile, living at least as long, and ``version_id`` its version."""
+
     published: bool
-    # When not published: the newer token another run made current meanwhile.
     current: TokenPayload | None = None
     version_id: str | None = None
 
 
+class SecretsStore(Protocol):
+    """Secrets Manager as the job uses it: the one interface that a run, ``check``, ``status``,
+    ``credentials put`` and ``revoke`` call, that :class:`SecretStore` implements over botocore and
+    every test fake in memory. Every failure is a ``StoreError`` (a ``SyncJobError``) with one
+    line (:func:`classify_error`); none returns botocore's types."""
+
+    def read_token(self, secret_id: str, stage: str = CURRENT_STAGE) -> StoredToken:
+        """The version of token secret ``secret_id`` that ``stage`` labels (GetSecretValue);
+        no payload when the secret has no such version. Raises ``StoreError``."""
+        ...
+
+    def read_tokens(self, secret_ids: Sequence[str]) -> dict[str, StoredToken | StoreError]:
+        """AWSCURRENT of each token secret, by id (BatchGetSecretValue, 20 a call); errors are
+        returned per secret, not raised."""
+        ...
+
+    def read_credentials(self, secret_id: str, auth_method: str) -> Credentials:
+        """AWSCURRENT of a credentials secret, parsed for ``auth_method``. Raises
+        ``StoreError`` (``SecretEmptyError`` when it has no value) or ``CredentialsError``."""
+        ...
+
+    def read_credentials_many(
+        self, wanted: Sequence[tuple[str, str]]
+    ) -> dict[str, Credentials | SyncJobError]:
+        """``(secret_id, auth_method)`` pairs → each one's credentials or error, batched."""
+        ...
+
+    def describe(self, secret_id: str) -> None:
+        """Check that ``secret_id`` exists and is not scheduled for deletion (DescribeSecret).
+        Raises ``StoreError``."""
+        ...
+
+    def versions_created_since(self, secret_id: str, since: datetime) -> int:
+        """How many versions of ``secret_id`` were created at or after ``since`` (aware UTC),
+        counted up to the version quota (ListSecretVersionIds). Raises ``StoreError``."""
+        ...
+
+    def publish(self, secret_id: str, payload: TokenPayload, expected_version: str | None) -> PublishResult:
+        """Make ``payload`` AWSCURRENT by compare-and-swap against ``expected_version`` (the
+        AWSCURRENT version read), unless another run's token living at least as long is current
+        now. Raises ``StoreError``."""
+        ...
+
+    def read_document(self, secret_id: str) -> StoredDocument:
+        """AWSCURRENT of a secret holding a JSON object, with its version id. Raises
+        ``StoreError`` or ``CredentialsError``; never quotes the value."""
+        ...
+
+    def put_document(self, secret_id: str, doc: dict[str, Any], *, request_token: str | None = None) -> str:
+        """Write ``doc`` as the new AWSCURRENT version with ClientRequestToken ``request_token``
+        (default a fresh UUID); its version id. Raises ``WriteUnknownError`` when the answer was
+        lost after the write may have been applied, other ``StoreError`` when refused."""
+        ...
+
+
+class StageMovedError(StoreError):
+    """UpdateSecretVersionStage refused the move: ``RemoveFromVersionId`` no longer holds the
+    label (InvalidParameterException, AWS API reference "UpdateSecretVersionStage"), so another
+    writer moved AWSCURRENT since it was read."""
+
+
 def classify_error(exc: Exception, action: str, secret_id: str) -> StoreError:
-    """One clear line for any failure of a Secrets Manager call."""
+    """One clear line for any failure of a Secrets Manager call: the one place botocore's
+    errors become the job's (a ``StoreError`` subclass the callers branch on, never a code)."""
     if isinstance(exc, botocore.exceptions.ClientError):
         error = exc.response.get("Error", {})
         # The endpoint's words are untrusted (AWS_ENDPOINT_URL may point anywhere).
@@ -138,12 +227,19 @@ def classify_error(exc: Exception, action: str, secret_id: str) -> StoreError:
                 f"Secrets Manager throttled {action} on secret {secret_id} after retries; "
                 "try again later or lower max_workers"
             )
+        if code == "InvalidParameterException" and action == "UpdateSecretVersionStage":
+            return StageMovedError(f"Secrets Manager {action} on secret {secret_id} failed: {code}")
         if code == "LimitExceededException":
             return StoreError(
                 f"Secrets Manager quota reached for {action} on secret {secret_id} "
                 "(too many versions?); avoid forced refreshes more than every 10 minutes"
             )
         return StoreError(f"Secrets Manager {action} on secret {secret_id} failed: {code}")
+    return _transport_error(exc, action, secret_id)
+
+
+def _transport_error(exc: Exception, action: str, secret_id: str) -> StoreError:
+    """A call that got no answer from Secrets Manager (no credentials, timeouts, unreachable)."""
     if isinstance(exc, botocore.exceptions.NoCredentialsError):
         return AccessDeniedError(
             "no AWS credentials found; configure the standard AWS chain (env, profile or role)"
@@ -157,41 +253,60 @@ def classify_error(exc: Exception, action: str, secret_id: str) -> StoreError:
     return StoreError(f"Secrets Manager {action} on secret {secret_id} failed: {type(exc).__name__}")
 
 
-def _code(exc: Exception) -> str:
-    if isinstance(exc, botocore.exceptions.ClientError):
-        return str(exc.response.get("Error", {}).get("Code", ""))
-    return ""
+def empty_credentials_error(secret_id: str) -> SecretEmptyError:
+    """The one line for a credentials secret that exists but holds no value yet."""
+    return SecretEmptyError(
+        f"credentials secret {secret_id} exists but has no value yet (infra/ creates it empty); "
+        "store the client credentials with `sync-job credentials put ENVIRONMENT --client-id CLIENT_ID`"
+    )
+
+
+def _calling(action: str, secret_id: str, call: Callable[[], T]) -> T:
+    """``call()`` (one botocore call, ``action`` on ``secret_id``), its errors translated."""
+    try:
+        return call()
+    except _AWS_ERRORS as exc:
+        raise classify_error(exc, action, secret_id) from None
 
 
 class SecretStore:
     """Reads and writes of the job's secrets, over a boto3 Secrets Manager client."""
 
-    def __init__(self, client: Any) -> None:
+    def __init__(self, client: SecretsManagerClient) -> None:
         self._client = client
 
-    def _call(self, action: str, secret_id: str, **params: Any) -> dict[str, Any]:
-        method = getattr(self._client, _SNAKE[action])
-        try:
-            result: dict[str, Any] = method(SecretId=secret_id, **params)
-        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
-            raise classify_error(exc, action, secret_id) from None
-        return result
+    def _value(self, secret_id: str, stage: str = CURRENT_STAGE) -> Mapping[str, Any]:
+        return _calling(
+            "GetSecretValue",
+            secret_id,
+            lambda: self._client.get_secret_value(SecretId=secret_id, VersionStage=stage),
+        )
 
-    def read_token(self, secret_id: str) -> StoredToken:
-        """AWSCURRENT of the token secret. A secret without a value reads as no payload."""
+    def read_token(self, secret_id: str, stage: str = CURRENT_STAGE) -> StoredToken:
+        """The version of the token secret that ``stage`` labels (AWSCURRENT unless told:
+        ``revoke`` reads AWSPREVIOUS too). A secret without such a version reads as no payload."""
         try:
-            answer = self._client.get_secret_value(SecretId=secret_id, VersionStage=CURRENT_STAGE)
-        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
-            if _code(exc) != "ResourceNotFoundException":
-                raise classify_error(exc, "GetSecretValue", secret_id) from None
+            answer = self._value(secret_id, stage)
+        except SecretNotFoundError:
             # Either the secret is missing or it has no value yet (created by infra/ and never
             # written). Only the second is ours to fix; tell them apart before any token request.
-            self._call("DescribeSecret", secret_id)
+            self._describe(secret_id)
             return StoredToken(payload=None, version_id=None, problem=None)
         return _stored_token(answer)
 
     def read_credentials(self, secret_id: str, auth_method: str) -> Credentials:
-        answer = self._call("GetSecretValue", secret_id, VersionStage=CURRENT_STAGE)
+        """AWSCURRENT of the credentials secret, parsed. Raises ``SecretEmptyError`` when the
+        secret exists without a value (what infra/ leaves: the module never holds the client
+        secret), ``SecretNotFoundError`` when it does not exist, ``CredentialsError`` when its
+        document is malformed."""
+        try:
+            answer = self._value(secret_id)
+        except SecretNotFoundError:
+            # GetSecretValue says ResourceNotFoundException both for a missing secret and for
+            # one without an AWSCURRENT version (AWS API reference, GetSecretValue "Errors");
+            # DescribeSecret tells them apart (it raises for the missing one).
+            self._describe(secret_id)
+            raise empty_credentials_error(secret_id) from None
         return parse_credentials(answer.get("SecretString"), secret_id, auth_method)
 
     def read_tokens(self, secret_ids: Sequence[str]) -> dict[str, StoredToken | StoreError]:
@@ -227,7 +342,7 @@ class SecretStore:
                 out[secret_id] = exc
         return out
 
-    def _batch(self, secret_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    def _batch(self, secret_ids: Sequence[str]) -> dict[str, Mapping[str, Any]]:
         """BatchGetSecretValue in chunks of 20: the answers that are AWSCURRENT, by the id asked
         for. BatchGetSecretValue takes no VersionStage; each answer's VersionStages is checked
         instead, so a stale version (moto returns one after a staging-label move) is never used.
@@ -235,18 +350,14 @@ class SecretStore:
         unique = list(dict.fromkeys(secret_ids))
         if len(unique) < 2:
             return {}
-        found: dict[str, dict[str, Any]] = {}
+        found: dict[str, Mapping[str, Any]] = {}
         for start in range(0, len(unique), BATCH_SIZE):
             chunk = unique[start : start + BATCH_SIZE]
             try:
-                answer = self._client.batch_get_secret_value(SecretIdList=chunk)
-            except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
-                log_event(
-                    log,
-                    logging.INFO,
-                    "store.batch_refused",
-                    error=classify_error(exc, "BatchGetSecretValue", "(batch)").message,
-                )
+                call = functools.partial(self._client.batch_get_secret_value, SecretIdList=chunk)
+                answer = _calling("BatchGetSecretValue", "(batch)", call)
+            except StoreError as exc:
+                log_event(log, logging.INFO, "store.batch_refused", error=exc.message)
                 continue
             for entry in answer.get("SecretValues", []):
                 if CURRENT_STAGE not in entry.get("VersionStages", []):
@@ -256,41 +367,76 @@ class SecretStore:
                         found[secret_id] = entry
         return found
 
-    def describe(self, secret_id: str) -> dict[str, Any]:
-        answer = self._call("DescribeSecret", secret_id)
-        if answer.get("DeletedDate"):
+    def versions_created_since(self, secret_id: str, since: datetime) -> int:
+        """How many versions of the secret were created at or after ``since`` (aware UTC),
+        whoever wrote them: ListSecretVersionIds with ``IncludeDeprecated`` (versions without a
+        staging label count toward the quota too), pages of 100, counting stopped once the
+        version quota is reached (``budget.VERSION_QUOTA``; at most a few pages). Raises
+        ``StoreError``. Source: Secrets Manager quotas page, ListSecretVersionIds API reference."""
+        from sync_job.budget import VERSION_QUOTA
+
+        count = 0
+        token: str | None = None
+        for _ in range(_VERSION_PAGES):
+            page = _calling(
+                "ListSecretVersionIds", secret_id, functools.partial(self._versions, secret_id, token)
+            )
+            for version in page.get("Versions", []):
+                created = version.get("CreatedDate")
+                if isinstance(created, datetime) and created >= since:
+                    count += 1
+            token = page.get("NextToken")
+            if count >= VERSION_QUOTA or not token:
+                break
+        return count
+
+    def _versions(self, secret_id: str, token: str | None) -> ListSecretVersionIdsResponseTypeDef:
+        if token is None:
+            return self._client.list_secret_version_ids(
+                SecretId=secret_id, IncludeDeprecated=True, MaxResults=100
+            )
+        return self._client.list_secret_version_ids(
+            SecretId=secret_id, IncludeDeprecated=True, MaxResults=100, NextToken=token
+        )
+
+    def _describe(self, secret_id: str) -> Mapping[str, Any]:
+        return _calling("DescribeSecret", secret_id, lambda: self._client.describe_secret(SecretId=secret_id))
+
+    def describe(self, secret_id: str) -> None:
+        """Check that ``secret_id`` exists and is not scheduled for deletion (DescribeSecret's
+        ``DeletedDate``). Raises ``StoreError``."""
+        if self._describe(secret_id).get("DeletedDate"):
             raise SecretDeletedError(
                 f"secret {secret_id} is scheduled for deletion; restore it with "
                 f"`aws secretsmanager restore-secret --secret-id {secret_id}`"
             )
-        return answer
 
     def publish(self, secret_id: str, payload: TokenPayload, expected_version: str | None) -> PublishResult:
         """Write ``payload`` and make it AWSCURRENT unless another run published a token that
-        lives at least as long. ``expected_version`` is the AWSCURRENT version this run read."""
+        lives at least as long. ``expected_version`` is the AWSCURRENT version this run read.
+
+        The compare-and-swap: PutSecretValue with a private label (consumers never see it half
+        way), then UpdateSecretVersionStage moving AWSCURRENT with ``RemoveFromVersionId`` set
+        to the version read; Secrets Manager refuses the move when another writer moved it."""
         # The version id is the idempotency key: a retried write can never add a second version.
         version_id = str(uuid.uuid4())
-        put = self._call(
+        put = _calling(
             "PutSecretValue",
             secret_id,
-            ClientRequestToken=version_id,
-            SecretString=payload.to_json(),
-            VersionStages=[PENDING_STAGE],
+            lambda: self._client.put_secret_value(
+                SecretId=secret_id,
+                ClientRequestToken=version_id,
+                SecretString=payload.to_json(),
+                VersionStages=[PENDING_STAGE],
+            ),
         )
         if CURRENT_STAGE in put.get("VersionStages", []):
             # The secret had no version: Secrets Manager made the first one current itself.
             return PublishResult(published=True, version_id=version_id)
         expected = expected_version
         for _ in range(_CAS_ROUNDS):
-            params: dict[str, Any] = {"VersionStage": CURRENT_STAGE, "MoveToVersionId": version_id}
-            if expected:
-                params["RemoveFromVersionId"] = expected
-            try:
-                self._client.update_secret_version_stage(SecretId=secret_id, **params)
+            if self._move_current(secret_id, version_id, expected):
                 return PublishResult(published=True, version_id=version_id)
-            except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
-                if _code(exc) != "InvalidParameterException":
-                    raise classify_error(exc, "UpdateSecretVersionStage", secret_id) from None
             # AWSCURRENT moved since we read it: another run published. Keep the longer-lived.
             current = self.read_token(secret_id)
             log_event(log, logging.INFO, "store.cas_conflict", secret=secret_id)
@@ -304,14 +450,38 @@ class SecretStore:
             "moving (other runs writing at the same time?)"
         )
 
-    def read_document(self, secret_id: str) -> dict[str, Any]:
-        """AWSCURRENT of a secret holding a JSON object (the credentials secret), for a
-        read-modify-write. Raises ``CredentialsError`` when it is not one; never quotes it."""
-        return self.read_document_version(secret_id).doc
+    def _move_current(self, secret_id: str, version_id: str, expected: str | None) -> bool:
+        """Move AWSCURRENT to ``version_id`` from ``expected`` (from no version when None);
+        False when it no longer sat on ``expected``. Raises ``StoreError``."""
+        try:
+            if expected:
+                _calling(
+                    "UpdateSecretVersionStage",
+                    secret_id,
+                    lambda: self._client.update_secret_version_stage(
+                        SecretId=secret_id,
+                        VersionStage=CURRENT_STAGE,
+                        MoveToVersionId=version_id,
+                        RemoveFromVersionId=expected,
+                    ),
+                )
+            else:
+                _calling(
+                    "UpdateSecretVersionStage",
+                    secret_id,
+                    lambda: self._client.update_secret_version_stage(
+                        SecretId=secret_id, VersionStage=CURRENT_STAGE, MoveToVersionId=version_id
+                    ),
+                )
+        except StageMovedError:
+            return False
+        return True
 
-    def read_document_version(self, secret_id: str) -> StoredDocument:
-        """Like :meth:`read_document`, with the AWSCURRENT version id the document is."""
-        answer = self._call("GetSecretValue", secret_id, VersionStage=CURRENT_STAGE)
+    def read_document(self, secret_id: str) -> StoredDocument:
+        """AWSCURRENT of a secret holding a JSON object (the credentials secret), for a
+        read-modify-write, with its version id. Raises ``CredentialsError`` when it is not one;
+        never quotes it."""
+        answer = self._value(secret_id)
         try:
             doc = json.loads(answer.get("SecretString") or "")
         except (ValueError, RecursionError):
@@ -343,15 +513,6 @@ class SecretStore:
         return version_id
 
 
-@dataclass(frozen=True)
-class StoredDocument:
-    """AWSCURRENT of a JSON-object secret: the document, its version id and the secret's ARN."""
-
-    doc: dict[str, Any]
-    version_id: str | None
-    arn: str | None = None
-
-
 def _answer_lost(exc: Exception) -> bool:
     """True when ``exc`` leaves open whether AWS applied the call. botocore retries, so an
     earlier attempt may have been applied and its answer lost (a read timeout, a closed
@@ -370,18 +531,10 @@ def _answer_lost(exc: Exception) -> bool:
     )
 
 
-def _stored_token(answer: dict[str, Any]) -> StoredToken:
+def _stored_token(answer: Mapping[str, Any]) -> StoredToken:
     version = answer.get("VersionId")
     try:
         payload = parse_payload(answer.get("SecretString"))
     except InvalidPayload as exc:
         return StoredToken(payload=None, version_id=version, problem=str(exc))
     return StoredToken(payload=payload, version_id=version)
-
-
-_SNAKE = {
-    "GetSecretValue": "get_secret_value",
-    "PutSecretValue": "put_secret_value",
-    "DescribeSecret": "describe_secret",
-    "UpdateSecretVersionStage": "update_secret_version_stage",
-}

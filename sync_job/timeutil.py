@@ -8,6 +8,7 @@ from sync_job.bearer import format_timestamp, parse_timestamp
 
 
 def format_rfc3339(moment: datetime) -> str:
+    """``moment`` as RFC 3339 UTC with a ``Z`` suffix, to the second (``bearer.format_timestamp``)."""
     return format_timestamp(moment)
 
 

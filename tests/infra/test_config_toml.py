@@ -52,6 +52,20 @@ SAMPLES: dict[str, Any] = {
     "audience": "https://login.example.com/oauth2/token",
     "key_id": "key-2026-01",
     "endpoint_params": {"audience": ["https://api.example.com"], "resource": ["urn:a", "urn:b"]},
+    "revocation_url": "https://login.example.com/oauth2/revoke",
+    "kms_key_id": "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+}
+# Keys of a federated client assertion, which exclude the signing keys above and each other.
+FEDERATED_SAMPLES: dict[str, Any] = {
+    "auth_method": "private_key_jwt",
+    "client_assertion_source": "aws_sts",
+    "client_assertion_audience": "api://AzureADTokenExchange",
+    "client_assertion_lifetime_seconds": 600,
+    "client_assertion_signing_alg": "ES384",
+}
+FILE_SAMPLES: dict[str, Any] = {
+    "auth_method": "private_key_jwt",
+    "client_assertion_file": "/var/run/secrets/tokens/entra",
 }
 RUN_SAMPLES: dict[str, Any] = {"run_timeout_seconds": 240, "max_workers": 8, "aws_max_attempts": 4}
 
@@ -76,7 +90,7 @@ def render(tmp_path: Path, environments: dict[str, Any], job_defaults: dict[str,
 
 def test_every_key_the_job_knows_renders_and_the_job_accepts_it(tmp_path: Path) -> None:
     known = set(job_config._CHECKS) - {"token_url", "credentials_secret", "token_secret"}
-    lacking = known - set(SAMPLES)
+    lacking = known - set(SAMPLES) - set(FEDERATED_SAMPLES) - set(FILE_SAMPLES)
     assert not lacking, f"give the job's new keys a sample value in SAMPLES: {sorted(lacking)}"
     env = {k: v for k, v in SAMPLES.items() if k in known}
     required = {
@@ -91,7 +105,16 @@ def test_every_key_the_job_knows_renders_and_the_job_accepts_it(tmp_path: Path) 
         "token_secret": "arn:aws:secretsmanager:us-east-1:123456789012:secret:t2-AbCdEf",
         "signing_alg": None,
     }
-    text = render(tmp_path, {"full": {**required, **env}, "minimal": minimal}, dict(RUN_SAMPLES))
+    others = {
+        name: {
+            **required,
+            **samples,
+            "token_url": f"https://{name}.example.com/token",
+            "token_secret": f"arn:aws:secretsmanager:us-east-1:123456789012:secret:{name}-AbCdEf",
+        }
+        for name, samples in (("federated", FEDERATED_SAMPLES), ("from_file", FILE_SAMPLES))
+    }
+    text = render(tmp_path, {"full": {**required, **env}, "minimal": minimal, **others}, dict(RUN_SAMPLES))
 
     parsed = tomllib.loads(text)
     assert parsed["defaults"] == RUN_SAMPLES
@@ -107,6 +130,10 @@ def test_every_key_the_job_knows_renders_and_the_job_accepts_it(tmp_path: Path) 
     assert full.scopes == tuple(env["scopes"])
     assert full.timeout_seconds == 7.5
     assert loaded.get("minimal").auth_method == "client_secret_post"
+    for name, samples in (("federated", FEDERATED_SAMPLES), ("from_file", FILE_SAMPLES)):
+        assert parsed["environments"][name] == others[name]
+        for key, value in samples.items():
+            assert getattr(loaded.get(name), key) == value, key
 
 
 ODD = [

@@ -285,7 +285,13 @@ def test_apply_creates_function_schedule_roles_key_secrets_alarms_dashboard(stac
     assert (
         set(alarms)
         == set(out["alarm_names"])
-        == {f"{NAME}-errors", f"{NAME}-dead-letters", *(f"{NAME}-{env}-token-stale" for env in ENVIRONMENTS)}
+        == {
+            f"{NAME}-errors",
+            f"{NAME}-dead-letters",
+            *(f"{NAME}-{env}-token-stale" for env in ENVIRONMENTS),
+            *(f"{NAME}-{env}-credential-expiring" for env in ENVIRONMENTS),
+            *(f"{NAME}-{env}-credential-expiring-page" for env in ENVIRONMENTS),
+        }
     )
     errors = alarms[f"{NAME}-errors"]
     assert (errors["Namespace"], errors["MetricName"], errors["TreatMissingData"]) == (
@@ -304,6 +310,16 @@ def test_apply_creates_function_schedule_roles_key_secrets_alarms_dashboard(stac
         assert stale["TreatMissingData"] == "breaching"
         assert stale["Threshold"] == 600 and stale["ComparisonOperator"] == "LessThanThreshold"
         assert stale["Period"] == 1800 and stale["EvaluationPeriods"] == 1
+        # The client credential's end (issue 20): warn at 30 days, page at 7; unknown is fine.
+        for suffix, days in (("credential-expiring", 30), ("credential-expiring-page", 7)):
+            ending = alarms[f"{NAME}-{env}-{suffix}"]
+            assert (ending["MetricName"], ending["Statistic"], ending["Threshold"]) == (
+                "CredentialDaysLeft",
+                "Minimum",
+                days,
+            )
+            assert ending["ComparisonOperator"] == "LessThanThreshold"
+            assert ending["TreatMissingData"] == "notBreaching"
 
     # The dashboard: seconds remaining per environment and outcomes over time.
     dashboard = stack.client("cloudwatch").get_dashboard(DashboardName=out["dashboard_name"])

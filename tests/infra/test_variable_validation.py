@@ -71,6 +71,17 @@ def test_each_rule_refuses_its_input(plan: Any) -> None:
             "fraction": {"token_url": URL, "max_attempts": 1.5},
             "hmac": {"token_url": URL, "auth_method": "private_key_jwt", "signing_alg": "HS256"},
             "zero_timeout": {"token_url": URL, "timeout_seconds": 0},
+            "two_sources": {
+                "token_url": URL,
+                "auth_method": "private_key_jwt",
+                "kms_key_id": "arn:aws:kms:us-east-1:123456789012:key/k",
+                "client_assertion_file": "/var/run/secrets/token",
+            },
+            "sts_without_audience": {
+                "token_url": URL,
+                "auth_method": "private_key_jwt",
+                "client_assertion_source": "aws_sts",
+            },
         },
         architecture="arm",
     )
@@ -81,6 +92,8 @@ def test_each_rule_refuses_its_input(plan: Any) -> None:
         "signing_alg must be RS256, ES256 or PS256",
         "timeout_seconds, backoff_initial_seconds, backoff_max_seconds and rate_limit_per_second must be positive",
         "lambda_architecture: x86_64 or arm64",
+        "kms_key_id, client_assertion_source and client_assertion_file exclude each other",
+        'client_assertion_source must be "aws_sts", with client_assertion_audience',
     ]
     for message in expected:
         assert sum(message in e for e in errors) == 1, (message, errors)
@@ -104,6 +117,19 @@ def test_a_valid_environment_with_every_new_key_passes(plan: Any) -> None:
                 "refresh_margin_seconds": 0,
             },
             "paxos": {"token_url": URL, "scopes": ["funding:read_profile"]},
+            "kms": {
+                "token_url": URL,
+                "auth_method": "private_key_jwt",
+                "kms_key_id": "arn:aws:kms:us-east-1:123456789012:key/k",
+            },
+            "federated": {
+                "token_url": URL,
+                "auth_method": "private_key_jwt",
+                "client_assertion_source": "aws_sts",
+                "client_assertion_audience": "api://AzureADTokenExchange",
+                "client_assertion_lifetime_seconds": 600,
+                "client_assertion_signing_alg": "ES384",
+            },
         },
         architecture="arm64",
     )

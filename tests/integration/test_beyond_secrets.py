@@ -104,8 +104,12 @@ def test_private_key_is_redacted_in_reprs() -> None:
     creds = parse_credentials(json.dumps({"client_id": "c", "private_key": private}), "s", "private_key_jwt")
     body = key_body(private)[0]
     assert body not in repr(creds) and body not in str(creds)
+    # A private_key_jwt secret may hold no key (KMS or federated); a PEM environment then
+    # fails when its assertion is made.
+    keyless = parse_credentials(json.dumps({"client_id": "c", "client_secret": "x"}), "s", "private_key_jwt")
+    assert keyless.private_key is None
     with pytest.raises(CredentialsError, match="lacks 'private_key'"):
-        parse_credentials(json.dumps({"client_id": "c", "client_secret": "x"}), "s", "private_key_jwt")
+        build_request(env_config("x", auth_method="private_key_jwt"), keyless, datetime.now(UTC))
 
 
 # --- providers that omit expires_in ---------------------------------------------------------------

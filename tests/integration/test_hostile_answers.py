@@ -151,7 +151,7 @@ def test_jwt_exp_bounds_a_longer_lifetime(harness: Harness, server_expires_in: i
 def test_a_shorter_lived_token_does_not_replace_a_valid_stored_one(harness: Harness) -> None:
     harness.add_env("sandbox")
     before = harness.put_due(remaining=600)
-    harness.tokens.script(harness.client_id("sandbox"), [Fault.token(expires_in=30)])
+    harness.tokens.script(harness.client_id("sandbox"), [Fault.token(expires_in=300)])
     result = harness.cli("run", "--json")
     assert result.exit_code == 0, result.stderr
     doc = outcome(result)
@@ -160,19 +160,39 @@ def test_a_shorter_lived_token_does_not_replace_a_valid_stored_one(harness: Harn
     assert harness.stored("sandbox") == before
     assert 590 <= doc["seconds_remaining"] <= 600
     # --force publishes it anyway: the operator asked for a new token.
-    harness.tokens.script(harness.client_id("sandbox"), [Fault.token(expires_in=30)])
+    harness.tokens.script(harness.client_id("sandbox"), [Fault.token(expires_in=300)])
     forced = harness.cli("run", "--force", "--json")
     assert outcome(forced)["outcome"] == "refreshed"
     stored = harness.stored("sandbox")
-    assert stored is not None and stored["expires_in"] == 30
+    assert stored is not None and stored["expires_in"] == 300
 
 
 def test_an_expired_stored_token_is_replaced_by_a_short_one(harness: Harness) -> None:
     harness.add_env("sandbox")
     harness.put_due(remaining=-10)
-    harness.tokens.script(harness.client_id("sandbox"), [Fault.token(expires_in=30)])
+    harness.tokens.script(harness.client_id("sandbox"), [Fault.token(expires_in=120)])
     result = harness.cli("run", "--json")
     assert outcome(result)["outcome"] == "refreshed", result.stderr
+
+
+@pytest.mark.parametrize("stored_left", [-10, 30, 600])
+@pytest.mark.parametrize("expires_in", [1, 30, 60])
+def test_a_token_consumers_would_refuse_is_never_published(
+    harness: Harness, expires_in: int, stored_left: int
+) -> None:
+    """The one validity rule (bearer.EXPIRY_SKEW_SECONDS, 60 s): a new token with 60 s or fewer
+    left is refused by `token`, `status` and every reader, so the job does not publish it, even
+    with --force and whatever is stored; the stored token stays."""
+    harness.add_env("sandbox")
+    before = harness.put_due(remaining=stored_left)
+    versions = harness.versions("sandbox")
+    harness.tokens.script(harness.client_id("sandbox"), [Fault.token(expires_in=expires_in)])
+    result = harness.cli("run", "--force", "--json")
+    assert result.exit_code == 1, result.stderr
+    doc = outcome(result)
+    assert doc["outcome"] == "failed"
+    assert "not published" in doc["error"]
+    assert harness.stored("sandbox") == before and harness.versions("sandbox") == versions
 
 
 @pytest.mark.parametrize(

@@ -32,7 +32,7 @@ def promtool(*args: str, stdin: str | None = None) -> subprocess.CompletedProces
 def test_alert_rules_are_valid() -> None:
     result = promtool("check", "rules", str(ALERTS))
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "SUCCESS: 4 rules found" in result.stdout
+    assert "SUCCESS: 6 rules found" in result.stdout
 
 
 def test_alert_rules_unit_tests_pass() -> None:

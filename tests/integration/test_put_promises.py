@@ -13,8 +13,6 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from sync_job.certs import jwk_thumbprint
-from sync_job.redact import Secret
 from tests.integration.test_credentials_put import creds_doc, creds_name, new_secret, put
 from tests.support.fakes import token_doc
 from tests.support.harness import Harness
@@ -82,9 +80,10 @@ def test_put_never_publishes_an_expired_test_token_even_forced(harness: Harness,
     good = stored_good(harness, "sandbox", 3000)
     secret = rotate_at_provider(harness, "sandbox", lifetime=1)
     result = put(harness, "sandbox", secret, "--force", "--json")
-    assert result.exit_code == 0, result.stderr
+    assert result.exit_code == 1, result.stderr
     doc = result.json()
     assert doc["stored"] is True and doc["published"] is False
+    assert "the token was not published" in doc["error"]
     assert harness.stored("sandbox") == good
 
 
@@ -175,7 +174,7 @@ def kid_required(kid: str) -> Any:
 def test_a_new_key_is_sent_with_its_own_kid(harness: Harness, explicit: bool) -> None:
     harness.add_jwt_env("sandbox", key_id="kid-of-the-old-key")
     private, public = keypair("rsa")
-    kid = "kid-2026-12" if explicit else jwk_thumbprint(Secret(private))
+    kid = "kid-2026-12" if explicit else kid_of(private)
     harness.tokens.add_client(
         harness.client_id("sandbox"),
         scopes=["funding:read_profile"],
@@ -275,3 +274,12 @@ def test_a_refused_write_still_says_unchanged(harness: Harness) -> None:
     assert result.exit_code == 1
     assert "the credentials secret is unchanged" in result.error_lines[0]
     assert cred_versions(harness, "sandbox") == versions
+
+
+def kid_of(private_pem: str) -> str:
+    """The RFC 7638 thumbprint of a PEM key's public half, by the jwks command's code."""
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+    from sync_job.jwks import thumbprint
+
+    return thumbprint(load_pem_private_key(private_pem.encode(), password=None).public_key())

@@ -85,6 +85,22 @@ def test_cache_over_the_wire_zero_calls_while_fresh_one_reread_after_expires_at_
     assert wire.bodies == [{"SecretId": secret_name, "VersionStage": "AWSCURRENT"}] * 2
 
 
+def test_invalidate_then_one_read_on_the_wire_finds_the_new_awscurrent(sm: Any, secret_name: str) -> None:
+    """What a consumer does on a "Secret Label Updated" event for AWSCURRENT: drop the cache; the
+    next token() makes exactly one GetSecretValue and serves the token the job just published."""
+    sm.create_secret(Name=secret_name, SecretString=payload(f"{MARK}-1", in_an_hour()))
+    wire = WireCounter(sm)
+    reader = TokenReader(secret_name, sm)
+    assert reader.token() == f"{MARK}-1"
+    sm.put_secret_value(SecretId=secret_name, SecretString=payload(f"{MARK}-2", in_an_hour()))
+    assert reader.token() == f"{MARK}-1" and wire.count == 1  # cached: the event is the only news
+    reader.invalidate()
+    assert wire.count == 1, "invalidate() itself makes no call"
+    assert reader.token() == f"{MARK}-2"
+    assert reader.token() == f"{MARK}-2"
+    assert wire.count == 2
+
+
 def test_reads_awscurrent_not_a_pending_version(sm: Any, secret_name: str) -> None:
     sm.create_secret(Name=secret_name, SecretString=payload(f"{MARK}-current", in_an_hour()))
     sm.put_secret_value(

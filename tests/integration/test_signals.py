@@ -128,3 +128,45 @@ def test_a_second_sigterm_ends_the_process_at_once(harness: Harness) -> None:
         "sync-job: error: SIGTERM again: stopped without waiting for environments in flight"
     ], result.stderr
     _assert_nothing_new(harness, before)
+
+
+# Issue 18 §1: a wait on Secrets Manager wakes for the signal too. One secret is read with
+# GetSecretValue, several with BatchGetSecretValue; the wrapper holds the read in flight (up to
+# HOLD_LIMIT_S, 30 s), so a run that waited for it would take that long.
+@pytest.mark.parametrize(
+    ("sig", "name", "code", "names", "action"),
+    [
+        (signal.SIGTERM, "SIGTERM", 143, NAMES, "BatchGetSecretValue"),
+        (signal.SIGINT, "SIGINT", 130, NAMES, "BatchGetSecretValue"),
+        (signal.SIGTERM, "SIGTERM", 143, NAMES[:1], "GetSecretValue"),
+    ],
+)
+def test_a_signal_while_secrets_are_read_ends_the_run_at_once_reporting_every_environment(
+    harness: Harness, sig: signal.Signals, name: str, code: int, names: tuple[str, ...], action: str
+) -> None:
+    before = {}
+    for env in names:
+        harness.add_env(env)
+        before[env] = harness.put_due(env)
+    arrived, release = harness.moto.hold(action)
+    proc = harness.start_process("run", "--json")
+    try:
+        assert arrived.wait(timeout=30), "the read never started"
+        proc.send_signal(sig)
+        result, elapsed = _finish(proc, 20)
+    finally:
+        release.set()
+    assert elapsed <= 3, f"{elapsed:.1f} s\n{result.stderr}"
+    assert result.exit_code == code, result.stderr
+    doc = result.json()
+    assert doc["interrupted"] == name
+    assert [r["environment"] for r in doc["results"]] == list(names)
+    for r in doc["results"]:
+        # What is stored is unknown (the read never answered): failed, not deferred.
+        assert r["outcome"] == "failed"
+        assert r["error"] == f"interrupted by {name} while reading secrets", r
+    assert f"sync-job: error: interrupted by {name}; nothing new was started" in result.stderr
+    assert [harness.token_requests(env) for env in names] == [0] * len(names)
+    harness.moto.clear()
+    for env, doc_before in before.items():
+        assert harness.stored(env) == doc_before

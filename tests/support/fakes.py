@@ -1,7 +1,7 @@
 """In-memory stand-ins shared by the unit tests and the freshness simulation (bench/freshness_sim.py),
 and the builders of configs and stored token documents every test uses.
 
-Only the wires are replaced: :class:`FakeTokenEndpoint` stands in for ``requests.Session`` under the
+Only the wires are replaced: :class:`FakeTokenEndpoint` is the ``transport.Transport`` under the
 real ``TokenClient``, :class:`MemoryStore` for ``sync_job.store.SecretsStore`` under the real ``Job``,
 :class:`FakeSecretsClient` for boto3's Secrets Manager client under the real ``TokenReader``. Time is a
 :class:`ManualClock`: it moves when the code sleeps, so a simulated week takes a second.
@@ -14,24 +14,26 @@ import json
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import requests
+from botocore.exceptions import ClientError
 
 from sync_job import clock
 from sync_job.config import Config, EnvironmentConfig, parse_config
 from sync_job.credentials import Credentials
-from sync_job.errors import StoreError, SyncJobError
+from sync_job.errors import SecretNotFoundError, StoreError, SyncJobError
 from sync_job.pacing import HostPacer
 from sync_job.payload import TokenPayload, parse_payload
 from sync_job.redact import Secret
-from sync_job.store import PublishResult, StoredToken
+from sync_job.store import CURRENT_STAGE, PublishResult, StoredDocument, StoredToken, classify_error
 from sync_job.sync import Job
 from sync_job.timeutil import format_rfc3339
 from sync_job.token_client import TokenClient
+from sync_job.transport import HttpRequest, HttpResponse, TransportError
+from tests.support.sm_limits import Refusal, SecretsManagerRules
 
 SCOPES = ("funding:read_profile", "transfer:read_transfer")
 TOKEN_URL = "https://oauth.sandbox.paxos.com/oauth2/token"
@@ -160,26 +162,10 @@ class Outages:
             t += length
 
 
-class _Response:
-    def __init__(self, body: bytes, status: int = 200, headers: dict[str, str] | None = None) -> None:
-        self.status_code = status
-        self.headers = {"Content-Type": "application/json", **(headers or {})}
-        self._body = body
-
-    def __enter__(self) -> _Response:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-    def iter_content(self, chunk_size: int) -> Iterator[bytes]:
-        yield self._body
-
-
 class FakeTokenEndpoint:
-    """Stands in for ``requests.Session``: each ``post`` takes ``latency`` s of the clock and answers
-    like Paxos (a new token living ``LIFETIME`` s, granted ``scope``), or raises ConnectionError
-    during an outage. ``requests`` counts the posts."""
+    """A ``transport.Transport`` (the token client's one-method HTTP interface): each ``send``
+    takes ``latency`` s of the clock and answers like Paxos (a new token living ``LIFETIME`` s,
+    granted ``scope``), or fails to connect during an outage. ``requests`` counts the sends."""
 
     def __init__(
         self,
@@ -193,11 +179,11 @@ class FakeTokenEndpoint:
         self.lifetime = lifetime
         self.requests = 0
 
-    def post(self, url: str, **kwargs: Any) -> _Response:
+    def send(self, request: HttpRequest) -> HttpResponse:
         self.requests += 1
         self.clock.advance(self.latency)
         if self.outages.active(self.clock.monotonic()):
-            raise requests.exceptions.ConnectionError("simulated outage")
+            raise TransportError("connection", "ConnectionError")  # what a refused connect gives
         body = json.dumps(
             {
                 "access_token": f"tok-sim-{self.requests:08d}",
@@ -206,18 +192,35 @@ class FakeTokenEndpoint:
                 "scope": self.scope,
             }
         ).encode()
-        return _Response(body)
+        return HttpResponse(200, {"Content-Type": "application/json"}, body)
 
 
-class OneByOneReads:
-    """The batched reads of the ``Store`` protocol made of single reads (as the real store falls
-    back to when a batch is refused), for fakes that implement ``read_token``/``read_credentials``."""
+class SecretsFake:
+    """The whole ``store.SecretsStore`` interface for the in-memory stand-ins, so each fake is
+    checked by mypy against the one interface the job calls. The batched reads are made of single
+    reads (as the real store falls back to when a batch is refused); ``describe`` finds every
+    secret present; a call a fake does not model fails the test saying so."""
 
-    def read_token(self, secret_id: str) -> StoredToken:
-        raise NotImplementedError
+    def read_token(self, secret_id: str, stage: str = CURRENT_STAGE) -> StoredToken:
+        raise AssertionError(f"{type(self).__name__} does not model GetSecretValue of a token")
 
     def read_credentials(self, secret_id: str, auth_method: str) -> Credentials:
-        raise NotImplementedError
+        raise AssertionError(f"{type(self).__name__} does not model reading credentials")
+
+    def publish(self, secret_id: str, payload: TokenPayload, expected_version: str | None) -> PublishResult:
+        raise AssertionError(f"{type(self).__name__} does not model publishing")
+
+    def read_document(self, secret_id: str) -> StoredDocument:
+        raise AssertionError(f"{type(self).__name__} does not model reading a whole document")
+
+    def put_document(self, secret_id: str, doc: dict[str, Any], *, request_token: str | None = None) -> str:
+        raise AssertionError(f"{type(self).__name__} does not model writing a whole document")
+
+    def describe(self, secret_id: str) -> None:
+        return None
+
+    def versions_created_since(self, secret_id: str, since: datetime) -> int:
+        raise AssertionError(f"{type(self).__name__} does not model ListSecretVersionIds")
 
     def read_tokens(self, secret_ids: Sequence[str]) -> dict[str, StoredToken | StoreError]:
         out: dict[str, StoredToken | StoreError] = {}
@@ -240,18 +243,42 @@ class OneByOneReads:
         return out
 
 
-class MemoryStore(OneByOneReads):
-    """Secrets Manager in memory (the ``sync_job.sync.Store`` protocol), failing every call during
+# The name the fakes were written against.
+OneByOneReads = SecretsFake
+
+
+def refused(refusal: Refusal, action: str, secret_id: str) -> StoreError:
+    """The job's error for a refusal of the limits, as ``store.classify_error`` makes it from the
+    same answer over the wire."""
+    answer: Any = {"Error": {"Code": refusal.code, "Message": refusal.message}}
+    return classify_error(ClientError(answer, action), action, secret_id)
+
+
+class MemoryStore(SecretsFake):
+    """Secrets Manager in memory (``store.SecretsStore``, one token secret), failing every call during
     an outage. Publishing compares versions as the real store does: if AWSCURRENT moved since the
     run read it and now holds a token living at least as long, the run's token is not published.
-    ``before_publish`` runs first thing in ``publish``: another run's write goes there."""
+    ``before_publish`` runs first thing in ``publish``: another run's write goes there.
+    ``documents`` holds other secrets' JSON documents (a credentials secret, for ``credentials
+    put``); ``before_put_document`` runs first thing in ``put_document`` (a slow write goes there).
+
+    Writes of the token secret obey Secrets Manager's documented limits (``sm_limits.py``, the rules the moto wrapper
+    enforces): a publish is a PutSecretValue and an UpdateSecretVersionStage, refused past 100
+    versions created within 24 hours (``quota_errors`` counts those), past 50 writes/s, or past
+    65,536 bytes."""
 
     def __init__(self, clock: ManualClock, outages: Outages | None = None) -> None:
         self.clock, self.outages = clock, outages or Outages()
         self.current: TokenPayload | None = None
         self.version = 0  # of AWSCURRENT; 0: the secret has no value yet
         self.history: list[tuple[float, TokenPayload]] = []  # (monotonic time, payload) published
+        self.created: list[float] = []  # each version's creation, epoch seconds of the clock
         self.before_publish: Callable[[], None] | None = None
+        self.documents: dict[str, dict[str, Any]] = {}
+        self.document_versions: dict[str, str] = {}
+        self.before_put_document: Callable[[], None] | None = None
+        self.rules = SecretsManagerRules(lambda: self.clock.now().timestamp())
+        self.quota_errors = 0
 
     def _check(self) -> None:
         self.clock.advance(0.01)
@@ -261,13 +288,29 @@ class MemoryStore(OneByOneReads):
     def _version_id(self) -> str | None:
         return f"v{self.version}" if self.version else None
 
+    def _write(self, action: str, secret_string: str | None = None) -> None:
+        refusal = self.rules.refusal(
+            action,
+            secret_string=secret_string,
+            creates_version=secret_string is not None,
+            versions_created=self.created,
+        )
+        if refusal is not None:
+            if refusal.code == "LimitExceededException":
+                self.quota_errors += 1
+            raise refused(refusal, action, SECRET_ID)
+
     def put(self, payload: TokenPayload) -> None:
-        """Make ``payload`` AWSCURRENT, as any writer would."""
+        """Make ``payload`` AWSCURRENT, as any writer would (a PutSecretValue that moves the
+        label itself); raises ``StoreError`` when the limits refuse it."""
+        self._write("PutSecretValue", payload.to_json())
+        self.created.append(self.rules.clock())
         self.current = payload
         self.version += 1
         self.history.append((self.clock.monotonic(), payload))
 
-    def read_token(self, secret_id: str) -> StoredToken:
+    def read_token(self, secret_id: str, stage: str = CURRENT_STAGE) -> StoredToken:
+        assert stage == CURRENT_STAGE, "MemoryStore models AWSCURRENT only"
         self._check()
         return StoredToken(self.current, self._version_id())
 
@@ -275,9 +318,28 @@ class MemoryStore(OneByOneReads):
         self._check()
         return Credentials("sim", client_secret=Secret("sim-secret-value"), source=secret_id)
 
-    def describe(self, secret_id: str) -> dict[str, Any]:
+    def describe(self, secret_id: str) -> None:
         self._check()
-        return {}
+
+    def versions_created_since(self, secret_id: str, since: datetime) -> int:
+        self._check()
+        return sum(1 for t in self.created if t >= since.timestamp())
+
+    def read_document(self, secret_id: str) -> StoredDocument:
+        self._check()
+        if secret_id not in self.documents:
+            raise SecretNotFoundError(f"secret {secret_id} does not exist")
+        version = self.document_versions.get(secret_id, f"v-{secret_id}-0")
+        return StoredDocument(doc=dict(self.documents[secret_id]), version_id=version)
+
+    def put_document(self, secret_id: str, doc: dict[str, Any], *, request_token: str | None = None) -> str:
+        if self.before_put_document is not None:
+            self.before_put_document()
+        self._check()
+        self.documents[secret_id] = dict(doc)
+        version = request_token or f"v-{secret_id}-{len(self.documents)}"
+        self.document_versions[secret_id] = version
+        return version
 
     def publish(self, secret_id: str, payload: TokenPayload, expected_version: str | None) -> PublishResult:
         if self.before_publish is not None:
@@ -288,6 +350,7 @@ class MemoryStore(OneByOneReads):
         if moved and current is not None and current.expires_at >= payload.expires_at:
             return PublishResult(published=False, current=current, version_id=self._version_id())
         self.put(payload)
+        self._write("UpdateSecretVersionStage")
         return PublishResult(published=True, version_id=self._version_id())
 
 
@@ -329,10 +392,9 @@ def fake_job(
     rng: random.Random | None = None,
 ) -> Job:
     """The real ``Job`` and ``TokenClient`` (retries, pacing, deadline) over the fakes."""
-    session: Any = endpoint  # stands in for requests.Session (only post() is called)
     return Job(
         config=job_config,
         store=store,
         clock=clock,
-        tokens=TokenClient(session, clock, HostPacer(clock), random=rng),
+        tokens=TokenClient(endpoint, clock, HostPacer(clock), random=rng),
     )

@@ -17,26 +17,28 @@ import json
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
-
-import requests
 
 from sync_job.config import parse_config
 from sync_job.credentials import Credentials
 from sync_job.errors import StoreError
 from sync_job.payload import TokenPayload
 from sync_job.redact import Secret
-from sync_job.store import BATCH_SIZE, PublishResult, StoredToken
-from tests.support.fakes import LIFETIME, ManualClock, OneByOneReads, Outages, _Response, fake_job
+from sync_job.store import BATCH_SIZE, CURRENT_STAGE, PublishResult, StoredToken
+from sync_job.transport import HttpRequest, HttpResponse, TransportError
+from tests.support.fakes import LIFETIME, ManualClock, Outages, SecretsFake, fake_job, refused
+from tests.support.sm_limits import SecretsManagerRules
 
 HOST = "https://oauth.example.test/oauth2/token"
+_JSON = {"Content-Type": "application/json"}
 WINDOW = 300.0  # Paxos: the rate is averaged over 5 minutes...
 LIMIT = 300  # ...at 1 request/s
 LOCKOUT = 300.0  # and past it every request from the IP gets 429 for 5 minutes
 
 
 class PaxosHost:
-    """Stands in for ``requests.Session`` at one token host with Paxos's rate rule."""
+    """A ``transport.Transport`` at one token host with Paxos's rate rule."""
 
     def __init__(self, clock: ManualClock, outages: Outages, latency: float = 0.1) -> None:
         self.clock, self.outages, self.latency = clock, outages, latency
@@ -47,7 +49,7 @@ class PaxosHost:
         self.answered_429 = 0
         self.issued = 0
 
-    def post(self, url: str, **kwargs: Any) -> _Response:
+    def send(self, request: HttpRequest) -> HttpResponse:
         self.clock.advance(self.latency)
         now = self.clock.monotonic()
         self.times.append(now)
@@ -60,16 +62,16 @@ class PaxosHost:
         if now < self.locked_until:
             self.answered_429 += 1
             wait = str(int(self.locked_until - now) + 1)
-            return _Response(b'{"error": "rate_limited"}', 429, {"Retry-After": wait})
+            return HttpResponse(429, {**_JSON, "Retry-After": wait}, b'{"error": "rate_limited"}')
         if self.outages.active(now):
-            raise requests.exceptions.ConnectionError("simulated outage")
+            raise TransportError("connection", "ConnectionError")  # what a refused connect gives
         self.issued += 1
         body = {
             "access_token": f"tok-fleet-{self.issued:09d}",
             "expires_in": LIFETIME,
             "token_type": "bearer",
         }
-        return _Response(json.dumps(body).encode())
+        return HttpResponse(200, _JSON, json.dumps(body).encode())
 
     def busiest(self, window: float) -> int:
         """Most requests in any window of ``window`` seconds."""
@@ -77,21 +79,26 @@ class PaxosHost:
         return max((bisect.bisect_left(times, t + window, lo=i) - i for i, t in enumerate(times)), default=0)
 
 
-class FleetStore(OneByOneReads):
+class FleetStore(SecretsFake):
     """Secrets Manager in memory for many secrets; every call fails during an outage. Reads are
-    batched as the real store's are (a call per 20 secrets)."""
+    batched as the real store's are (a call per 20 secrets). Writes obey the documented limits
+    (``sm_limits.py``, as the moto wrapper does): ``quota_errors`` counts version-quota refusals."""
 
     def __init__(self, clock: ManualClock, outages: Outages) -> None:
         self.clock, self.outages = clock, outages
         self.current: dict[str, TokenPayload] = {}
         self.history: dict[str, list[tuple[float, TokenPayload]]] = collections.defaultdict(list)
+        self.created: dict[str, list[float]] = collections.defaultdict(list)  # epoch seconds
+        self.rules = SecretsManagerRules(lambda: self.clock.now().timestamp())
+        self.quota_errors = 0
 
     def _call(self) -> None:
         self.clock.advance(0.02)
         if self.outages.active(self.clock.monotonic()):
             raise StoreError("simulated Secrets Manager outage")
 
-    def read_token(self, secret_id: str) -> StoredToken:
+    def read_token(self, secret_id: str, stage: str = CURRENT_STAGE) -> StoredToken:
+        assert stage == CURRENT_STAGE, "FleetStore models AWSCURRENT only"
         self._call()
         payload = self.current.get(secret_id)
         return StoredToken(payload, "v" if payload else None)
@@ -128,12 +135,27 @@ class FleetStore(OneByOneReads):
                 )
         return out
 
-    def describe(self, secret_id: str) -> dict[str, Any]:
+    def describe(self, secret_id: str) -> None:
         self._call()
-        return {}
+
+    def versions_created_since(self, secret_id: str, since: datetime) -> int:
+        self._call()
+        return sum(1 for t in self.created[secret_id] if t >= since.timestamp())
 
     def publish(self, secret_id: str, payload: TokenPayload, expected_version: str | None) -> PublishResult:
         self._call()
+        for action, value in (("PutSecretValue", payload.to_json()), ("UpdateSecretVersionStage", None)):
+            refusal = self.rules.refusal(
+                action,
+                secret_string=value,
+                creates_version=value is not None,
+                versions_created=self.created[secret_id],
+            )
+            if refusal is not None:
+                self.quota_errors += refusal.code == "LimitExceededException"
+                raise refused(refusal, action, secret_id)
+            if value is not None:
+                self.created[secret_id].append(self.rules.clock())
         self.current[secret_id] = payload
         self.history[secret_id].append((self.clock.monotonic(), payload))
         return PublishResult(published=True, version_id="v")

@@ -9,10 +9,14 @@ asserts its bounds.
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 
+from sync_job import budget
+from sync_job.config import load_config
 from tests.support.fakes import (
     LIFETIME,
     FakeTokenEndpoint,
@@ -22,6 +26,9 @@ from tests.support.fakes import (
     config,
     fake_job,
 )
+from tests.support.sm_limits import VERSION_WINDOW_SECONDS
+
+DEFAULT_SCHEDULE_SECONDS = 300  # infra/'s EventBridge rate(5 minutes)
 
 
 @dataclass
@@ -36,6 +43,9 @@ class SimResult:
     longest_outage: float
     expiries_without_long_outage: int
     longest_lapse: float = 0.0
+    writes_per_day: float = 0.0  # versions the job wrote to the token secret, mean per day
+    max_writes_24h: int = 0  # most versions created within any 24 hours (what the quota counts)
+    quota_errors: int = 0  # PutSecretValue refused with LimitExceededException
 
 
 def simulate(
@@ -47,7 +57,11 @@ def simulate(
     token_outages: Outages | None = None,
     store_outages: Outages | None = None,
     lifetime: int = LIFETIME,
+    schedule: int | None = None,
 ) -> SimResult:
+    """A simulated ``days`` of runs every ``interval`` s of one environment whose provider
+    issues ``lifetime``-second tokens, refreshed with ``refresh_margin_seconds = margin``;
+    ``schedule`` is the config's ``schedule_seconds`` (the write-budget arithmetic's)."""
     rng = random.Random(seed)
     horizon = days * 86400
     token_out = token_outages or Outages.random(rng, horizon, per_day=3, mean_minutes=8)
@@ -62,6 +76,8 @@ def simulate(
         scopes=["a"],
         refresh_margin_seconds=margin,
     )
+    if schedule is not None:
+        job_config = replace(job_config, schedule_seconds=schedule)
     job = fake_job(job_config, clock, store, endpoint, rng)
     start = clock.now()
     t = 0.0
@@ -102,4 +118,49 @@ def simulate(
         longest_outage=max([b - a for a, b in outages] or [0.0]),
         expiries_without_long_outage=unexplained,
         longest_lapse=longest_lapse,
+        writes_per_day=len(store.created) / days,
+        max_writes_24h=_busiest_day(store.created),
+        quota_errors=store.quota_errors,
     )
+
+
+def _busiest_day(created: list[float]) -> int:
+    """Most of the (sorted) creation times within any 24 hours."""
+    times = sorted(created)
+    return max(
+        (bisect.bisect_left(times, t + VERSION_WINDOW_SECONDS) - i for i, t in enumerate(times)), default=0
+    )
+
+
+@dataclass(frozen=True)
+class ExampleWrites:
+    """One environment of an ``examples/providers/*.toml`` over a simulated week."""
+
+    example: str
+    environment: str
+    lifetime: int  # the provider's token lifetime as the example configures it
+    margin: int
+    interval: int  # the schedule simulated (the config's schedule_seconds, else infra/'s 300 s)
+    planned_per_day: int  # budget.plan's upper bound
+    result: SimResult
+
+
+def simulate_example(path: Path, lifetime: int, *, days: float = 7, seed: int = 1) -> list[ExampleWrites]:
+    """Each environment of the example at ``path`` (its margin and schedule as configured), its
+    provider issuing ``lifetime``-second tokens, over ``days`` on the simulation above."""
+    example = load_config(path)
+    interval = example.schedule_seconds or DEFAULT_SCHEDULE_SECONDS
+    out = []
+    for env in example.environments:
+        margin = env.refresh_margin_seconds
+        result = simulate(
+            margin=margin,
+            interval=interval,
+            days=days,
+            seed=seed,
+            lifetime=lifetime,
+            schedule=example.schedule_seconds,
+        )
+        planned = budget.plan(lifetime, margin, interval).writes_per_day
+        out.append(ExampleWrites(path.stem, env.name, lifetime, margin, interval, planned, result))
+    return out

@@ -64,20 +64,32 @@ from authlib.oauth2.rfc6749 import (
     OAuth2Request,
     scope_to_list,
 )
+from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7523 import JWTBearerClientAssertion
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from joserfc import jwk, jwt
 from joserfc.errors import JoseError
 
-__all__ = ["TOKEN_PATH", "ClientRequest", "Fault", "RecordedRequest", "Refusal", "TokenServer"]
+__all__ = [
+    "TOKEN_PATH",
+    "ClientRequest",
+    "Fault",
+    "FederatedTrust",
+    "RecordedRequest",
+    "Refusal",
+    "TokenServer",
+]
 
 log = logging.getLogger(__name__)
 
 TOKEN_PATH = "/oauth2/token"
+# Paxos documents https://oauth.paxos.com/oauth2/revoke beside its token endpoint.
+REVOCATION_PATH = "/oauth2/revoke"
 AUTH_METHODS = ("client_secret_post", "client_secret_basic", "private_key_jwt")
 REDACTED = "<redacted>"
-REDACTED_FIELDS = frozenset({"client_secret", "client_assertion"})
+JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+REDACTED_FIELDS = frozenset({"client_secret", "client_assertion", "token"})
 MAX_HANG_S = 120.0  # a scripted hang never lasts longer than this (stop() cuts it short anyway)
 LOCKOUT_RETRY_AFTER = 300  # seconds: Paxos locks a host out for five minutes
 ASSERTION_LEEWAY_S = 5  # clock-skew allowance on exp/nbf/iat of client assertions
@@ -243,6 +255,46 @@ class _Answer:
 # --- the Authlib side --------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class FederatedTrust:
+    """A federated identity credential, as Microsoft Entra ID keeps one on an app registration
+    (https://learn.microsoft.com/en-us/graph/api/resources/federatedidentitycredentialsoverview:
+    ``issuer``, ``subject``, ``audiences``; Keycloak's federated client authentication matches
+    the same three). The client presents a JWT of that issuer as its client assertion
+    (RFC 7521 §5.2): its signature is checked with the issuer's keys, found through the
+    issuer's OIDC discovery document and JWKS fetched over HTTP at each request, and its
+    ``iss``, ``sub`` and ``aud`` must equal the registered ones, with ``exp`` in the future and
+    ``nbf``/``iat`` not ahead of now (``ASSERTION_LEEWAY_S`` of skew)."""
+
+    issuer: str
+    subject: str
+    audience: str = "api://AzureADTokenExchange"
+
+    def verify(self, assertion: str) -> None:
+        import urllib.request
+
+        try:
+            with urllib.request.urlopen(
+                f"{self.issuer}/.well-known/openid-configuration", timeout=5
+            ) as answer:
+                discovery = json.loads(answer.read(1 << 16))
+            with urllib.request.urlopen(discovery["jwks_uri"], timeout=5) as answer:
+                keys = jwk.KeySet.import_key_set(json.loads(answer.read(1 << 20)))
+        except (OSError, ValueError, KeyError) as exc:
+            raise InvalidClientError(description="The issuer's keys cannot be fetched.") from exc
+        try:
+            token = jwt.decode(assertion, keys, algorithms=["RS256", "ES256", "ES384"])
+            jwt.JWTClaimsRegistry(
+                leeway=ASSERTION_LEEWAY_S,
+                iss={"essential": True, "value": self.issuer},
+                sub={"essential": True, "value": self.subject},
+                aud={"essential": True, "value": self.audience},
+                exp={"essential": True},
+            ).validate(token.claims)
+        except JoseError as exc:
+            raise InvalidClientError(description=f"Federated assertion refused: {exc.description}") from exc
+
+
 @dataclass
 class _Client(ClientMixin):  # type: ignore[misc]
     client_id: str
@@ -255,6 +307,7 @@ class _Client(ClientMixin):  # type: ignore[misc]
     thumbprints: tuple[str, str] | None = None
     require: Require | None = None  # provider quirk checked after authentication
     lifetime: int | None = None  # expires_in of this client's tokens (None: the server's)
+    federated: FederatedTrust | None = None  # assertions of a trusted issuer, no key of its own
 
     def get_client_id(self) -> str:
         return self.client_id
@@ -363,6 +416,16 @@ class _PrivateKeyJWT(JWTBearerClientAssertion):  # type: ignore[misc]
         self._owner = owner
 
     def __call__(self, query_client: Any, request: _Request) -> _Client | None:
+        form_id = request.form.get("client_id")
+        registered: _Client | None = query_client(form_id) if form_id else None
+        if registered is not None and registered.federated is not None:
+            assertion = request.form.get("client_assertion")
+            if request.form.get("client_assertion_type") != JWT_BEARER or not assertion:
+                return None
+            registered.federated.verify(assertion)
+            request.client = registered
+            authenticated: _Client | None = self.authenticate_client(registered)
+            return authenticated
         client: _Client | None = super().__call__(query_client, request)
         form_id = request.form.get("client_id")
         if client is not None and form_id and form_id != client.client_id:
@@ -391,12 +454,49 @@ class _PrivateKeyJWT(JWTBearerClientAssertion):  # type: ignore[misc]
         return client.public_key
 
 
+@dataclass(frozen=True)
+class _IssuedToken:
+    """An access token this server issued, and to which client (RFC 7009 §2.1: a client may
+    revoke only its own tokens)."""
+
+    access_token: str
+    client_id: str
+
+    def check_client(self, client: _Client) -> bool:
+        return client.client_id == self.client_id
+
+
+class _Revocation(RevocationEndpoint):  # type: ignore[misc]
+    """RFC 7009 token revocation, by Authlib: the client authenticates as at the token endpoint
+    (any of the three methods, RFC 7009 §2.1); an unknown or already revoked token still gets
+    200 (§2.2). With ``revocable_types`` lacking ``access_token`` it answers
+    ``unsupported_token_type`` (§2.2.1) to a request hinting an access token, as a provider that
+    cannot revoke access tokens would."""
+
+    CLIENT_AUTH_METHODS = list(AUTH_METHODS)  # noqa: RUF012
+
+    def __init__(self, owner: TokenServer) -> None:
+        super().__init__()
+        self._owner = owner
+
+    @property
+    def SUPPORTED_TOKEN_TYPES(self) -> tuple[str, ...]:
+        return self._owner.revocable_types
+
+    def query_token(self, token_string: str, token_type_hint: str | None) -> _IssuedToken | None:
+        return self._owner._issued_token(token_string)
+
+    def revoke_token(self, token: _IssuedToken, request: _Request) -> None:
+        self._owner._revoke(token.access_token)
+
+
 class _AuthServer(AuthorizationServer):  # type: ignore[misc]
     def __init__(self, owner: TokenServer) -> None:
         super().__init__()
         self._owner = owner
         self.register_token_generator("default", owner._generate_token)
         self.register_grant(_ClientCredentialsGrant)
+        self.register_endpoint(_Revocation(owner))
         self.register_client_auth_method("client_secret_basic", _authenticate_client_secret_basic)
         self.register_client_auth_method("private_key_jwt", _PrivateKeyJWT(owner))
 
@@ -615,6 +715,12 @@ class TokenServer:
         self.token_path = token_path  # a provider's URL shape, e.g. /oauth2/default/v1/token
         self.url = ""
         self.origin = ""
+        self.revocation_url = ""
+        # What the RFC 7009 endpoint revokes: ("refresh_token",) plays a provider that cannot
+        # revoke access tokens (unsupported_token_type).
+        self.revocable_types: tuple[str, ...] = ("access_token", "refresh_token")
+        self.revoked: set[str] = set()
+        self._owners: dict[str, str] = {}
         self.requests: list[RecordedRequest] = []
         self.issued: list[str] = []
         self._lock = threading.RLock()
@@ -642,6 +748,7 @@ class TokenServer:
             self.port = httpd.server_address[1]
             self.origin = f"http://{self.host}:{self.port}"
             self.url = self.origin + self.token_path
+            self.revocation_url = self.origin + REVOCATION_PATH
             self._thread = threading.Thread(
                 target=httpd.serve_forever,
                 kwargs={"poll_interval": 0.05},
@@ -689,8 +796,12 @@ class TokenServer:
         certificate_pem: str | bytes | None = None,
         require: Require | None = None,
         lifetime: int | None = None,
+        federated: FederatedTrust | None = None,
     ) -> None:
         """Register (or replace) a client. ``scopes`` is what it may ask for.
+
+        ``private_key_jwt`` with ``federated``: the client holds no key; its assertion is a JWT
+        of a trusted issuer (:class:`FederatedTrust`, as Entra ID federated credentials).
 
         ``private_key_jwt`` needs ``public_key_pem``, or ``certificate_pem``: then the assertion
         is verified with the certificate's key and must name the certificate by ``x5t`` /
@@ -702,7 +813,9 @@ class TokenServer:
             raise ValueError(f"auth_method must be one of {AUTH_METHODS}, not {auth_method!r}")
         public_key = None
         thumbprints = None
-        if auth_method == "private_key_jwt":
+        if auth_method == "private_key_jwt" and federated is not None:
+            pass
+        elif auth_method == "private_key_jwt":
             if certificate_pem is not None:
                 public_key, thumbprints = _certificate_key(certificate_pem)
             elif public_key_pem is None:
@@ -713,7 +826,15 @@ class TokenServer:
             raise ValueError(f"{auth_method} needs a client_secret")
         allowed = tuple(scope_to_list(scopes) if isinstance(scopes, str) else scopes)
         client = _Client(
-            client_id, client_secret, allowed, auth_method, public_key, thumbprints, require, lifetime
+            client_id,
+            client_secret,
+            allowed,
+            auth_method,
+            public_key,
+            thumbprints,
+            require,
+            lifetime,
+            federated,
         )
         with self._lock:
             self._clients[client_id] = client
@@ -743,6 +864,21 @@ class TokenServer:
                 for r in self.requests
                 if r.path == self.token_path and (client_id is None or r.client_id == client_id)
             )
+
+    def revocations(self, client_id: str | None = None) -> int:
+        """Revocation requests received (all, or those attributed to ``client_id``)."""
+        with self._lock:
+            return sum(
+                1
+                for r in self.requests
+                if r.path == REVOCATION_PATH and (client_id is None or r.client_id == client_id)
+            )
+
+    def is_active(self, access_token: str) -> bool:
+        """Whether ``access_token`` was issued here and not revoked (what a resource server
+        would ask by introspection, RFC 7662)."""
+        with self._lock:
+            return access_token in self._owners and access_token not in self.revoked
 
     def reset_stats(self) -> None:
         """Forget recorded requests and issued tokens (clients, scripts and lockout are kept)."""
@@ -787,7 +923,19 @@ class TokenServer:
         include_refresh_token: bool = False,
     ) -> dict[str, Any]:
         lifetime = self.lifetime if client.lifetime is None else client.lifetime
-        return self._token_doc(" ".join(_granted_scopes(client, scope)), lifetime)
+        doc = self._token_doc(" ".join(_granted_scopes(client, scope)), lifetime)
+        with self._lock:
+            self._owners[doc["access_token"]] = client.client_id
+        return doc
+
+    def _issued_token(self, access_token: str) -> _IssuedToken | None:
+        with self._lock:
+            owner = self._owners.get(access_token)
+        return None if owner is None else _IssuedToken(access_token, owner)
+
+    def _revoke(self, access_token: str) -> None:
+        with self._lock:
+            self.revoked.add(access_token)
 
     def _token_doc(self, scope: str, lifetime: int | None = None) -> dict[str, Any]:
         return {
@@ -861,11 +1009,12 @@ class TokenServer:
         )
         with self._lock:
             self.requests.append(rec)
-        if path != self.token_path:
+        if path not in (self.token_path, REVOCATION_PATH):
             rec.status = 404
             handler.send_answer(_Answer(404, {"error": "not_found"}, [JSON]))
             return
-        answer = self._decide(handler, rec, form, multi, methods)
+        issue = self._issue if path == self.token_path else self._revocation
+        answer = self._decide(handler, rec, form, multi, methods, issue)
         if answer == _RESET:
             handler.reset_connection()
         elif isinstance(answer, _Answer):
@@ -881,6 +1030,7 @@ class TokenServer:
         form: dict[str, str],
         multi: dict[str, list[str]],
         methods: list[str],
+        issue: Callable[[_Handler, dict[str, str], dict[str, list[str]], list[str]], _Answer],
     ) -> _Answer | str:
         if self._locked_out(rec.time):
             if not self._wait(self.latency):
@@ -892,11 +1042,11 @@ class TokenServer:
         if not self._wait(self.latency):
             return _DROP
         if fault is None:
-            return self._issue(handler, form, multi, methods)
+            return issue(handler, form, multi, methods)
         if fault.kind == "reset":
             return _RESET
         if fault.kind == "hang":
-            return self._issue(handler, form, multi, methods) if self._wait(fault.seconds) else _DROP
+            return issue(handler, form, multi, methods) if self._wait(fault.seconds) else _DROP
         if fault.kind == "token":
             answer = self._issue(handler, form, multi, methods)
             if answer.status == 200 and isinstance(answer.payload, dict):
@@ -928,6 +1078,17 @@ class TokenServer:
             refused: _Answer = self._authlib.handle_error_response(request, error)
             return refused
         answer: _Answer = self._authlib.create_token_response(request)
+        return answer
+
+    def _revocation(
+        self, handler: _Handler, form: dict[str, str], multi: dict[str, list[str]], methods: list[str]
+    ) -> _Answer:
+        request = _Request(handler.command, self.origin + handler.path, handler.headers, form, multi)
+        if len(methods) > 1:  # RFC 6749 §2.3: one method per request
+            error = InvalidRequestError(description="The client used more than one authentication method.")
+            refused: _Answer = self._authlib.handle_error_response(request, error)
+            return refused
+        answer: _Answer = self._authlib.create_endpoint_response(_Revocation.ENDPOINT_NAME, request)
         return answer
 
     def _huge_body(self, form: Mapping[str, str], nbytes: int) -> bytes:

@@ -145,3 +145,42 @@ def test_select_unknown_environment_is_usage_error() -> None:
     with pytest.raises(UsageError, match="unknown environment 'prod'; configured: sandbox"):
         cfg.select(["prod"])
     assert cfg.select(["sandbox", "sandbox"]) == cfg.environments
+
+
+# --- each key declared once (issue 17 §2) ------------------------------------------------------
+
+
+def test_the_reference_table_in_the_docs_is_the_declarations() -> None:
+    """docs/configuration.md's table is rendered from the keys' declarations (name, default,
+    bound, docs line); after changing a key, paste ``config.reference_table()`` over it."""
+    from sync_job.config import reference_table
+
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "configuration.md").read_text(encoding="utf-8")
+    assert reference_table() in docs, reference_table()
+
+
+@pytest.mark.parametrize("key", ["max_workers", "timeout_seconds", "run_timeout_seconds", "max_attempts"])
+def test_a_declared_bound_is_enforced_and_the_value_at_it_accepted(key: str) -> None:
+    from sync_job.config import LIMITS
+
+    limit = LIMITS[key]
+    at = int(limit) if float(limit).is_integer() else limit
+    parse_config(config_with(dict(GOOD), {key: at}))
+    with pytest.raises(ConfigError, match=f"defaults.{key}: must be at most {limit:g}, got"):
+        parse_config(config_with(dict(GOOD), {key: at + 1}))
+
+
+def test_every_declared_default_passes_its_own_check() -> None:
+    from dataclasses import MISSING, fields
+
+    from sync_job.config import Config, EnvironmentConfig
+
+    for cls in (EnvironmentConfig, Config):
+        for item in fields(cls):
+            if "check" not in item.metadata or item.default in (MISSING, None):
+                continue
+            value = list(item.default) if isinstance(item.default, tuple) else item.default
+            if item.name == "endpoint_params":
+                value = {}
+            checked = item.metadata["check"](item.name, value)
+            assert checked == item.default or (checked == () and item.default == ()), item.name

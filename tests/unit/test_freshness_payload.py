@@ -89,7 +89,14 @@ def test_unknown_fields_are_ignored() -> None:
         (0, 900, True, "valid"),
         (3599 - 901, 900, True, "valid"),
         (3599 - 900, 900, False, "expiring"),
-        (3599 - 1, 900, False, "expiring"),
+        (3599 - 61, 900, False, "expiring"),
+        # The one validity rule (bearer.EXPIRY_SKEW_SECONDS): 60 s or fewer left is expired.
+        (3599 - 60, 900, False, "expired"),
+        (3599 - 59, 900, False, "expired"),
+        (3599 - 1, 900, False, "expired"),
+        # A margin below the rule's 60 s never keeps a token consumers refuse as fresh.
+        (3599 - 61, 0, True, "valid"),
+        (3599 - 60, 0, False, "expired"),
         (3599, 900, False, "expired"),
         (5000, 900, False, "expired"),
         (3000, 0, True, "valid"),

@@ -253,3 +253,26 @@ def test_metric_names_match_what_infra_alarms_and_graphs() -> None:
     terraform = "\n".join(p.read_text() for p in sorted((ROOT / "infra").glob("*.tf")))
     for name in [*OUTCOME_METRICS.values(), SECONDS_REMAINING, TOKEN_REQUEST_LATENCY, TOKEN_REQUEST_ATTEMPTS]:
         assert f'"{name}"' in terraform, f"metric {name} is not used in infra/*.tf"
+
+
+def test_credential_days_left_is_a_metric_where_known() -> None:
+    from datetime import timedelta
+
+    ends = EXPIRY + timedelta(days=12)
+    docs = emitted(
+        Report(
+            results=(
+                EnvironmentResult(
+                    "sandbox", Outcome.FRESH, credential_expires_at=ends, credential_days_left=12
+                ),
+                EnvironmentResult("production", Outcome.FRESH),
+            )
+        )
+    )
+    for doc in docs:
+        assert_valid_emf(doc)
+    assert docs[0]["CredentialDaysLeft"] == 12.0
+    names = {m["Name"]: m["Unit"] for m in docs[0]["_aws"]["CloudWatchMetrics"][0]["Metrics"]}
+    assert names["CredentialDaysLeft"] == "None"
+    # An end that is not known (KMS key, federated assertion) is no data, not zero days.
+    assert "CredentialDaysLeft" not in docs[1]

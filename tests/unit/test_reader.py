@@ -15,6 +15,7 @@ from botocore.exceptions import ClientError, EndpointConnectionError
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from sync_job import bearer
 from sync_job.reader import (
     TokenExpiredError,
     TokenReader,
@@ -133,7 +134,7 @@ def test_refresh_forces_a_read_even_when_fresh() -> None:
 
 @settings(max_examples=150, deadline=None)
 @given(
-    skew=st.integers(min_value=0, max_value=600),
+    skew=st.integers(min_value=60, max_value=600),
     lifetime=st.integers(min_value=601, max_value=7200),
     steps=st.lists(st.floats(min_value=0, max_value=4000, allow_nan=False), min_size=1, max_size=40),
 )
@@ -212,16 +213,41 @@ def test_skew_boundary_on_read(left: int, ok: bool) -> None:
             reader.token()
 
 
-def test_skew_zero_serves_until_expiry() -> None:
+def test_default_skew_is_the_one_rule_and_a_larger_one_is_stricter() -> None:
+    assert TokenReader(SECRET, FakeSecretsClient(payload())).skew_seconds == bearer.EXPIRY_SKEW_SECONDS == 60
     clock = ManualClock(T0)
-    client = FakeSecretsClient(payload(f"{MARK}-1", T0 + timedelta(seconds=10)))
-    reader = make(client, clock, skew=0)
+    client = FakeSecretsClient(payload(f"{MARK}-1", T0 + timedelta(seconds=400)))
+    reader = make(client, clock, skew=300)
     assert reader.token() == f"{MARK}-1"
-    clock.advance(9.999)
+    clock.advance(99.999)
     assert reader.token() == f"{MARK}-1"
-    clock.advance(0.001)
+    clock.advance(0.001)  # 300 s left: within this reader's skew
     with pytest.raises(TokenExpiredError):
         reader.token()
+    assert client.count == 2
+
+
+@pytest.mark.parametrize("skew", [0, 30, 59, 59.999])
+def test_a_skew_below_the_one_rule_is_refused(skew: float) -> None:
+    """A reader that served a token with 60 s or fewer left would hand out what `sync-job
+    token` and `status` call expired."""
+    with pytest.raises(ValueError, match="EXPIRY_SKEW_SECONDS"):
+        TokenReader(SECRET, FakeSecretsClient(payload()), skew)
+
+
+def test_invalidate_drops_the_cache_so_the_next_token_reads_once() -> None:
+    clock = ManualClock(T0)
+    client = FakeSecretsClient(payload(f"{MARK}-1"))
+    reader = make(client, clock)
+    assert reader.token() == f"{MARK}-1"
+    assert reader.token() == f"{MARK}-1" and client.count == 1
+    client.response = payload(f"{MARK}-2")
+    reader.invalidate()
+    assert reader.expires_at is None
+    assert reader.token() == f"{MARK}-2"
+    assert reader.token() == f"{MARK}-2" and client.count == 2
+    reader.invalidate()
+    reader.invalidate()  # idempotent, no call of its own
     assert client.count == 2
 
 

@@ -9,6 +9,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -16,17 +17,17 @@ import pytest
 from sync_job.clock import Clock, SystemClock
 from sync_job.config import Config, EnvironmentConfig, parse_config
 from sync_job.credentials import Credentials
-from sync_job.errors import SyncJobError, TokenRequestError
+from sync_job.errors import TokenRequestError
 from sync_job.oauth import FetchResult, TokenResponse
 from sync_job.payload import TokenPayload
 from sync_job.redact import Secret
 from sync_job.report import EnvironmentResult, Outcome
-from sync_job.store import PublishResult, StoredToken
+from sync_job.store import CURRENT_STAGE, PublishResult, StoredToken
 from sync_job.sync import Interrupt, Job
-from tests.support.fakes import ManualClock, stored_payload
+from tests.support.fakes import ManualClock, SecretsFake, stored_payload
 
 
-class _Store:
+class _Store(SecretsFake):
     """Token secrets in a dict; ``publish_delay`` holds one publish back (real seconds)."""
 
     def __init__(self, payloads: dict[str, TokenPayload], publish_delay: float = 0.0) -> None:
@@ -34,22 +35,15 @@ class _Store:
         self.publish_delay = publish_delay
         self.published: list[str] = []
 
-    def read_token(self, secret_id: str) -> StoredToken:
+    def read_token(self, secret_id: str, stage: str = CURRENT_STAGE) -> StoredToken:
+        assert stage == CURRENT_STAGE
         return StoredToken(self.current.get(secret_id), "v1")
-
-    def read_tokens(self, secret_ids: Sequence[str]) -> dict[str, StoredToken | Any]:
-        return {s: self.read_token(s) for s in secret_ids}
 
     def read_credentials(self, secret_id: str, auth_method: str) -> Credentials:
         return Credentials("cid", client_secret=Secret("sec-ret-value-1"), source=secret_id)
 
-    def read_credentials_many(
-        self, wanted: Sequence[tuple[str, str]]
-    ) -> dict[str, Credentials | SyncJobError]:
-        return {s: self.read_credentials(s, m) for s, m in wanted}
-
-    def describe(self, secret_id: str) -> dict[str, Any]:
-        return {}
+    def versions_created_since(self, secret_id: str, since: datetime) -> int:
+        return 0
 
     def publish(self, secret_id: str, payload: TokenPayload, expected_version: str | None) -> PublishResult:
         if self.publish_delay:

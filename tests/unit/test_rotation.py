@@ -17,11 +17,11 @@ from sync_job.errors import OAuthError, SyncJobError, UsageError
 from sync_job.oauth import FetchResult, TokenResponse
 from sync_job.payload import TokenPayload, parse_payload
 from sync_job.redact import Secret, scrub
-from sync_job.rotation import new_document, put_credentials, request_token
+from sync_job.rotation import client_request_token, new_document, put_credentials
 from sync_job.secret_input import MAX_INPUT_BYTES, NewCredentials, parse_new_credentials, read_input
-from sync_job.store import PublishResult, StoredDocument, StoredToken
+from sync_job.store import CURRENT_STAGE, PublishResult, StoredDocument, StoredToken
 from sync_job.sync import Job
-from tests.support.fakes import OneByOneReads, token_doc
+from tests.support.fakes import SecretsFake, token_doc
 from tests.support.keys import keypair
 
 
@@ -108,7 +108,7 @@ CONFIG = {
 }
 
 
-class FakeStore(OneByOneReads):
+class FakeStore(SecretsFake):
     def __init__(self, publish: PublishResult | None = None) -> None:
         self.doc: dict[str, Any] = {"client_id": "id-1", "client_secret": "old-secret-value", "other": 1}
         self.puts: list[dict[str, Any]] = []
@@ -118,17 +118,21 @@ class FakeStore(OneByOneReads):
     def read_credentials(self, secret_id: str, auth_method: str) -> Credentials:
         raise AssertionError("a rotation reads the whole document, not parsed credentials")
 
-    def describe(self, secret_id: str) -> dict[str, Any]:
+    def describe(self, secret_id: str) -> None:
         raise AssertionError("not used by a rotation")
 
-    def read_document_version(self, secret_id: str) -> StoredDocument:
+    def versions_created_since(self, secret_id: str, since: datetime) -> int:
+        return 0
+
+    def read_document(self, secret_id: str) -> StoredDocument:
         return StoredDocument(doc=dict(self.doc), version_id="v-1")
 
     def put_document(self, secret_id: str, doc: dict[str, Any], *, request_token: str | None = None) -> str:
         self.puts.append(doc)
         return "v-2"
 
-    def read_token(self, secret_id: str) -> StoredToken:
+    def read_token(self, secret_id: str, stage: str = CURRENT_STAGE) -> StoredToken:
+        assert stage == CURRENT_STAGE
         return StoredToken(payload=None, version_id="v-token-1")
 
     def publish(self, secret_id: str, payload: TokenPayload, expected_version: str | None) -> PublishResult:
@@ -221,7 +225,7 @@ class StoreWithToken(FakeStore):
         self.clock.advance(self.store_seconds)
         return super().put_document(secret_id, doc, request_token=request_token)
 
-    def read_token(self, secret_id: str) -> StoredToken:
+    def read_token(self, secret_id: str, stage: str = CURRENT_STAGE) -> StoredToken:
         doc = token_doc("stored-LEAKMARK", self.stored_expiry, issued_at=ISSUED - timedelta(hours=1))
         return StoredToken(payload=parse_payload(json.dumps(doc)), version_id="v-token-1")
 
@@ -237,9 +241,9 @@ def test_a_slow_store_step_never_publishes_the_expired_test_token(force: bool) -
     at_publish = ISSUED + timedelta(seconds=3700)
     store = StoreWithToken(clock, at_publish + timedelta(seconds=3000), store_seconds=3700)
     result = put_credentials(job_at(store, clock), "sandbox", NEW, force=force)
-    assert result.ok and result.stored and not result.published
+    assert result.stored and not result.published
     assert store.published == []  # not even with --force
-    assert "had expired" in (result.note or "")
+    assert "the token was not published" in (result.error or "")
 
 
 def test_a_shorter_lived_test_token_keeps_the_stored_one_unless_forced() -> None:
@@ -279,11 +283,11 @@ def test_the_document_to_store_is_normalised_by_the_run_s_reader() -> None:
 def test_request_token_is_stable_per_value_and_replaced_version() -> None:
     current = StoredDocument(doc={"client_id": "a", "client_secret": "old"}, version_id="v-1")
     new = {"client_id": "a", "client_secret": "new"}
-    token = request_token(current, new)
-    assert token == request_token(current, dict(new))  # a re-run: the same version id
+    token = client_request_token(current, new)
+    assert token == client_request_token(current, dict(new))  # a re-run: the same version id
     assert 32 <= len(token) <= 64  # PutSecretValue's ClientRequestToken length
-    assert token != request_token(current, {"client_id": "a", "client_secret": "newer"})
-    assert token != request_token(StoredDocument(doc=current.doc, version_id="v-2"), new)
+    assert token != client_request_token(current, {"client_id": "a", "client_secret": "newer"})
+    assert token != client_request_token(StoredDocument(doc=current.doc, version_id="v-2"), new)
     assert "new" not in token and "old" not in token
 
 
@@ -301,16 +305,23 @@ JWT_CONFIG = {
 
 
 def test_a_new_key_never_keeps_the_old_key_s_kid() -> None:
-    from sync_job.certs import jwk_thumbprint
-
     env = parse_config(JWT_CONFIG).environments[0]
     old_pem, _ = keypair()
     new_pem, _ = keypair("ec")
     new = NewCredentials(private_key=Secret(new_pem))
     with_kid = {"client_id": "a", "private_key": old_pem, "key_id": "old-kid"}
     doc, creds = new_document(env, with_kid, new, None, None, ISSUED)
-    assert creds.key_id == doc["key_id"] == jwk_thumbprint(Secret(new_pem)) != "old-kid"
+    assert creds.key_id == doc["key_id"] == kid_of(new_pem) != "old-kid"
     doc, creds = new_document(env, with_kid, new, None, "kid-2026", ISSUED)
     assert creds.key_id == doc["key_id"] == "kid-2026"
     doc, creds = new_document(env, {"client_id": "a", "private_key": old_pem}, new, None, None, ISSUED)
     assert creds.key_id is None and "key_id" not in doc  # runs sent no kid before: still none
+
+
+def kid_of(private_pem: str) -> str:
+    """The RFC 7638 thumbprint of a PEM key's public half, by the jwks command's code."""
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+    from sync_job.jwks import thumbprint
+
+    return thumbprint(load_pem_private_key(private_pem.encode(), password=None).public_key())

@@ -5,12 +5,15 @@ rarely produce on demand)."""
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import botocore.exceptions
 
 from sync_job.store import CURRENT_STAGE, SecretStore
 from tests.support.fakes import valid_doc
+
+if TYPE_CHECKING:
+    from mypy_boto3_secretsmanager import SecretsManagerClient
 
 
 class BatchClient:
@@ -62,7 +65,7 @@ def test_only_awscurrent_answers_of_a_batch_are_used() -> None:
     ]
     errors = [{"SecretId": "c", "ErrorCode": "InternalServiceError", "Message": "try again"}]
     client = BatchClient(current, batch, errors)
-    found = SecretStore(client).read_tokens(["a", "b", "c"])
+    found = SecretStore(cast("SecretsManagerClient", client)).read_tokens(["a", "b", "c"])
     tokens = {
         k: v.payload.access_token.reveal()
         for k, v in found.items()
@@ -75,7 +78,7 @@ def test_only_awscurrent_answers_of_a_batch_are_used() -> None:
 def test_a_refused_batch_reads_each_secret_and_chunks_are_twenty() -> None:
     names = [f"s{i}" for i in range(45)]
     client = BatchClient({n: doc(n, f"tok-{n}") for n in names}, None, [])  # type: ignore[arg-type]
-    found = SecretStore(client).read_tokens(names)
+    found = SecretStore(cast("SecretsManagerClient", client)).read_tokens(names)
     assert len(found) == 45
     batches = [c for c in client.calls if c[0] == "BatchGetSecretValue"]
     assert [len(c[1]) for c in batches] == [20, 20, 5]

@@ -22,7 +22,9 @@ locals {
     "token_url", "scopes", "auth_method", "refresh_margin_seconds", "max_attempts",
     "timeout_seconds", "backoff_initial_seconds", "backoff_max_seconds", "rate_limit_per_second",
     "rate_limit_burst", "rate_limit_lockout_seconds", "default_lifetime_seconds",
-    "max_lifetime_seconds", "signing_alg", "audience", "key_id",
+    "max_lifetime_seconds", "signing_alg", "audience", "key_id", "kms_key_id",
+    "client_assertion_source", "client_assertion_audience", "client_assertion_lifetime_seconds",
+    "client_assertion_signing_alg", "client_assertion_file", "revocation_url",
   ]
 
   defaults        = { for k, v in var.job_defaults : k => v if v != null && k != "endpoint_params" }

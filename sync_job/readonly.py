@@ -1,0 +1,177 @@
+"""The read-only commands: ``status`` (every stored token's state), ``token NAME`` (one stored
+token) and ``check`` (prove each environment works: one token request, discarded). Nothing here
+writes a secret. Each is bounded by its budget like a run (``executor.py``)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sync_job import budget as write_budget
+from sync_job import freshness
+from sync_job.clock import Clock
+from sync_job.config import EnvironmentConfig
+from sync_job.credentials import Credentials
+from sync_job.errors import StoreError, SyncJobError
+from sync_job.executor import Activity, Pool, Unfinished, call_bounded
+from sync_job.expiry import days_left
+from sync_job.payload import TokenPayload
+from sync_job.refresh import TokenSource, check_token, join_warnings, request_token, unexpected
+from sync_job.report import CheckEntry, CheckReport, StatusEntry, StatusReport, TokenState
+from sync_job.store import SecretsStore, StoredToken
+
+
+@dataclass(frozen=True)
+class TokenLookup:
+    """``token NAME``: the stored token (None unless readable) and its state."""
+
+    environment: str
+    state: TokenState
+    payload: TokenPayload | None
+
+
+def status(
+    store: SecretsStore, clock: Clock, envs: Sequence[EnvironmentConfig], budget: float
+) -> StatusReport:
+    """The stored tokens' states of ``envs``, read in one bounded batch (``budget`` seconds):
+    one :class:`StatusEntry` per environment, in order, even when a secret cannot be read
+    (state ``error``) or holds an unusable value (``invalid``)."""
+    deadline = clock.monotonic() + budget
+    secret_ids = [e.token_secret for e in envs]
+    try:
+        stored = call_bounded(
+            lambda: store.read_tokens(secret_ids), clock=clock, deadline=deadline, budget=budget
+        )
+    except Exception as exc:  # status reports every environment, whatever happened
+        stored = Unfinished(unexpected(exc))
+    now = clock.now()
+    entries = []
+    for env in envs:
+        found = stored.reason if isinstance(stored, Unfinished) else stored[env.token_secret]
+        entries.append(status_entry(env, found, now))
+    return StatusReport(entries=tuple(entries))
+
+
+def status_entry(env: EnvironmentConfig, found: StoredToken | StoreError | str, now: datetime) -> StatusEntry:
+    """One environment's state from what its token secret holds (or why it could not be read)."""
+    if isinstance(found, str):
+        return StatusEntry(environment=env.name, state=TokenState.ERROR, error=found)
+    if isinstance(found, StoreError):
+        return StatusEntry(environment=env.name, state=TokenState.ERROR, error=found.message)
+    if found.problem:
+        return StatusEntry(
+            environment=env.name,
+            state=TokenState.INVALID,
+            error=f"secret {env.token_secret}: {found.problem}",
+        )
+    payload = found.payload
+    state = freshness.state(payload, now, env.refresh_margin_seconds)
+    if payload is None:
+        return StatusEntry(environment=env.name, state=state)
+    lifetime = (payload.expires_at - payload.issued_at).total_seconds()
+    return StatusEntry(
+        environment=env.name,
+        state=state,
+        expires_at=payload.expires_at,
+        seconds_remaining=payload.seconds_remaining(now),
+        issued_at=payload.issued_at,
+        scope=payload.scope,
+        warning=freshness.short_lifetime_warning(lifetime, env.refresh_margin_seconds),
+        credential_expires_at=payload.credential_expires_at,
+        credential_days_left=days_left(payload.credential_expires_at, now),
+    )
+
+
+def token(store: SecretsStore, clock: Clock, env: EnvironmentConfig) -> TokenLookup:
+    """The stored token of ``env`` and its state (``invalid`` when unusable). Raises
+    ``StoreError`` when it cannot be read."""
+    stored = store.read_token(env.token_secret)
+    if stored.problem:
+        return TokenLookup(env.name, TokenState.INVALID, None)
+    state = freshness.state(stored.payload, clock.now(), env.refresh_margin_seconds)
+    return TokenLookup(env.name, state, stored.payload)
+
+
+@dataclass(frozen=True)
+class Checker:
+    """``check``: each environment's credentials readable, a token obtainable (one request,
+    discarded) with every scope, its token secret present. Nothing is written."""
+
+    store: SecretsStore
+    tokens: TokenSource
+    clock: Clock
+    workers: int
+    schedule_seconds: int | None = None  # config's, for the write budget (budget.py)
+
+    def check(self, envs: Sequence[EnvironmentConfig], budget: float) -> CheckReport:
+        """One :class:`CheckEntry` per environment, in order, within ``budget`` seconds (plus
+        the executor's straggler grace)."""
+        deadline = self.clock.monotonic() + budget
+        activity = Activity()
+        pool = Pool(self.clock, self.workers, deadline, budget)
+        entries = pool.map(
+            envs,
+            lambda env, previous: self.check_one(env, deadline, activity),
+            stuck=lambda env, why, began: CheckEntry(env.name, False, (("config", "ok"),), why),
+            doing=lambda env: activity.of(env.name),
+        )
+        return CheckReport(entries=tuple(entries))
+
+    def check_one(self, env: EnvironmentConfig, deadline: float, activity: Activity) -> CheckEntry:
+        """The steps of one environment's check, each recorded in ``checks`` as it ends."""
+        checks: list[tuple[str, str]] = [("config", "ok")]
+        warnings: list[str | None] = []
+        ends: datetime | None = None
+        step = "credentials"
+        try:
+            activity.note(env.name, f"reading credentials secret {env.credentials_secret}")
+            creds = self.store.read_credentials(env.credentials_secret, env.auth_method)
+            ends = creds.expires_at
+            warnings += creds.warnings
+            checks.append((step, "ok"))
+            step = "token"
+            activity.note(env.name, f"requesting a token from {env.host}")
+            warnings += self._token(env, creds, deadline)
+            checks.append((step, "ok"))
+            step = "token_secret"
+            activity.note(env.name, f"describing token secret {env.token_secret}")
+            self.store.describe(env.token_secret)
+            checks.append((step, "ok"))
+        except SyncJobError as exc:
+            return self._entry(env, (*checks, (step, "failed")), exc.message, warnings, ends)
+        except Exception as exc:
+            return self._entry(env, (*checks, (step, "failed")), unexpected(exc), warnings, ends)
+        return self._entry(env, tuple(checks), None, warnings, ends)
+
+    def _entry(
+        self,
+        env: EnvironmentConfig,
+        checks: tuple[tuple[str, str], ...],
+        error: str | None,
+        warnings: list[str | None],
+        ends: datetime | None,
+    ) -> CheckEntry:
+        """A check's entry: its credential kind, and when that credential ends (expiry.py)."""
+        return CheckEntry(
+            env.name,
+            error is None,
+            checks,
+            error,
+            join_warnings(warnings),
+            env.credential_kind,
+            ends,
+            days_left(ends, self.clock.now()),
+        )
+
+    def _token(self, env: EnvironmentConfig, creds: Credentials, deadline: float) -> list[str | None]:
+        """The request and check steps of a run; the token's notes. Raises ``SyncJobError``."""
+        fetched = request_token(self.tokens, env, creds, deadline).fetched
+        checked = check_token(env, creds, fetched)
+        if checked.lacking:
+            raise SyncJobError(f"granted scope lacks {' '.join(checked.lacking)}")
+        if checked.payload is None:
+            raise checked.error or SyncJobError("no token")
+        lifetime = (checked.payload.expires_at - checked.payload.issued_at).total_seconds()
+        write_budget.check(lifetime, env.refresh_margin_seconds, self.schedule_seconds)
+        return list(checked.warnings)

@@ -1,0 +1,195 @@
+"""The run's plan, a pure function of (config, stored tokens, now): which environments are fresh,
+due (in urgency order), pulled forward, dry-run or unreadable, and why; and the retry-later rule.
+Tables, like test_freshness_payload.py."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from sync_job.config import Config, parse_config
+from sync_job.errors import StoreError
+from sync_job.plan import Decision, plan_run, retry_at
+from sync_job.report import Outcome
+from sync_job.store import StoredToken
+from tests.support.fakes import ManualClock, stored_payload
+
+CLOCK = ManualClock()
+MARGIN = 900  # the default refresh_margin_seconds
+# How an environment's token secret reads: seconds left, or one of these words.
+MISSING, UNREADABLE, UNUSABLE = "missing", "unreadable", "unusable"
+
+
+def _config(names: list[str], *, hosts: dict[str, str] | None = None, **defaults: Any) -> Config:
+    hosts = hosts or {}
+    envs = {
+        n: {
+            "token_url": f"https://{hosts.get(n, 'h-' + n)}.example/oauth2/token",
+            "credentials_secret": f"c-{n}",
+            "token_secret": f"t-{n}",
+            "scopes": ["a"],
+        }
+        for n in names
+    }
+    return parse_config({"defaults": defaults, "environments": envs})
+
+
+def _stored(found: float | str) -> StoredToken | StoreError:
+    if found == UNREADABLE:
+        return StoreError("secret t-x: access denied")
+    if found == MISSING:
+        return StoredToken(None, None)
+    if found == UNUSABLE:
+        return StoredToken(None, "v1", problem="not JSON")
+    assert isinstance(found, int | float)
+    return StoredToken(stored_payload(CLOCK, found), "v1")
+
+
+def _plan(table: dict[str, float | str], *, hosts: dict[str, str] | None = None, **options: Any) -> Any:
+    config = _config(list(table), hosts=hosts)
+    stored = {f"t-{n}": _stored(found) for n, found in table.items()}
+    return plan_run(config.environments, stored, CLOCK.now(), **options)
+
+
+@dataclass(frozen=True)
+class Row:
+    found: float | str
+    decision: Decision
+    reason: str
+    force: bool = False
+    dry_run: bool = False
+
+
+ROWS = {
+    "valid, well outside the margin": Row(3000, Decision.FRESH, "more than the refresh margin left"),
+    "inside the margin": Row(MARGIN - 1, Decision.DUE, "inside the refresh margin"),
+    "exactly at the margin": Row(MARGIN, Decision.DUE, "inside the refresh margin"),
+    "expired": Row(-5, Decision.DUE, "the stored token has expired"),
+    "no value yet": Row(MISSING, Decision.DUE, "no token stored"),
+    "unusable value": Row(UNUSABLE, Decision.DUE, "the stored value is unusable"),
+    "unreadable secret": Row(UNREADABLE, Decision.UNREADABLE, "token secret unreadable"),
+    "forced while fresh": Row(3000, Decision.DUE, "forced", force=True),
+    "forced and expired says expired": Row(-5, Decision.DUE, "has expired", force=True),
+    "dry run of a due one": Row(100, Decision.DRY_RUN, "inside the refresh margin", dry_run=True),
+    "dry run of a fresh one": Row(3000, Decision.FRESH, "more than the refresh margin", dry_run=True),
+    "dry run of an unreadable one": Row(UNREADABLE, Decision.UNREADABLE, "unreadable", dry_run=True),
+    "forced dry run": Row(3000, Decision.DRY_RUN, "forced", force=True, dry_run=True),
+}
+
+
+@pytest.mark.parametrize("row", ROWS.values(), ids=list(ROWS))
+def test_one_environment_decision_and_reason(row: Row) -> None:
+    plan = _plan({"x": row.found}, force=row.force, dry_run=row.dry_run)
+    (entry,) = plan.entries
+    assert entry.decision is row.decision
+    assert row.reason in entry.reason
+    assert [e.name for e in plan.to_refresh] == (["x"] if row.decision is Decision.DUE else [])
+    if row.decision is Decision.UNREADABLE:
+        assert entry.stored is None and entry.error == "secret t-x: access denied"
+    else:
+        assert entry.error is None and entry.stored == _stored(row.found)
+
+
+def test_entries_keep_config_order_and_due_ones_go_most_urgent_first() -> None:
+    table: dict[str, float | str] = {
+        "later": 800,
+        "fresh": 3000,
+        "expired-long-ago": -600,
+        "soon": 100,
+        "missing": MISSING,
+        "expired": -5,
+        "unusable": UNUSABLE,
+        "denied": UNREADABLE,
+    }
+    plan = _plan(table)
+    assert [e.name for e in plan.entries] == list(table)
+    # No usable token first (config order among them), then expired, then soonest expiry.
+    assert [e.name for e in plan.to_refresh] == [
+        "missing",
+        "unusable",
+        "expired-long-ago",
+        "expired",
+        "soon",
+        "later",
+    ]
+    assert [e.name for e in plan.having(Decision.FRESH)] == ["fresh"]
+    assert [e.name for e in plan.having(Decision.UNREADABLE)] == ["denied"]
+
+
+def test_without_urgency_order_due_ones_keep_config_order_and_none_is_pulled() -> None:
+    table: dict[str, float | str] = {"later": 800, "edge": MARGIN + 1, "missing": MISSING, "soon": 100}
+    plan = _plan(table, hosts=dict.fromkeys(table, "one"), urgency_order=False)
+    assert [e.name for e in plan.to_refresh] == ["later", "missing", "soon"]
+    assert plan.having(Decision.PULLED_FORWARD) == ()
+
+
+# Default pacing: 0.5 requests/s at half headroom, so the i-th token of a host needs 4 x (ahead + i
+# + 1) s of it before it comes due (freshness.pull_forward).
+@pytest.mark.parametrize(
+    ("table", "pulled"),
+    [
+        ({"a": MARGIN + 2}, ["a"]),  # due in 2 s, needs 4 s of the host
+        ({"a": MARGIN + 5}, []),  # due in 5 s: room to wait
+        ({"due": 100, "a": MARGIN + 5}, ["a"]),  # one due ahead: needs 8 s
+        ({"a": MARGIN + 30, "b": MARGIN + 2}, ["b"]),  # b comes due first; a has time
+        ({"a": MARGIN + 11, "b": MARGIN + 3, "c": MARGIN + 6}, ["b", "c", "a"]),  # a needs 12 s
+        ({"a": 3000, "b": 3000}, []),
+    ],
+)
+def test_fresh_ones_a_host_could_not_serve_in_time_are_pulled_forward_most_urgent_first(
+    table: dict[str, float | str], pulled: list[str]
+) -> None:
+    plan = _plan(table, hosts=dict.fromkeys(table, "one"))
+    due = [e.name for e in plan.to_refresh if e.decision is Decision.DUE]
+    assert [e.name for e in plan.to_refresh] == [*due, *pulled]  # after every due one
+    for entry in plan.having(Decision.PULLED_FORWARD):
+        assert "could not serve" in entry.reason
+        assert entry.stored == _stored(table[entry.name])
+
+
+def test_pulling_forward_is_per_token_host() -> None:
+    # Three tokens due within 4 s on one host need 12 s of it; on three hosts each needs only 4 s.
+    table: dict[str, float | str] = {"a": MARGIN + 5, "b": MARGIN + 6, "c": MARGIN + 7}
+    assert [e.name for e in _plan(table, hosts=dict.fromkeys(table, "one")).to_refresh] == ["a", "b", "c"]
+    assert _plan(table).to_refresh == ()
+
+
+def test_a_dry_run_pulls_nothing_forward() -> None:
+    plan = _plan({"a": MARGIN + 2}, dry_run=True)
+    assert [e.decision for e in plan.entries] == [Decision.FRESH]
+    assert plan.to_refresh == ()
+
+
+# --- retry later in the run ------------------------------------------------------------------------
+
+ENV = _config(["x"], backoff_max_seconds=30, timeout_seconds=10).get("x")
+RETRY = {
+    "transient failure, time left": ({}, 130.0),
+    "not transient": ({"transient": False}, None),
+    "second round": ({"first_round": False}, None),
+    "early refresh": ({"early": True}, None),
+    "interrupted": ({"interrupted": True}, None),
+    "not failed": ({"outcome": Outcome.DEFERRED}, None),
+    "a whole request would not fit": ({"deadline": 140.0}, None),
+    "a whole request just fits": ({"deadline": 140.5}, 130.0),
+}
+
+
+@pytest.mark.parametrize(("changes", "expected"), RETRY.values(), ids=list(RETRY))
+def test_retry_later_only_after_a_transient_failure_with_time_for_a_whole_request(
+    changes: dict[str, Any], expected: float | None
+) -> None:
+    args: dict[str, Any] = {
+        "outcome": Outcome.FAILED,
+        "transient": True,
+        "first_round": True,
+        "early": False,
+        "interrupted": False,
+        "now": 100.0,
+        "deadline": 400.0,
+    }
+    args.update(changes)
+    outcome = args.pop("outcome")
+    assert retry_at(ENV, outcome, **args) == expected
