@@ -128,11 +128,14 @@ class Row:
 PUBLISH = {
     "over a due token": Row(100, 3600, False, Outcome.REFRESHED, None),
     "into an empty secret": Row(None, 3600, False, Outcome.REFRESHED, None),
-    "over an expired token": Row(-5, 30, False, Outcome.REFRESHED, None),
+    "over an expired token": Row(-5, 600, False, Outcome.REFRESHED, None),
     "never a worse token": Row(3000, 2000, False, Outcome.KEPT, "before the stored one"),
     "a worse token when forced": Row(3000, 2000, True, Outcome.REFRESHED, None),
     "never an expired token": Row(100, -1, False, Outcome.FAILED, "had expired"),
     "never an expired token, forced or not": Row(None, -1, True, Outcome.FAILED, "had expired"),
+    "never one consumers refuse (60 s or less left)": Row(
+        None, 60, False, Outcome.FAILED, "every consumer requires"
+    ),
     "the compare-and-swap lost to a longer token": Row(100, 3600, False, Outcome.FRESH, "another run", True),
 }
 
