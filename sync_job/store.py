@@ -157,8 +157,10 @@ class SecretsStore(Protocol):
 
     def read_credentials_many(
         self, wanted: Sequence[tuple[str, str]]
-    ) -> dict[str, Credentials | SyncJobError]:
-        """``(secret_id, auth_method)`` pairs → each one's credentials or error, batched."""
+    ) -> dict[tuple[str, str], Credentials | SyncJobError]:
+        """``(secret_id, auth_method)`` pairs → each pair's credentials or error, batched. Keyed
+        by the pair: environments sharing a credentials secret with different auth methods each
+        get theirs, and one's trouble (a certificate only it uses) stays its own."""
         ...
 
     def describe(self, secret_id: str) -> None:
@@ -326,20 +328,21 @@ class SecretStore:
 
     def read_credentials_many(
         self, wanted: Sequence[tuple[str, str]]
-    ) -> dict[str, Credentials | SyncJobError]:
-        """``(secret_id, auth_method)`` pairs → the parsed credentials (or the error) of each,
-        batched like :meth:`read_tokens`."""
+    ) -> dict[tuple[str, str], Credentials | SyncJobError]:
+        """``(secret_id, auth_method)`` pairs → the parsed credentials (or the error) of each
+        pair, batched like :meth:`read_tokens`; each pair parsed for its own auth method."""
         answers = self._batch([secret_id for secret_id, _ in wanted])
-        out: dict[str, Credentials | SyncJobError] = {}
-        for secret_id, auth_method in wanted:
+        out: dict[tuple[str, str], Credentials | SyncJobError] = {}
+        for secret_id, auth_method in dict.fromkeys(wanted):
             answer = answers.get(secret_id)
             try:
                 if answer is None:
-                    out[secret_id] = self.read_credentials(secret_id, auth_method)
+                    out[(secret_id, auth_method)] = self.read_credentials(secret_id, auth_method)
                 else:
-                    out[secret_id] = parse_credentials(answer.get("SecretString"), secret_id, auth_method)
+                    text = answer.get("SecretString")
+                    out[(secret_id, auth_method)] = parse_credentials(text, secret_id, auth_method)
             except SyncJobError as exc:
-                out[secret_id] = exc
+                out[(secret_id, auth_method)] = exc
         return out
 
     def _batch(self, secret_ids: Sequence[str]) -> dict[str, Mapping[str, Any]]:

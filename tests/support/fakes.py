@@ -233,13 +233,13 @@ class SecretsFake:
 
     def read_credentials_many(
         self, wanted: Sequence[tuple[str, str]]
-    ) -> dict[str, Credentials | SyncJobError]:
-        out: dict[str, Credentials | SyncJobError] = {}
+    ) -> dict[tuple[str, str], Credentials | SyncJobError]:
+        out: dict[tuple[str, str], Credentials | SyncJobError] = {}
         for secret_id, auth_method in wanted:
             try:
-                out[secret_id] = self.read_credentials(secret_id, auth_method)
+                out[(secret_id, auth_method)] = self.read_credentials(secret_id, auth_method)
             except SyncJobError as exc:
-                out[secret_id] = exc
+                out[(secret_id, auth_method)] = exc
         return out
 
 
