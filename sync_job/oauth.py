@@ -38,6 +38,14 @@ from sync_job.redact import Secret, register
 MAX_BODY_BYTES = 1 << 20
 # RFC 7523 leaves the lifetime to us; short limits what a leaked assertion is worth.
 ASSERTION_LIFETIME_SECONDS = 120
+# A client assertion's iat and nbf are set this far in the past: a token server whose clock is
+# behind ours would otherwise refuse an assertion stamped "now" as not yet valid (Keycloak
+# answers "Token is not active" with its clock 1 s behind: keycloak/keycloak#8966). RFC 7523 §3
+# lets servers allow "some small leeway, usually no more than a few minutes"; a minute covers
+# hosts kept by NTP with room to spare, while exp stays ASSERTION_LIFETIME_SECONDS from now, so
+# the assertion's lifetime (exp - iat, 180 s) stays far under the 5 minutes or one hour the
+# providers cap it at.
+ASSERTION_BACKDATE_SECONDS = 60
 JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 # A server's Retry-After is honoured up to a day; past that it is a bug or hostile.
 MAX_RETRY_AFTER_SECONDS = 86400.0
@@ -190,13 +198,14 @@ def client_assertion(grant: GrantSettings, creds: Credentials, now: datetime) ->
         raise CredentialsError(f"credentials secret {creds.source} lacks 'private_key'")
     algorithm = creds.signing_alg or grant.signing_alg
     issued = int(now.timestamp())
+    backdated = issued - ASSERTION_BACKDATE_SECONDS
     claims = {
         "iss": creds.client_id,
         "sub": creds.client_id,
         "aud": grant.audience or grant.token_url,
         "jti": uuid.uuid4().hex,
-        "iat": issued,
-        "nbf": issued,
+        "iat": backdated,
+        "nbf": backdated,
         "exp": issued + ASSERTION_LIFETIME_SECONDS,
     }
     kid = creds.key_id or grant.key_id
