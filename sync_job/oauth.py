@@ -465,7 +465,11 @@ def _lifetime(
     source = "configured" if raw is None else "server"
     exp = bearer.jwt_expiry(token)
     if exp is not None:
-        left = math.floor(exp - issued_at.timestamp())
+        # Counted from issued_at floored to the whole second, as the payload counts expires_in
+        # (payload.build_payload): then expires_at = issued_at + left never passes exp, and a
+        # JWT whose exp - iat equals expires_in, iat stamped in the second the request was sent
+        # or later, agrees with expires_in instead of cutting it by the fraction of a second.
+        left = math.floor(exp) - math.floor(issued_at.timestamp())
         if left <= 0:
             raise InvalidTokenResponse(
                 f"{host} issued an access token whose own exp claim passed {min(-left, 10**9)} s "

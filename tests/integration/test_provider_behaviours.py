@@ -8,8 +8,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from sync_job.bearer import jwt_expiry, parse_timestamp
 from tests.support.harness import Harness
-from tests.support.token_server import TokenServer
+from tests.support.token_server import Fault, TokenServer
 
 
 @pytest.fixture
@@ -46,3 +47,48 @@ def test_assertion_refused_by_a_server_far_behind_says_so(harness: Harness, skew
     assert result.exit_code == 1
     error = result.json()["results"][0]["error"]
     assert "invalid_client" in error and harness.stored("sandbox") is None
+
+
+# --- lifetimes: a JWT access token whose exp agrees with expires_in publishes expires_in ------------
+
+
+@pytest.fixture
+def jwt_server(token_server: TokenServer) -> Iterator[TokenServer]:
+    """The session's token server issuing JWT access tokens of 1800 s (exp - iat == expires_in,
+    as Auth0, Entra ID, Keycloak and Okta issue them), restored after."""
+    lifetime = token_server.lifetime
+    token_server.jwt_access_tokens = True
+    token_server.lifetime = 1800
+    yield token_server
+    token_server.jwt_access_tokens = False
+    token_server.lifetime = lifetime
+
+
+@pytest.mark.parametrize("run", range(3))
+def test_agreeing_jwt_and_expires_in_publish_the_servers_expires_in(
+    harness: Harness, jwt_server: TokenServer, run: int
+) -> None:
+    harness.add_env("sandbox")
+    result = harness.cli("run", "--json")
+    assert result.exit_code == 0, result.stderr
+    stored = harness.stored("sandbox")
+    assert stored is not None and stored["access_token"] in jwt_server.issued
+    assert stored["expires_in"] == 1800 and "expires_in_source" not in stored
+    issued, expires = parse_timestamp(stored["issued_at"]), parse_timestamp(stored["expires_at"])
+    assert issued is not None and expires is not None
+    assert (expires - issued).total_seconds() == 1800
+
+
+def test_an_earlier_jwt_exp_still_bounds_expires_in(harness: Harness, jwt_server: TokenServer) -> None:
+    # The server claims 1900 s, its token's own exp says 1800 s: the token's word wins, and the
+    # published expires_at never passes exp.
+    harness.add_env("sandbox")
+    harness.tokens.script(harness.client_id("sandbox"), [Fault.token(expires_in=1900)])
+    result = harness.cli("run", "--json")
+    assert result.exit_code == 0, result.stderr
+    stored = harness.stored("sandbox")
+    assert stored is not None
+    assert stored["expires_in"] == 1800 and stored["expires_in_source"] == "jwt"
+    exp = jwt_expiry(stored["access_token"])
+    expires = parse_timestamp(stored["expires_at"])
+    assert exp is not None and expires is not None and expires.timestamp() <= exp

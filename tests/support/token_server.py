@@ -741,6 +741,7 @@ class TokenServer:
         # allows on a client assertion's exp/nbf/iat (Keycloak: none, keycloak#8966).
         self.clock_offset = 0.0
         self.assertion_leeway = ASSERTION_LEEWAY_S
+        self.jwt_access_tokens = False  # issue JWT access tokens (exp - iat == expires_in)
         self.url = ""
         self.origin = ""
         self.revocation_url = ""
@@ -965,10 +966,26 @@ class TokenServer:
         with self._lock:
             self.revoked.add(access_token)
 
+    def _new_jwt(self, lifetime: int) -> str:
+        """A JWT access token as Auth0, Entra ID, Keycloak and Okta issue them: ``iat`` the
+        server's whole second, ``exp = iat + expires_in`` (RFC 9068 §2.2). Not signed: the job
+        only reads ``exp``; the signature part carries the leak marker."""
+        issued = int(time.time() + self.clock_offset)
+        claims = {"iat": issued, "exp": issued + lifetime, "jti": uuid.uuid4().hex}
+
+        def part(doc: dict[str, Any]) -> str:
+            return base64.urlsafe_b64encode(json.dumps(doc).encode()).decode().rstrip("=")
+
+        token = f"{part({'alg': 'RS256', 'typ': 'at+jwt'})}.{part(claims)}.LEAKMARK{uuid.uuid4().hex}"
+        with self._lock:
+            self.issued.append(token)
+        return token
+
     def _token_doc(self, scope: str, lifetime: int | None = None) -> dict[str, Any]:
+        seconds = self.lifetime if lifetime is None else lifetime
         return {
-            "access_token": self._new_token(),
-            "expires_in": self.lifetime if lifetime is None else lifetime,
+            "access_token": self._new_jwt(seconds) if self.jwt_access_tokens else self._new_token(),
+            "expires_in": seconds,
             "scope": scope,
             "token_type": "bearer",
         }
