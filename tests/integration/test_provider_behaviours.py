@@ -4,12 +4,21 @@ the provider's documented behaviour switched on in the stand-in."""
 
 from __future__ import annotations
 
+import json
+import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
 
 import pytest
 
 from sync_job.bearer import jwt_expiry, parse_timestamp
+from sync_job.reader import TokenReader, TokenUnavailableError
+from tests.support.aws import DUMMY_AWS, REGION
+from tests.support.fakes import token_doc
 from tests.support.harness import Harness
+from tests.support.moto_server import MotoServer
 from tests.support.token_server import Fault, TokenServer
 
 
@@ -92,3 +101,37 @@ def test_an_earlier_jwt_exp_still_bounds_expires_in(harness: Harness, jwt_server
     exp = jwt_expiry(stored["access_token"])
     expires = parse_timestamp(stored["expires_at"])
     assert exp is not None and expires is not None and expires.timestamp() <= exp
+
+
+# --- TokenReader() without a client: the region where only AWS_REGION is set -----------------------
+
+
+@pytest.fixture
+def aws_environment(monkeypatch: pytest.MonkeyPatch, moto_server: MotoServer, tmp_path: Path) -> None:
+    """The dummy credentials and moto's endpoint from the environment, no region anywhere yet
+    (no config file either), as a consumer's process sees them."""
+    for name in ("AWS_REGION", "AWS_DEFAULT_REGION", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.setenv(name, DUMMY_AWS[name])
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SECRETSMANAGER", moto_server.endpoint)
+
+
+@pytest.mark.parametrize("variable", ["AWS_REGION", "AWS_DEFAULT_REGION"])
+def test_token_reader_without_a_client_takes_the_region_the_job_takes(
+    aws_environment: None, monkeypatch: pytest.MonkeyPatch, sm: Any, variable: str
+) -> None:
+    # The README's quick start sets only AWS_REGION (what Lambda and the AWS CLI v2 read); boto3
+    # alone reads only AWS_DEFAULT_REGION and failed with NoRegionError.
+    monkeypatch.setenv(variable, REGION)
+    name = f"reader-region-{uuid.uuid4().hex[:8]}"
+    doc = token_doc("tok-LEAKMARK-region", datetime.now(UTC) + timedelta(hours=1))
+    sm.create_secret(Name=name, SecretString=json.dumps(doc))
+    assert TokenReader(name).token() == "tok-LEAKMARK-region"
+
+
+def test_token_reader_with_no_region_at_all_says_what_to_set(aws_environment: None) -> None:
+    with pytest.raises(TokenUnavailableError, match="no AWS region; set AWS_REGION"):
+        TokenReader("reader-no-region").token()
