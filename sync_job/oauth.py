@@ -360,6 +360,25 @@ def _check_status(
             error=error,
             status=status,
         )
+    if status == 401:
+        # RFC 6749 §5.2: 401 is the answer to a client that failed to authenticate; some servers
+        # send it with no error object at all (an empty body, a WWW-Authenticate header only).
+        raise OAuthError(
+            f"token request rejected by {host}: the client credentials were refused (HTTP 401, "
+            f"{_describe_body(headers, body, text)}); check client_id and the client secret or "
+            "key in the credentials secret, and that the client is registered at this token_url",
+            error="invalid_client",
+            status=status,
+        )
+    if status == 407:
+        # RFC 9110 §15.5.8: 407 comes from a proxy between the job and the token host, which
+        # was never reached.
+        raise TokenRequestError(
+            f"the HTTP proxy refused the request to {host} (HTTP 407 Proxy Authentication "
+            "Required); give the proxy's credentials in HTTPS_PROXY/HTTP_PROXY "
+            "(http://user:password@proxy:port) or exempt the host in NO_PROXY",
+            status=status,
+        )
     if 300 <= status <= 399:
         raise TokenRequestError(
             f"{host} answered with a redirect (HTTP {status}); set token_url to the final URL",

@@ -85,6 +85,17 @@ def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+def _ca_bundle() -> bool | str | None:
+    """``verify`` for the boto3 client: None (botocore's own chain) unless ``AWS_CA_BUNDLE`` or
+    ``REQUESTS_CA_BUNDLE`` is set blank, which botocore refuses with ``InvalidConfigError``;
+    then a blank one counts as unset, as requests counts it (the other, else True)."""
+    names = ("AWS_CA_BUNDLE", "REQUESTS_CA_BUNDLE")
+    values = [os.environ.get(name) for name in names]
+    if not any(value is not None and not value.strip() for value in values):
+        return None
+    return next((value for value in values if value and value.strip()), True)
+
+
 def _format(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -200,7 +211,9 @@ class TokenReader:
             # AWS_REGION is what Lambda, the AWS CLI v2 and most SDKs read, and what the job
             # honours (store.make_client); boto3 reads only AWS_DEFAULT_REGION and ~/.aws/config.
             region = session.region_name or os.environ.get("AWS_REGION") or None
-            client: SecretsManagerClient = session.client("secretsmanager", region_name=region)
+            client: SecretsManagerClient = session.client(
+                "secretsmanager", region_name=region, verify=_ca_bundle()
+            )
             self._client = client
         return self._client
 

@@ -68,6 +68,18 @@ def botocore_session() -> botocore.session.Session:
     return botocore.session.get_session()
 
 
+def tls_verify(session: botocore.session.Session) -> bool | str:
+    """The CA bundle AWS calls verify TLS with (``create_client``'s ``verify``): ``AWS_CA_BUNDLE``
+    or ``ca_bundle`` in the shared config, else ``REQUESTS_CA_BUNDLE``, else True (botocore's own
+    bundle). A blank value counts as unset, as requests counts it for the token requests: left
+    to itself, botocore refuses an empty ``REQUESTS_CA_BUNDLE=`` with ``InvalidConfigError``
+    when the client is made."""
+    for value in (session.get_config_variable("ca_bundle"), os.environ.get("REQUESTS_CA_BUNDLE")):
+        if isinstance(value, str) and value.strip():
+            return value
+    return True
+
+
 def make_client(
     *, max_attempts: int = 5, max_pool_connections: int = 16, budget_seconds: float = 600.0
 ) -> SecretsManagerClient:
@@ -92,7 +104,9 @@ def make_client(
         # AWS_REGION is what Lambda, the AWS CLI v2 and most SDKs read; botocore reads only
         # AWS_DEFAULT_REGION and the shared config, so fall back to it explicitly.
         region = session.get_config_variable("region") or os.environ.get("AWS_REGION") or None
-        client = session.create_client("secretsmanager", region_name=region, config=config)
+        client = session.create_client(
+            "secretsmanager", region_name=region, config=config, verify=tls_verify(session)
+        )
         # botocore types create_client as any client; the stubs name what "secretsmanager" makes.
         return cast("SecretsManagerClient", client)
     except botocore.exceptions.NoRegionError:

@@ -19,6 +19,7 @@ from tests.support.aws import DUMMY_AWS, REGION
 from tests.support.fakes import token_doc
 from tests.support.harness import Harness
 from tests.support.moto_server import MotoServer
+from tests.support.raw_server import Play, RawServer, response
 from tests.support.token_server import Fault, TokenServer
 
 
@@ -135,3 +136,103 @@ def test_token_reader_without_a_client_takes_the_region_the_job_takes(
 def test_token_reader_with_no_region_at_all_says_what_to_set(aws_environment: None) -> None:
     with pytest.raises(TokenUnavailableError, match="no AWS region; set AWS_REGION"):
         TokenReader("reader-no-region").token()
+
+
+# --- error wording: what was refused, by whom -------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        Fault.status(401),
+        Fault.status(401, headers={"WWW-Authenticate": 'Basic realm="token"'}),
+        Fault.status(401, "<html><body>Unauthorized</body></html>", content_type="text/html"),
+        Fault.status(401, "{}", content_type="application/json"),
+    ],
+    ids=["empty", "www-authenticate-only", "html", "empty-json-object"],
+)
+def test_a_401_without_an_error_object_says_the_credentials_were_refused(
+    harness: Harness, fault: Fault
+) -> None:
+    # RFC 6749 §5.2: 401 answers a client that failed to authenticate; it is not a wrong URL.
+    harness.add_env("sandbox")
+    harness.tokens.script(harness.client_id("sandbox"), [fault])
+    result = harness.cli("run", "--json")
+    assert result.exit_code == 1
+    error = result.json()["results"][0]["error"]
+    assert "the client credentials were refused (HTTP 401" in error, error
+    assert "check client_id and the client secret" in error and "check token_url" not in error
+    assert result.json()["results"][0]["attempts"] == 1  # not retried: the server meant it
+
+
+PROXY_407 = response(
+    407,
+    headers=[("Proxy-Authenticate", 'Basic realm="corp"')],
+    reason="Proxy Authentication Required",
+)
+
+
+@pytest.fixture
+def refusing_proxy(monkeypatch: pytest.MonkeyPatch, moto_server: MotoServer) -> Iterator[RawServer]:
+    """A proxy on 127.0.0.1 that answers every request (and CONNECT) with 407; moto's endpoint
+    is exempt (NO_PROXY), so only token requests meet it."""
+    with RawServer(Play.send(PROXY_407)) as proxy:
+        moto_port = moto_server.endpoint.rsplit(":", 1)[1]
+        monkeypatch.setenv("NO_PROXY", f"127.0.0.1:{moto_port}")
+        yield proxy
+
+
+def test_a_proxys_407_to_a_plain_request_is_reported_against_the_proxy(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch, refusing_proxy: RawServer
+) -> None:
+    monkeypatch.setenv("HTTP_PROXY", refusing_proxy.endpoint)
+    harness.add_env("sandbox")
+    result = harness.cli("run", "--json")
+    assert result.exit_code == 1
+    error = result.json()["results"][0]["error"]
+    assert error.startswith("the HTTP proxy refused the request to 127.0.0.1"), error
+    assert "HTTP 407 Proxy Authentication Required" in error and "check token_url" not in error
+    assert refusing_proxy.requests >= 1 and harness.token_requests("sandbox") == 0
+
+
+def test_a_proxys_407_to_connect_is_reported_against_the_proxy(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch, refusing_proxy: RawServer
+) -> None:
+    # An https:// token URL goes through the proxy's CONNECT tunnel (RFC 9110 §9.3.6); the
+    # token host (nothing listens there) is never reached.
+    monkeypatch.setenv("HTTPS_PROXY", refusing_proxy.endpoint)
+    harness.add_env("sandbox")
+    harness.envs["sandbox"]["token_url"] = "https://127.0.0.1:9/oauth2/token"
+    result = harness.cli("run", "--json")
+    assert result.exit_code == 1
+    error = result.json()["results"][0]["error"]
+    assert error.startswith("the HTTPS proxy refused the tunnel to 127.0.0.1:9 (HTTP 407"), error
+    assert "cannot reach" not in error
+    assert refusing_proxy.requests >= 1
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"REQUESTS_CA_BUNDLE": ""},
+        {"REQUESTS_CA_BUNDLE": "  "},
+        {"AWS_CA_BUNDLE": ""},
+        {"REQUESTS_CA_BUNDLE": "", "CURL_CA_BUNDLE": ""},
+    ],
+    ids=["requests-empty", "requests-blank", "aws-empty", "requests-and-curl-empty"],
+)
+def test_a_blank_ca_bundle_variable_counts_as_unset(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch, settings: dict[str, str]
+) -> None:
+    # botocore refuses REQUESTS_CA_BUNDLE= with InvalidConfigError when a client is made (an
+    # "internal error" of every command); requests counts it as unset. Now both do.
+    for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "AWS_CA_BUNDLE"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in settings.items():
+        monkeypatch.setenv(name, value)
+    harness.add_env("sandbox")
+    result = harness.cli("run", "--json")
+    assert result.exit_code == 0, result.stdout + result.stderr
+    assert result.json()["results"][0]["outcome"] == "refreshed"
+    assert harness.cli("status", "--json").exit_code == 0
+    assert TokenReader(harness.token_secret("sandbox")).token() == harness.stored("sandbox")["access_token"]
