@@ -235,4 +235,6 @@ def test_a_blank_ca_bundle_variable_counts_as_unset(
     assert result.exit_code == 0, result.stdout + result.stderr
     assert result.json()["results"][0]["outcome"] == "refreshed"
     assert harness.cli("status", "--json").exit_code == 0
-    assert TokenReader(harness.token_secret("sandbox")).token() == harness.stored("sandbox")["access_token"]
+    stored = harness.stored("sandbox")
+    assert stored is not None
+    assert TokenReader(harness.token_secret("sandbox")).token() == stored["access_token"]
