@@ -334,7 +334,7 @@ def _check_status(
 ) -> None:
     host = env.host
     if status == 429:
-        retry_after = parse_retry_after(headers.get("Retry-After"), now)
+        retry_after = rate_limit_wait(headers, now)
         shown = env.rate_limit_lockout_seconds if retry_after is None else retry_after
         raise RateLimitedError(
             f"rate limited by {host} (HTTP 429), retry after {math.ceil(shown)} s",
@@ -574,6 +574,32 @@ def parse_retry_after(value: str | None, now: datetime) -> float | None:
         return min(MAX_RETRY_AFTER_SECONDS, max(0.0, (when - now).total_seconds()))
     except OverflowError:
         return None
+
+
+# Okta: "X-Rate-Limit-Reset: the time at which the rate limit resets, specified in UTC epoch
+# time (in seconds)", sent with its 429s instead of Retry-After (Okta Developer, "Rate limits",
+# "Check your rate limits with Okta's rate limit headers").
+RATE_LIMIT_RESET_HEADER = "X-Rate-Limit-Reset"
+# An epoch second before this (2001-09-09) is not a reset time but a misread delta.
+_EPOCH_FLOOR = 1_000_000_000
+_EPOCH_SECONDS = re.compile(r"[0-9]{1,15}")
+
+
+def rate_limit_wait(headers: Mapping[str, str], now: datetime) -> float | None:
+    """Seconds from ``now`` to wait after a 429: ``Retry-After`` (RFC 9110 §10.2.3, RFC 6585 §4)
+    when sent, else the provider's own ``X-Rate-Limit-Reset`` (Okta; UTC epoch seconds), at
+    least 0 and capped at a day. None when neither is readable: the caller assumes
+    ``rate_limit_lockout_seconds``."""
+    retry_after = parse_retry_after(headers.get("Retry-After"), now)
+    if retry_after is not None:
+        return retry_after
+    reset = (headers.get(RATE_LIMIT_RESET_HEADER) or "").strip()
+    if not _EPOCH_SECONDS.fullmatch(reset):
+        return None
+    epoch = int(reset)
+    if epoch < _EPOCH_FLOOR:
+        return None
+    return min(MAX_RETRY_AFTER_SECONDS, max(0.0, epoch - now.timestamp()))
 
 
 def missing_scopes(requested: tuple[str, ...], granted: str | None) -> tuple[str, ...]:

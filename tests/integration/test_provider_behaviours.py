@@ -5,6 +5,7 @@ the provider's documented behaviour switched on in the stand-in."""
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -238,3 +239,62 @@ def test_a_blank_ca_bundle_variable_counts_as_unset(
     stored = harness.stored("sandbox")
     assert stored is not None
     assert TokenReader(harness.token_secret("sandbox")).token() == stored["access_token"]
+
+
+# --- rate limits: Okta's own header ------------------------------------------------------------------
+
+
+def test_okta_rate_limit_reset_is_honoured_without_retry_after(harness: Harness) -> None:
+    # Okta answers 429 with X-Rate-Limit-Reset (UTC epoch seconds) and no Retry-After: the job
+    # waits until then (about 2 s here), not the 300 s it assumes without either header.
+    harness.defaults["run_timeout_seconds"] = 20  # a wait past the run's budget ends the run at once
+    harness.add_env("sandbox", max_attempts=3)
+    reset = str(int(time.time()) + 2)
+    harness.tokens.script(
+        harness.client_id("sandbox"),
+        [Fault.status(429, '{"errorCode": "E0000047"}', {"X-Rate-Limit-Reset": reset}, "application/json")],
+    )
+    started = time.monotonic()
+    result = harness.cli("run", "--json")
+    took = time.monotonic() - started
+    assert result.exit_code == 0, result.stdout
+    assert result.json()["results"][0]["outcome"] == "refreshed"
+    assert result.json()["results"][0]["attempts"] == 2
+    assert 0.5 < took < 10
+
+
+@pytest.mark.parametrize(
+    ("reset_in", "shown"),
+    [(3600, "retry after 3600 s"), (7 * 86400, "retry after 86400 s")],
+    ids=["an-hour", "capped-at-a-day"],
+)
+def test_okta_rate_limit_reset_far_ahead_is_reported_as_the_wait(
+    harness: Harness, reset_in: int, shown: str
+) -> None:
+    harness.defaults["run_timeout_seconds"] = 20  # a wait past the run's budget ends the run at once
+    harness.add_env("sandbox", max_attempts=3)
+    reset = str(int(time.time()) + reset_in)
+    harness.tokens.script(
+        harness.client_id("sandbox"), [Fault.status(429, "", {"X-Rate-Limit-Reset": reset})]
+    )
+    result = harness.cli("run", "--json")
+    assert result.exit_code == 1
+    error = result.json()["results"][0]["error"]
+    # Within a second or two of the header's reset (the run takes a moment).
+    wanted = int(shown.split()[2])
+    found = int(error.split("retry after ")[1].split(" s")[0])
+    assert wanted - 5 <= found <= wanted, error
+
+
+@pytest.mark.parametrize(
+    "value", ["120", "soon", "-5", "1" * 20], ids=["a-delta-not-an-epoch", "text", "negative", "huge"]
+)
+def test_an_unreadable_rate_limit_reset_falls_back_to_the_lockout(harness: Harness, value: str) -> None:
+    harness.defaults["run_timeout_seconds"] = 20  # a wait past the run's budget ends the run at once
+    harness.add_env("sandbox", max_attempts=3, rate_limit_lockout_seconds=300)
+    harness.tokens.script(
+        harness.client_id("sandbox"), [Fault.status(429, "", {"X-Rate-Limit-Reset": value})]
+    )
+    result = harness.cli("run", "--json")
+    assert result.exit_code == 1
+    assert "retry after 300 s" in result.json()["results"][0]["error"]
