@@ -10,6 +10,7 @@ from typing import Any
 import botocore.exceptions
 from botocore.config import Config as BotoConfig
 
+from sync_job import botodata
 from sync_job.errors import ConfigError
 from sync_job.store import botocore_session, tls_verify
 
@@ -18,7 +19,12 @@ def bounded_client(service: str, *, budget_seconds: float, max_attempts: int = 5
     """A botocore client of ``service`` from the standard AWS chain (region, credentials and
     ``AWS_ENDPOINT_URL`` / ``AWS_ENDPOINT_URL_<SERVICE>`` from the environment). Each call's
     socket timeouts: at most 5 s to connect and 15 s per read, and never more than a quarter of
-    ``budget_seconds``. Raises ``ConfigError`` without a region."""
+    ``budget_seconds``. Raises ``ConfigError`` without a region; ``ValueError`` for a service
+    outside ``botodata.SERVICES`` (the session's loader holds endpoint data for those only)."""
+    if service not in botodata.SERVICES:
+        raise ValueError(
+            f"{service}: add it to botodata.SERVICES, then run python -m scripts.gen_botocore_data"
+        )
     quarter = max(1.0, budget_seconds / 4)
     config = BotoConfig(
         retries={"mode": "standard", "total_max_attempts": max_attempts},
