@@ -7,7 +7,11 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 .PHONY: demo test lint typecheck unit lock clean
 
 # sync_job/__init__.py holds the version: the editable install's metadata is made from it.
+# The Python the project needs (pyproject.toml requires-python), checked first: one line, not
+# screens of pip refusing every package. The check's own syntax runs on any Python.
+PYTHON_REQUIRED := 3.11
 $(VENV)/.installed: requirements/dev.lock pyproject.toml sync_job/__init__.py
+	@$(PYTHON) -c "import sys; sys.exit(0 if sys.version_info >= (3, 11) else 'sync-job needs Python $(PYTHON_REQUIRED) or newer; $(PYTHON) is Python %d.%d: run make PYTHON=python$(PYTHON_REQUIRED) (or a newer python3.X)' % sys.version_info[:2])"
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q -r requirements/dev.lock
 	$(VENV)/bin/pip install -q --no-deps -e .

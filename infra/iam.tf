@@ -33,6 +33,15 @@ data "aws_iam_policy_document" "job" {
   }
 
   statement {
+    # `credentials promote` (sync_job/staged_credentials.py): the job tests the AWSPENDING
+    # credentials an operator staged from its own egress, then moves AWSCURRENT to them. Moving
+    # labels only: the job never writes a credentials value.
+    sid       = "PromoteStagedClientCredentials"
+    actions   = ["secretsmanager:DescribeSecret", "secretsmanager:UpdateSecretVersionStage"]
+    resources = sort(values(local.credentials_secret_arns))
+  }
+
+  statement {
     sid = "ReadAndPublishTokens"
     actions = [
       "secretsmanager:GetSecretValue",
@@ -68,6 +77,28 @@ data "aws_iam_policy_document" "job" {
       test     = "StringEquals"
       variable = "kms:EncryptionContext:SecretARN"
       values   = sort(concat(values(local.token_secret_arns), values(local.credentials_secret_arns)))
+    }
+  }
+
+  dynamic "statement" {
+    # private_key_jwt signed by KMS (issue 20): sign and read the public key, nothing else, on
+    # the environments' signing keys only (kms.tf, or kms_key_id).
+    for_each = length(local.signing_key_arns) > 0 ? [1] : []
+    content {
+      sid       = "SignClientAssertions"
+      actions   = ["kms:Sign", "kms:GetPublicKey"]
+      resources = sort(distinct(values(local.signing_key_arns)))
+    }
+  }
+
+  dynamic "statement" {
+    # Federated client assertions from AWS (client_assertion_source = "aws_sts"): a web-identity
+    # token of the job's own role. The action names no resource (it acts on the caller itself).
+    for_each = anytrue([for _, env in local.envs : env.client_assertion_source == "aws_sts"]) ? [1] : []
+    content {
+      sid       = "WebIdentityTokensForClientAssertions"
+      actions   = ["sts:GetWebIdentityToken"]
+      resources = ["*"]
     }
   }
 

@@ -33,7 +33,11 @@ variable "environments" {
                               (RS256 default, ES256, PS256), its "aud" (default token_url), its
                               "kid" header (the credentials secret's key_id wins)
       kms_key_id              private_key_jwt only: the assertion is signed by this asymmetric KMS
-                              key (key ARN; RSA_* or ECC_NIST_P256), no private key is stored
+                              key (key ARN; RSA_* or ECC_NIST_P256), no private key is stored;
+                              the job's role is granted kms:Sign and kms:GetPublicKey on it
+      signing_key_spec        private_key_jwt only, instead of kms_key_id: this module creates
+                              the environment's signing key (RSA_2048, RSA_3072, RSA_4096 or
+                              ECC_NIST_P256; output signing_public_keys) and renders its ARN
       client_assertion_source "aws_sts": the assertion is the job role's web-identity token
                               (sts:GetWebIdentityToken), with client_assertion_audience,
                               client_assertion_lifetime_seconds (60-3600, default 300) and
@@ -73,12 +77,13 @@ variable "environments" {
     key_id                     = optional(string)
     # Keyless private_key_jwt (issue 20): a KMS signing key, or a federated assertion.
     kms_key_id                        = optional(string)
+    signing_key_spec                  = optional(string)
     client_assertion_source           = optional(string)
     client_assertion_audience         = optional(string)
     client_assertion_lifetime_seconds = optional(number)
     client_assertion_signing_alg      = optional(string)
     client_assertion_file             = optional(string)
-    revocation_url             = optional(string)
+    revocation_url                    = optional(string)
     # The module's own keys: where the secrets are, who reads the token, when to alarm.
     credentials_secret_name = optional(string)
     credentials_secret_arn  = optional(string)
@@ -131,9 +136,21 @@ variable "environments" {
     error_message = "environments: kms_key_id, client_assertion_source and client_assertion_file apply only to auth_method = \"private_key_jwt\"."
   }
   validation {
+    condition = alltrue([for _, e in var.environments : e.signing_key_spec == null || (
+      e.auth_method == "private_key_jwt" && e.kms_key_id == null &&
+      contains(["RSA_2048", "RSA_3072", "RSA_4096", "ECC_NIST_P256"], coalesce(e.signing_key_spec, "-"))
+    )])
+    error_message = "environments: signing_key_spec (RSA_2048, RSA_3072, RSA_4096 or ECC_NIST_P256) creates a signing key for a private_key_jwt environment without kms_key_id."
+  }
+  validation {
+    # IAM grants name a key by its ARN: an alias cannot be granted kms:Sign.
+    condition     = alltrue([for _, e in var.environments : e.kms_key_id == null || can(regex("^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/[A-Za-z0-9-]+$", coalesce(e.kms_key_id, "-")))])
+    error_message = "environments: kms_key_id must be a key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID): the job's role is granted kms:Sign on it by ARN."
+  }
+  validation {
     # One source of the assertion (sync_job/config.py _check_key_source).
     condition = alltrue([for _, e in var.environments :
-      length(compact([e.kms_key_id, e.client_assertion_source, e.client_assertion_file])) <= 1
+      length(compact([e.kms_key_id, e.signing_key_spec, e.client_assertion_source, e.client_assertion_file])) <= 1
     ])
     error_message = "environments: kms_key_id, client_assertion_source and client_assertion_file exclude each other."
   }
@@ -212,6 +229,9 @@ variable "job_defaults" {
     run_timeout_seconds = optional(number)
     max_workers         = optional(number)
     aws_max_attempts    = optional(number)
+    # The interval of the scheduled runs, for the write-budget arithmetic (docs/behaviour.md). null:
+    # the module sets it from schedule_expression (a rate() or an every-N-minutes cron()).
+    schedule_seconds = optional(number)
   })
   default = {}
 }
@@ -289,6 +309,35 @@ variable "schedule_expression" {
   description = "EventBridge Scheduler expression of the scheduled run. The default, with the job's default refresh margin (900 s), leaves a token that a failed run did not refresh 600 s or more for the next run (margin minus interval), at about 1.2-1.33 token requests an hour for 1-hour tokens (docs/infra.md, \"What the defaults cost\"). Keep refresh_margin_seconds minus the interval at 600 s or more."
   type        = string
   default     = "rate(5 minutes)"
+
+  validation {
+    # A run refreshes a token once it has refresh_margin_seconds (M) or less left, so the run
+    # before saw a little more than M; if the next run comes I >= M seconds later, the token has
+    # expired (or expires in flight) first: a lapse every token lifetime with no outage at all.
+    # I is computed for rate(...) and for cron(...) whose hours field is "*" (every minute, */N,
+    # or a list of minutes: the longest gap, across the hour too); other cron(...) is not checked.
+    # M is the smallest margin of any environment (its own, else job_defaults', else the job's
+    # 900 s). Tokens that live no longer than M are refreshed at half their lifetime instead,
+    # which Terraform cannot know (the job warns: `status`, `check`). Written out twice below
+    # because a variable's validation cannot use locals derived from that same variable.
+    condition     = alltrue([for I in [try(tonumber(regex("^rate\\(([0-9]+) minutes?\\)$", var.schedule_expression)[0]) * 60, tonumber(regex("^rate\\(([0-9]+) hours?\\)$", var.schedule_expression)[0]) * 3600, tonumber(regex("^rate\\(([0-9]+) days?\\)$", var.schedule_expression)[0]) * 86400, can(regex("^cron\\(\\* \\* ", var.schedule_expression)) ? 60 : tonumber("-"), 60 * tonumber(regex("^cron\\((?:\\*|0)/([0-9]+) \\* ", var.schedule_expression)[0]), 60 * max(flatten([for L in [[for m in sort([for x in split(",", regex("^cron\\(([0-9]+(?:,[0-9]+)*) \\* ", var.schedule_expression)[0]) : format("%02d", tonumber(x))]) : tonumber(m)]] : [for i, m in L : (i + 1 < length(L) ? L[i + 1] : L[0] + 60) - m]])...), null)] : I == null ? true : I < min(concat([for _, e in var.environments : coalesce(e.refresh_margin_seconds, var.job_defaults.refresh_margin_seconds, 900)], length(var.environments) == 0 ? [900] : [])...)])
+    error_message = join("", [for I in [try(tonumber(regex("^rate\\(([0-9]+) minutes?\\)$", var.schedule_expression)[0]) * 60, tonumber(regex("^rate\\(([0-9]+) hours?\\)$", var.schedule_expression)[0]) * 3600, tonumber(regex("^rate\\(([0-9]+) days?\\)$", var.schedule_expression)[0]) * 86400, can(regex("^cron\\(\\* \\* ", var.schedule_expression)) ? 60 : tonumber("-"), 60 * tonumber(regex("^cron\\((?:\\*|0)/([0-9]+) \\* ", var.schedule_expression)[0]), 60 * max(flatten([for L in [[for m in sort([for x in split(",", regex("^cron\\(([0-9]+(?:,[0-9]+)*) \\* ", var.schedule_expression)[0]) : format("%02d", tonumber(x))]) : tonumber(m)]] : [for i, m in L : (i + 1 < length(L) ? L[i + 1] : L[0] + 60) - m]])...), null)] : "schedule_expression: ${var.schedule_expression} runs up to ${I} s apart, and the smallest refresh_margin_seconds is ${min(concat([for _, e in var.environments : coalesce(e.refresh_margin_seconds, var.job_defaults.refresh_margin_seconds, 900)], length(var.environments) == 0 ? [900] : [])...)} s. A run refreshes a token once it has ${min(concat([for _, e in var.environments : coalesce(e.refresh_margin_seconds, var.job_defaults.refresh_margin_seconds, 900)], length(var.environments) == 0 ? [900] : [])...)} s or less left, so the run before saw a little more; ${I} s later it has expired: a lapse every token lifetime with no outage at all (${min(concat([for _, e in var.environments : coalesce(e.refresh_margin_seconds, var.job_defaults.refresh_margin_seconds, 900)], length(var.environments) == 0 ? [900] : [])...)} - ${I} = ${min(concat([for _, e in var.environments : coalesce(e.refresh_margin_seconds, var.job_defaults.refresh_margin_seconds, 900)], length(var.environments) == 0 ? [900] : [])...) - I} s, must be > 0). Run more often (the default rate(5 minutes) leaves 900 - 300 = 600 s, room for one failed run), or raise refresh_margin_seconds." if I != null])
+  }
+}
+
+variable "token_rotation_schedule_expression" {
+  description = "Secrets Manager rotation schedule of the token secrets (rotation_rules.schedule_expression): each rotation is a forced refresh through the job's compare-and-swap, a backstop beside the job's own schedule, which keeps the tokens fresh; `aws secretsmanager rotate-secret` on a token secret refreshes it now. rate(N hours) with N at least 4 (Secrets Manager's shortest), rate(N days) or cron(...); null registers no rotation (Security Hub SecretsManager.1 then flags the token secrets)."
+  type        = string
+  default     = "rate(4 hours)"
+
+  validation {
+    condition = var.token_rotation_schedule_expression == null ? true : (
+      can(regex("^cron\\(.+\\)$", var.token_rotation_schedule_expression)) ||
+      can(regex("^rate\\([0-9]+ days?\\)$", var.token_rotation_schedule_expression)) ||
+      try(tonumber(regex("^rate\\(([0-9]+) hours?\\)$", var.token_rotation_schedule_expression)[0]) >= 4, false)
+    )
+    error_message = "token_rotation_schedule_expression: rate(N hours) with N of 4 or more, rate(N days) or cron(...) (Secrets Manager rotates at most every 4 hours)."
+  }
 }
 
 variable "schedule_timezone" {

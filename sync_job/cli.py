@@ -416,6 +416,12 @@ def credentials() -> None:
 )
 @click.option("--no-refresh", is_flag=True, help="Store the credentials; leave the stored token as it is.")
 @click.option("--force", is_flag=True, help="Publish the test's token even when the stored one lives longer.")
+@click.option(
+    "--stage",
+    is_flag=True,
+    help="Store them as AWSPENDING, untested, for the deployed job to test from its own egress "
+    "and promote (`credentials promote`): when the provider refuses this machine's IP.",
+)
 @_json_option
 @click.pass_context
 def credentials_put(
@@ -425,6 +431,7 @@ def credentials_put(
     key_id: str | None,
     no_refresh: bool,
     force: bool,
+    stage: bool,
     as_json: bool,
 ) -> None:
     """Rotate environment NAME's client credentials, testing them before they become current.
@@ -454,6 +461,9 @@ def credentials_put(
         sys.stdin.buffer, is_tty=sys.stdin.isatty(), pem=pem, what=f"{what} for {name}"
     )
     new = secret_input.parse_new_credentials(raw, env.auth_method)
+    if stage:
+        _staged(job, name, lambda: _staged_module().stage(job, name, new, client_id=client_id), as_json)
+        return
     # SIGTERM/SIGINT as for `run`: the test request and its waits end, no later step starts,
     # and the last line says what was written (rotation checks sync_job.waits between steps).
     with _interruptible(job) as interrupt:
@@ -514,6 +524,45 @@ def revoke(ctx: click.Context, name: str, without_replacement: bool, as_json: bo
         click.echo(line)
     if result.error:
         _fail(f"{name}: {result.error}", EXIT_FAILED)
+
+
+def _staged_module() -> Any:
+    from sync_job import staged_credentials
+
+    return staged_credentials
+
+
+def _staged(job: Job, name: str, call: Callable[[], Any], as_json: bool) -> None:
+    # SIGTERM/SIGINT as for `run` and `credentials put` (its waits end, exit 143 / 130, the
+    # last line says which steps were done).
+    with _interruptible(job) as interrupt:
+        result = call()
+        for line in [json.dumps(result.to_dict())] if as_json else result.lines():
+            click.echo(line)
+    if interrupt.reason is not None:
+        done = [step for step in ("staged", "promoted", "published") if getattr(result, step, False)]
+        what = f"done before it: {', '.join(done)}" if done else "nothing was written"
+        _fail(f"{name}: interrupted by {interrupt.reason}; {what}", _exit_code(False, interrupt.reason))
+    if result.error:
+        _fail(f"{name}: {result.error}", EXIT_FAILED)
+
+
+@credentials.command("promote")
+@click.argument("name")
+@_json_option
+@click.pass_context
+def credentials_promote(ctx: click.Context, name: str, as_json: bool) -> None:
+    """Test NAME's staged (AWSPENDING) credentials and, only if a token is issued, make them
+    AWSCURRENT and publish that token. Run it where the job runs (the provider's allowlisted
+    egress); the Lambda takes the event {"promote_credentials": "NAME"}. Exit 0 promoted, 1 a
+    step failed (nothing changed unless the message says so), 2 unknown environment.
+
+    \b
+    Example (after `sync-job credentials put production --stage` on a workstation):
+      sync-job credentials promote production
+    """
+    job = _job(ctx)
+    _staged(job, name, lambda: _staged_module().promote(job, name), as_json)
 
 
 @main.command()

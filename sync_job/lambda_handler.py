@@ -3,6 +3,9 @@
 Event (all optional): {"environments": ["sandbox"], "force": true}; any other key is an error.
 Returns the `run --json` document; raises after every environment was attempted if any failed,
 so the invocation counts as an error and the alarms and the scheduler's retry policy fire.
+Two other events are answered apart: Secrets Manager's rotation event {"Step", "SecretId",
+"ClientRequestToken"} for a token secret (sync_job/secret_rotation.py), and
+{"promote_credentials": "NAME"} (sync_job/staged_credentials.py).
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from typing import Any, Final
 # Imported at module level on purpose (boto3 included, via the store): Lambda runs the init
 # phase on a full CPU, once per container. requests and tenacity are loaded only when a token is
 # actually due (factory.LazyTokenClient), which most runs never need.
-from sync_job import logs, redact
+from sync_job import logs, redact, secret_rotation
 from sync_job.config import load_config
 from sync_job.errors import SyncJobError, UsageError
 from sync_job.factory import build_job
@@ -34,7 +37,10 @@ class SyncFailedError(Exception):
 # The keys the event takes (README "AWS Lambda"); anything else is refused, not ignored: a
 # misspelt "environment" or "Force" must not become a run of every environment, unforced.
 EVENT_KEYS: Final = ("environments", "force")
-_TAKES: Final = 'it takes "environments" (a list of environment names) and "force" (true or false)'
+_TAKES: Final = (
+    'it takes "environments" (a list of environment names) and "force" (true or false); '
+    'or {"promote_credentials": NAME}, or a Secrets Manager rotation event'
+)
 # An EventBridge rule (not Scheduler, which sends the schedule's input as is) wraps its input in
 # this envelope; the options are then its "detail" (EventBridge event structure, AWS docs
 # "Amazon EventBridge events").
@@ -101,10 +107,22 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
 
 def _invoke(event: Any, context: Any) -> dict[str, Any]:
     try:
-        names, force = _parse_event(event)
         budget = None
         if context is not None and hasattr(context, "get_remaining_time_in_millis"):
             budget = max(1.0, context.get_remaining_time_in_millis() / 1000 - SAFETY_MARGIN_SECONDS)
+        if secret_rotation.is_rotation_event(event):
+            # Secrets Manager's rotation protocol: `rotate-secret` on a token secret is "refresh now".
+            job = _job(budget)
+            limit = (
+                job.config.run_timeout_seconds
+                if budget is None
+                else min(budget, job.config.run_timeout_seconds)
+            )
+            return secret_rotation.handle(job, event, budget_seconds=limit).to_dict()
+        if isinstance(event, dict) and "promote_credentials" in event:
+            # Staged credentials tested from the function's own egress (sync_job/staged_credentials.py).
+            return _promote(_job(budget), event["promote_credentials"], budget)
+        names, force = _parse_event(event)
         job = _job(budget)
         if budget is not None:
             budget = min(budget, job.config.run_timeout_seconds)
@@ -118,3 +136,14 @@ def _invoke(event: Any, context: Any) -> dict[str, Any]:
         failed = "; ".join(f"{r.environment}: {r.error}" for r in report.failed)
         raise SyncFailedError(f"{len(report.failed)} environment(s) failed: {failed}")
     return document
+
+
+def _promote(job: Job, name: object, budget: float | None) -> dict[str, Any]:
+    from sync_job import staged_credentials
+
+    if not isinstance(name, str):
+        raise UsageError('event "promote_credentials" must be an environment name')
+    result = staged_credentials.promote(job, name, budget_seconds=budget)
+    if result.error:
+        raise SyncFailedError(f"{name}: {result.error}")
+    return result.to_dict()

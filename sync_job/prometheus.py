@@ -56,6 +56,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Final
 from urllib.parse import urlsplit
 
+from sync_job import waits
 from sync_job.config import safe_url
 from sync_job.errors import UsageError
 from sync_job.redact import scrub, untrusted
@@ -242,6 +243,9 @@ MAX_PREVIOUS_BYTES: Final = 4 << 20
 DEFAULT_FILE_MODE: Final = 0o644
 # Pushes get at most this many seconds in all, and never less than PUSH_FLOOR_SECONDS.
 PUSH_FLOOR_SECONDS: Final = 2.0
+# Past the push deadline, the thread pushing is given up on (it is inside something no socket
+# deadline bounds, such as a name lookup) after this much more (seconds).
+PUSH_STRAGGLER_SECONDS: Final = 0.5
 # The Pushgateway's answer to a push is a status line and a short text (bytes kept).
 MAX_PUSH_ANSWER_BYTES: Final = 64 * 1024
 
@@ -264,6 +268,10 @@ def _shown(path: str | os.PathLike[str]) -> str:
     return untrusted(os.fspath(path), limit=300)
 
 
+class NotRegularFileError(OSError):
+    """Something other than a regular file is at the metrics file's path (never opened)."""
+
+
 def check_metrics_path(path: str | os.PathLike[str]) -> os.stat_result | None:
     """The ``lstat`` of ``path`` when a regular file is there, None when nothing is. Raises
     OSError (ENOENT-free) naming what is there instead: a symbolic link (never followed: it could
@@ -273,7 +281,7 @@ def check_metrics_path(path: str | os.PathLike[str]) -> os.stat_result | None:
     except FileNotFoundError:
         return None
     if not stat.S_ISREG(st.st_mode):
-        raise OSError(f"{_shown(path)} is {_kind(st.st_mode)}; give the path of a regular file")
+        raise NotRegularFileError(f"{_shown(path)} is {_kind(st.st_mode)}; give the path of a regular file")
     return st
 
 
@@ -290,12 +298,14 @@ def _read_previous(path: str | os.PathLike[str]) -> tuple[str | None, os.stat_re
         return None, None
     except OSError as exc:
         if exc.errno == errno.ELOOP:  # replaced by a symbolic link since the check
-            raise OSError(f"{_shown(path)} is a symbolic link (never followed)") from None
+            raise NotRegularFileError(f"{_shown(path)} is a symbolic link (never followed)") from None
         raise
     with os.fdopen(fd, "rb") as f:
         st = os.fstat(f.fileno())
         if not stat.S_ISREG(st.st_mode):
-            raise OSError(f"{_shown(path)} is {_kind(st.st_mode)}; give the path of a regular file")
+            raise NotRegularFileError(
+                f"{_shown(path)} is {_kind(st.st_mode)}; give the path of a regular file"
+            )
         data = f.read(MAX_PREVIOUS_BYTES + 1)
     if len(data) > MAX_PREVIOUS_BYTES:
         raise ValueError(f"larger than {MAX_PREVIOUS_BYTES} bytes")
@@ -338,14 +348,22 @@ def write_textfile(path: str | os.PathLike[str], samples: Samples) -> list[str]:
 
     warnings: list[str] = []
     previous: Samples = {}
-    mode = DEFAULT_FILE_MODE
+    there = check_metrics_path(path)  # raises NotRegularFileError before anything is opened
+    mode = DEFAULT_FILE_MODE if there is None else stat.S_IMODE(there.st_mode)
     try:
         text, st = _read_previous(path)
+    except NotRegularFileError:
+        raise
+    except OSError as exc:  # e.g. EACCES: not read back, but the rename may still replace it
+        text, st = None, None
+        warnings.append(
+            f"previous {_shown(path)} unreadable ({exc.strerror or 'error'}), replaced; nothing carried over"
+        )
     except ValueError as exc:  # UnicodeDecodeError is a ValueError; its text quotes no content
         text, st = None, None
         reason = "not UTF-8" if isinstance(exc, UnicodeDecodeError) else str(exc)
         warnings.append(f"previous {_shown(path)} unreadable ({reason}), replaced; nothing carried over")
-    if st is not None:
+    if st is not None:  # the file read (the same one, or one that replaced it since the lstat)
         mode = stat.S_IMODE(st.st_mode)
     if text is not None:
         try:
@@ -430,8 +448,6 @@ def push(
     OSError; the message says how many groups were pushed) at the first push that fails; the
     rest are not tried.
     """
-    from prometheus_client import pushadd_to_gateway
-
     deadline = time.monotonic() + timeout
     by_env: dict[str, Samples] = {}
     run: Samples = {}
@@ -449,9 +465,39 @@ def push(
         from sync_job.transport import RequestsTransport, build_session
 
         transport = RequestsTransport(build_session(1))
-    for pushed, (grouping_key, group) in enumerate(groups):
+    pushed = [0]
+    try:
+        # On a thread of its own: what no socket deadline bounds (a gateway name that never
+        # resolves) cannot hold the command, and SIGTERM is seen at once.
+        waits.bounded(
+            lambda: _push_groups(gateway, groups, deadline, timeout, transport, pushed),
+            timeout + PUSH_STRAGGLER_SECONDS,
+            name="sync-job-push",
+        )
+    except waits.Unfinished as exc:
+        why = (
+            f"no answer within the push deadline of {round(timeout, 1):g} s"
+            if exc.reason == "deadline"
+            else f"interrupted by {exc.reason}"
+        )
+        raise PushError(f"{why} ({pushed[0]} of {len(groups)} groups pushed)") from None
+
+
+def _push_groups(
+    gateway: str,
+    groups: list[tuple[dict[str, str], Samples]],
+    deadline: float,
+    timeout: float,
+    transport: Transport,
+    pushed: list[int],
+) -> None:
+    """Each group in turn, each push bounded by what is left until ``deadline``; ``pushed[0]``
+    counts the groups the gateway accepted."""
+    from prometheus_client import pushadd_to_gateway
+
+    for grouping_key, group in groups:
         left = deadline - time.monotonic()
-        of = f"{pushed} of {len(groups)} groups pushed"
+        of = f"{pushed[0]} of {len(groups)} groups pushed"
         try:
             if left <= 0:
                 raise TransportError("timeout")
@@ -467,6 +513,7 @@ def push(
             raise PushError(f"{_transport_reason(exc, timeout)} ({of})") from None
         except PushError as exc:
             raise PushError(f"{exc} ({of})") from None
+        pushed[0] += 1
 
 
 def _reason(exc: BaseException) -> str:

@@ -51,6 +51,9 @@ _AWS_ERRORS = (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreErro
 PENDING_STAGE = "SYNCJOB_PENDING"
 CURRENT_STAGE = "AWSCURRENT"
 PREVIOUS_STAGE = "AWSPREVIOUS"
+# The rotation protocol's label of the version being created (Secrets Manager user guide,
+# "How rotation works").
+ROTATION_PENDING_STAGE = "AWSPENDING"
 # Rounds of compare-and-swap before giving up; each loss means another run published.
 _CAS_ROUNDS = 3
 # BatchGetSecretValue's limit of secrets per call (SecretIdList).
@@ -65,8 +68,27 @@ def botocore_session() -> botocore.session.Session:
     """The process's botocore session: the same credential, region and endpoint chain as boto3
     (environment, shared config, container and instance roles, ``AWS_ENDPOINT_URL``), without
     importing boto3, whose import pulls in s3transfer, which the job never uses. One session,
-    so the service model is loaded once per process."""
-    return botocore.session.get_session()
+    so the service model is loaded once per process. Its data loader is
+    ``botodata.make_loader``: the job's services' models and endpoints without botocore's listing
+    of every service folder and parsing of every service's endpoints (about 25 ms of the first
+    client; the stock loader when the installed botocore has no generated data)."""
+    from sync_job import botodata
+
+    session = botocore.session.get_session()
+    session.register_component("data_loader", botodata.make_loader(session.get_config_variable("data_path")))
+    return session
+
+
+def tls_verify(session: botocore.session.Session) -> bool | str:
+    """The CA bundle AWS calls verify TLS with (``create_client``'s ``verify``): ``AWS_CA_BUNDLE``
+    or ``ca_bundle`` in the shared config, else ``REQUESTS_CA_BUNDLE``, else True (botocore's own
+    bundle). A blank value counts as unset, as requests counts it for the token requests: left
+    to itself, botocore refuses an empty ``REQUESTS_CA_BUNDLE=`` with ``InvalidConfigError``
+    when the client is made."""
+    for value in (session.get_config_variable("ca_bundle"), os.environ.get("REQUESTS_CA_BUNDLE")):
+        if isinstance(value, str) and value.strip():
+            return value
+    return True
 
 
 def make_client(
@@ -93,7 +115,9 @@ def make_client(
         # AWS_REGION is what Lambda, the AWS CLI v2 and most SDKs read; botocore reads only
         # AWS_DEFAULT_REGION and the shared config, so fall back to it explicitly.
         region = session.get_config_variable("region") or os.environ.get("AWS_REGION") or None
-        client = session.create_client("secretsmanager", region_name=region, config=config)
+        client = session.create_client(
+            "secretsmanager", region_name=region, config=config, verify=tls_verify(session)
+        )
         # botocore types create_client as any client; the stubs name what "secretsmanager" makes.
         return cast("SecretsManagerClient", client)
     except botocore.exceptions.NoRegionError:
@@ -121,6 +145,15 @@ class StoredToken:
     payload: TokenPayload | None
     version_id: str | None
     problem: str | None = None
+
+
+@dataclass(frozen=True)
+class SecretLabels:
+    """A secret's identity and its staging labels by version id (DescribeSecret)."""
+
+    arn: str
+    name: str
+    stages: dict[str, tuple[str, ...]]
 
 
 @dataclass(frozen=True)
@@ -274,8 +307,17 @@ def _calling(action: str, secret_id: str, call: Callable[[], T]) -> T:
 class SecretStore:
     """Reads and writes of the job's secrets, over a boto3 Secrets Manager client."""
 
-    def __init__(self, client: SecretsManagerClient) -> None:
+    def __init__(self, client: SecretsManagerClient, write_slot: Callable[[], None] | None = None) -> None:
+        """``write_slot`` is called before each write (PutSecretValue, UpdateSecretVersionStage)
+        and returns when it may be sent: ``pacing.secrets_write_slot`` keeps a run under Secrets
+        Manager's writes-per-second quota. None: writes are not paced."""
         self._client = client
+        self._write_slot = write_slot
+
+    def _write(self, action: str, secret_id: str, call: Callable[[], T]) -> T:
+        if self._write_slot is not None:
+            self._write_slot()
+        return _calling(action, secret_id, call)
 
     def _value(self, secret_id: str, stage: str = CURRENT_STAGE) -> Mapping[str, Any]:
         return _calling(
@@ -423,7 +465,7 @@ class SecretStore:
         to the version read; Secrets Manager refuses the move when another writer moved it."""
         # The version id is the idempotency key: a retried write can never add a second version.
         version_id = str(uuid.uuid4())
-        put = _calling(
+        put = self._write(
             "PutSecretValue",
             secret_id,
             lambda: self._client.put_secret_value(
@@ -436,6 +478,16 @@ class SecretStore:
         if CURRENT_STAGE in put.get("VersionStages", []):
             # The secret had no version: Secrets Manager made the first one current itself.
             return PublishResult(published=True, version_id=version_id)
+        return self.promote(secret_id, version_id, payload, expected_version)
+
+    def promote(
+        self, secret_id: str, version_id: str, payload: TokenPayload, expected_version: str | None
+    ) -> PublishResult:
+        """Move AWSCURRENT to the written version ``version_id`` (holding ``payload``) with
+        ``RemoveFromVersionId=expected_version``: the compare-and-swap of :meth:`publish`, also
+        the rotation protocol's finishSecret. When another run moved AWSCURRENT meanwhile, the
+        token that lives longer stays current (``published`` False and ``current`` set when it
+        is the other one). Raises ``StoreError`` when AWSCURRENT keeps moving."""
         expected = expected_version
         for _ in range(_CAS_ROUNDS):
             if self._move_current(secret_id, version_id, expected):
@@ -458,7 +510,7 @@ class SecretStore:
         False when it no longer sat on ``expected``. Raises ``StoreError``."""
         try:
             if expected:
-                _calling(
+                self._write(
                     "UpdateSecretVersionStage",
                     secret_id,
                     lambda: self._client.update_secret_version_stage(
@@ -469,7 +521,7 @@ class SecretStore:
                     ),
                 )
             else:
-                _calling(
+                self._write(
                     "UpdateSecretVersionStage",
                     secret_id,
                     lambda: self._client.update_secret_version_stage(
@@ -479,6 +531,110 @@ class SecretStore:
         except StageMovedError:
             return False
         return True
+
+    def labels(self, secret_id: str) -> SecretLabels:
+        """The secret's ARN, name and staging labels by version (DescribeSecret
+        ``VersionIdsToStages``). Raises ``StoreError``."""
+        answer = self._describe(secret_id)
+        stages = answer.get("VersionIdsToStages") or {}
+        return SecretLabels(
+            arn=str(answer.get("ARN") or ""),
+            name=str(answer.get("Name") or ""),
+            stages={str(v): tuple(labels) for v, labels in stages.items()},
+        )
+
+    def read_version(self, secret_id: str, version_id: str, stage: str) -> StoredToken:
+        """The version ``version_id`` of a token secret if ``stage`` labels it (the rotation
+        protocol's AWSPENDING version); no payload when that version has no value yet."""
+        try:
+            answer = _calling(
+                "GetSecretValue",
+                secret_id,
+                lambda: self._client.get_secret_value(
+                    SecretId=secret_id, VersionId=version_id, VersionStage=stage
+                ),
+            )
+        except SecretNotFoundError:
+            self._describe(secret_id)  # raises for a secret that does not exist
+            return StoredToken(payload=None, version_id=None)
+        return _stored_token(answer)
+
+    def put_version(self, secret_id: str, version_id: str, payload: TokenPayload, stage: str) -> None:
+        """Write ``payload`` as version ``version_id`` labelled ``stage`` only (the rotation
+        protocol's createSecret: ``ClientRequestToken`` is the version id Secrets Manager chose,
+        so a retried step cannot add a second version)."""
+        _calling(
+            "PutSecretValue",
+            secret_id,
+            lambda: self._client.put_secret_value(
+                SecretId=secret_id,
+                ClientRequestToken=version_id,
+                SecretString=payload.to_json(),
+                VersionStages=[stage],
+            ),
+        )
+
+    def stage_document(self, secret_id: str, doc: dict[str, Any], stage: str) -> str:
+        """Write ``doc`` as a new version labelled ``stage`` only (AWSCURRENT does not move);
+        returns its version id. ``credentials put --stage`` writes AWSPENDING so."""
+        version_id = str(uuid.uuid4())
+        _calling(
+            "PutSecretValue",
+            secret_id,
+            lambda: self._client.put_secret_value(
+                SecretId=secret_id,
+                ClientRequestToken=version_id,
+                SecretString=json.dumps(doc),
+                VersionStages=[stage],
+            ),
+        )
+        return version_id
+
+    def read_credentials_version(
+        self, secret_id: str, version_id: str, stage: str, auth_method: str
+    ) -> Credentials:
+        """The credentials of version ``version_id`` when ``stage`` labels it, parsed."""
+        answer = _calling(
+            "GetSecretValue",
+            secret_id,
+            lambda: self._client.get_secret_value(
+                SecretId=secret_id, VersionId=version_id, VersionStage=stage
+            ),
+        )
+        return parse_credentials(answer.get("SecretString"), secret_id, auth_method)
+
+    def move_stage(self, secret_id: str, stage: str, to_version: str, from_version: str | None) -> None:
+        """Move ``stage`` to ``to_version``; with ``from_version`` (where this caller read it),
+        Secrets Manager refuses the move if it is elsewhere by then (``StageMovedError``)."""
+        if from_version:
+            _calling(
+                "UpdateSecretVersionStage",
+                secret_id,
+                lambda: self._client.update_secret_version_stage(
+                    SecretId=secret_id,
+                    VersionStage=stage,
+                    MoveToVersionId=to_version,
+                    RemoveFromVersionId=from_version,
+                ),
+            )
+        else:
+            _calling(
+                "UpdateSecretVersionStage",
+                secret_id,
+                lambda: self._client.update_secret_version_stage(
+                    SecretId=secret_id, VersionStage=stage, MoveToVersionId=to_version
+                ),
+            )
+
+    def remove_stage(self, secret_id: str, stage: str, version_id: str) -> None:
+        """Take ``stage`` off ``version_id`` (UpdateSecretVersionStage RemoveFromVersionId)."""
+        _calling(
+            "UpdateSecretVersionStage",
+            secret_id,
+            lambda: self._client.update_secret_version_stage(
+                SecretId=secret_id, VersionStage=stage, RemoveFromVersionId=version_id
+            ),
+        )
 
     def read_document(self, secret_id: str) -> StoredDocument:
         """AWSCURRENT of a secret holding a JSON object (the credentials secret), for a
@@ -504,6 +660,8 @@ class SecretStore:
         :class:`WriteUnknownError` when the answer was lost (a timeout, a closed connection, a
         5xx) and AWS may have applied the write, other ``StoreError`` when it was refused."""
         version_id = request_token or str(uuid.uuid4())
+        if self._write_slot is not None:
+            self._write_slot()
         try:
             self._client.put_secret_value(
                 SecretId=secret_id, ClientRequestToken=version_id, SecretString=json.dumps(doc)

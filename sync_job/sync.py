@@ -270,18 +270,9 @@ class _Run:
     ) -> EnvironmentResult | Later[EnvironmentResult]:
         """One round of ``entry``'s refresh; ``previous`` is its first round's result when this
         is the retry. Returns :class:`Later` when ``plan.retry_at`` says to try once more."""
-        env, stored = entry.env, entry.stored
-        assert stored is not None  # a due or pulled-forward entry was read
+        env = entry.env
         try:
-            # An early refresh never spends the last of the secret's version budget (budget.py).
-            early = entry.decision is Decision.PULLED_FORWARD
-            now = self.job.clock.now()
-            no_room = write_budget.early_refusal(self.job.store, env.token_secret, now) if early else None
-            refreshed = (
-                Refreshed(not_attempted(env, stored.payload, no_room, now))
-                if no_room
-                else self.refresher.refresh(env, stored, creds[env.name])
-            )
+            refreshed = self._refresh(entry, creds[env.name])
         except SyncJobError as exc:
             refreshed = Refreshed(failed(env, exc.message))
         except Exception as exc:  # one environment's bug must not stop the others
@@ -312,6 +303,18 @@ class _Run:
             error=result.error,
         )
         return Later(result, at)
+
+    def _refresh(self, entry: PlannedEnvironment, creds: Credentials | str) -> Refreshed:
+        """The refresh steps (``refresh.Refresher``) for ``entry``; an early refresh first makes
+        sure it does not spend the last of the secret's version budget (``budget.py``)."""
+        env, stored = entry.env, entry.stored
+        assert stored is not None  # a due or pulled-forward entry was read
+        if entry.decision is Decision.PULLED_FORWARD:
+            now = self.job.clock.now()
+            no_room = write_budget.early_refusal(self.job.store, env.token_secret, now)
+            if no_room:
+                return Refreshed(not_attempted(env, stored.payload, no_room, now))
+        return self.refresher.refresh(env, stored, creds)
 
     def stuck(self, entry: PlannedEnvironment, why: str, began: bool) -> EnvironmentResult:
         """``entry``'s result when the pool gave up on it: an early refresh changes nothing."""

@@ -48,7 +48,9 @@ pytestmark = [pytest.mark.infra, pytest.mark.timeout(900)]
 NAME = "paxos-sync-job"
 PAXOS_ENVIRONMENTS = ("sandbox", "production")
 JWT_ENV = "partner"  # private_key_jwt, added to the example by the test's override.tf
-ENVIRONMENTS = (*PAXOS_ENVIRONMENTS, JWT_ENV)
+# private_key_jwt signed by a KMS key the module creates (signing_key_spec): no key stored.
+KMS_ENV = "keyless"
+ENVIRONMENTS = (*PAXOS_ENVIRONMENTS, JWT_ENV, KMS_ENV)
 JWT_SCOPES = ["partner:read", "partner:write"]
 # Every AWS service the module touches; each is pointed at moto. A service missing here would
 # be sent to the dead loopback proxy and fail, never to AWS.
@@ -83,7 +85,19 @@ module "sync_job" {{
       timeout_seconds    = 7.5
       consumer_role_arns = []
     }}
+    {KMS_ENV} = {{
+      token_url          = {json.dumps(token_url)}
+      scopes             = {json.dumps(JWT_SCOPES)}
+      auth_method        = "private_key_jwt"
+      signing_key_spec   = "ECC_NIST_P256"
+      consumer_role_arns = []
+    }}
   }})
+  # moto's RotateSecret keeps only AutomaticallyAfterDays (a ScheduleExpression reads back as
+  # rotation disabled, which the provider takes for a resource gone) and invokes the function
+  # through its Lambda backend: the rotation registration cannot be applied here. The protocol
+  # itself is tested against moto in tests/integration/test_secret_rotation.py.
+  token_rotation_schedule_expression = null
 }}
 
 provider "aws" {{
@@ -98,6 +112,25 @@ provider "aws" {{
   }}
 }}
 """
+
+
+QUICK_START_SECRETS = {
+    "credentials": "paxos/sandbox/client-credentials",
+    "token": "paxos/sandbox/access-token",
+}
+
+
+def adopt_tf(sm: Any) -> str:
+    """The quick start's `aws secretsmanager create-secret` of both sandbox secrets (no value, no
+    key: the account's default), then the import blocks of docs/infra.md for them."""
+    blocks = []
+    for resource, name in QUICK_START_SECRETS.items():
+        arn = sm.create_secret(Name=name)["ARN"]
+        blocks.append(
+            f'import {{\n  to = module.sync_job.aws_secretsmanager_secret.{resource}["sandbox"]\n'
+            f"  id = {json.dumps(arn)}\n}}\n"
+        )
+    return "# Test only: adopt the quick start's secrets (docs/infra.md).\n" + "\n".join(blocks)
 
 
 @dataclass
@@ -148,6 +181,10 @@ def stack(lambda_package: Package, tmp_path_factory: pytest.TempPathFactory) -> 
                 indent=2,
             )
         )
+        # The README's quick start made the sandbox's two secrets by hand, with the names the
+        # module uses; docs/infra.md "Adopting the quick start's secrets" imports them instead of
+        # failing with ResourceExistsException. The same import blocks, for real:
+        (example / "adopt.tf").write_text(adopt_tf(aws_client("secretsmanager", endpoint)))
         tf.init()
         applied = tf.run("apply", "-auto-approve", "-input=false", "-no-color", timeout=600)
         stack = Stack(
@@ -205,13 +242,20 @@ def test_apply_creates_function_schedule_roles_key_secrets_alarms_dashboard(stac
     assert function["KMSKeyArn"] == out["kms_key_arn"]
     # moto 5.2.5 accepts a function's DeadLetterConfig but does not keep it (GetFunction leaves
     # it out), so that one parameter is checked in the CreateFunction request Terraform sent.
-    (create,) = stack.moto.find("POST", "/2015-03-31/functions")
+    # (The prefix also matches the permission's POST .../functions/NAME/policy.)
+    (create,) = [
+        r
+        for r in stack.moto.find("POST", "/2015-03-31/functions")
+        if r.path.rstrip("/").endswith("/functions")
+    ]
     assert json.loads(create.body)["DeadLetterConfig"]["TargetArn"].endswith(f":{NAME}-dead-letter")
     expected_hash = base64.b64encode(hashlib.sha256(stack.package.zip_path.read_bytes()).digest()).decode()
     assert function["CodeSha256"] == expected_hash
     variables = function["Environment"]["Variables"]
     assert variables["SYNC_JOB_METRICS_NAMESPACE"] == "SyncJob"
     config = tomllib.loads(variables["SYNC_JOB_CONFIG_TOML"])
+    # The write budget's arithmetic gets the real schedule: rate(5 minutes), the module's default.
+    assert config["defaults"]["schedule_seconds"] == 300
     assert sorted(config["environments"]) == sorted(ENVIRONMENTS)
     for env in ENVIRONMENTS:
         table = config["environments"][env]
@@ -344,6 +388,39 @@ def test_apply_creates_function_schedule_roles_key_secrets_alarms_dashboard(stac
 # --- least privilege, read back from what was applied ---------------------------------------
 
 
+def test_the_quick_start_s_secrets_are_adopted_not_refused(stack: Stack) -> None:
+    assert "2 imported" in stack.apply_log
+    sm = stack.client("secretsmanager")
+    for resource, name in QUICK_START_SECRETS.items():
+        described = sm.describe_secret(SecretId=name)
+        outputs = stack.outputs["token_secret_arns" if resource == "token" else "credentials_secret_arns"]
+        assert described["ARN"] == outputs["sandbox"]
+        # Now the module's: its key, its tags.
+        assert described["KmsKeyId"] in (
+            stack.outputs["kms_key_arn"],
+            stack.outputs["kms_key_arn"].split("/")[-1],
+        )
+        assert {"Key": "sync-job:environment", "Value": "sandbox"} in described["Tags"]
+
+
+def test_reader_policy_output_grants_one_token_and_the_key_through_secrets_manager(stack: Stack) -> None:
+    out = stack.outputs
+    assert sorted(out["reader_policy_json"]) == sorted(ENVIRONMENTS)
+    for env in ENVIRONMENTS:
+        policy = json.loads(out["reader_policy_json"][env])
+        by_sid = {s["Sid"]: s for s in policy["Statement"]}
+        read = by_sid["ReadTheToken"]
+        assert read["Resource"] == out["token_secret_arns"][env]
+        assert sorted(read["Action"]) == ["secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue"]
+        decrypt = by_sid["DecryptTheTokenSecretThroughSecretsManager"]
+        assert decrypt["Action"] == "kms:Decrypt" and decrypt["Resource"] == out["kms_key_arn"]
+        assert decrypt["Condition"]["StringEquals"] == {
+            "kms:ViaService": f"secretsmanager.{REGION}.amazonaws.com",
+            "kms:EncryptionContext:SecretARN": out["token_secret_arns"][env],
+        }
+        assert set(by_sid) == {"ReadTheToken", "DecryptTheTokenSecretThroughSecretsManager"}
+
+
 def test_no_applied_policy_allows_a_secretsmanager_or_kms_action_on_star(stack: Stack) -> None:
     state = stack.tf.show_json()
     findings, documents = find_wildcard_grants(state)
@@ -368,6 +445,11 @@ def test_no_applied_policy_allows_a_secretsmanager_or_kms_action_on_star(stack: 
     ]
     assert sorted(_list(by_sid["ReadClientCredentials"]["Resource"])) == credentials
     assert _list(by_sid["ReadClientCredentials"]["Action"]) == ["secretsmanager:GetSecretValue"]
+    assert sorted(_list(by_sid["PromoteStagedClientCredentials"]["Resource"])) == credentials
+    assert sorted(_list(by_sid["PromoteStagedClientCredentials"]["Action"])) == [
+        "secretsmanager:DescribeSecret",
+        "secretsmanager:UpdateSecretVersionStage",
+    ]
     key_statement = by_sid["UseTheKeyForTheseSecretsOnly"]
     assert _list(key_statement["Resource"]) == [stack.outputs["kms_key_arn"]]
     assert sorted(_list(key_statement["Action"])) == ["kms:Decrypt", "kms:GenerateDataKey"]
@@ -503,6 +585,20 @@ def test_packaged_handler_writes_valid_tokens_into_the_terraform_created_secrets
             {"client_id": client_ids[JWT_ENV], "private_key": private_pem, "certificate": certificate_pem}
         ),
     )
+    # Keyless: the module made the signing key; the provider gets its public key (an output),
+    # the credentials secret only the client id.
+    client_ids[KMS_ENV] = f"{KMS_ENV}-client-{uuid.uuid4().hex[:6]}"
+    assert config["environments"][KMS_ENV]["kms_key_id"] == out["signing_key_arns"][KMS_ENV]
+    stack.tokens.add_client(
+        client_ids[KMS_ENV],
+        scopes=JWT_SCOPES,
+        auth_method="private_key_jwt",
+        public_key_pem=out["signing_public_keys"][KMS_ENV],
+    )
+    sm.put_secret_value(
+        SecretId=out["credentials_secret_arns"][KMS_ENV],
+        SecretString=json.dumps({"client_id": client_ids[KMS_ENV]}),
+    )
     before = stack.tokens.count()
 
     first = run_packaged_handler(stack, {}, tmp_path)
@@ -525,6 +621,7 @@ def test_packaged_handler_writes_valid_tokens_into_the_terraform_created_secrets
         "sandbox": "client_secret_post",
         "production": "client_secret_post",
         JWT_ENV: "private_key_jwt",
+        KMS_ENV: "private_key_jwt",
     }
 
     now = datetime.now(UTC)

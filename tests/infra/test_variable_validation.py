@@ -17,6 +17,9 @@ pytestmark = [pytest.mark.infra, pytest.mark.timeout(600)]
 ROOT_TF = """\
 variable "environments" { type = any }
 variable "lambda_architecture" { type = string }
+variable "schedule_expression" { type = string }
+variable "token_rotation_schedule_expression" { type = string }
+variable "job_defaults" { type = any }
 
 provider "aws" {
   region                      = "us-east-1"
@@ -33,6 +36,10 @@ module "sync_job" {
   lambda_package_path = "sync-job-lambda-x86_64.zip"
   lambda_architecture = var.lambda_architecture
   environments        = var.environments
+  job_defaults        = var.job_defaults
+
+  schedule_expression                = var.schedule_expression
+  token_rotation_schedule_expression = var.token_rotation_schedule_expression
 }
 """
 URL = "https://login.example.com/oauth2/token"
@@ -50,10 +57,25 @@ def plan(tmp_path_factory: pytest.TempPathFactory) -> Any:
         pytest.skip(str(exc))
     tf.init()
 
-    def run(environments: dict[str, Any], architecture: str = "x86_64") -> list[str]:
+    def run(
+        environments: dict[str, Any],
+        architecture: str = "x86_64",
+        *,
+        schedule: str = "rate(5 minutes)",
+        rotation: str = "rate(4 hours)",
+        job_defaults: dict[str, Any] | None = None,
+    ) -> list[str]:
         """The validation messages of `terraform plan`, whitespace collapsed."""
         (work / "test.auto.tfvars.json").write_text(
-            json.dumps({"environments": environments, "lambda_architecture": architecture})
+            json.dumps(
+                {
+                    "environments": environments,
+                    "lambda_architecture": architecture,
+                    "schedule_expression": schedule,
+                    "token_rotation_schedule_expression": rotation,
+                    "job_defaults": job_defaults or {},
+                }
+            )
         )
         proc = tf.run("plan", "-input=false", "-no-color", timeout=300, check=False)
         blocks = proc.stderr.split("Error: ")[1:]
@@ -77,6 +99,12 @@ def test_each_rule_refuses_its_input(plan: Any) -> None:
                 "kms_key_id": "arn:aws:kms:us-east-1:123456789012:key/k",
                 "client_assertion_file": "/var/run/secrets/token",
             },
+            "spec_with_a_secret": {"token_url": URL, "signing_key_spec": "RSA_2048"},
+            "alias_cannot_be_granted": {
+                "token_url": URL,
+                "auth_method": "private_key_jwt",
+                "kms_key_id": "arn:aws:kms:us-east-1:123456789012:alias/sync-job",
+            },
             "sts_without_audience": {
                 "token_url": URL,
                 "auth_method": "private_key_jwt",
@@ -94,6 +122,8 @@ def test_each_rule_refuses_its_input(plan: Any) -> None:
         "lambda_architecture: x86_64 or arm64",
         "kms_key_id, client_assertion_source and client_assertion_file exclude each other",
         'client_assertion_source must be "aws_sts", with client_assertion_audience',
+        "signing_key_spec (RSA_2048, RSA_3072, RSA_4096 or ECC_NIST_P256) creates a signing key",
+        "kms_key_id must be a key ARN",
     ]
     for message in expected:
         assert sum(message in e for e in errors) == 1, (message, errors)
@@ -114,13 +144,19 @@ def test_a_valid_environment_with_every_new_key_passes(plan: Any) -> None:
                 "max_attempts": 3,
                 "timeout_seconds": 2.5,
                 "max_lifetime_seconds": 86400,
-                "refresh_margin_seconds": 0,
+                # Above the schedule's 300 s: a margin of 0 would lapse every token (refused).
+                "refresh_margin_seconds": 600,
             },
             "paxos": {"token_url": URL, "scopes": ["funding:read_profile"]},
             "kms": {
                 "token_url": URL,
                 "auth_method": "private_key_jwt",
                 "kms_key_id": "arn:aws:kms:us-east-1:123456789012:key/k",
+            },
+            "created_key": {
+                "token_url": URL,
+                "auth_method": "private_key_jwt",
+                "signing_key_spec": "ECC_NIST_P256",
             },
             "federated": {
                 "token_url": URL,
@@ -134,3 +170,66 @@ def test_a_valid_environment_with_every_new_key_passes(plan: Any) -> None:
         architecture="arm64",
     )
     assert errors == []
+
+
+@pytest.mark.parametrize(
+    ("schedule", "margin", "interval"),
+    [
+        ("rate(20 minutes)", 900, 1200),  # issue 21's example: the default margin, a 20-minute rate
+        ("rate(15 minutes)", 900, 900),  # I = M: the token expires while the run requests its successor
+        ("rate(1 hour)", 900, 3600),
+        ("cron(7,37 * * * ? *)", 900, 1800),  # the old CI example's twice an hour
+        ("cron(0/30 * * * ? *)", 900, 1800),
+        ("cron(10,25,40 * * * ? *)", 900, 1800),  # the longest gap is across the hour: 40 -> 10
+    ],
+)
+def test_a_schedule_that_guarantees_lapses_is_refused_with_the_arithmetic(
+    plan: Any, schedule: str, margin: int, interval: int
+) -> None:
+    errors = plan({"paxos": {"token_url": URL}}, schedule=schedule)
+    assert len(errors) == 1, errors
+    assert f"schedule_expression: {schedule} runs up to {interval} s apart" in errors[0]
+    assert f"the smallest refresh_margin_seconds is {margin} s" in errors[0]
+    assert f"({margin} - {interval} = {margin - interval} s, must be > 0)" in errors[0]
+
+
+def test_the_smallest_margin_of_any_environment_counts(plan: Any) -> None:
+    envs = {"wide": {"token_url": URL}, "narrow": {"token_url": URL, "refresh_margin_seconds": 240}}
+    (error,) = plan(envs, schedule="rate(5 minutes)")
+    assert "the smallest refresh_margin_seconds is 240 s" in error
+    # A wider margin in job_defaults lets a slower schedule through, and an environment's own wins.
+    assert (
+        plan(
+            {"paxos": {"token_url": URL}},
+            schedule="rate(20 minutes)",
+            job_defaults={"refresh_margin_seconds": 1800},
+        )
+        == []
+    )
+
+
+@pytest.mark.parametrize(
+    "schedule",
+    [
+        "rate(5 minutes)",
+        "rate(1 minute)",
+        "cron(0/5 * * * ? *)",
+        "cron(* * * * ? *)",
+        "cron(0 8 ? * MON-FRI *)",
+    ],
+)
+def test_schedules_that_keep_tokens_fresh_pass(plan: Any, schedule: str) -> None:
+    # The last one is not computed (hours restricted): not refused, the docs say so.
+    assert plan({"paxos": {"token_url": URL}}, schedule=schedule) == []
+
+
+@pytest.mark.parametrize("rotation", ["rate(1 hour)", "rate(3 hours)", "every day"])
+def test_a_rotation_schedule_secrets_manager_refuses_is_refused(plan: Any, rotation: str) -> None:
+    (error,) = plan({"paxos": {"token_url": URL}}, rotation=rotation)
+    assert "token_rotation_schedule_expression: rate(N hours) with N of 4 or more" in error
+
+
+def test_revocation_url_must_be_https(plan: Any) -> None:
+    (error,) = plan({"paxos": {"token_url": URL, "revocation_url": "http://oauth.example.com/revoke"}})
+    assert "revocation_url must be https://" in error
+    assert plan({"paxos": {"token_url": URL, "revocation_url": "https://oauth.example.com/revoke"}}) == []

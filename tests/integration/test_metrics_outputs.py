@@ -348,3 +348,21 @@ def test_a_push_to_a_real_pushgateway_through_the_transport(harness: Harness, tm
         pushed = gateway.scrape(job="sync_job", instance="t1")
     assert result.exit_code == 0, result.stderr
     assert pushed[LAST_OUTCOME][REFRESHED] == 1
+
+
+def test_a_previous_file_it_cannot_read_is_replaced_with_a_warning_and_keeps_its_mode(
+    harness: Harness, tmp_path: Path
+) -> None:
+    if os.geteuid() == 0:
+        pytest.skip("root reads a mode-000 file")
+    harness.add_env("sandbox")
+    path = tmp_path / "sync_job.prom"
+    path.write_text(FOREIGN + "\n")
+    path.chmod(0o200)
+    result = harness.cli("run", "--metrics-file", str(path))
+    assert result.exit_code == 0, result.stderr
+    assert (
+        f"sync-job: warning: metrics: previous {path} unreadable (Permission denied), replaced"
+        in result.stderr
+    )
+    assert stat.S_IMODE(path.stat().st_mode) == 0o200

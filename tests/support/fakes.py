@@ -10,6 +10,7 @@ real ``TokenClient``, :class:`MemoryStore` for ``sync_job.store.SecretsStore`` u
 from __future__ import annotations
 
 import bisect
+import collections
 import json
 import random
 import threading
@@ -25,6 +26,7 @@ from sync_job import clock
 from sync_job.config import Config, EnvironmentConfig, parse_config
 from sync_job.credentials import Credentials
 from sync_job.errors import SecretNotFoundError, StoreError, SyncJobError
+from sync_job.oauth import FetchResult, TokenResponse
 from sync_job.pacing import HostPacer
 from sync_job.payload import TokenPayload, parse_payload
 from sync_job.redact import Secret
@@ -352,6 +354,35 @@ class MemoryStore(SecretsFake):
         self.put(payload)
         self._write("UpdateSecretVersionStage")
         return PublishResult(published=True, version_id=self._version_id())
+
+
+class FakeTokenSource:
+    """Stands in for the token client (``refresh.TokenSource``) where a test is about what is built
+    on it (the run, ``credentials put``): ``answer(env, n)`` is the ``n``-th (from 1) request's
+    ``FetchResult`` for ``env``. ``calls`` counts requests per environment, ``seen`` keeps the
+    credentials sent. Tests of the client itself use the real ``TokenClient`` over a fake
+    ``Transport`` (:class:`FakeTokenEndpoint`) or a real token endpoint."""
+
+    def __init__(self, answer: Callable[[EnvironmentConfig, int], FetchResult]) -> None:
+        self.answer = answer
+        self.calls: collections.Counter[str] = collections.Counter()
+        self.seen: list[Credentials] = []
+        self._lock = threading.Lock()
+
+    def fetch(self, env: EnvironmentConfig, creds: Credentials, deadline: float) -> FetchResult:
+        with self._lock:
+            self.calls[env.name] += 1
+            self.seen.append(creds)
+            n = self.calls[env.name]
+        return self.answer(env, n)
+
+
+def issued(
+    on: clock.Clock, token: str = "tok-fake-new-0000", *, scope: str | None = "a", expires_in: int = 3600
+) -> FetchResult:
+    """A successful request's result: ``token`` issued at clock ``on``'s now, living ``expires_in`` s."""
+    response = TokenResponse(Secret(token), "bearer", expires_in, scope)
+    return FetchResult(attempts=1, latency_seconds=0.01, token=response, issued_at=on.now())
 
 
 class FakeSecretsClient:

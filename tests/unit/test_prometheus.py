@@ -4,6 +4,7 @@ textfile's atomic write (checked with prometheus_client's own parser)."""
 from __future__ import annotations
 
 import os
+import stat
 import sys
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -255,3 +256,54 @@ def test_the_cli_does_not_import_prometheus_client_unless_asked() -> None:
     code = "import sys, sync_job.cli, sync_job.lambda_handler; print('prometheus_client' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_a_previous_file_that_cannot_be_opened_is_replaced_with_a_warning_and_keeps_its_mode(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """EACCES reading it back (root reads anything, so the refusal is simulated here; the
+    integration test covers it for other users): a warning, the file replaced, its mode kept."""
+    path = tmp_path / "sync_job.prom"
+    path.write_text("Bearer LEAKMARK-other-app-0123456789\n")
+    path.chmod(0o640)
+    real_open = os.open
+
+    def refusing(file: str, flags: int, *args: int) -> int:
+        if os.fspath(file) == os.fspath(path) and not flags & (os.O_WRONLY | os.O_RDWR):
+            raise PermissionError(13, "Permission denied")
+        return real_open(file, flags, *args)
+
+    monkeypatch.setattr(os, "open", refusing)
+    warnings = write_textfile(
+        path, run_samples(Report(results=(failed(),)), started_at=2.0, duration_seconds=1)
+    )
+    assert warnings == [f"previous {path} unreadable (Permission denied), replaced; nothing carried over"]
+    assert stat.S_IMODE(path.stat().st_mode) == 0o640
+    assert "LEAKMARK" not in path.read_text()
+
+
+def test_a_push_stuck_where_no_socket_deadline_reaches_is_given_up_on() -> None:
+    """A transport that never returns (as a gateway name that never resolves would: getaddrinfo
+    cannot be cut): push still ends by its deadline plus PUSH_STRAGGLER_SECONDS."""
+    import threading
+    import time
+
+    from sync_job.transport import HttpRequest, HttpResponse
+
+    release = threading.Event()
+
+    class Stuck:
+        def send(self, request: HttpRequest) -> HttpResponse:
+            release.wait(30)
+            raise AssertionError("released")
+
+    samples = run_samples(Report(results=(refreshed(),)), started_at=1.0, duration_seconds=1)
+    started = time.monotonic()
+    try:
+        with pytest.raises(
+            prom.PushError, match=r"^no answer within the push deadline of 1 s \(0 of 2 groups pushed\)$"
+        ):
+            prom.push("http://127.0.0.1:9", samples, instance="t", timeout=1.0, transport=Stuck())
+    finally:
+        release.set()
+    assert time.monotonic() - started < 1.0 + prom.PUSH_STRAGGLER_SECONDS + 0.3

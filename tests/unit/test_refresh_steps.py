@@ -1,6 +1,6 @@
 """One environment's refresh as named steps (refresh.py), each on its own, and ``credentials put``
 going through the same request, check and publish steps as a run. The in-memory store
-(fakes.MemoryStore), a scripted token source, a manual clock; the wire is covered by test_run_against_servers.py,
+(fakes.MemoryStore), fakes.FakeTokenSource, a manual clock; the wire is covered by test_run_against_servers.py,
 test_publish_cas.py and test_credentials_put.py."""
 
 from __future__ import annotations
@@ -12,37 +12,36 @@ from typing import Any
 
 import pytest
 
-from sync_job.config import EnvironmentConfig
 from sync_job.credentials import Credentials
 from sync_job.errors import DeadlineError, OAuthError, RateLimitedError, SyncJobError, TokenRequestError
-from sync_job.oauth import FetchResult, TokenResponse
+from sync_job.oauth import FetchResult
 from sync_job.redact import Secret
 from sync_job.refresh import check_token, publish_token, request_token
 from sync_job.report import Outcome
 from sync_job.rotation import put_credentials
 from sync_job.secret_input import NewCredentials
 from sync_job.sync import Job
-from tests.support.fakes import SECRET_ID, ManualClock, MemoryStore, config, env_config, stored_payload
+from tests.support.fakes import (
+    SECRET_ID,
+    FakeTokenSource,
+    ManualClock,
+    MemoryStore,
+    config,
+    env_config,
+    issued,
+    stored_payload,
+)
 
 ENV = env_config("sandbox", scopes=["a", "b"])
 CREDS = Credentials("cid", client_secret=Secret("sec-ret-value-1"), source="c", warnings=("a note",))
 
 
-@dataclass
-class Answer:
-    """A token source answering every request with ``result``."""
-
-    result: FetchResult
-    requests: int = 0
-
-    def fetch(self, env: EnvironmentConfig, creds: Credentials, deadline: float) -> FetchResult:
-        self.requests += 1
-        return self.result
+def _answer(result: FetchResult) -> FakeTokenSource:
+    return FakeTokenSource(lambda env, n: result)
 
 
 def _token(clock: ManualClock, scope: str | None = "a b", expires_in: int = 3600) -> FetchResult:
-    token = TokenResponse(Secret("tok-step-new-0000"), "bearer", expires_in, scope)
-    return FetchResult(attempts=1, latency_seconds=0.01, token=token, issued_at=clock.now())
+    return issued(clock, "tok-step-new-0000", scope=scope, expires_in=expires_in)
 
 
 # --- step 2: request ------------------------------------------------------------------------------
@@ -67,10 +66,10 @@ def test_the_request_step_says_whether_anything_was_sent_and_whether_a_retry_may
     clock = ManualClock()
     attempts = 1 if sent else 0
     result = _token(clock) if error is None else FetchResult(attempts=attempts, error=error)
-    tokens = Answer(result)
+    tokens = _answer(result)
     requested = request_token(tokens, ENV, CREDS, deadline=clock.monotonic() + 60)
     assert (requested.sent, requested.transient) == (sent, transient)
-    assert requested.fetched is result and tokens.requests == 1
+    assert requested.fetched is result and tokens.calls["sandbox"] == 1
 
 
 # --- step 3: check --------------------------------------------------------------------------------
@@ -165,7 +164,7 @@ def test_the_publish_step_never_writes_a_worse_or_expired_token(row: Row) -> Non
 # --- credentials put goes through the same steps --------------------------------------------------
 
 
-def _put(clock: ManualClock, store: MemoryStore, tokens: Answer) -> Any:
+def _put(clock: ManualClock, store: MemoryStore, tokens: FakeTokenSource) -> Any:
     store.documents["c"] = {"client_id": "cid", "client_secret": "old-secret-value"}
     job = Job(config=config("sandbox", scopes=["a", "b"]), store=store, tokens=tokens, clock=clock)
     return put_credentials(job, "sandbox", NewCredentials(client_secret=Secret("new-secret-value")))
@@ -175,7 +174,7 @@ def test_put_publishes_its_test_token_through_the_publish_step() -> None:
     clock = ManualClock()
     store = MemoryStore(clock)
     store.put(stored_payload(clock, 100, "tok-stored-old"))
-    result = _put(clock, store, Answer(_token(clock)))
+    result = _put(clock, store, _answer(_token(clock)))
     assert result.ok and result.tested and result.stored and result.published
     assert store.documents["c"]["client_secret"] == "new-secret-value"
     assert store.current is not None and store.current.access_token.reveal() == "tok-step-new-0000"
@@ -190,7 +189,7 @@ def test_put_never_publishes_a_test_token_that_expired_while_the_credentials_wer
     stored = stored_payload(clock, 3000, "tok-stored-good")
     store.put(stored)
     store.before_put_document = functools.partial(clock.advance, 301)
-    result = _put(clock, store, Answer(_token(clock, expires_in=300)))
+    result = _put(clock, store, _answer(_token(clock, expires_in=300)))
     assert result.stored and not result.published
     assert store.current == stored and len(store.history) == 1
     assert "the token was not published: the new token had expired" in (result.error or "")
@@ -199,7 +198,7 @@ def test_put_never_publishes_a_test_token_that_expired_while_the_credentials_wer
 def test_put_tests_with_the_check_step_and_stores_nothing_when_a_scope_is_lacking() -> None:
     clock = ManualClock()
     store = MemoryStore(clock)
-    result = _put(clock, store, Answer(_token(clock, scope="a")))
+    result = _put(clock, store, _answer(_token(clock, scope="a")))
     assert not result.tested and store.current is None
     assert store.documents["c"]["client_secret"] == "old-secret-value"
     assert "test failed: the granted scope lacks b; nothing stored" in (result.error or "")

@@ -1,13 +1,12 @@
 """`Job.run` trying an environment again later in the run after its host failed: one result, one
 log line and one progress call per environment, whatever the clock, an interrupt or the budget
-does (a hostile review's cases). In-memory store and token source; the real Job."""
+does (a hostile review's cases). In-memory store, fakes.FakeTokenSource; the real Job."""
 
 from __future__ import annotations
 
 import logging
 import threading
 import time
-from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -18,13 +17,13 @@ from sync_job.clock import Clock, SystemClock
 from sync_job.config import Config, EnvironmentConfig, parse_config
 from sync_job.credentials import Credentials
 from sync_job.errors import TokenRequestError
-from sync_job.oauth import FetchResult, TokenResponse
+from sync_job.oauth import FetchResult
 from sync_job.payload import TokenPayload
 from sync_job.redact import Secret
 from sync_job.report import EnvironmentResult, Outcome
 from sync_job.store import CURRENT_STAGE, PublishResult, StoredToken
 from sync_job.sync import Interrupt, Job
-from tests.support.fakes import ManualClock, SecretsFake, stored_payload
+from tests.support.fakes import FakeTokenSource, ManualClock, SecretsFake, issued, stored_payload
 
 
 class _Store(SecretsFake):
@@ -53,35 +52,27 @@ class _Store(SecretsFake):
         return PublishResult(published=True, version_id="v2")
 
 
-class _Host:
-    """A token source: the first request of each environment in ``fail`` is a 503, every other
-    one a token; the others take ``others_take`` real seconds, so a failure is queued first."""
+def _host(
+    clock: Clock,
+    fail: Sequence[str] = ("a",),
+    others_take: float = 0.3,
+    *,
+    always_fail: Sequence[str] = (),
+    down_until: float = 0.0,
+) -> FakeTokenSource:
+    """A token host: the first request of each environment in ``fail`` is a 503, every other one
+    a token; the others take ``others_take`` real seconds, so a failure is queued first."""
 
-    def __init__(
-        self,
-        clock: Clock,
-        fail: Sequence[str] = ("a",),
-        others_take: float = 0.3,
-        *,
-        always_fail: Sequence[str] = (),
-        down_until: float = 0.0,
-    ) -> None:
-        self.clock, self.fail, self.others_take = clock, set(fail), others_take
-        self.always_fail, self.down_until = set(always_fail), down_until
-        self.calls: Counter[str] = Counter()
-
-    def fetch(self, env: EnvironmentConfig, creds: Credentials, deadline: float) -> FetchResult:
-        self.calls[env.name] += 1
-        down = self.clock.monotonic() < self.down_until or env.name in self.always_fail
-        if down or (env.name in self.fail and self.calls[env.name] == 1):
+    def answer(env: EnvironmentConfig, n: int) -> FetchResult:
+        down = clock.monotonic() < down_until or env.name in always_fail
+        if down or (env.name in fail and n == 1):
             error = TokenRequestError("HTTP 503 from host", transient=True, status=503)
             return FetchResult(attempts=1, error=error)
-        if env.name not in self.fail:
-            time.sleep(self.others_take)
-        token = TokenResponse(
-            access_token=Secret(f"tok-new-{env.name}-0000"), token_type="bearer", expires_in=3600, scope="a"
-        )
-        return FetchResult(attempts=1, latency_seconds=0.01, token=token, issued_at=self.clock.now())
+        if env.name not in fail:
+            time.sleep(others_take)
+        return issued(clock, f"tok-new-{env.name}-0000")
+
+    return FakeTokenSource(answer)
 
 
 def _config(names: Sequence[str], *, one_host: bool = False, **defaults: Any) -> Config:
@@ -112,7 +103,7 @@ def _results_logged(caplog: pytest.LogCaptureFixture) -> list[str]:
 def test_idle_workers_do_not_each_move_a_manual_clock(failing: tuple[str, ...]) -> None:
     clock = ManualClock()
     names = ["a", "b", "c", "d"]
-    host = _Host(clock, fail=failing)
+    host = _host(clock, fail=failing)
     config = _config(
         names, backoff_max_seconds=30, timeout_seconds=10, run_timeout_seconds=100, max_workers=4
     )
@@ -130,7 +121,7 @@ def test_sigterm_while_a_retry_waits_keeps_its_failure_and_returns_at_once(
 ) -> None:
     clock = SystemClock()
     config = _config(["a"], backoff_max_seconds=30, timeout_seconds=1, run_timeout_seconds=120)
-    job = Job(config=config, store=_Store(_due(clock, ["a"])), tokens=_Host(clock), clock=clock)
+    job = Job(config=config, store=_Store(_due(clock, ["a"])), tokens=_host(clock), clock=clock)
     interrupt = Interrupt()
     threading.Timer(0.3, lambda: interrupt.set("SIGTERM", clock.monotonic())).start()
     seen: list[EnvironmentResult] = []
@@ -151,7 +142,7 @@ def test_sigterm_inside_the_grace_of_a_short_retry_keeps_its_failure(
     config = _config(
         ["a"], backoff_initial_seconds=0.1, backoff_max_seconds=1, timeout_seconds=1, run_timeout_seconds=30
     )
-    job = Job(config=config, store=_Store(_due(clock, ["a"])), tokens=_Host(clock), clock=clock)
+    job = Job(config=config, store=_Store(_due(clock, ["a"])), tokens=_host(clock), clock=clock)
     interrupt = Interrupt()
     threading.Timer(0.3, lambda: interrupt.set("SIGTERM", clock.monotonic())).start()
     seen: list[EnvironmentResult] = []
@@ -174,7 +165,7 @@ def test_a_retry_still_running_at_the_deadline_is_reported_once_as_unfinished(
         timeout_seconds=0.5,
         run_timeout_seconds=1.5,
     )
-    job = Job(config=config, store=store, tokens=_Host(clock), clock=clock)
+    job = Job(config=config, store=store, tokens=_host(clock), clock=clock)
     seen: list[EnvironmentResult] = []
     caplog.set_level(logging.INFO, logger="sync_job")
     (result,) = job.run(on_result=seen.append).results
@@ -189,7 +180,7 @@ def test_a_lone_environment_gets_its_token_when_the_host_is_back_within_the_run(
     """The host is down for the run's first 20 s: the first round fails, the second, 30 s later,
     gets the token. Before, the environment waited for the next run."""
     clock = ManualClock()
-    host = _Host(clock, fail=(), down_until=clock.monotonic() + 20)
+    host = _host(clock, fail=(), down_until=clock.monotonic() + 20)
     config = _config(["a"], backoff_max_seconds=30, timeout_seconds=10, run_timeout_seconds=290)
     job = Job(config=config, store=_Store(_due(clock, ["a"])), tokens=host, clock=clock)
     (result,) = job.run().results
@@ -199,7 +190,7 @@ def test_a_lone_environment_gets_its_token_when_the_host_is_back_within_the_run(
 
 def test_a_host_down_for_the_whole_run_gets_two_rounds_only() -> None:
     clock = ManualClock()
-    host = _Host(clock, fail=(), down_until=float("inf"))
+    host = _host(clock, fail=(), down_until=float("inf"))
     config = _config(["a"], backoff_max_seconds=30, timeout_seconds=10, run_timeout_seconds=290)
     job = Job(config=config, store=_Store(_due(clock, ["a"])), tokens=host, clock=clock)
     (result,) = job.run().results

@@ -325,3 +325,61 @@ def kid_of(private_pem: str) -> str:
     from sync_job.jwks import thumbprint
 
     return thumbprint(load_pem_private_key(private_pem.encode(), password=None).public_key())
+
+
+# --- SIGTERM/SIGINT between steps (the CLI's handlers set the interrupt; sync_job.waits) --------
+
+
+class SignalDuring(FakeStore):
+    """Sets the interrupt while the credentials are being written, as a SIGTERM then would."""
+
+    def __init__(self, flag: Any) -> None:
+        super().__init__()
+        self.flag = flag
+
+    def put_document(self, secret_id: str, doc: dict[str, Any], *, request_token: str | None = None) -> str:
+        self.flag.set("SIGTERM", 0.0)
+        return super().put_document(secret_id, doc, request_token=request_token)
+
+
+class SignalDuringTest(FakeTokens):
+    """Sets the interrupt while the test request is answered, as a SIGINT then would."""
+
+    def __init__(self, flag: Any) -> None:
+        super().__init__()
+        self.flag = flag
+
+    def fetch(self, env: EnvironmentConfig, creds: Credentials, deadline: float) -> FetchResult:
+        self.flag.set("SIGINT", 0.0)
+        return super().fetch(env, creds, deadline)
+
+
+def test_a_signal_during_the_test_stores_nothing() -> None:
+    from sync_job import waits
+    from sync_job.executor import Interrupt
+
+    flag = Interrupt()
+    store = FakeStore()
+    with waits.interruptible(flag):
+        result = put_credentials(job(store, SignalDuringTest(flag)), "sandbox", NEW)
+    assert result.tested and not result.stored
+    assert result.error == "interrupted by SIGINT after the test; nothing stored"
+    assert store.puts == [] and store.published == []
+
+
+def test_a_signal_during_the_store_step_publishes_nothing_and_says_the_credentials_are_stored() -> None:
+    from sync_job import waits
+    from sync_job.cli import _written
+    from sync_job.executor import Interrupt
+
+    flag = Interrupt()
+    store = SignalDuring(flag)
+    with waits.interruptible(flag):
+        result = put_credentials(job(store, FakeTokens()), "sandbox", NEW)
+    assert result.stored and not result.published and result.error is None
+    assert result.note == "interrupted by SIGTERM: the stored token is unchanged"
+    assert len(store.puts) == 1 and store.published == []
+    assert _written(result) == (
+        "the new credentials are stored (version v-2 is AWSCURRENT); the stored token is unchanged "
+        "(sync-job run --env sandbox --force)"
+    )
