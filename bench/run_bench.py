@@ -751,7 +751,7 @@ def run_all(
             fresh_walls.append(run.measured.wall)
             fresh_actions += run.actions
 
-    # 7: CPU per refreshed environment, the job against the floor loop, interleaved.
+    # 8: CPU per refreshed environment, the job against the floor loop, interleaved.
     cpu_sizes = (1, largest, args.cpu_envs)
     cpu: dict[tuple[str, int], list[float]] = {(w, n): [] for w in ("job", "floor") for n in cpu_sizes}
     for rep in range(args.cpu_reps):
@@ -932,7 +932,7 @@ def run_all(
     job_big, floor_big = per_env_cpu("job", args.cpu_envs), per_env_cpu("floor", args.cpu_envs)
     cpu_ratio, big_ratio, scale = job_100 / floor_100, job_big / floor_big, job_big / job_100
     table.add(
-        f"7. CPU per refreshed env (user + system of the process, beyond the first env), {largest} "
+        f"8. CPU per refreshed env (user + system of the process, beyond the first env), {largest} "
         f"envs: `sync-job run --force` vs the floor loop (bench/floor_loop.py), interleaved "
         f"(medians of {args.cpu_reps})",
         f"{job_100 * 1000:.2f} ms vs {floor_100 * 1000:.2f} ms = **{cpu_ratio:.2f}x** "
@@ -941,7 +941,7 @@ def run_all(
         cpu_ratio <= MAX_CPU_RATIO,
     )
     table.add(
-        f"7. the job's CPU per refreshed env at {args.cpu_envs} envs vs at {largest}",
+        f"8. the job's CPU per refreshed env at {args.cpu_envs} envs vs at {largest}",
         f"{job_big * 1000:.2f} ms vs {job_100 * 1000:.2f} ms = **{scale:.2f}x** "
         f"(floor loop: {floor_big / floor_100:.2f}x)",
         f"≤ {MAX_CPU_SCALE}x",
@@ -1016,7 +1016,7 @@ def run_all(
         "lifetime); a warm-up run gave every token secret a first version beforehand. The fresh path "
         "runs right after, without --force.",
         "Wall times are of the whole process (interpreter start and imports included), as cron sees it.",
-        "Figure 7: the floor loop (bench/floor_loop.py) makes exactly the job's calls of a `run --force` "
+        "Figure 8: the floor loop (bench/floor_loop.py) makes exactly the job's calls of a `run --force` "
         "(BatchGetSecretValue by 20, then per environment a token request, PutSecretValue under a "
         "private label and UpdateSecretVersionStage) with the same libraries, 64 worker threads and "
         "the same write pace, and nothing else; CPU per environment is (CPU of n envs - CPU of 1 env) "
