@@ -160,6 +160,7 @@ class Env:
     shell_token_secret: str  # written by the shell loop
     shared_token_secret: str  # written by the job in the one-host figure
     server: TokenServer  # this environment's own token host
+    floor_token_secret: str  # written by the floor loop (bench/floor_loop.py)
 
 
 @dataclass
@@ -204,13 +205,32 @@ class Stage:
         )
         return path
 
+    def floor_list(self, envs: Sequence[Env]) -> Path:
+        path = self.tmp / f"floor-{len(envs)}.json"
+        rows = [
+            {
+                "token_url": e.server.url,
+                "client_id": e.client_id,
+                "credentials_secret": e.credentials_secret,
+                "token_secret": e.floor_token_secret,
+                "scopes": SCOPES,
+            }
+            for e in envs
+        ]
+        path.write_text(json.dumps(rows))
+        return path
+
     def clear_counts(self) -> None:
         self.moto.clear()
         for server in self.servers:
             server.reset_stats()
 
 
-def build_stage(count: int, latency: float, shared_envs: int, venv_bin: Path, tmp: Path) -> Stage:
+def build_stage(
+    count: int, latency: float, shared_envs: int, venv_bin: Path, tmp: Path, total_envs: int = 0
+) -> Stage:
+    """``count`` token hosts, one per environment, and ``total_envs`` environments in all (past
+    ``count`` they share the hosts round-robin), each with its secrets in moto."""
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's access log
     moto = MotoServer(process=True).start()  # its own process: its CPU does not share the token hosts' GIL
     servers: list[TokenServer] = []
@@ -228,7 +248,7 @@ def build_stage(count: int, latency: float, shared_envs: int, venv_bin: Path, tm
             ).start()
         sm = aws.client("secretsmanager", moto.endpoint)
         envs: list[Env] = []
-        for i in range(max(count, shared_envs)):
+        for i in range(max(count, shared_envs, total_envs)):
             name = f"env{i:03d}"
             client_id, client_secret = f"bench-{name}", secrets.token_hex(16)
             server = servers[i % len(servers)]
@@ -243,11 +263,16 @@ def build_stage(count: int, latency: float, shared_envs: int, venv_bin: Path, tm
                 f"bench/{name}/shell-access-token",
                 f"bench/{name}/shared-access-token",
                 server,
+                f"bench/{name}/floor-access-token",
             )
             credentials = {"client_id": client_id, "client_secret": client_secret}
             sm.create_secret(Name=e.credentials_secret, SecretString=json.dumps(credentials))
-            for secret in (e.token_secret, e.shell_token_secret, e.shared_token_secret):
+            # The shell loop's and the one-host figure's only for the environments they use.
+            others = (e.shell_token_secret, e.shared_token_secret) if i < max(count, shared_envs) else ()
+            for secret in (e.token_secret, *others):
                 sm.create_secret(Name=secret)  # as infra/ creates them: no value yet
+            # The floor loop handles no first write; the job's secrets get theirs in the warm-up.
+            sm.create_secret(Name=e.floor_token_secret, SecretString="{}")
             envs.append(e)
     except BaseException:
         for server in [*servers, *([shared] if shared else [])]:
@@ -331,6 +356,20 @@ def run_job(
     # BatchGetSecretValue names its secrets in a list, not SecretId: shared by the run.
     unattributed = sum(actions.values()) - sum(aws) - actions["BatchGetSecretValue"]
     return JobRun(measured, outcomes, aws, tokens, actions, unattributed, server_cpu)
+
+
+def run_floor(stage: Stage, envs: Sequence[Env], timeout: float) -> Measured:
+    """bench/floor_loop.py over ``envs``: the job's calls and nothing else."""
+    stage.clear_counts()
+    measured = run_measured(
+        [sys.executable, "-m", "bench.floor_loop", str(stage.floor_list(envs))], stage.env, timeout
+    )
+    if measured.code != 0:
+        raise RuntimeError(f"the floor loop failed (exit {measured.code}): {measured.stderr[-2000:]}")
+    updates = stage.moto.count("UpdateSecretVersionStage")
+    if updates < len(envs):
+        raise RuntimeError(f"the floor loop moved AWSCURRENT {updates} times for {len(envs)} environments")
+    return measured
 
 
 def run_shell(stage: Stage, envs: Sequence[Env]) -> tuple[Measured, int, int]:

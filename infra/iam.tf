@@ -81,6 +81,28 @@ data "aws_iam_policy_document" "job" {
   }
 
   dynamic "statement" {
+    # private_key_jwt signed by KMS (issue 20): sign and read the public key, nothing else, on
+    # the environments' signing keys only (kms.tf, or kms_key_id).
+    for_each = length(local.signing_key_arns) > 0 ? [1] : []
+    content {
+      sid       = "SignClientAssertions"
+      actions   = ["kms:Sign", "kms:GetPublicKey"]
+      resources = sort(distinct(values(local.signing_key_arns)))
+    }
+  }
+
+  dynamic "statement" {
+    # Federated client assertions from AWS (client_assertion_source = "aws_sts"): a web-identity
+    # token of the job's own role. The action names no resource (it acts on the caller itself).
+    for_each = anytrue([for _, env in local.envs : env.client_assertion_source == "aws_sts"]) ? [1] : []
+    content {
+      sid       = "WebIdentityTokensForClientAssertions"
+      actions   = ["sts:GetWebIdentityToken"]
+      resources = ["*"]
+    }
+  }
+
+  dynamic "statement" {
     # Existing credentials secrets encrypted with a key of their own.
     for_each = length(local.external_credentials_key_arns) > 0 ? [1] : []
     content {

@@ -82,3 +82,70 @@ resource "aws_kms_alias" "this" {
   name          = "alias/${var.name}"
   target_key_id = aws_kms_key.this.key_id
 }
+
+# --- private_key_jwt signing keys (issue 20): the key material never leaves KMS ---------------
+# Per environment with signing_key_spec: an asymmetric SIGN_VERIFY key whose policy lets the
+# account administer it through IAM and lets the job's role only sign with it and read its
+# public key. Environments with kms_key_id bring their own key; the job's role is granted the
+# same two actions on it (iam.tf). KMS rotates no asymmetric key: rotate by creating a new one,
+# registering its public key (output signing_public_keys, or `sync-job jwks ENV`) and switching.
+
+locals {
+  signing_key_envs = { for name, env in local.envs : name => env if env.signing_key_spec != null }
+  signing_key_arns = merge(
+    { for name, env in local.envs : name => env.kms_key_id if env.kms_key_id != null },
+    { for name, _ in local.signing_key_envs : name => aws_kms_key.signing[name].arn },
+  )
+}
+
+data "aws_iam_policy_document" "signing_key" {
+  #checkov:skip=CKV_AWS_109:Key policy. Resource "*" in a key policy means this key only; the statement is the standard delegation to the account's IAM policies, without which the key is unmanageable.
+  #checkov:skip=CKV_AWS_111:Key policy. Resource "*" in a key policy means this key only (see CKV_AWS_109).
+  #checkov:skip=CKV_AWS_356:Key policy. Resource "*" in a key policy means this key only (see CKV_AWS_109).
+  for_each = local.signing_key_envs
+
+  statement {
+    sid       = "AccountAdministersTheKeyThroughIAM"
+    actions   = ["kms:*"]
+    resources = ["*"]
+    principals {
+      type        = "AWS"
+      identifiers = ["arn:${local.partition}:iam::${local.account_id}:root"]
+    }
+  }
+
+  statement {
+    sid       = "JobSignsClientAssertionsOnly"
+    actions   = ["kms:Sign", "kms:GetPublicKey"]
+    resources = ["*"]
+    principals {
+      type        = "AWS"
+      identifiers = [aws_iam_role.job.arn]
+    }
+  }
+}
+
+resource "aws_kms_key" "signing" {
+  # No enable_key_rotation: KMS rotates symmetric keys only (rotate by a new key, see above).
+  for_each = local.signing_key_envs
+
+  description              = "${var.name}: ${each.key} private_key_jwt signing key (never leaves KMS)"
+  key_usage                = "SIGN_VERIFY"
+  customer_master_key_spec = each.value.signing_key_spec
+  deletion_window_in_days  = var.kms_deletion_window_days
+  policy                   = data.aws_iam_policy_document.signing_key[each.key].json
+  tags                     = local.tags
+}
+
+resource "aws_kms_alias" "signing" {
+  for_each = local.signing_key_envs
+
+  name          = "alias/${var.name}-${each.key}-signing"
+  target_key_id = aws_kms_key.signing[each.key].key_id
+}
+
+data "aws_kms_public_key" "signing" {
+  for_each = local.signing_key_envs
+
+  key_id = aws_kms_key.signing[each.key].arn
+}

@@ -49,7 +49,19 @@ locals {
   module_environment_keys = [
     "credentials_secret_name", "credentials_secret_arn", "credentials_kms_key_arn",
     "token_secret_name", "consumer_role_arns", "staleness_alarm_seconds", "create_credentials",
+    "signing_key_spec",
   ]
+
+  # The interval of schedule_expression in seconds, where it has one: rate(N minutes|hours|days) or
+  # cron(*/N ...) / cron(0/N ...); null for other cron expressions. The job's write-budget
+  # arithmetic reads it as schedule_seconds (docs/behaviour.md, "The write budget of a token secret").
+  schedule_seconds = try(
+    tonumber(regex("^rate\\(([0-9]+) minutes?\\)$", var.schedule_expression)[0]) * 60,
+    tonumber(regex("^rate\\(([0-9]+) hours?\\)$", var.schedule_expression)[0]) * 3600,
+    tonumber(regex("^rate\\(([0-9]+) days?\\)$", var.schedule_expression)[0]) * 86400,
+    60 * tonumber(regex("^cron\\((?:\\*|0)/([0-9]+) \\* ", var.schedule_expression)[0]),
+    null,
+  )
 
   alarm_actions = var.alarm_sns_topic_arn == null ? [] : [var.alarm_sns_topic_arn]
   # Warnings (a credential ending within credential_warning_days) go to their own topic if given.
@@ -68,8 +80,12 @@ module "config" {
       {
         credentials_secret = local.credentials_secret_arns[name]
         token_secret       = local.token_secret_arns[name]
+        # A signing key this module created (signing_key_spec), else the given one, else none.
+        kms_key_id = lookup(local.signing_key_arns, name, null)
       },
     )
   }
-  job_defaults = var.job_defaults
+  job_defaults = merge(var.job_defaults, {
+    schedule_seconds = try(coalesce(var.job_defaults.schedule_seconds, local.schedule_seconds), null)
+  })
 }

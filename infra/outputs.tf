@@ -63,6 +63,16 @@ output "config_toml" {
   value       = module.config.toml
 }
 
+output "signing_key_arns" {
+  description = "Per private_key_jwt environment signed by KMS: its signing key's ARN (created by this module with signing_key_spec, or the given kms_key_id)."
+  value       = local.signing_key_arns
+}
+
+output "signing_public_keys" {
+  description = "Per environment with a signing key this module created: its public key (PEM, SubjectPublicKeyInfo) to register with the provider. As a JWKS with the kid the assertions carry: `sync-job jwks ENV`."
+  value       = { for name, key in data.aws_kms_public_key.signing : name => key.public_key_pem }
+}
+
 output "reader_policy_json" {
   description = "Per environment: the IAM policy (JSON) a consumer role needs to read that environment's token: GetSecretValue/DescribeSecret on the token secret and kms:Decrypt on the module's key through Secrets Manager for that secret only. Attach it to the consumer's role (same account or another one) and list the role in the environment's consumer_role_arns, which adds the secret's resource policy and, for another account, the key policy grant."
   value       = { for name, _ in local.envs : name => data.aws_iam_policy_document.reader[name].json }

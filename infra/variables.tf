@@ -33,7 +33,11 @@ variable "environments" {
                               (RS256 default, ES256, PS256), its "aud" (default token_url), its
                               "kid" header (the credentials secret's key_id wins)
       kms_key_id              private_key_jwt only: the assertion is signed by this asymmetric KMS
-                              key (key ARN; RSA_* or ECC_NIST_P256), no private key is stored
+                              key (key ARN; RSA_* or ECC_NIST_P256), no private key is stored;
+                              the job's role is granted kms:Sign and kms:GetPublicKey on it
+      signing_key_spec        private_key_jwt only, instead of kms_key_id: this module creates
+                              the environment's signing key (RSA_2048, RSA_3072, RSA_4096 or
+                              ECC_NIST_P256; output signing_public_keys) and renders its ARN
       client_assertion_source "aws_sts": the assertion is the job role's web-identity token
                               (sts:GetWebIdentityToken), with client_assertion_audience,
                               client_assertion_lifetime_seconds (60-3600, default 300) and
@@ -73,6 +77,7 @@ variable "environments" {
     key_id                     = optional(string)
     # Keyless private_key_jwt (issue 20): a KMS signing key, or a federated assertion.
     kms_key_id                        = optional(string)
+    signing_key_spec                  = optional(string)
     client_assertion_source           = optional(string)
     client_assertion_audience         = optional(string)
     client_assertion_lifetime_seconds = optional(number)
@@ -131,9 +136,21 @@ variable "environments" {
     error_message = "environments: kms_key_id, client_assertion_source and client_assertion_file apply only to auth_method = \"private_key_jwt\"."
   }
   validation {
+    condition = alltrue([for _, e in var.environments : e.signing_key_spec == null || (
+      e.auth_method == "private_key_jwt" && e.kms_key_id == null &&
+      contains(["RSA_2048", "RSA_3072", "RSA_4096", "ECC_NIST_P256"], coalesce(e.signing_key_spec, "-"))
+    )])
+    error_message = "environments: signing_key_spec (RSA_2048, RSA_3072, RSA_4096 or ECC_NIST_P256) creates a signing key for a private_key_jwt environment without kms_key_id."
+  }
+  validation {
+    # IAM grants name a key by its ARN: an alias cannot be granted kms:Sign.
+    condition     = alltrue([for _, e in var.environments : e.kms_key_id == null || can(regex("^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/[A-Za-z0-9-]+$", coalesce(e.kms_key_id, "-")))])
+    error_message = "environments: kms_key_id must be a key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID): the job's role is granted kms:Sign on it by ARN."
+  }
+  validation {
     # One source of the assertion (sync_job/config.py _check_key_source).
     condition = alltrue([for _, e in var.environments :
-      length(compact([e.kms_key_id, e.client_assertion_source, e.client_assertion_file])) <= 1
+      length(compact([e.kms_key_id, e.signing_key_spec, e.client_assertion_source, e.client_assertion_file])) <= 1
     ])
     error_message = "environments: kms_key_id, client_assertion_source and client_assertion_file exclude each other."
   }
@@ -212,6 +229,9 @@ variable "job_defaults" {
     run_timeout_seconds = optional(number)
     max_workers         = optional(number)
     aws_max_attempts    = optional(number)
+    # The interval of the scheduled runs, for the write-budget arithmetic (docs/behaviour.md). null:
+    # the module sets it from schedule_expression (a rate() or an every-N-minutes cron()).
+    schedule_seconds = optional(number)
   })
   default = {}
 }

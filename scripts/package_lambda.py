@@ -13,9 +13,11 @@ Building (--arch is the function's architecture, Terraform's lambda_architecture
 2. Each wheel is unpacked into the build tree (what `pip install --target` does, minus the
    installer's own files: RECORD, INSTALLER, REQUESTED, console scripts with this machine's
    interpreter path in their shebang). Test directories, __pycache__ and *.pyc are left out.
-3. botocore's service models are cut to the services the job calls (Secrets Manager, and STS
-   for the credential chain): the other ~440 models are most of the zip's size and are never read.
-4. sync_job/ sources (*.py, py.typed) are added.
+3. botocore's service models are cut to the services the job calls (Secrets Manager, KMS for
+   signing client assertions, and STS for the credential chain and federation): the other ~440
+   models are most of the zip's size and are never read.
+4. sync_job/ sources (*.py, py.typed) are added, and the trimmed botocore endpoint data of
+   sync_job/botodata.py (sync_job/_botocore_data/<botocore version>/endpoints.json).
 5. Every module is compiled to bytecode by a CPython 3.12 (`--pyc-python`, default `python3.12`
    on PATH or under pyenv): Lambda's /var/task is read-only, so without .pyc files each cold start
    compiles every module it imports, about half of a cold start (1.1 s against 0.55 s for the
@@ -86,7 +88,10 @@ def platform_args(arch: str) -> tuple[str, ...]:
 
 
 # botocore/data/<service>/ directories kept; every top-level file of botocore/data is kept.
-DEFAULT_BOTOCORE_SERVICES = ("secretsmanager", "sts")
+# = sync_job.botodata.SERVICES (tests/infra/test_package.py checks).
+# kms: private_key_jwt signed by a KMS key (kms:Sign, kms:GetPublicKey); sts: the credential
+# chain and federated client assertions (sts:GetWebIdentityToken).
+DEFAULT_BOTOCORE_SERVICES = ("kms", "secretsmanager", "sts")
 FIXED_DATE = (1980, 1, 1, 0, 0, 0)
 FILE_MODE = 0o100644  # regular file, rw-r--r--: Lambda needs world-readable files
 EXCLUDED_DIRS = {"__pycache__", "tests", "test"}
@@ -232,7 +237,9 @@ def prune_botocore(tree: Path, services: tuple[str, ...]) -> None:
 def copy_sources(tree: Path) -> None:
     for source in sorted(SOURCE_PACKAGE.rglob("*")):
         relative = source.relative_to(ROOT)
-        if source.is_dir() or not (source.suffix == ".py" or source.name == "py.typed"):
+        # The trimmed botocore data of sync_job/botodata.py too (_botocore_data/<version>/*.json).
+        data = source.suffix == ".json" and "_botocore_data" in relative.parts
+        if source.is_dir() or not (source.suffix == ".py" or source.name == "py.typed" or data):
             continue
         if not keep(PurePosixPath(relative.as_posix())):
             continue

@@ -10,15 +10,21 @@ from typing import Any
 import botocore.exceptions
 from botocore.config import Config as BotoConfig
 
+from sync_job import botodata
 from sync_job.errors import ConfigError
-from sync_job.store import botocore_session
+from sync_job.store import botocore_session, tls_verify
 
 
 def bounded_client(service: str, *, budget_seconds: float, max_attempts: int = 5) -> Any:
     """A botocore client of ``service`` from the standard AWS chain (region, credentials and
     ``AWS_ENDPOINT_URL`` / ``AWS_ENDPOINT_URL_<SERVICE>`` from the environment). Each call's
     socket timeouts: at most 5 s to connect and 15 s per read, and never more than a quarter of
-    ``budget_seconds``. Raises ``ConfigError`` without a region."""
+    ``budget_seconds``. Raises ``ConfigError`` without a region; ``ValueError`` for a service
+    outside ``botodata.SERVICES`` (the session's loader holds endpoint data for those only)."""
+    if service not in botodata.SERVICES:
+        raise ValueError(
+            f"{service}: add it to botodata.SERVICES, then run python -m scripts.gen_botocore_data"
+        )
     quarter = max(1.0, budget_seconds / 4)
     config = BotoConfig(
         retries={"mode": "standard", "total_max_attempts": max_attempts},
@@ -29,7 +35,7 @@ def bounded_client(service: str, *, budget_seconds: float, max_attempts: int = 5
     try:
         session = botocore_session()
         region = session.get_config_variable("region") or os.environ.get("AWS_REGION") or None
-        return session.create_client(service, region_name=region, config=config)
+        return session.create_client(service, region_name=region, config=config, verify=tls_verify(session))
     except botocore.exceptions.NoRegionError:
         raise ConfigError(
             "no AWS region: set AWS_REGION (or AWS_DEFAULT_REGION, or a region in ~/.aws/config)"

@@ -13,7 +13,7 @@ from sync_job.credentials import Credentials
 from sync_job.errors import SyncJobError
 from sync_job.keyless import CredentialSources
 from sync_job.oauth import FetchResult
-from sync_job.pacing import HostPacer
+from sync_job.pacing import HostPacer, secrets_write_slot
 from sync_job.store import SecretStore, make_client
 from sync_job.sync import Job
 
@@ -40,6 +40,12 @@ class LazyTokenClient:
 
                 self._client = TokenClient(build_session(self._pool_size), self._clock, self._pacer)
             return self._client
+
+    def complete(self, env: EnvironmentConfig, creds: Credentials) -> Credentials:
+        """``creds`` with the KMS signing key or federated assertion source ``env`` names
+        (``keyless.CredentialSources.complete``), for requests built outside :meth:`fetch`
+        (revocation). Raises ``CredentialsError`` / ``SigningError``."""
+        return self._sources.complete(env, creds)
 
     def fetch(self, env: EnvironmentConfig, creds: Credentials, deadline: float) -> FetchResult:
         """``TokenClient.fetch`` on the client built on first use (see the class), the
@@ -86,7 +92,8 @@ def build_job(config: Config, clock: Clock | None = None, budget_seconds: float 
     )
     return Job(
         config=config,
-        store=SecretStore(client),
+        # Writes paced under Secrets Manager's 50/s per-Region quota, across the run's workers.
+        store=SecretStore(client, secrets_write_slot(HostPacer(clock))),
         tokens=LazyTokenClient(
             clock,
             _requests_in_flight_per_host(config),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sync_job import waits
@@ -102,3 +103,32 @@ class HostPacer:
         with self._lock:
             until = self._clock.monotonic() + max(0.0, seconds)
             self._closed_until[origin] = max(self._closed_until.get(origin, 0.0), until)
+
+
+# Secrets Manager's quota: "Combined rate of PutSecretValue, RemoveRegionsFromReplication,
+# ReplicateSecretToRegion, StopReplicationToReplica, UpdateSecret, and UpdateSecretVersionStage
+# API requests: 50 per second" in each Region, not adjustable
+# (https://docs.aws.amazon.com/secretsmanager/latest/userguide/reference_limits.html). Past it
+# writes are throttled; a refresh makes two (the compare-and-swap), so a run of 100 environments
+# would send 200 in about a second. The job keeps to 40/s with a burst of 5 (at most 45 in any
+# second), leaving room for the account's other writers.
+SECRETS_WRITE_RATE = 40.0
+SECRETS_WRITE_BURST = 5
+
+
+def secrets_write_slot(pacer: HostPacer) -> Callable[[], None]:
+    """A ``write_slot`` for ``store.SecretStore``: each call waits for the run's next Secrets
+    Manager write slot (a token bucket of :data:`SECRETS_WRITE_RATE` per second, burst
+    :data:`SECRETS_WRITE_BURST`, shared by every worker of ``pacer``). The run's own deadline
+    bounds the wait (``sync.Job``); a slot is never refused."""
+
+    def slot() -> None:
+        pacer.acquire(
+            "secretsmanager:writes",
+            host="Secrets Manager (writes)",
+            rate=SECRETS_WRITE_RATE,
+            burst=SECRETS_WRITE_BURST,
+            latest_start=math.inf,
+        )
+
+    return slot

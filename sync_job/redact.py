@@ -92,15 +92,22 @@ def _longest_first(length: int) -> int:
 _index = _Index()
 # Open scopes (innermost last), each with the values first registered while it was innermost.
 _scopes: list[set[str]] = []
+# What the last outermost scope registered: released when the next one ends (see scope).
+_lingering: set[str] = set()
 
 
 @contextlib.contextmanager
 def scope() -> Iterator[None]:
-    """Values first registered while inside are forgotten when it ends: a run's entry point
+    """Values first registered while inside are forgotten after it ends: a run's entry point
     (``sync-job run``, the Lambda handler) opens one, so a warm Lambda's thousandth invocation
-    scrubs against what it registered, not what every earlier one did (memory flat, the same
-    cost each time). Values registered before the scope (or in an enclosing one) stay. Use it
-    around the whole command: nothing printed after it ends is scrubbed of its values."""
+    scrubs against what its last two registered, not what every earlier one did (memory flat,
+    the same cost each time). Values registered before the scope (or in an enclosing one) stay.
+
+    An outermost scope's values linger until the next outermost scope ends (unless that one
+    registers them again, which keeps them): a thread the run gave up on at its deadline can
+    resume in the next invocation of a warm Lambda and print what it held, before that one has
+    read its credentials again. A nested scope's values go when it ends."""
+    global _lingering
     mine: set[str] = set()
     with _lock:
         _scopes.append(mine)
@@ -109,7 +116,11 @@ def scope() -> Iterator[None]:
     finally:
         with _lock:
             _scopes.remove(mine)
-            for value in mine:
+            if _scopes:
+                released = mine
+            else:
+                released, _lingering = _lingering, mine
+            for value in released:
                 _index.remove(value)
 
 
@@ -171,8 +182,12 @@ def _remember(values: set[str]) -> None:
         new = [v for v in values if v not in _index.values]
         for value in new:
             _index.add(value)
-        if new and _scopes:
+        if _scopes:
             _scopes[-1].update(new)
+            # Registered again: no longer the previous run's to release, but this one's.
+            again = [v for v in values if v in _lingering]
+            _lingering.difference_update(again)
+            _scopes[-1].update(again)
 
 
 def register(value: str) -> None:

@@ -302,6 +302,10 @@ def revoke(
         )
     try:
         creds = store.read_credentials(env.credentials_secret, env.auth_method)
+        # A KMS signing key or a federated assertion, as for a token request (keyless.py).
+        complete = getattr(poster, "complete", None)
+        if complete is not None:
+            creds = complete(env, creds)
     except SyncJobError as exc:
         return _failed(result, f"cannot read the credentials: {exc.message}; nothing revoked")
     done = []

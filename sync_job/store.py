@@ -33,6 +33,7 @@ from sync_job.errors import (
     StoreError,
     SyncJobError,
     ThrottledError,
+    WriteUnknownError,
 )
 from sync_job.logs import log_event
 from sync_job.payload import InvalidPayload, TokenPayload, parse_payload
@@ -67,8 +68,27 @@ def botocore_session() -> botocore.session.Session:
     """The process's botocore session: the same credential, region and endpoint chain as boto3
     (environment, shared config, container and instance roles, ``AWS_ENDPOINT_URL``), without
     importing boto3, whose import pulls in s3transfer, which the job never uses. One session,
-    so the service model is loaded once per process."""
-    return botocore.session.get_session()
+    so the service model is loaded once per process. Its data loader is
+    ``botodata.make_loader``: the job's services' models and endpoints without botocore's listing
+    of every service folder and parsing of every service's endpoints (about 25 ms of the first
+    client; the stock loader when the installed botocore has no generated data)."""
+    from sync_job import botodata
+
+    session = botocore.session.get_session()
+    session.register_component("data_loader", botodata.make_loader(session.get_config_variable("data_path")))
+    return session
+
+
+def tls_verify(session: botocore.session.Session) -> bool | str:
+    """The CA bundle AWS calls verify TLS with (``create_client``'s ``verify``): ``AWS_CA_BUNDLE``
+    or ``ca_bundle`` in the shared config, else ``REQUESTS_CA_BUNDLE``, else True (botocore's own
+    bundle). A blank value counts as unset, as requests counts it for the token requests: left
+    to itself, botocore refuses an empty ``REQUESTS_CA_BUNDLE=`` with ``InvalidConfigError``
+    when the client is made."""
+    for value in (session.get_config_variable("ca_bundle"), os.environ.get("REQUESTS_CA_BUNDLE")):
+        if isinstance(value, str) and value.strip():
+            return value
+    return True
 
 
 def make_client(
@@ -95,7 +115,9 @@ def make_client(
         # AWS_REGION is what Lambda, the AWS CLI v2 and most SDKs read; botocore reads only
         # AWS_DEFAULT_REGION and the shared config, so fall back to it explicitly.
         region = session.get_config_variable("region") or os.environ.get("AWS_REGION") or None
-        client = session.create_client("secretsmanager", region_name=region, config=config)
+        client = session.create_client(
+            "secretsmanager", region_name=region, config=config, verify=tls_verify(session)
+        )
         # botocore types create_client as any client; the stubs name what "secretsmanager" makes.
         return cast("SecretsManagerClient", client)
     except botocore.exceptions.NoRegionError:
@@ -104,6 +126,15 @@ def make_client(
         raise ConfigError(
             "no AWS region: set AWS_REGION (or AWS_DEFAULT_REGION, or a region in ~/.aws/config)"
         ) from None
+
+
+@dataclass(frozen=True)
+class StoredDocument:
+    """AWSCURRENT of a JSON-object secret: the document, its version id and the secret's ARN."""
+
+    doc: dict[str, Any]
+    version_id: str | None
+    arn: str | None = None
 
 
 @dataclass(frozen=True)
@@ -159,8 +190,10 @@ class SecretsStore(Protocol):
 
     def read_credentials_many(
         self, wanted: Sequence[tuple[str, str]]
-    ) -> dict[str, Credentials | SyncJobError]:
-        """``(secret_id, auth_method)`` pairs → each one's credentials or error, batched."""
+    ) -> dict[tuple[str, str], Credentials | SyncJobError]:
+        """``(secret_id, auth_method)`` pairs → each pair's credentials or error, batched. Keyed
+        by the pair: environments sharing a credentials secret with different auth methods each
+        get theirs, and one's trouble (a certificate only it uses) stays its own."""
         ...
 
     def describe(self, secret_id: str) -> None:
@@ -179,13 +212,15 @@ class SecretsStore(Protocol):
         now. Raises ``StoreError``."""
         ...
 
-    def read_document(self, secret_id: str) -> dict[str, Any]:
-        """AWSCURRENT of a secret holding a JSON object. Raises ``StoreError`` or
-        ``CredentialsError``; never quotes the value."""
+    def read_document(self, secret_id: str) -> StoredDocument:
+        """AWSCURRENT of a secret holding a JSON object, with its version id. Raises
+        ``StoreError`` or ``CredentialsError``; never quotes the value."""
         ...
 
-    def put_document(self, secret_id: str, doc: dict[str, Any]) -> str:
-        """Write ``doc`` as the new AWSCURRENT version; its version id. Raises ``StoreError``."""
+    def put_document(self, secret_id: str, doc: dict[str, Any], *, request_token: str | None = None) -> str:
+        """Write ``doc`` as the new AWSCURRENT version with ClientRequestToken ``request_token``
+        (default a fresh UUID); its version id. Raises ``WriteUnknownError`` when the answer was
+        lost after the write may have been applied, other ``StoreError`` when refused."""
         ...
 
 
@@ -272,8 +307,17 @@ def _calling(action: str, secret_id: str, call: Callable[[], T]) -> T:
 class SecretStore:
     """Reads and writes of the job's secrets, over a boto3 Secrets Manager client."""
 
-    def __init__(self, client: SecretsManagerClient) -> None:
+    def __init__(self, client: SecretsManagerClient, write_slot: Callable[[], None] | None = None) -> None:
+        """``write_slot`` is called before each write (PutSecretValue, UpdateSecretVersionStage)
+        and returns when it may be sent: ``pacing.secrets_write_slot`` keeps a run under Secrets
+        Manager's writes-per-second quota. None: writes are not paced."""
         self._client = client
+        self._write_slot = write_slot
+
+    def _write(self, action: str, secret_id: str, call: Callable[[], T]) -> T:
+        if self._write_slot is not None:
+            self._write_slot()
+        return _calling(action, secret_id, call)
 
     def _value(self, secret_id: str, stage: str = CURRENT_STAGE) -> Mapping[str, Any]:
         return _calling(
@@ -326,20 +370,21 @@ class SecretStore:
 
     def read_credentials_many(
         self, wanted: Sequence[tuple[str, str]]
-    ) -> dict[str, Credentials | SyncJobError]:
-        """``(secret_id, auth_method)`` pairs → the parsed credentials (or the error) of each,
-        batched like :meth:`read_tokens`."""
+    ) -> dict[tuple[str, str], Credentials | SyncJobError]:
+        """``(secret_id, auth_method)`` pairs → the parsed credentials (or the error) of each
+        pair, batched like :meth:`read_tokens`; each pair parsed for its own auth method."""
         answers = self._batch([secret_id for secret_id, _ in wanted])
-        out: dict[str, Credentials | SyncJobError] = {}
-        for secret_id, auth_method in wanted:
+        out: dict[tuple[str, str], Credentials | SyncJobError] = {}
+        for secret_id, auth_method in dict.fromkeys(wanted):
             answer = answers.get(secret_id)
             try:
                 if answer is None:
-                    out[secret_id] = self.read_credentials(secret_id, auth_method)
+                    out[(secret_id, auth_method)] = self.read_credentials(secret_id, auth_method)
                 else:
-                    out[secret_id] = parse_credentials(answer.get("SecretString"), secret_id, auth_method)
+                    text = answer.get("SecretString")
+                    out[(secret_id, auth_method)] = parse_credentials(text, secret_id, auth_method)
             except SyncJobError as exc:
-                out[secret_id] = exc
+                out[(secret_id, auth_method)] = exc
         return out
 
     def _batch(self, secret_ids: Sequence[str]) -> dict[str, Mapping[str, Any]]:
@@ -420,7 +465,7 @@ class SecretStore:
         to the version read; Secrets Manager refuses the move when another writer moved it."""
         # The version id is the idempotency key: a retried write can never add a second version.
         version_id = str(uuid.uuid4())
-        put = _calling(
+        put = self._write(
             "PutSecretValue",
             secret_id,
             lambda: self._client.put_secret_value(
@@ -465,7 +510,7 @@ class SecretStore:
         False when it no longer sat on ``expected``. Raises ``StoreError``."""
         try:
             if expected:
-                _calling(
+                self._write(
                     "UpdateSecretVersionStage",
                     secret_id,
                     lambda: self._client.update_secret_version_stage(
@@ -476,7 +521,7 @@ class SecretStore:
                     ),
                 )
             else:
-                _calling(
+                self._write(
                     "UpdateSecretVersionStage",
                     secret_id,
                     lambda: self._client.update_secret_version_stage(
@@ -591,9 +636,10 @@ class SecretStore:
             ),
         )
 
-    def read_document(self, secret_id: str) -> dict[str, Any]:
+    def read_document(self, secret_id: str) -> StoredDocument:
         """AWSCURRENT of a secret holding a JSON object (the credentials secret), for a
-        read-modify-write. Raises ``CredentialsError`` when it is not one; never quotes it."""
+        read-modify-write, with its version id. Raises ``CredentialsError`` when it is not one;
+        never quotes it."""
         answer = self._value(secret_id)
         try:
             doc = json.loads(answer.get("SecretString") or "")
@@ -601,21 +647,49 @@ class SecretStore:
             raise CredentialsError(f"secret {secret_id} does not hold JSON") from None
         if not isinstance(doc, dict):
             raise CredentialsError(f"secret {secret_id} does not hold a JSON object")
-        return doc
+        return StoredDocument(doc=doc, version_id=answer.get("VersionId"), arn=answer.get("ARN"))
 
-    def put_document(self, secret_id: str, doc: dict[str, Any]) -> str:
+    def put_document(self, secret_id: str, doc: dict[str, Any], *, request_token: str | None = None) -> str:
         """Write ``doc`` as a new version and make it AWSCURRENT; Secrets Manager moves
-        AWSPREVIOUS to the version that was current. Returns the new version id."""
-        # A fresh ClientRequestToken: a retried call cannot add a second version.
-        version_id = str(uuid.uuid4())
-        _calling(
-            "PutSecretValue",
-            secret_id,
-            lambda: self._client.put_secret_value(
+        AWSPREVIOUS to the version that was current. Returns the new version id.
+
+        ``request_token`` is the ClientRequestToken (the new version's id, 32-64 characters):
+        Secrets Manager applies a call with a token it has seen, for the same value, at most
+        once (PutSecretValue, "ClientRequestToken": idempotency), so a retry or a re-run with
+        the same token cannot add a second version. Default a fresh UUID. Raises
+        :class:`WriteUnknownError` when the answer was lost (a timeout, a closed connection, a
+        5xx) and AWS may have applied the write, other ``StoreError`` when it was refused."""
+        version_id = request_token or str(uuid.uuid4())
+        if self._write_slot is not None:
+            self._write_slot()
+        try:
+            self._client.put_secret_value(
                 SecretId=secret_id, ClientRequestToken=version_id, SecretString=json.dumps(doc)
-            ),
-        )
+            )
+        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
+            error = classify_error(exc, "PutSecretValue", secret_id)
+            if _answer_lost(exc):
+                raise WriteUnknownError(error.message, version_id) from None
+            raise error from None
         return version_id
+
+
+def _answer_lost(exc: Exception) -> bool:
+    """True when ``exc`` leaves open whether AWS applied the call. botocore retries, so an
+    earlier attempt may have been applied and its answer lost (a read timeout, a closed
+    connection, a 5xx) whatever the last attempt's fault: only a refusal (4xx) on the first
+    attempt, or a failure before anything was sent (no credentials, bad parameters), is sure."""
+    if isinstance(exc, botocore.exceptions.ClientError):
+        meta = exc.response.get("ResponseMetadata", {})
+        status = meta.get("HTTPStatusCode")
+        retried = meta.get("RetryAttempts") or 0
+        return not isinstance(status, int) or status >= 500 or retried > 0
+    return not isinstance(
+        exc,
+        botocore.exceptions.NoCredentialsError
+        | botocore.exceptions.ParamValidationError
+        | botocore.exceptions.NoRegionError,
+    )
 
 
 def _stored_token(answer: Mapping[str, Any]) -> StoredToken:

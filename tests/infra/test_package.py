@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from scripts.package_lambda import DEFAULT_BOTOCORE_SERVICES
+from sync_job import botodata
 from tests.support.lambda_package import Package, build_package, interpreter_shim
 
 pytestmark = [pytest.mark.infra, pytest.mark.timeout(600)]
@@ -98,7 +100,11 @@ def test_zip_holds_the_handler_the_pins_and_nothing_else(lambda_package: Package
 
     # botocore keeps the service models the job uses, and only those.
     models = {n.split("/")[2] for n in names if n.startswith("botocore/data/") and n.count("/") > 2}
-    assert models == {"secretsmanager", "sts"}
+    assert models == set(botodata.SERVICES) == set(DEFAULT_BOTOCORE_SERVICES)
+    # The trimmed endpoint data of sync_job/botodata.py, for the botocore version the zip ships.
+    data = f"sync_job/_botocore_data/{pins()['botocore']}/endpoints.json"
+    assert data in names
+    assert (lambda_package.unzipped / data).read_bytes() == (ROOT / data).read_bytes()
 
     # Compiled code: charset-normalizer's optional speedup and cffi's backend, built for CPython
     # 3.12, and cryptography's Rust core (abi3); all of it x86_64 machine code.

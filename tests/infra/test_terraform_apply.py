@@ -48,7 +48,9 @@ pytestmark = [pytest.mark.infra, pytest.mark.timeout(900)]
 NAME = "paxos-sync-job"
 PAXOS_ENVIRONMENTS = ("sandbox", "production")
 JWT_ENV = "partner"  # private_key_jwt, added to the example by the test's override.tf
-ENVIRONMENTS = (*PAXOS_ENVIRONMENTS, JWT_ENV)
+# private_key_jwt signed by a KMS key the module creates (signing_key_spec): no key stored.
+KMS_ENV = "keyless"
+ENVIRONMENTS = (*PAXOS_ENVIRONMENTS, JWT_ENV, KMS_ENV)
 JWT_SCOPES = ["partner:read", "partner:write"]
 # Every AWS service the module touches; each is pointed at moto. A service missing here would
 # be sent to the dead loopback proxy and fail, never to AWS.
@@ -81,6 +83,13 @@ module "sync_job" {{
       key_id             = "partner-key-1"
       max_attempts       = 4
       timeout_seconds    = 7.5
+      consumer_role_arns = []
+    }}
+    {KMS_ENV} = {{
+      token_url          = {json.dumps(token_url)}
+      scopes             = {json.dumps(JWT_SCOPES)}
+      auth_method        = "private_key_jwt"
+      signing_key_spec   = "ECC_NIST_P256"
       consumer_role_arns = []
     }}
   }})
@@ -245,6 +254,8 @@ def test_apply_creates_function_schedule_roles_key_secrets_alarms_dashboard(stac
     variables = function["Environment"]["Variables"]
     assert variables["SYNC_JOB_METRICS_NAMESPACE"] == "SyncJob"
     config = tomllib.loads(variables["SYNC_JOB_CONFIG_TOML"])
+    # The write budget's arithmetic gets the real schedule: rate(5 minutes), the module's default.
+    assert config["defaults"]["schedule_seconds"] == 300
     assert sorted(config["environments"]) == sorted(ENVIRONMENTS)
     for env in ENVIRONMENTS:
         table = config["environments"][env]
@@ -574,6 +585,20 @@ def test_packaged_handler_writes_valid_tokens_into_the_terraform_created_secrets
             {"client_id": client_ids[JWT_ENV], "private_key": private_pem, "certificate": certificate_pem}
         ),
     )
+    # Keyless: the module made the signing key; the provider gets its public key (an output),
+    # the credentials secret only the client id.
+    client_ids[KMS_ENV] = f"{KMS_ENV}-client-{uuid.uuid4().hex[:6]}"
+    assert config["environments"][KMS_ENV]["kms_key_id"] == out["signing_key_arns"][KMS_ENV]
+    stack.tokens.add_client(
+        client_ids[KMS_ENV],
+        scopes=JWT_SCOPES,
+        auth_method="private_key_jwt",
+        public_key_pem=out["signing_public_keys"][KMS_ENV],
+    )
+    sm.put_secret_value(
+        SecretId=out["credentials_secret_arns"][KMS_ENV],
+        SecretString=json.dumps({"client_id": client_ids[KMS_ENV]}),
+    )
     before = stack.tokens.count()
 
     first = run_packaged_handler(stack, {}, tmp_path)
@@ -596,6 +621,7 @@ def test_packaged_handler_writes_valid_tokens_into_the_terraform_created_secrets
         "sandbox": "client_secret_post",
         "production": "client_secret_post",
         JWT_ENV: "private_key_jwt",
+        KMS_ENV: "private_key_jwt",
     }
 
     now = datetime.now(UTC)

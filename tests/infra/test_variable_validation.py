@@ -99,6 +99,12 @@ def test_each_rule_refuses_its_input(plan: Any) -> None:
                 "kms_key_id": "arn:aws:kms:us-east-1:123456789012:key/k",
                 "client_assertion_file": "/var/run/secrets/token",
             },
+            "spec_with_a_secret": {"token_url": URL, "signing_key_spec": "RSA_2048"},
+            "alias_cannot_be_granted": {
+                "token_url": URL,
+                "auth_method": "private_key_jwt",
+                "kms_key_id": "arn:aws:kms:us-east-1:123456789012:alias/sync-job",
+            },
             "sts_without_audience": {
                 "token_url": URL,
                 "auth_method": "private_key_jwt",
@@ -116,6 +122,8 @@ def test_each_rule_refuses_its_input(plan: Any) -> None:
         "lambda_architecture: x86_64 or arm64",
         "kms_key_id, client_assertion_source and client_assertion_file exclude each other",
         'client_assertion_source must be "aws_sts", with client_assertion_audience',
+        "signing_key_spec (RSA_2048, RSA_3072, RSA_4096 or ECC_NIST_P256) creates a signing key",
+        "kms_key_id must be a key ARN",
     ]
     for message in expected:
         assert sum(message in e for e in errors) == 1, (message, errors)
@@ -144,6 +152,11 @@ def test_a_valid_environment_with_every_new_key_passes(plan: Any) -> None:
                 "token_url": URL,
                 "auth_method": "private_key_jwt",
                 "kms_key_id": "arn:aws:kms:us-east-1:123456789012:key/k",
+            },
+            "created_key": {
+                "token_url": URL,
+                "auth_method": "private_key_jwt",
+                "signing_key_spec": "ECC_NIST_P256",
             },
             "federated": {
                 "token_url": URL,

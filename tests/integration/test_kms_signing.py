@@ -18,7 +18,7 @@ from tests.support import aws
 from tests.support.harness import Harness
 from tests.support.keys import keypair
 from tests.support.moto_server import MotoServer
-from tests.support.token_server import ClientRequest, Refusal
+from tests.support.token_server import REVOCATION_PATH, ClientRequest, Refusal
 
 
 @pytest.fixture
@@ -315,3 +315,16 @@ def test_registration_commands_refuse_in_one_line(
     assert result.exit_code == 2
     (line,) = result.stderr.strip().splitlines()[-1:]
     assert words in line and result.stdout == ""
+
+
+def test_revoke_authenticates_with_the_kms_key(harness: Harness, kms: Any) -> None:
+    """RFC 7009 revocation authenticates as the token request does: the KMS-signed assertion."""
+    arn, public = kms_key(kms, "RSA_2048")
+    add_kms_env(harness, "sandbox", arn, public, revocation_url=harness.tokens.revocation_url)
+    assert harness.cli("run").exit_code == 0
+    assert harness.cli("run", "--force").exit_code == 0
+    result = harness.cli("revoke", "sandbox", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert [t["outcome"] for t in result.json()["tokens"]] == ["revoked", "revoked"]
+    seen = [r for r in harness.tokens.requests if r.path == REVOCATION_PATH]
+    assert seen and {r.auth_method_seen for r in seen} == {"private_key_jwt"}

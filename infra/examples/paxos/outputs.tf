@@ -58,6 +58,16 @@ output "config_toml" {
   value       = module.sync_job.config_toml
 }
 
+output "signing_key_arns" {
+  description = "Per private_key_jwt environment signed by KMS: its signing key's ARN."
+  value       = module.sync_job.signing_key_arns
+}
+
+output "signing_public_keys" {
+  description = "Public keys (PEM) of the signing keys the module created, to register with the provider (`sync-job jwks ENV` prints them as a JWKS)."
+  value       = module.sync_job.signing_public_keys
+}
+
 output "reader_policy_json" {
   description = "Per environment: the IAM policy (JSON) to attach to a consumer role; list the role in consumer_role_arns too (infra/README.md)."
   value       = module.sync_job.reader_policy_json

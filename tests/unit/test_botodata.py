@@ -1,0 +1,221 @@
+"""The trimmed botocore loader (sync_job/botodata.py): the same endpoints as botocore's stock
+loader for every region of every partition, the committed data equal to what the generator makes
+from the installed botocore, and the stock loader whenever the trimmed one could differ."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import botocore
+import botocore.exceptions
+import botocore.session
+import pytest
+from botocore.config import Config as BotoConfig
+from botocore.loaders import Loader
+
+from scripts import gen_botocore_data
+from sync_job import awsclient, botodata, store
+
+BUILTIN = Path(Loader.BUILTIN_DATA_PATH)
+# What a SigV4 Authorization header names: Credential=<key id>/<date>/<region>/<service>/aws4_request
+# (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_sigv-create-signed-request.html).
+SCOPE = re.compile(r"Credential=[^/]+/\d{8}/([^/]+)/([^/]+)/aws4_request")
+# One cheap call per service: what the job calls, or a read of the same protocol.
+CALLS = {
+    "secretsmanager": ("get_secret_value", {"SecretId": "s"}),
+    "kms": ("get_public_key", {"KeyId": "k"}),
+    "sts": ("get_caller_identity", {}),
+}
+# Endpoint variants a deployment can select (AWS_USE_FIPS_ENDPOINT, AWS_USE_DUALSTACK_ENDPOINT,
+# AWS_STS_REGIONAL_ENDPOINTS): each reads other parts of the endpoint data.
+VARIANTS: dict[str, dict[str, Any]] = {
+    "default": {},
+    "fips": {"use_fips_endpoint": True},
+    "dualstack": {"use_dualstack_endpoint": True},
+}
+
+
+class _Sent(Exception):
+    """Raised by the before-send hook: the request as signed, never sent."""
+
+    def __init__(self, url: str, scope: tuple[str, str] | None) -> None:
+        super().__init__(url)
+        self.url, self.scope = url, scope
+
+
+def _capture(request: Any, **_: Any) -> None:
+    auth = request.headers.get("Authorization", b"")
+    auth = auth.decode() if isinstance(auth, bytes) else auth
+    match = SCOPE.search(auth)
+    raise _Sent(request.url, (match.group(1), match.group(2)) if match else None)
+
+
+def _session(loader: Loader | None) -> botocore.session.Session:
+    session = botocore.session.Session()
+    if loader is not None:
+        session.register_component("data_loader", loader)
+    session.set_credentials("AKIDEXAMPLE", "not-a-secret")
+    session.get_component("event_emitter").register_first("before-send", _capture)
+    return session
+
+
+def _resolve(session: botocore.session.Session, service: str, region: str, variant: str) -> str:
+    """The URL and SigV4 scope of one signed request, or the error that prevented it."""
+    config = BotoConfig(
+        retries={"mode": "standard", "total_max_attempts": 1},
+        **VARIANTS.get(variant, {}),
+    )
+    # A session setting, not a client one: STS's global endpoint (endpoints.json's
+    # partitionEndpoint) instead of the regional ones.
+    session.set_config_variable("sts_regional_endpoints", "legacy" if variant == "sts-legacy" else None)
+    try:
+        client = session.create_client(service, region_name=region, config=config)
+        operation, params = CALLS[service]
+        getattr(client, operation)(**params)
+    except _Sent as sent:
+        return f"{sent.url} {sent.scope}"
+    except botocore.exceptions.BotoCoreError as exc:
+        return f"{type(exc).__name__}: {exc}"
+    raise AssertionError("the request was neither signed nor refused")
+
+
+def _regions() -> list[str]:
+    """Every region botocore knows: each partition's regions (endpoints.json and partitions.json)
+    and every endpoint key a service lists for the job's services (e.g. ``fips-us-east-1``)."""
+    names: set[str] = set()
+    endpoints = json.loads((BUILTIN / "endpoints.json").read_bytes())
+    for partition in endpoints["partitions"]:
+        names |= set(partition["regions"])
+        for service in botodata.SERVICES:
+            names |= set(partition["services"].get(service, {}).get("endpoints", {}))
+    partitions = json.loads((BUILTIN / "partitions.json").read_bytes())
+    for partition in partitions["partitions"]:
+        names |= set(partition["regions"])
+    return sorted(names)
+
+
+REGIONS = _regions()
+
+
+@pytest.fixture(scope="module")
+def sessions(tmp_path_factory: pytest.TempPathFactory) -> tuple[botocore.session.Session, ...]:
+    assert botodata.endpoints_path().is_file(), "run python -m scripts.gen_botocore_data"
+    trimmed = botodata.make_loader()
+    assert isinstance(trimmed, botodata.TrimmedLoader)
+    return _session(None), _session(trimmed)
+
+
+@pytest.mark.parametrize("service", botodata.SERVICES)
+@pytest.mark.parametrize("variant", [*VARIANTS, "sts-legacy"])
+def test_every_region_resolves_as_with_the_stock_loader(
+    sessions: tuple[botocore.session.Session, ...], service: str, variant: str
+) -> None:
+    if variant == "sts-legacy" and service != "sts":
+        pytest.skip("sts_regional_endpoints applies to STS only")
+    stock, trimmed = sessions
+    assert len(REGIONS) > 40  # botocore 1.44: 46 regions, and the fips-* names
+    differ = {}
+    signed = 0
+    for region in REGIONS:
+        want, got = _resolve(stock, service, region, variant), _resolve(trimmed, service, region, variant)
+        signed += want.startswith("https://")
+        if want != got:
+            differ[region] = (want, got)
+    assert differ == {}
+    assert signed > len(REGIONS) // 2  # the comparison is of real endpoints, not of two errors
+
+
+def test_the_trimmed_loader_really_skips_botocores_listing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What the loader is for: no listing of every service folder, no parse of the full
+    endpoints.json, for a client of each of the job's services."""
+
+    def listing(*_: Any, **__: Any) -> None:
+        raise AssertionError("list_available_services was called")
+
+    monkeypatch.setattr(Loader, "list_available_services", listing)
+    loader = botodata.make_loader()
+    session = _session(loader)
+    for service in botodata.SERVICES:
+        assert _resolve(session, service, "eu-west-1", "default").startswith(f"https://{service}.eu-west-1.")
+    endpoints, path = loader.load_data_with_path("endpoints")
+    assert path == str(botodata.endpoints_path())
+    assert loader.is_builtin_path(path)
+    assert {s for p in endpoints["partitions"] for s in p["services"]} == set(botodata.SERVICES)
+
+
+def test_the_committed_data_is_what_the_generator_makes_from_the_installed_botocore() -> None:
+    committed = botodata.endpoints_path()
+    assert committed.parent.name == botocore.__version__
+    assert committed.read_text() == gen_botocore_data.render()
+    assert gen_botocore_data.main(["--check"]) == 0
+    # One version's data only: the generator removes the others.
+    assert [p.name for p in botodata.DATA_ROOT.iterdir() if p.is_dir()] == [botocore.__version__]
+
+
+def test_trim_keeps_every_partition_key_and_only_the_named_services() -> None:
+    full = {
+        "version": 3,
+        "partitions": [
+            {"partition": "aws", "regions": {"r": {}}, "services": {"kms": {"a": 1}, "s3": {}}},
+            {"partition": "aws-x", "dnsSuffix": "x", "services": {"s3": {}}},
+        ],
+    }
+    assert botodata.trim_endpoints(full, ("kms", "sts")) == {
+        "version": 3,
+        "partitions": [
+            {"partition": "aws", "regions": {"r": {}}, "services": {"kms": {"a": 1}}},
+            {"partition": "aws-x", "dnsSuffix": "x", "services": {}},
+        ],
+    }
+
+
+def test_another_botocore_version_gets_the_stock_loader(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(botocore, "__version__", "0.0.0-unpinned")
+    assert not botodata.endpoints_path().exists()
+    loader = botodata.make_loader()
+    assert type(loader) is Loader
+    session = _session(loader)
+    assert _resolve(session, "secretsmanager", "us-west-2", "default").startswith(
+        "https://secretsmanager.us-west-2.amazonaws.com/"
+    )
+
+
+def test_aws_data_path_keeps_its_meaning(tmp_path: Path) -> None:
+    """An ``endpoints.json`` or a model in AWS_DATA_PATH wins, as with the stock loader."""
+    custom = {"partitions": [], "version": 3}
+    (tmp_path / "endpoints.json").write_text(json.dumps(custom))
+    model_dir = tmp_path / "kms" / "2099-01-01"
+    model_dir.mkdir(parents=True)
+    stock_model = Loader().load_service_model("kms", "service-2")
+    (model_dir / "service-2.json").write_text(json.dumps({**stock_model, "custom": True}))
+    loader = botodata.make_loader(str(tmp_path))
+    assert isinstance(loader, botodata.TrimmedLoader)
+    assert loader.load_data_with_path("endpoints") == (custom, str(tmp_path / "endpoints"))
+    assert loader.load_service_model("kms", "service-2")["custom"] is True
+    # Without it: the built-in model, the same as the stock loader's.
+    assert botodata.make_loader().load_service_model("kms", "service-2") == stock_model
+
+
+def test_other_services_and_model_types_answer_as_the_stock_loader_does() -> None:
+    trimmed, stock = botodata.make_loader(), Loader()
+    assert trimmed.load_service_model("s3", "service-2") == stock.load_service_model("s3", "service-2")
+    assert trimmed.load_service_model("secretsmanager", "paginators-1") == stock.load_service_model(
+        "secretsmanager", "paginators-1"
+    )
+    # No waiters for Secrets Manager: the same error (botocore catches DataNotFoundError).
+    for loader in (trimmed, stock):
+        with pytest.raises(botocore.exceptions.UnknownServiceError):
+            loader.load_service_model("secretsmanager", "waiters-2")
+
+
+def test_the_jobs_session_uses_it_and_refuses_other_services() -> None:
+    store.botocore_session.cache_clear()
+    try:
+        assert isinstance(store.botocore_session().get_component("data_loader"), botodata.TrimmedLoader)
+        with pytest.raises(ValueError, match=r"s3: add it to botodata.SERVICES"):
+            awsclient.bounded_client("s3", budget_seconds=60)
+    finally:
+        store.botocore_session.cache_clear()
