@@ -261,7 +261,7 @@ class _Run:
         read = self.bounded(lambda: self.job.store.read_credentials_many(wanted))
         if isinstance(read, Unfinished):
             return {e.name: read.reason for e in due}
-        return {e.name: _message(read[e.env.credentials_secret]) for e in due}
+        return {e.name: _message(read[(e.env.credentials_secret, e.env.auth_method)]) for e in due}
 
     def attempt(
         self,

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import heapq
+import http.cookiejar
 import itertools
 import re
 import socket
@@ -264,6 +265,9 @@ def build_session(pool_size: int) -> requests.Session:
     does."""
     session = requests.Session()
     session.trust_env = False
+    # No cookie jar: one session serves every environment, so a cookie one client's answer set
+    # would go with the next client's token request (issue 18 §5). RFC 6749 §4.4 needs none.
+    session.cookies.set_policy(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
     adapter = _WatchedAdapter(pool_connections=8, pool_maxsize=pool_size, max_retries=0)
     session.mount("https://", adapter)
     session.mount("http://", adapter)
