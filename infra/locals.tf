@@ -52,6 +52,17 @@ locals {
     "signing_key_spec",
   ]
 
+  # The interval of schedule_expression in seconds, where it has one: rate(N minutes|hours|days) or
+  # cron(*/N ...) / cron(0/N ...); null for other cron expressions. The job's write-budget
+  # arithmetic reads it as schedule_seconds (docs/behaviour.md, "The write budget of a token secret").
+  schedule_seconds = try(
+    tonumber(regex("^rate\\(([0-9]+) minutes?\\)$", var.schedule_expression)[0]) * 60,
+    tonumber(regex("^rate\\(([0-9]+) hours?\\)$", var.schedule_expression)[0]) * 3600,
+    tonumber(regex("^rate\\(([0-9]+) days?\\)$", var.schedule_expression)[0]) * 86400,
+    60 * tonumber(regex("^cron\\((?:\\*|0)/([0-9]+) \\* ", var.schedule_expression)[0]),
+    null,
+  )
+
   alarm_actions = var.alarm_sns_topic_arn == null ? [] : [var.alarm_sns_topic_arn]
   # Warnings (a credential ending within credential_warning_days) go to their own topic if given.
   warning_actions = var.warning_sns_topic_arn == null ? local.alarm_actions : [var.warning_sns_topic_arn]
@@ -74,5 +85,7 @@ module "config" {
       },
     )
   }
-  job_defaults = var.job_defaults
+  job_defaults = merge(var.job_defaults, {
+    schedule_seconds = try(coalesce(var.job_defaults.schedule_seconds, local.schedule_seconds), null)
+  })
 }

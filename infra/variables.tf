@@ -229,6 +229,9 @@ variable "job_defaults" {
     run_timeout_seconds = optional(number)
     max_workers         = optional(number)
     aws_max_attempts    = optional(number)
+    # The interval of the scheduled runs, for the write-budget arithmetic (docs/behaviour.md). null:
+    # the module sets it from schedule_expression (a rate() or an every-N-minutes cron()).
+    schedule_seconds = optional(number)
   })
   default = {}
 }

@@ -408,7 +408,14 @@ def credentials() -> None:
 @click.option(
     "--client-id", default=None, metavar="ID", help="Change the client id (default: keep the stored one)."
 )
+@click.option(
+    "--key-id",
+    default=None,
+    metavar="KID",
+    help="private_key_jwt: the new key's kid (default: its RFC 7638 thumbprint when a key_id was stored).",
+)
 @click.option("--no-refresh", is_flag=True, help="Store the credentials; leave the stored token as it is.")
+@click.option("--force", is_flag=True, help="Publish the test's token even when the stored one lives longer.")
 @click.option(
     "--stage",
     is_flag=True,
@@ -418,7 +425,14 @@ def credentials() -> None:
 @_json_option
 @click.pass_context
 def credentials_put(
-    ctx: click.Context, name: str, client_id: str | None, no_refresh: bool, stage: bool, as_json: bool
+    ctx: click.Context,
+    name: str,
+    client_id: str | None,
+    key_id: str | None,
+    no_refresh: bool,
+    force: bool,
+    stage: bool,
+    as_json: bool,
 ) -> None:
     """Rotate environment NAME's client credentials, testing them before they become current.
 
@@ -438,8 +452,9 @@ def credentials_put(
 
     job = _job(ctx)
     env = job.config.select([name])[0]
-    if client_id is not None and (not client_id.strip() or client_id != client_id.strip()):
-        raise click.UsageError("--client-id must be non-empty, without surrounding spaces")
+    for option, value in (("--client-id", client_id), ("--key-id", key_id)):
+        if value is not None and (not value.strip() or value != value.strip()):
+            raise click.UsageError(f"{option} must be non-empty, without surrounding spaces")
     pem = env.auth_method == "private_key_jwt"
     what = "PEM private key" if pem else "client secret"
     raw = secret_input.read_input(
@@ -447,14 +462,18 @@ def credentials_put(
     )
     new = secret_input.parse_new_credentials(raw, env.auth_method)
     if stage:
-        _staged(name, _staged_module().stage(job, name, new, client_id=client_id), as_json)
+        _staged(job, name, lambda: _staged_module().stage(job, name, new, client_id=client_id), as_json)
         return
     # SIGTERM/SIGINT as for `run`: the test request and its waits end, no later step starts,
     # and the last line says what was written (rotation checks sync_job.waits between steps).
     with _interruptible(job) as interrupt:
-        result = rotation.put_credentials(job, name, new, client_id=client_id, refresh=not no_refresh)
+        result = rotation.put_credentials(
+            job, name, new, client_id=client_id, key_id=key_id, refresh=not no_refresh, force=force
+        )
         for line in [json.dumps(result.to_dict())] if as_json else result.lines():
             click.echo(line)
+    for warning in result.warnings:
+        click.echo(f"sync-job: warning: {name}: {warning}", err=True)
     if interrupt.reason is not None:
         _fail(
             f"{name}: interrupted by {interrupt.reason}; {_written(result)}",
@@ -513,9 +532,17 @@ def _staged_module() -> Any:
     return staged_credentials
 
 
-def _staged(name: str, result: Any, as_json: bool) -> None:
-    for line in [json.dumps(result.to_dict())] if as_json else result.lines():
-        click.echo(line)
+def _staged(job: Job, name: str, call: Callable[[], Any], as_json: bool) -> None:
+    # SIGTERM/SIGINT as for `run` and `credentials put` (its waits end, exit 143 / 130, the
+    # last line says which steps were done).
+    with _interruptible(job) as interrupt:
+        result = call()
+        for line in [json.dumps(result.to_dict())] if as_json else result.lines():
+            click.echo(line)
+    if interrupt.reason is not None:
+        done = [step for step in ("staged", "promoted", "published") if getattr(result, step, False)]
+        what = f"done before it: {', '.join(done)}" if done else "nothing was written"
+        _fail(f"{name}: interrupted by {interrupt.reason}; {what}", _exit_code(False, interrupt.reason))
     if result.error:
         _fail(f"{name}: {result.error}", EXIT_FAILED)
 
@@ -534,7 +561,8 @@ def credentials_promote(ctx: click.Context, name: str, as_json: bool) -> None:
     Example (after `sync-job credentials put production --stage` on a workstation):
       sync-job credentials promote production
     """
-    _staged(name, _staged_module().promote(_job(ctx), name), as_json)
+    job = _job(ctx)
+    _staged(job, name, lambda: _staged_module().promote(job, name), as_json)
 
 
 @main.command()

@@ -10,11 +10,13 @@ interrupted. Threads are daemons, so an abandoned call does not keep the process
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
+from sync_job import waits
 from sync_job.clock import Clock
 
 # Past the run's deadline, items still inside a call are given up on (reported by ``stuck``).
@@ -94,33 +96,21 @@ def call_bounded(
     interrupt: Interrupt | None = None,
     doing: str = "reading secrets",
 ) -> R | Unfinished:
-    """``call()`` on a daemon thread: its result, or :class:`Unfinished` when it has not
-    returned by ``deadline + STRAGGLER_GRACE_SECONDS`` (the clock's monotonic seconds), or as
-    soon as ``interrupt`` is set (a read loses nothing when abandoned, so it gets no grace).
-    Re-raises what ``call`` raised. ``budget`` (seconds) and ``doing`` only word the reason."""
-    box: list[R] = []
-    failure: list[BaseException] = []
-    finished = threading.Event()
-
-    def target() -> None:
-        try:
-            box.append(call())
-        except BaseException as exc:  # re-raised in the caller's thread below
-            failure.append(exc)
-        finally:
-            finished.set()
-
-    threading.Thread(target=target, name="sync-job-read", daemon=True).start()
-    while not finished.is_set():
-        if interrupt:
-            return Unfinished(f"interrupted by {interrupt.reason} while {doing}")
-        remaining = deadline + STRAGGLER_GRACE_SECONDS - clock.monotonic()
-        if remaining <= 0:
+    """``call()`` through the process's one interruptible bounded wait (``waits.bounded``): its
+    result, or :class:`Unfinished` when it has not returned by ``deadline +
+    STRAGGLER_GRACE_SECONDS`` (the clock's monotonic seconds), or as soon as ``interrupt`` (or
+    another interrupt in scope) is set; a read loses nothing when abandoned, so it gets no
+    grace. Re-raises what ``call`` raised. ``budget`` (seconds) and ``doing`` only word the
+    reason."""
+    seconds = max(0.0, deadline + STRAGGLER_GRACE_SECONDS - clock.monotonic())
+    scope = waits.interruptible(interrupt) if interrupt is not None else contextlib.nullcontext()
+    try:
+        with scope:
+            return waits.bounded(call, seconds, name="sync-job-read")
+    except waits.Unfinished as exc:
+        if exc.reason == "deadline":
             return Unfinished(f"did not finish within the run's budget of {budget:g} s (still {doing})")
-        finished.wait(min(POLL_SECONDS, remaining))
-    if failure:
-        raise failure[0]
-    return box[0]
+        return Unfinished(f"interrupted by {exc.reason} while {doing}")
 
 
 @dataclass(frozen=True)

@@ -86,7 +86,7 @@ def table_keys(markdown: str, heading: str) -> set[str]:
 def test_the_job_has_the_keys_this_test_reads() -> None:
     # A guard against reading nothing: the job's keys as this test knows them.
     assert {"token_url", "scopes", "auth_method", "signing_alg", "audience", "key_id"} <= ENV_KEYS
-    assert RUN_KEYS == {"run_timeout_seconds", "max_workers", "aws_max_attempts"}
+    assert RUN_KEYS == {"run_timeout_seconds", "max_workers", "aws_max_attempts", "schedule_seconds"}
 
 
 def test_every_job_key_is_a_terraform_variable_or_set_by_the_module_with_its_reason() -> None:

@@ -254,6 +254,8 @@ def test_apply_creates_function_schedule_roles_key_secrets_alarms_dashboard(stac
     variables = function["Environment"]["Variables"]
     assert variables["SYNC_JOB_METRICS_NAMESPACE"] == "SyncJob"
     config = tomllib.loads(variables["SYNC_JOB_CONFIG_TOML"])
+    # The write budget's arithmetic gets the real schedule: rate(5 minutes), the module's default.
+    assert config["defaults"]["schedule_seconds"] == 300
     assert sorted(config["environments"]) == sorted(ENVIRONMENTS)
     for env in ENVIRONMENTS:
         table = config["environments"][env]

@@ -144,3 +144,27 @@ def test_credentials_put_interrupted_during_its_test_says_nothing_was_written(
     assert harness.token_requests("sandbox") == 1  # no retry after the signal
     assert harness.sm.get_secret_value(SecretId=creds)["SecretString"] == before
     assert json.loads(before)["client_secret"] == harness.secrets["sandbox"]
+
+
+def test_credentials_promote_interrupted_during_its_test_promotes_nothing(harness: Harness) -> None:
+    """`credentials promote` (staged credentials tested from the job's egress) has the same
+    handlers: SIGTERM during its test request, exit 143, AWSPENDING stays pending."""
+    from tests.integration.test_credentials_put import put
+
+    harness.add_env("sandbox", timeout_seconds=2, max_attempts=3)
+    creds = harness.envs["sandbox"]["credentials_secret"]
+    staged = put(harness, "sandbox", "SECRETMARK-staged-under-signal\n", "--stage")
+    assert staged.exit_code == 0, staged.stderr
+    before = harness.sm.get_secret_value(SecretId=creds)["SecretString"]
+    harness.tokens.script(harness.client_id("sandbox"), [Fault.hang(30)] * 3)
+    proc = harness.start_process("credentials", "promote", "sandbox")
+    sent = _signal_when(harness, proc, "sandbox", requests=1, settle=0.3)
+    result, elapsed = _finish(harness, proc, sent)
+    assert "SECRETMARK-staged-under-signal" not in result.stdout + result.stderr
+    assert elapsed < 2 + 1.5, f"{elapsed:.1f} s\n{result.stderr}"
+    assert result.exit_code == 143, result.stderr
+    assert result.stderr.strip().splitlines()[-1] == (
+        "sync-job: error: sandbox: interrupted by SIGTERM; nothing was written"
+    )
+    assert harness.token_requests("sandbox") == 1
+    assert harness.sm.get_secret_value(SecretId=creds)["SecretString"] == before
