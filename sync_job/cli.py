@@ -453,8 +453,11 @@ def credentials_put(
     job = _job(ctx)
     env = job.config.select([name])[0]
     for option, value in (("--client-id", client_id), ("--key-id", key_id)):
-        if value is not None and (not value.strip() or value != value.strip()):
-            raise click.UsageError(f"{option} must be non-empty, without surrounding spaces")
+        if value is not None and (not value.strip() or value != value.strip() or not value.isprintable()):
+            # Printed back in the step lines: a control character would break them or drive the terminal.
+            raise click.UsageError(
+                f"{option} must be non-empty printable text, without surrounding spaces or control characters"
+            )
     pem = env.auth_method == "private_key_jwt"
     what = "PEM private key" if pem else "client secret"
     raw = secret_input.read_input(
