@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from typing import TypeVar
 
 from sync_job import budget as write_budget
-from sync_job import readonly
+from sync_job import freshness, readonly
 from sync_job.clock import Clock
 from sync_job.config import Config, EnvironmentConfig
 from sync_job.credentials import Credentials
@@ -250,7 +250,8 @@ class _Run:
             if entry.decision is Decision.UNREADABLE:
                 out.append(self._notify(self._logged(failed(entry.env, entry.error or "unreadable"))))
             elif entry.decision is Decision.DRY_RUN:
-                out.append(self._notify(would_refresh(entry.env, entry.payload, now)))
+                would = would_refresh(entry.env, entry.payload, now)
+                out.append(self._notify(freshness.with_configuration_reason(would, entry.changed)))
         for entry in plan.having(Decision.FRESH):
             assert entry.payload is not None  # fresh means a token is stored
             result = with_token(entry.env, Outcome.FRESH, entry.payload, now)
@@ -282,7 +283,7 @@ class _Run:
             refreshed = Refreshed(failed(env, exc.message))
         except Exception as exc:  # one environment's bug must not stop the others
             refreshed = Refreshed(failed(env, unexpected(exc)))
-        result = refreshed.result
+        result = freshness.with_configuration_reason(refreshed.result, entry.changed)
         if previous is not None:
             error = None if result.error is None else f"{result.error}; tried again later in the run"
             result = replace(result, attempts=result.attempts + previous.attempts, error=error)
