@@ -14,7 +14,7 @@ from sync_job.clock import Clock
 from sync_job.config import EnvironmentConfig
 from sync_job.credentials import Credentials
 from sync_job.errors import StoreError, SyncJobError
-from sync_job.executor import Activity, Pool, Unfinished, call_bounded
+from sync_job.executor import Activity, Interrupt, Pool, Unfinished, call_bounded
 from sync_job.expiry import days_left
 from sync_job.payload import TokenPayload
 from sync_job.plan import own_token
@@ -113,12 +113,15 @@ class Checker:
     workers: int
     schedule_seconds: int | None = None  # config's, for the write budget (budget.py)
 
-    def check(self, envs: Sequence[EnvironmentConfig], budget: float) -> CheckReport:
+    def check(
+        self, envs: Sequence[EnvironmentConfig], budget: float, interrupt: Interrupt | None = None
+    ) -> CheckReport:
         """One :class:`CheckEntry` per environment, in order, within ``budget`` seconds (plus
-        the executor's straggler grace)."""
+        the executor's straggler grace); once ``interrupt`` is set nothing new starts and an
+        environment in flight gets the run's grace (executor.Pool)."""
         deadline = self.clock.monotonic() + budget
         activity = Activity()
-        pool = Pool(self.clock, self.workers, deadline, budget)
+        pool = Pool(self.clock, self.workers, deadline, budget, interrupt)
         entries = pool.map(
             envs,
             lambda env, previous: self.check_one(env, deadline, activity),
