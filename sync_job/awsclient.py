@@ -12,7 +12,7 @@ from botocore.config import Config as BotoConfig
 
 from sync_job import botodata
 from sync_job.errors import ConfigError
-from sync_job.store import botocore_session
+from sync_job.store import botocore_session, tls_verify
 
 
 def bounded_client(service: str, *, budget_seconds: float, max_attempts: int = 5) -> Any:
@@ -35,7 +35,7 @@ def bounded_client(service: str, *, budget_seconds: float, max_attempts: int = 5
     try:
         session = botocore_session()
         region = session.get_config_variable("region") or os.environ.get("AWS_REGION") or None
-        return session.create_client(service, region_name=region, config=config)
+        return session.create_client(service, region_name=region, config=config, verify=tls_verify(session))
     except botocore.exceptions.NoRegionError:
         raise ConfigError(
             "no AWS region: set AWS_REGION (or AWS_DEFAULT_REGION, or a region in ~/.aws/config)"

@@ -4,9 +4,13 @@ and by :class:`~sync_job.reader.TokenReader` after it reads, so the two can neve
 Standard library only (the reader must stay importable where only boto3 is installed).
 
 - ``token_type`` is ``bearer`` in any case (RFC 6750 §4; RFC 6749 §7.1 makes it case-insensitive).
-- ``access_token`` is a ``b64token`` (RFC 6750 §2.1): letters, digits and ``-._~+/``, then
-  optional ``=`` padding. Nothing else can go into ``Authorization: Bearer <token>`` safely: a CR
-  or LF would end the header line, a space would split it.
+- ``access_token`` is one run of visible ASCII characters (``%x21-7E``: RFC 9110 §5.5 ``VCHAR``,
+  what a header field value carries as it is). That is wider than RFC 6750 §2.1's ``b64token``
+  because providers issue wider tokens: Salesforce's client-credentials access tokens contain
+  ``!`` (``00D...!AQ...``, Salesforce Help "OAuth 2.0 Client Credentials Flow"). Still refused,
+  since they cannot go into ``Authorization: Bearer <token>`` safely: CR or LF (they would end
+  the header line), other control characters, a space or tab (it would split the value) and
+  non-ASCII (not a ``VCHAR``; encodings differ between clients).
 - ``expires_at`` is an RFC 3339 timestamp with a UTC offset (RFC 3339 §5.6) that converts to UTC.
 - The token is usable while more than :data:`EXPIRY_SKEW_SECONDS` remain before ``expires_at``
   (:func:`is_usable`): the one validity rule of ``sync-job token``, ``sync-job status``,
@@ -23,8 +27,8 @@ import re
 from datetime import UTC, datetime
 from typing import Final
 
-# RFC 6750 §2.1: b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
-_B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
+# RFC 9110 §5.5: VCHAR = %x21-7E, the visible ASCII characters; no space, no control, no non-ASCII.
+_HEADER_TOKEN = re.compile(r"[\x21-\x7e]+")
 # Secrets Manager holds at most 65,536 bytes a secret; a token this long is not a token.
 MAX_TOKEN_LENGTH = 32_768
 # The one validity rule: a token is usable only while MORE than this many seconds remain before
@@ -59,8 +63,11 @@ def access_token_problem(value: object) -> str | None:
         return "access_token is missing or not a non-empty string"
     if len(value) > MAX_TOKEN_LENGTH:
         return f"access_token is longer than {MAX_TOKEN_LENGTH} characters"
-    if not _B64TOKEN.fullmatch(value):
-        return "access_token has characters RFC 6750 §2.1 does not allow in a bearer token"
+    if not _HEADER_TOKEN.fullmatch(value):
+        return (
+            "access_token has characters an Authorization header cannot carry safely "
+            "(only visible ASCII: no space, control character or non-ASCII)"
+        )
     return None
 
 

@@ -678,15 +678,24 @@ def parse_config(data: Mapping[str, object], source: str = "<memory>") -> Config
 
 
 def _check_distinct_token_secrets(environments: Sequence[EnvironmentConfig]) -> None:
-    # Two environments publishing to one secret would each read the other's token as fresh.
-    seen: dict[str, str] = {}
+    # Two environments publishing to one secret would each read the other's token as fresh, and
+    # `token beta` would print alpha's. Compared by identity, not spelling (secret_ids.py): a
+    # name, its full ARN and its partial ARN are one secret.
+    from sync_job.secret_ids import may_be_same, secret_ref
+
+    seen: dict[str, list[tuple[str, str]]] = {}  # name -> (environment, its token_secret)
     for env in environments:
-        other = seen.setdefault(env.token_secret, env.name)
-        if other != env.name:
-            raise _fail(
-                f"environments.{shown(env.name)}.token_secret",
-                f"is also environment {shown(other)}'s; each environment needs a token secret of its own",
-            )
+        ref = secret_ref(env.token_secret)
+        for name in sorted(ref.names):
+            for other, other_id in seen.get(name, []):
+                if other != env.name and may_be_same(env.token_secret, other_id):
+                    spelled = "" if other_id == env.token_secret else f" (as {shown(other_id)})"
+                    raise _fail(
+                        f"environments.{shown(env.name)}.token_secret",
+                        f"is also environment {shown(other)}'s{spelled}; each environment needs a "
+                        "token secret of its own (name secrets in other accounts or regions by full ARN)",
+                    )
+            seen.setdefault(name, []).append((env.name, env.token_secret))
 
 
 def _run_settings(defaults: dict[str, object]) -> dict[str, Any]:

@@ -73,14 +73,48 @@ class Credentials:
         return self.client_secret is None or redact.scrub_safe(self.client_secret.reveal())
 
 
-def parse_credentials(text: str | None, secret_id: str, auth_method: str) -> Credentials:
+def parse_credentials(
+    text: str | None, secret_id: str, auth_method: str, *, now: datetime | None = None
+) -> Credentials:
     """The credentials secret's SecretString → :class:`Credentials`.
 
+    The one reader of credentials, whatever their source: a run reads the stored secret with it
+    and ``credentials put`` checks the document it is about to test and store with it (issue 18
+    §3), so both send the same normalised values. ``now`` (UTC, default the wall clock) is when
+    a ``"certificate"`` must be valid.
+
     Raises :class:`CredentialsError` (naming ``secret_id`` and the key) when it is not a JSON
-    object with the keys ``auth_method`` needs as non-empty strings. Leading or trailing
-    whitespace around the client id or secret (a pasted newline) is never sent: it is stripped,
-    with a warning.
+    object with the keys ``auth_method`` needs as non-empty strings, or its private key or
+    certificate is unusable (not PEM, another key's, expired or not valid yet). Leading or
+    trailing whitespace around the client id or secret (a pasted newline) is never sent: it is
+    stripped, with a warning.
     """
+    doc = _load_object(text, secret_id)
+    # private_key_jwt: a PEM key, or none when the key is in KMS or the assertion federated
+    # (checked when the assertion is made, where the environment's settings are known).
+    wanted = ("client_id",) if auth_method == "private_key_jwt" else ("client_id", "client_secret")
+    values, warnings = _required_strings(doc, wanted, secret_id)
+    key_id = _key_id(doc, secret_id)
+    private_key, certificate = (
+        _key_and_certificate(doc, secret_id, now) if auth_method == "private_key_jwt" else (None, None)
+    )
+    thumbprints = certificate.thumbprints if certificate else None
+    client_secret = values.get("client_secret") or _optional_string(doc, "client_secret")
+    return Credentials(
+        client_id=values["client_id"],
+        client_secret=Secret(client_secret) if client_secret else None,
+        private_key=private_key,
+        key_id=key_id,
+        source=secret_id,
+        warnings=tuple(warnings),
+        x5t=thumbprints.x5t if thumbprints else None,
+        x5t_s256=thumbprints.x5t_s256 if thumbprints else None,
+        certificate=certificate,
+        client_secret_expires_at=_secret_expiry(doc.get("client_secret_expires_at"), secret_id),
+    )
+
+
+def _load_object(text: str | None, secret_id: str) -> dict[str, Any]:
     if text is None:
         raise CredentialsError(f"credentials secret {secret_id} has no SecretString; store JSON {_SHAPE}")
     try:
@@ -89,9 +123,13 @@ def parse_credentials(text: str | None, secret_id: str, auth_method: str) -> Cre
         raise CredentialsError(f"credentials secret {secret_id} is not JSON; store {_SHAPE}") from None
     if not isinstance(doc, dict):
         raise CredentialsError(f"credentials secret {secret_id} is not a JSON object")
-    # private_key_jwt: a PEM key, or none when the key is in KMS or the assertion federated
-    # (checked when the assertion is made, where the environment's settings are known).
-    wanted = ("client_id",) if auth_method == "private_key_jwt" else ("client_id", "client_secret")
+    return doc
+
+
+def _required_strings(
+    doc: dict[str, Any], wanted: tuple[str, ...], secret_id: str
+) -> tuple[dict[str, str], list[str]]:
+    """The ``wanted`` keys' values, stripped, and a warning for each that had blanks around."""
     warnings: list[str] = []
     values: dict[str, str] = {}
     for key in wanted:
@@ -100,19 +138,29 @@ def parse_credentials(text: str | None, secret_id: str, auth_method: str) -> Cre
         value = doc[key]
         if not isinstance(value, str) or not value.strip():
             raise CredentialsError(f"credentials secret {secret_id}: {key!r} must be a non-empty string")
-        if value != value.strip() and key != "private_key":
+        if value != value.strip():
             warnings.append(
                 f"credentials secret {secret_id}: {key!r} has leading or trailing whitespace; "
                 "sent without it (store it without)"
             )
         values[key] = value.strip()
+    return values, warnings
+
+
+def _key_id(doc: dict[str, Any], secret_id: str) -> str | None:
     key_id = doc.get("key_id")
     if key_id is not None and not isinstance(key_id, str):
         raise CredentialsError(f"credentials secret {secret_id}: 'key_id' must be a string")
+    return key_id.strip() or None if key_id else None
+
+
+def _key_and_certificate(
+    doc: dict[str, Any], secret_id: str, now: datetime | None
+) -> tuple[Secret | None, Certificate | None]:
+    """private_key_jwt: the PEM key (None when it lives in KMS or the assertion is federated)
+    and the certificate, each checked (the certificate against the key and ``now``)."""
     private_key = None
-    thumbprints = None
-    certificate = None
-    if auth_method == "private_key_jwt" and doc.get("private_key") is not None:
+    if doc.get("private_key") is not None:
         value = doc["private_key"]
         if not isinstance(value, str) or not value.strip():
             raise CredentialsError(
@@ -120,26 +168,14 @@ def parse_credentials(text: str | None, secret_id: str, auth_method: str) -> Cre
             )
         private_key = Secret(value.strip())
         _check_private_key(private_key, secret_id)
-        thumbprints = certificate_thumbprints(doc.get("certificate"), private_key, secret_id)
-    if auth_method == "private_key_jwt":
-        # Without a PEM key, a KMS key's certificate is matched with the key when it is used.
-        certificate = read_certificate(doc.get("certificate"), secret_id)
-        thumbprints = certificate.thumbprints if certificate else None
-    client_secret = values.get("client_secret")
-    if client_secret is None and isinstance(doc.get("client_secret"), str) and doc["client_secret"].strip():
-        client_secret = doc["client_secret"].strip()
-    return Credentials(
-        client_id=values["client_id"],
-        client_secret=Secret(client_secret) if client_secret else None,
-        private_key=private_key,
-        key_id=key_id.strip() or None if key_id else None,
-        source=secret_id,
-        warnings=tuple(warnings),
-        x5t=thumbprints.x5t if thumbprints else None,
-        x5t_s256=thumbprints.x5t_s256 if thumbprints else None,
-        certificate=certificate,
-        client_secret_expires_at=_secret_expiry(doc.get("client_secret_expires_at"), secret_id),
-    )
+        certificate_thumbprints(doc.get("certificate"), private_key, secret_id, now)
+    # Without a PEM key, a KMS key's certificate is matched with the key when it is used.
+    return private_key, read_certificate(doc.get("certificate"), secret_id, now)
+
+
+def _optional_string(doc: dict[str, Any], key: str) -> str | None:
+    value = doc.get(key)
+    return value.strip() or None if isinstance(value, str) else None
 
 
 def _secret_expiry(value: object, secret_id: str) -> datetime | None:

@@ -61,6 +61,15 @@ class StoreError(SyncJobError):
     """A Secrets Manager call failed."""
 
 
+class WriteUnknownError(StoreError):
+    """A write whose outcome is unknown: its answer was lost after it may have been applied.
+    ``version_id`` is the ClientRequestToken sent, by which a read can tell."""
+
+    def __init__(self, message: str, version_id: str) -> None:
+        super().__init__(message)
+        self.version_id = version_id
+
+
 class SecretNotFoundError(StoreError):
     """ResourceNotFoundException: the secret does not exist (or has no version so labelled)."""
 

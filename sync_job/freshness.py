@@ -3,12 +3,119 @@ replace it. Every function takes ``now`` (UTC) from the caller's clock."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
+from typing import Protocol
 
 from sync_job import bearer
 from sync_job.payload import TokenPayload
-from sync_job.report import TokenState
+from sync_job.report import EnvironmentResult, TokenState
+
+
+class TokenConfiguration(Protocol):
+    """The settings that decide which token a server issues (an ``EnvironmentConfig`` is one)."""
+
+    @property
+    def token_secret(self) -> str: ...
+    @property
+    def token_url(self) -> str: ...
+    @property
+    def auth_method(self) -> str: ...
+    @property
+    def scopes(self) -> tuple[str, ...]: ...
+    @property
+    def endpoint_params(self) -> tuple[tuple[str, str], ...]: ...
+    @property
+    def signing_alg(self) -> str: ...
+    @property
+    def audience(self) -> str | None: ...
+    @property
+    def key_id(self) -> str | None: ...
+    @property
+    def kms_key_id(self) -> str | None: ...
+    @property
+    def client_assertion_source(self) -> str | None: ...
+    @property
+    def client_assertion_audience(self) -> str | None: ...
+    @property
+    def client_assertion_file(self) -> str | None: ...
+
+
+# Hex characters kept of each component's SHA-256: 64 bits, so an accidental match of two
+# configurations is never a practical concern, while the payload stays short.
+DIGEST_HEX_CHARS = 16
+
+
+def configuration_identity(env: TokenConfiguration) -> tuple[tuple[str, str], ...]:
+    """What identifies the token ``env`` obtains, as (component, digest) pairs recorded in the
+    payload (``payload.TokenPayload.configuration``): ``token_url``; ``auth_method`` with the
+    key identity the config knows (``key_id``, ``signing_alg``, assertion ``audience``, the KMS
+    key, the federated assertion source; never a key or secret: those live in the credentials
+    secret, which the fresh path does not read); ``scopes`` sorted (RFC 6749 §3.3: order does
+    not matter); ``endpoint_params`` in order (a repeated name is a repeated field).
+
+    Each digest is SHA-256 over canonical JSON, salted with the token secret's name, truncated to
+    ``DIGEST_HEX_CHARS``: the payload reveals no endpoint parameter value (an ``audience`` or
+    ``resource``) and no precomputed table fits two secrets; per component, so a change can be
+    named (``configuration changed: scopes``). Margins, timeouts, retries, pacing and the
+    schedule are not in it: they do not change the token."""
+    components: tuple[tuple[str, object], ...] = (
+        ("token_url", env.token_url),
+        (
+            "auth_method",
+            {
+                "auth_method": env.auth_method,
+                "key_id": env.key_id,
+                "signing_alg": env.signing_alg,
+                "audience": env.audience,
+                "kms_key_id": env.kms_key_id,
+                "client_assertion_source": env.client_assertion_source,
+                "client_assertion_audience": env.client_assertion_audience,
+                "client_assertion_file": env.client_assertion_file,
+            }
+            if env.auth_method == "private_key_jwt"
+            else {"auth_method": env.auth_method},
+        ),
+        ("scopes", sorted(env.scopes)),
+        ("endpoint_params", [list(pair) for pair in env.endpoint_params]),
+    )
+    return tuple((name, _digest(env.token_secret, name, value)) for name, value in components)
+
+
+def _digest(salt: str, name: str, value: object) -> str:
+    canonical = json.dumps([salt, name, value], sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:DIGEST_HEX_CHARS]
+
+
+def configuration_change(
+    payload: TokenPayload | None, identity: tuple[tuple[str, str], ...]
+) -> tuple[str, ...]:
+    """The components of ``identity`` (``configuration_identity``) whose digest differs from
+    what ``payload`` recorded, in order; () when they agree, when there is no payload, or when it
+    records none (written before schema 2: fresh by time alone until it is due). A component the
+    payload does not record (added in a later schema) counts as unchanged."""
+    if payload is None or not payload.configuration:
+        return ()
+    recorded = dict(payload.configuration)
+    return tuple(name for name, digest in identity if name in recorded and recorded[name] != digest)
+
+
+def configuration_reason(changed: Sequence[str]) -> str:
+    """The one-line reason for a token due because its configuration changed."""
+    return f"configuration changed: {', '.join(changed)}"
+
+
+def with_configuration_reason(result: EnvironmentResult, changed: Sequence[str]) -> EnvironmentResult:
+    """``result`` with ``configuration changed: ...`` first in its warning when ``changed`` names
+    components (``configuration_change``); ``result`` itself otherwise."""
+    if not changed:
+        return result
+    notes = [configuration_reason(changed), result.warning]
+    return replace(result, warning="; ".join(n for n in notes if n))
+
 
 # Secrets Manager advises against writing a secret more often than every 10 minutes: each write
 # is a version, and versions count toward a quota until they age out.
@@ -52,27 +159,39 @@ def is_fresh(payload: TokenPayload | None, now: datetime, margin_seconds: float)
     )
 
 
-def state(payload: TokenPayload | None, now: datetime, margin_seconds: float) -> TokenState:
+def state(
+    payload: TokenPayload | None,
+    now: datetime,
+    margin_seconds: float,
+    changed: Sequence[str] = (),
+) -> TokenState:
     """``status``'s state of a stored token at ``now``: ``missing``; ``expired`` when not usable
     by the one rule (60 s or fewer left, see ``bearer.is_usable``); ``expiring`` inside its
-    effective refresh margin; else ``valid``."""
+    effective refresh margin; ``reconfigured`` when usable but ``changed`` names components of
+    its configuration that differ (``configuration_change``); else ``valid``."""
     if payload is None:
         return TokenState.MISSING
     remaining = payload.seconds_remaining(now)
     if not usable(payload, now):
         return TokenState.EXPIRED
+    if changed:
+        return TokenState.RECONFIGURED
     if remaining <= effective_margin(payload, margin_seconds):
         return TokenState.EXPIRING
     return TokenState.VALID
 
 
-def urgency(payload: TokenPayload | None, now: datetime) -> tuple[int, float]:
+def urgency(payload: TokenPayload | None, now: datetime, *, reconfigured: bool = False) -> tuple[int, float]:
     """Sort key of a due environment, most urgent first: no usable token (missing, unreadable,
-    invalid), then expired (by the one rule), then by seconds left (soonest ``expires_at`` first)."""
+    invalid), then expired (by the one rule), then a usable token of a configuration that has
+    changed (``reconfigured``: consumers hold a token for the old scope, audience or tenant),
+    then by seconds left (soonest ``expires_at`` first)."""
     if payload is None:
         return (0, 0.0)
     remaining = payload.seconds_remaining(now)
-    return (2, remaining) if usable(payload, now) else (1, remaining)
+    if not usable(payload, now):
+        return (1, remaining)
+    return (2, remaining) if reconfigured else (3, remaining)
 
 
 # Plan a token host at this share of its pacing rate, leaving room for retries and outages.
@@ -110,6 +229,8 @@ def publish_refusal(
         return unusable_new_token(new, now)
     if force or stored is None or not usable(stored, now):
         return None
+    if stored.configuration and new.configuration and stored.configuration != new.configuration:
+        return None  # the stored token is for another configuration: never kept over the new one
     if new.expires_at < stored.expires_at:
         return (
             f"the new token expires in {int(new.seconds_remaining(now))} s, before the stored one "

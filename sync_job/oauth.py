@@ -38,6 +38,14 @@ from sync_job.redact import Secret, register
 MAX_BODY_BYTES = 1 << 20
 # RFC 7523 leaves the lifetime to us; short limits what a leaked assertion is worth.
 ASSERTION_LIFETIME_SECONDS = 120
+# A client assertion's iat and nbf are set this far in the past: a token server whose clock is
+# behind ours would otherwise refuse an assertion stamped "now" as not yet valid (Keycloak
+# answers "Token is not active" with its clock 1 s behind: keycloak/keycloak#8966). RFC 7523 §3
+# lets servers allow "some small leeway, usually no more than a few minutes"; a minute covers
+# hosts kept by NTP with room to spare, while exp stays ASSERTION_LIFETIME_SECONDS from now, so
+# the assertion's lifetime (exp - iat, 180 s) stays far under the 5 minutes or one hour the
+# providers cap it at.
+ASSERTION_BACKDATE_SECONDS = 60
 JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 # A server's Retry-After is honoured up to a day; past that it is a bug or hostile.
 MAX_RETRY_AFTER_SECONDS = 86400.0
@@ -190,13 +198,14 @@ def client_assertion(grant: GrantSettings, creds: Credentials, now: datetime) ->
         raise CredentialsError(f"credentials secret {creds.source} lacks 'private_key'")
     algorithm = creds.signing_alg or grant.signing_alg
     issued = int(now.timestamp())
+    backdated = issued - ASSERTION_BACKDATE_SECONDS
     claims = {
         "iss": creds.client_id,
         "sub": creds.client_id,
         "aud": grant.audience or grant.token_url,
         "jti": uuid.uuid4().hex,
-        "iat": issued,
-        "nbf": issued,
+        "iat": backdated,
+        "nbf": backdated,
         "exp": issued + ASSERTION_LIFETIME_SECONDS,
     }
     kid = creds.key_id or grant.key_id
@@ -325,7 +334,7 @@ def _check_status(
 ) -> None:
     host = env.host
     if status == 429:
-        retry_after = parse_retry_after(headers.get("Retry-After"), now)
+        retry_after = rate_limit_wait(headers, now)
         shown = env.rate_limit_lockout_seconds if retry_after is None else retry_after
         raise RateLimitedError(
             f"rate limited by {host} (HTTP 429), retry after {math.ceil(shown)} s",
@@ -349,6 +358,25 @@ def _check_status(
         raise OAuthError(
             f"token request rejected by {host}: {error}{text.detail(fields[1])} (HTTP {status})",
             error=error,
+            status=status,
+        )
+    if status == 401:
+        # RFC 6749 §5.2: 401 is the answer to a client that failed to authenticate; some servers
+        # send it with no error object at all (an empty body, a WWW-Authenticate header only).
+        raise OAuthError(
+            f"token request rejected by {host}: the client credentials were refused (HTTP 401, "
+            f"{_describe_body(headers, body, text)}); check client_id and the client secret or "
+            "key in the credentials secret, and that the client is registered at this token_url",
+            error="invalid_client",
+            status=status,
+        )
+    if status == 407:
+        # RFC 9110 §15.5.8: 407 comes from a proxy between the job and the token host, which
+        # was never reached.
+        raise TokenRequestError(
+            f"the HTTP proxy refused the request to {host} (HTTP 407 Proxy Authentication "
+            "Required); give the proxy's credentials in HTTPS_PROXY/HTTP_PROXY "
+            "(http://user:password@proxy:port) or exempt the host in NO_PROXY",
             status=status,
         )
     if 300 <= status <= 399:
@@ -456,7 +484,11 @@ def _lifetime(
     source = "configured" if raw is None else "server"
     exp = bearer.jwt_expiry(token)
     if exp is not None:
-        left = math.floor(exp - issued_at.timestamp())
+        # Counted from issued_at floored to the whole second, as the payload counts expires_in
+        # (payload.build_payload): then expires_at = issued_at + left never passes exp, and a
+        # JWT whose exp - iat equals expires_in, iat stamped in the second the request was sent
+        # or later, agrees with expires_in instead of cutting it by the fraction of a second.
+        left = math.floor(exp) - math.floor(issued_at.timestamp())
         if left <= 0:
             raise InvalidTokenResponse(
                 f"{host} issued an access token whose own exp claim passed {min(-left, 10**9)} s "
@@ -542,6 +574,32 @@ def parse_retry_after(value: str | None, now: datetime) -> float | None:
         return min(MAX_RETRY_AFTER_SECONDS, max(0.0, (when - now).total_seconds()))
     except OverflowError:
         return None
+
+
+# Okta: "X-Rate-Limit-Reset: the time at which the rate limit resets, specified in UTC epoch
+# time (in seconds)", sent with its 429s instead of Retry-After (Okta Developer, "Rate limits",
+# "Check your rate limits with Okta's rate limit headers").
+RATE_LIMIT_RESET_HEADER = "X-Rate-Limit-Reset"
+# An epoch second before this (2001-09-09) is not a reset time but a misread delta.
+_EPOCH_FLOOR = 1_000_000_000
+_EPOCH_SECONDS = re.compile(r"[0-9]{1,15}")
+
+
+def rate_limit_wait(headers: Mapping[str, str], now: datetime) -> float | None:
+    """Seconds from ``now`` to wait after a 429: ``Retry-After`` (RFC 9110 §10.2.3, RFC 6585 §4)
+    when sent, else the provider's own ``X-Rate-Limit-Reset`` (Okta; UTC epoch seconds), at
+    least 0 and capped at a day. None when neither is readable: the caller assumes
+    ``rate_limit_lockout_seconds``."""
+    retry_after = parse_retry_after(headers.get("Retry-After"), now)
+    if retry_after is not None:
+        return retry_after
+    reset = (headers.get(RATE_LIMIT_RESET_HEADER) or "").strip()
+    if not _EPOCH_SECONDS.fullmatch(reset):
+        return None
+    epoch = int(reset)
+    if epoch < _EPOCH_FLOOR:
+        return None
+    return min(MAX_RETRY_AFTER_SECONDS, max(0.0, epoch - now.timestamp()))
 
 
 def missing_scopes(requested: tuple[str, ...], granted: str | None) -> tuple[str, ...]:

@@ -81,7 +81,8 @@ def check_endpoint_params(where: str, value: object) -> tuple[tuple[str, str], .
         if not _NAME.match(name):
             raise _fail(where, "field names are 1-128 visible ASCII characters (no spaces or controls)")
         field = f"{where}.{name}"
-        if name in GRANT_FIELDS:
+        # Compared as a server may: case and blanks ignored (SCOPE, Grant_Type, " scope").
+        if name.strip().lower() in GRANT_FIELDS:
             raise _fail(
                 field,
                 "is set by the grant itself; use scopes, auth_method and the credentials secret instead",

@@ -11,6 +11,8 @@ from sync_job import bearer
 from sync_job.redact import Secret
 from sync_job.timeutil import format_rfc3339
 
+# Not raised for ``configuration`` (an added field no consumer reads; docs/payload.schema.json:
+# "new fields do not raise it"): a payload without it is one written before it existed.
 SCHEMA_VERSION = 1
 _REQUIRED = ("access_token", "token_type", "expires_at")
 
@@ -39,6 +41,10 @@ class TokenPayload:
     # When the client credential that obtained the token ends (certificate notAfter, client
     # secret end date; expiry.py), recorded so that `status` needs no credentials. Not secret.
     credential_expires_at: datetime | None = None
+    # What identifies the configuration that obtained the token: (component, digest) pairs of
+    # freshness.configuration_identity (salted truncated SHA-256; no value is recoverable).
+    # Empty for payloads written before the field existed (then fresh by time alone).
+    configuration: tuple[tuple[str, str], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """The document as JSON-ready values, the token revealed (for the secret only)."""
@@ -58,6 +64,8 @@ class TokenPayload:
             doc["expires_in_source"] = self.expires_in_source
         if self.credential_expires_at is not None:
             doc["credential_expires_at"] = format_rfc3339(self.credential_expires_at)
+        if self.configuration:
+            doc["configuration"] = dict(self.configuration)
         return doc
 
     def to_json(self) -> str:
@@ -81,6 +89,7 @@ def build_payload(
     client_id: str,
     expires_in_source: str = "server",
     credential_expires_at: datetime | None = None,
+    configuration: tuple[tuple[str, str], ...] = (),
 ) -> TokenPayload:
     """Assemble the payload. ``issued_at`` is the moment just before the request was sent, and it
     is floored to whole seconds, so ``expires_at`` can only understate the token's lifetime."""
@@ -97,6 +106,7 @@ def build_payload(
         client_id=client_id,
         expires_in_source=expires_in_source,
         credential_expires_at=credential_expires_at,
+        configuration=configuration,
     )
 
 
@@ -135,7 +145,21 @@ def parse_payload(text: str | None) -> TokenPayload:
         expires_in_source=_text_field(doc, "expires_in_source") or "server",
         # Informational: unreadable counts as unknown.
         credential_expires_at=bearer.parse_timestamp(doc.get("credential_expires_at")),
+        configuration=_configuration(doc.get("configuration")),
     )
+
+
+def _configuration(value: object) -> tuple[tuple[str, str], ...]:
+    """The recorded configuration digests; () when absent or not an object of short strings
+    (an unreadable record counts as none: fresh by time alone, as before schema 2)."""
+    if not isinstance(value, dict) or len(value) > 32:
+        return ()
+    pairs = tuple(value.items())
+    if not all(
+        isinstance(k, str) and isinstance(v, str) and len(k) <= 64 and len(v) <= 128 for k, v in pairs
+    ):
+        return ()
+    return pairs
 
 
 def _stored_object(text: str | None) -> dict[str, Any]:

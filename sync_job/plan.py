@@ -38,6 +38,9 @@ class PlannedEnvironment:
     reason: str
     stored: StoredToken | None = None
     error: str | None = None
+    # Components of the configuration that differ from what the stored token records
+    # (freshness.configuration_change): such a token is due at once, ahead of expiring ones.
+    changed: tuple[str, ...] = ()
 
     @property
     def name(self) -> str:
@@ -77,7 +80,8 @@ def plan_run(
     or why it could not be read) at ``now`` (UTC).
 
     Rules: an unreadable secret is not attempted; a token with more than its effective margin
-    left is fresh unless ``force`` (``freshness.is_fresh``); a due one is ``DRY_RUN`` when
+    left is fresh unless ``force`` (``freshness.is_fresh``) or its configuration changed since
+    it was issued (``freshness.configuration_change``: then it is due at once); a due one is ``DRY_RUN`` when
     ``dry_run``; due ones are attempted most urgent first (``freshness.urgency``) unless
     ``urgency_order`` is False (config order, for comparison); fresh ones that their token
     host's pacing could not serve in time were each waited for until due are pulled forward
@@ -85,7 +89,7 @@ def plan_run(
     entries = [_decide(env, stored[env.token_secret], now, force=force, dry_run=dry_run) for env in envs]
     due = [e for e in entries if e.decision is Decision.DUE]
     if urgency_order:
-        due.sort(key=lambda e: freshness.urgency(e.payload, now))
+        due.sort(key=lambda e: freshness.urgency(e.payload, now, reconfigured=bool(e.changed)))
     fresh = [e for e in entries if e.decision is Decision.FRESH]
     early = set() if dry_run or not urgency_order else _pull_forward(due, fresh, now)
     entries = [_pulled(e) if e.name in early else e for e in entries]
@@ -99,11 +103,28 @@ def _decide(
 ) -> PlannedEnvironment:
     if isinstance(found, StoreError):
         return PlannedEnvironment(env, Decision.UNREADABLE, "token secret unreadable", error=found.message)
+    found = own_token(found, env.name)
     payload = found.payload
-    if not force and freshness.is_fresh(payload, now, env.refresh_margin_seconds):
+    changed = freshness.configuration_change(payload, freshness.configuration_identity(env))
+    if not force and not changed and freshness.is_fresh(payload, now, env.refresh_margin_seconds):
         return PlannedEnvironment(env, Decision.FRESH, "more than the refresh margin left", found)
     reason = _why_due(payload, found.problem, now, force=force)
-    return PlannedEnvironment(env, Decision.DRY_RUN if dry_run else Decision.DUE, reason, found)
+    if changed and reason in ("inside the refresh margin", "forced"):
+        reason = freshness.configuration_reason(changed)
+    decision = Decision.DRY_RUN if dry_run else Decision.DUE
+    return PlannedEnvironment(env, decision, reason, found, changed=changed)
+
+
+def own_token(found: StoredToken, environment: str) -> StoredToken:
+    """``found`` when its token is ``environment``'s (the payload's ``environment``), else an
+    unusable value: a token secret that holds another environment's token (a shared secret, a
+    renamed environment) is never served or kept as this one's, and is replaced by its next
+    refresh (issue 18 §5)."""
+    payload = found.payload
+    if payload is None or payload.environment == environment:
+        return found
+    problem = f"it holds environment {payload.environment!r}'s token, not {environment!r}'s"
+    return StoredToken(payload=None, version_id=found.version_id, problem=problem)
 
 
 def _why_due(payload: TokenPayload | None, problem: str | None, now: datetime, *, force: bool) -> str:

@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, NoRegionError
 
 from sync_job import bearer
 
@@ -82,6 +83,17 @@ class _Token:
 
 def _utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+def _ca_bundle() -> bool | str | None:
+    """``verify`` for the boto3 client: None (botocore's own chain) unless ``AWS_CA_BUNDLE`` or
+    ``REQUESTS_CA_BUNDLE`` is set blank, which botocore refuses with ``InvalidConfigError``;
+    then a blank one counts as unset, as requests counts it (the other, else True)."""
+    names = ("AWS_CA_BUNDLE", "REQUESTS_CA_BUNDLE")
+    values = [os.environ.get(name) for name in names]
+    if not any(value is not None and not value.strip() for value in values):
+        return None
+    return next((value for value in values if value and value.strip()), True)
 
 
 def _format(moment: datetime) -> str:
@@ -195,7 +207,13 @@ class TokenReader:
         if self._client is None:
             import boto3  # only when no client was given; region and endpoint from the environment
 
-            client: SecretsManagerClient = boto3.client("secretsmanager")
+            session = boto3.session.Session()
+            # AWS_REGION is what Lambda, the AWS CLI v2 and most SDKs read, and what the job
+            # honours (store.make_client); boto3 reads only AWS_DEFAULT_REGION and ~/.aws/config.
+            region = session.region_name or os.environ.get("AWS_REGION") or None
+            client: SecretsManagerClient = session.client(
+                "secretsmanager", region_name=region, verify=_ca_bundle()
+            )
             self._client = client
         return self._client
 
@@ -211,6 +229,12 @@ class TokenReader:
             else:
                 detail = f"reading secret {sid!r} failed: {code}"
             raise TokenUnavailableError(f"{detail} ({_STATUS_HINT})", secret_id=sid) from exc
+        except NoRegionError as exc:
+            raise TokenUnavailableError(
+                f"reading secret {sid!r} failed: no AWS region; set AWS_REGION (or "
+                "AWS_DEFAULT_REGION, or a region in ~/.aws/config), or pass a client",
+                secret_id=sid,
+            ) from exc
         except BotoCoreError as exc:
             raise TokenUnavailableError(
                 f"reading secret {sid!r} failed: {type(exc).__name__}", secret_id=sid

@@ -14,9 +14,10 @@ from sync_job.clock import Clock
 from sync_job.config import EnvironmentConfig
 from sync_job.credentials import Credentials
 from sync_job.errors import StoreError, SyncJobError
-from sync_job.executor import Activity, Pool, Unfinished, call_bounded
+from sync_job.executor import Activity, Interrupt, Pool, Unfinished, call_bounded
 from sync_job.expiry import days_left
 from sync_job.payload import TokenPayload
+from sync_job.plan import own_token
 from sync_job.refresh import TokenSource, check_token, join_warnings, request_token, unexpected
 from sync_job.report import CheckEntry, CheckReport, StatusEntry, StatusReport, TokenState
 from sync_job.store import SecretsStore, StoredToken
@@ -59,6 +60,7 @@ def status_entry(env: EnvironmentConfig, found: StoredToken | StoreError | str, 
         return StatusEntry(environment=env.name, state=TokenState.ERROR, error=found)
     if isinstance(found, StoreError):
         return StatusEntry(environment=env.name, state=TokenState.ERROR, error=found.message)
+    found = own_token(found, env.name)
     if found.problem:
         return StatusEntry(
             environment=env.name,
@@ -66,10 +68,15 @@ def status_entry(env: EnvironmentConfig, found: StoredToken | StoreError | str, 
             error=f"secret {env.token_secret}: {found.problem}",
         )
     payload = found.payload
-    state = freshness.state(payload, now, env.refresh_margin_seconds)
+    changed = freshness.configuration_change(payload, freshness.configuration_identity(env))
+    state = freshness.state(payload, now, env.refresh_margin_seconds, changed)
     if payload is None:
         return StatusEntry(environment=env.name, state=state)
     lifetime = (payload.expires_at - payload.issued_at).total_seconds()
+    notes = [
+        f"{freshness.configuration_reason(changed)}; the next run refreshes it" if changed else None,
+        freshness.short_lifetime_warning(lifetime, env.refresh_margin_seconds),
+    ]
     return StatusEntry(
         environment=env.name,
         state=state,
@@ -77,7 +84,7 @@ def status_entry(env: EnvironmentConfig, found: StoredToken | StoreError | str, 
         seconds_remaining=payload.seconds_remaining(now),
         issued_at=payload.issued_at,
         scope=payload.scope,
-        warning=freshness.short_lifetime_warning(lifetime, env.refresh_margin_seconds),
+        warning=join_warnings(notes),
         credential_expires_at=payload.credential_expires_at,
         credential_days_left=days_left(payload.credential_expires_at, now),
     )
@@ -86,10 +93,12 @@ def status_entry(env: EnvironmentConfig, found: StoredToken | StoreError | str, 
 def token(store: SecretsStore, clock: Clock, env: EnvironmentConfig) -> TokenLookup:
     """The stored token of ``env`` and its state (``invalid`` when unusable). Raises
     ``StoreError`` when it cannot be read."""
-    stored = store.read_token(env.token_secret)
+    # Another environment's token is never printed as this one's (plan.own_token).
+    stored = own_token(store.read_token(env.token_secret), env.name)
     if stored.problem:
         return TokenLookup(env.name, TokenState.INVALID, None)
-    state = freshness.state(stored.payload, clock.now(), env.refresh_margin_seconds)
+    changed = freshness.configuration_change(stored.payload, freshness.configuration_identity(env))
+    state = freshness.state(stored.payload, clock.now(), env.refresh_margin_seconds, changed)
     return TokenLookup(env.name, state, stored.payload)
 
 
@@ -104,12 +113,15 @@ class Checker:
     workers: int
     schedule_seconds: int | None = None  # config's, for the write budget (budget.py)
 
-    def check(self, envs: Sequence[EnvironmentConfig], budget: float) -> CheckReport:
+    def check(
+        self, envs: Sequence[EnvironmentConfig], budget: float, interrupt: Interrupt | None = None
+    ) -> CheckReport:
         """One :class:`CheckEntry` per environment, in order, within ``budget`` seconds (plus
-        the executor's straggler grace)."""
+        the executor's straggler grace); once ``interrupt`` is set nothing new starts and an
+        environment in flight gets the run's grace (executor.Pool)."""
         deadline = self.clock.monotonic() + budget
         activity = Activity()
-        pool = Pool(self.clock, self.workers, deadline, budget)
+        pool = Pool(self.clock, self.workers, deadline, budget, interrupt)
         entries = pool.map(
             envs,
             lambda env, previous: self.check_one(env, deadline, activity),
@@ -137,6 +149,7 @@ class Checker:
             step = "token_secret"
             activity.note(env.name, f"describing token secret {env.token_secret}")
             self.store.describe(env.token_secret)
+            warnings.append(self._stored_configuration(env))
             checks.append((step, "ok"))
         except SyncJobError as exc:
             return self._entry(env, (*checks, (step, "failed")), exc.message, warnings, ends)
@@ -162,6 +175,22 @@ class Checker:
             env.credential_kind,
             ends,
             days_left(ends, self.clock.now()),
+        )
+
+    def _stored_configuration(self, env: EnvironmentConfig) -> str | None:
+        """The note for a stored token obtained with another configuration (``configuration
+        changed: scopes; ...``), None when it matches, records none or cannot be read (reading
+        it is the job of ``status``; this check proves the configuration works)."""
+        try:
+            stored = self.store.read_token(env.token_secret)
+        except SyncJobError:
+            return None
+        changed = freshness.configuration_change(stored.payload, freshness.configuration_identity(env))
+        if not changed:
+            return None
+        return (
+            f"the stored token was obtained with another configuration "
+            f"({freshness.configuration_reason(changed)}); the next run replaces it"
         )
 
     def _token(self, env: EnvironmentConfig, creds: Credentials, deadline: float) -> list[str | None]:

@@ -119,7 +119,8 @@ def payload_of(
 ) -> TokenPayload:
     """The payload to publish for ``token`` (issued at ``issued_at``, UTC) of environment ``env``;
     the granted scope, or the requested one when the server omitted it (RFC 6749 §5.1); the end
-    of the credential that obtained it (``Credentials.expires_at``) recorded for ``status``."""
+    of the credential that obtained it (``Credentials.expires_at``) recorded for ``status``; what
+    identifies its configuration (``freshness.configuration_identity``)."""
     return build_payload(
         access_token=token.access_token,
         token_type=token.token_type,
@@ -131,6 +132,7 @@ def payload_of(
         client_id=client_id,
         expires_in_source=token.expires_in_source,
         credential_expires_at=credential_expires_at,
+        configuration=freshness.configuration_identity(env),
     )
 
 

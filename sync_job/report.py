@@ -32,6 +32,9 @@ class TokenState(StrEnum):
 
     VALID = "valid"
     EXPIRING = "expiring"  # valid, inside the refresh margin
+    # Usable, but obtained with another configuration (scope, audience, token URL, ...): the next
+    # run replaces it at once (freshness.configuration_change); it stays published until then.
+    RECONFIGURED = "reconfigured"
     EXPIRED = "expired"
     MISSING = "missing"  # the secret has no value yet
     INVALID = "invalid"  # the stored value cannot be used (see bearer.py)
@@ -39,8 +42,9 @@ class TokenState(StrEnum):
 
     @property
     def ok(self) -> bool:
-        """True when the stored token is usable now (``valid`` or ``expiring``)."""
-        return self in (TokenState.VALID, TokenState.EXPIRING)
+        """True when the stored token is usable now (``valid``, ``expiring`` or
+        ``reconfigured``: the old configuration's token serves until the next run replaces it)."""
+        return self in (TokenState.VALID, TokenState.EXPIRING, TokenState.RECONFIGURED)
 
 
 def _stamp(moment: datetime | None) -> str | None:

@@ -30,7 +30,14 @@ from sync_job.logs import log_event
 from sync_job.oauth import FetchResult, missing_scopes
 from sync_job.payload import TokenPayload
 from sync_job.secret_input import NewCredentials
-from sync_job.store import CURRENT_STAGE, ROTATION_PENDING_STAGE, PublishResult, SecretLabels, StoredToken
+from sync_job.store import (
+    CURRENT_STAGE,
+    ROTATION_PENDING_STAGE,
+    PublishResult,
+    SecretLabels,
+    StoredDocument,
+    StoredToken,
+)
 from sync_job.sync import Job, payload_of
 
 log = logging.getLogger("sync_job.staged_credentials")
@@ -39,7 +46,7 @@ log = logging.getLogger("sync_job.staged_credentials")
 class StagingStore(Protocol):
     """The store calls staging makes (``SecretStore`` has them all)."""
 
-    def read_document(self, secret_id: str) -> dict[str, Any]: ...
+    def read_document(self, secret_id: str) -> StoredDocument: ...
     def labels(self, secret_id: str) -> SecretLabels: ...
     def stage_document(self, secret_id: str, doc: dict[str, Any], stage: str) -> str: ...
     def read_credentials_version(
@@ -116,7 +123,7 @@ def stage(job: Job, name: str, new: NewCredentials, *, client_id: str | None = N
     store = cast(StagingStore, job.store)
     result = StagedResult(environment=env.name, credentials_secret=env.credentials_secret)
     try:
-        current = store.read_document(env.credentials_secret)
+        current = store.read_document(env.credentials_secret).doc
     except SyncJobError as exc:
         if client_id is None:
             return _failed(result, f"cannot read the current credentials: {exc.message}; nothing staged")

@@ -33,6 +33,7 @@ from sync_job.errors import (
     StoreError,
     SyncJobError,
     ThrottledError,
+    WriteUnknownError,
 )
 from sync_job.logs import log_event
 from sync_job.payload import InvalidPayload, TokenPayload, parse_payload
@@ -78,6 +79,18 @@ def botocore_session() -> botocore.session.Session:
     return session
 
 
+def tls_verify(session: botocore.session.Session) -> bool | str:
+    """The CA bundle AWS calls verify TLS with (``create_client``'s ``verify``): ``AWS_CA_BUNDLE``
+    or ``ca_bundle`` in the shared config, else ``REQUESTS_CA_BUNDLE``, else True (botocore's own
+    bundle). A blank value counts as unset, as requests counts it for the token requests: left
+    to itself, botocore refuses an empty ``REQUESTS_CA_BUNDLE=`` with ``InvalidConfigError``
+    when the client is made."""
+    for value in (session.get_config_variable("ca_bundle"), os.environ.get("REQUESTS_CA_BUNDLE")):
+        if isinstance(value, str) and value.strip():
+            return value
+    return True
+
+
 def make_client(
     *, max_attempts: int = 5, max_pool_connections: int = 16, budget_seconds: float = 600.0
 ) -> SecretsManagerClient:
@@ -102,7 +115,9 @@ def make_client(
         # AWS_REGION is what Lambda, the AWS CLI v2 and most SDKs read; botocore reads only
         # AWS_DEFAULT_REGION and the shared config, so fall back to it explicitly.
         region = session.get_config_variable("region") or os.environ.get("AWS_REGION") or None
-        client = session.create_client("secretsmanager", region_name=region, config=config)
+        client = session.create_client(
+            "secretsmanager", region_name=region, config=config, verify=tls_verify(session)
+        )
         # botocore types create_client as any client; the stubs name what "secretsmanager" makes.
         return cast("SecretsManagerClient", client)
     except botocore.exceptions.NoRegionError:
@@ -111,6 +126,15 @@ def make_client(
         raise ConfigError(
             "no AWS region: set AWS_REGION (or AWS_DEFAULT_REGION, or a region in ~/.aws/config)"
         ) from None
+
+
+@dataclass(frozen=True)
+class StoredDocument:
+    """AWSCURRENT of a JSON-object secret: the document, its version id and the secret's ARN."""
+
+    doc: dict[str, Any]
+    version_id: str | None
+    arn: str | None = None
 
 
 @dataclass(frozen=True)
@@ -166,8 +190,10 @@ class SecretsStore(Protocol):
 
     def read_credentials_many(
         self, wanted: Sequence[tuple[str, str]]
-    ) -> dict[str, Credentials | SyncJobError]:
-        """``(secret_id, auth_method)`` pairs → each one's credentials or error, batched."""
+    ) -> dict[tuple[str, str], Credentials | SyncJobError]:
+        """``(secret_id, auth_method)`` pairs → each pair's credentials or error, batched. Keyed
+        by the pair: environments sharing a credentials secret with different auth methods each
+        get theirs, and one's trouble (a certificate only it uses) stays its own."""
         ...
 
     def describe(self, secret_id: str) -> None:
@@ -186,13 +212,15 @@ class SecretsStore(Protocol):
         now. Raises ``StoreError``."""
         ...
 
-    def read_document(self, secret_id: str) -> dict[str, Any]:
-        """AWSCURRENT of a secret holding a JSON object. Raises ``StoreError`` or
-        ``CredentialsError``; never quotes the value."""
+    def read_document(self, secret_id: str) -> StoredDocument:
+        """AWSCURRENT of a secret holding a JSON object, with its version id. Raises
+        ``StoreError`` or ``CredentialsError``; never quotes the value."""
         ...
 
-    def put_document(self, secret_id: str, doc: dict[str, Any]) -> str:
-        """Write ``doc`` as the new AWSCURRENT version; its version id. Raises ``StoreError``."""
+    def put_document(self, secret_id: str, doc: dict[str, Any], *, request_token: str | None = None) -> str:
+        """Write ``doc`` as the new AWSCURRENT version with ClientRequestToken ``request_token``
+        (default a fresh UUID); its version id. Raises ``WriteUnknownError`` when the answer was
+        lost after the write may have been applied, other ``StoreError`` when refused."""
         ...
 
 
@@ -342,20 +370,21 @@ class SecretStore:
 
     def read_credentials_many(
         self, wanted: Sequence[tuple[str, str]]
-    ) -> dict[str, Credentials | SyncJobError]:
-        """``(secret_id, auth_method)`` pairs → the parsed credentials (or the error) of each,
-        batched like :meth:`read_tokens`."""
+    ) -> dict[tuple[str, str], Credentials | SyncJobError]:
+        """``(secret_id, auth_method)`` pairs → the parsed credentials (or the error) of each
+        pair, batched like :meth:`read_tokens`; each pair parsed for its own auth method."""
         answers = self._batch([secret_id for secret_id, _ in wanted])
-        out: dict[str, Credentials | SyncJobError] = {}
-        for secret_id, auth_method in wanted:
+        out: dict[tuple[str, str], Credentials | SyncJobError] = {}
+        for secret_id, auth_method in dict.fromkeys(wanted):
             answer = answers.get(secret_id)
             try:
                 if answer is None:
-                    out[secret_id] = self.read_credentials(secret_id, auth_method)
+                    out[(secret_id, auth_method)] = self.read_credentials(secret_id, auth_method)
                 else:
-                    out[secret_id] = parse_credentials(answer.get("SecretString"), secret_id, auth_method)
+                    text = answer.get("SecretString")
+                    out[(secret_id, auth_method)] = parse_credentials(text, secret_id, auth_method)
             except SyncJobError as exc:
-                out[secret_id] = exc
+                out[(secret_id, auth_method)] = exc
         return out
 
     def _batch(self, secret_ids: Sequence[str]) -> dict[str, Mapping[str, Any]]:
@@ -607,9 +636,10 @@ class SecretStore:
             ),
         )
 
-    def read_document(self, secret_id: str) -> dict[str, Any]:
+    def read_document(self, secret_id: str) -> StoredDocument:
         """AWSCURRENT of a secret holding a JSON object (the credentials secret), for a
-        read-modify-write. Raises ``CredentialsError`` when it is not one; never quotes it."""
+        read-modify-write, with its version id. Raises ``CredentialsError`` when it is not one;
+        never quotes it."""
         answer = self._value(secret_id)
         try:
             doc = json.loads(answer.get("SecretString") or "")
@@ -617,21 +647,49 @@ class SecretStore:
             raise CredentialsError(f"secret {secret_id} does not hold JSON") from None
         if not isinstance(doc, dict):
             raise CredentialsError(f"secret {secret_id} does not hold a JSON object")
-        return doc
+        return StoredDocument(doc=doc, version_id=answer.get("VersionId"), arn=answer.get("ARN"))
 
-    def put_document(self, secret_id: str, doc: dict[str, Any]) -> str:
+    def put_document(self, secret_id: str, doc: dict[str, Any], *, request_token: str | None = None) -> str:
         """Write ``doc`` as a new version and make it AWSCURRENT; Secrets Manager moves
-        AWSPREVIOUS to the version that was current. Returns the new version id."""
-        # A fresh ClientRequestToken: a retried call cannot add a second version.
-        version_id = str(uuid.uuid4())
-        self._write(
-            "PutSecretValue",
-            secret_id,
-            lambda: self._client.put_secret_value(
+        AWSPREVIOUS to the version that was current. Returns the new version id.
+
+        ``request_token`` is the ClientRequestToken (the new version's id, 32-64 characters):
+        Secrets Manager applies a call with a token it has seen, for the same value, at most
+        once (PutSecretValue, "ClientRequestToken": idempotency), so a retry or a re-run with
+        the same token cannot add a second version. Default a fresh UUID. Raises
+        :class:`WriteUnknownError` when the answer was lost (a timeout, a closed connection, a
+        5xx) and AWS may have applied the write, other ``StoreError`` when it was refused."""
+        version_id = request_token or str(uuid.uuid4())
+        if self._write_slot is not None:
+            self._write_slot()
+        try:
+            self._client.put_secret_value(
                 SecretId=secret_id, ClientRequestToken=version_id, SecretString=json.dumps(doc)
-            ),
-        )
+            )
+        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
+            error = classify_error(exc, "PutSecretValue", secret_id)
+            if _answer_lost(exc):
+                raise WriteUnknownError(error.message, version_id) from None
+            raise error from None
         return version_id
+
+
+def _answer_lost(exc: Exception) -> bool:
+    """True when ``exc`` leaves open whether AWS applied the call. botocore retries, so an
+    earlier attempt may have been applied and its answer lost (a read timeout, a closed
+    connection, a 5xx) whatever the last attempt's fault: only a refusal (4xx) on the first
+    attempt, or a failure before anything was sent (no credentials, bad parameters), is sure."""
+    if isinstance(exc, botocore.exceptions.ClientError):
+        meta = exc.response.get("ResponseMetadata", {})
+        status = meta.get("HTTPStatusCode")
+        retried = meta.get("RetryAttempts") or 0
+        return not isinstance(status, int) or status >= 500 or retried > 0
+    return not isinstance(
+        exc,
+        botocore.exceptions.NoCredentialsError
+        | botocore.exceptions.ParamValidationError
+        | botocore.exceptions.NoRegionError,
+    )
 
 
 def _stored_token(answer: Mapping[str, Any]) -> StoredToken:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from typing import TypeVar
 
 from sync_job import budget as write_budget
-from sync_job import readonly
+from sync_job import freshness, readonly
 from sync_job.clock import Clock
 from sync_job.config import Config, EnvironmentConfig
 from sync_job.credentials import Credentials
@@ -171,15 +171,20 @@ class Job:
         return readonly.token(self.store, self.clock, self.config.select([name])[0])
 
     def check(
-        self, names: Sequence[str] | None = None, *, budget_seconds: float | None = None
+        self,
+        names: Sequence[str] | None = None,
+        *,
+        budget_seconds: float | None = None,
+        interrupt: Interrupt | None = None,
     ) -> CheckReport:
         """Prove each environment works without writing (see ``readonly.Checker``): one
-        ``CheckEntry`` per environment. Raises ``UsageError`` for an unknown name."""
+        ``CheckEntry`` per environment; ``interrupt`` stops it as it stops a run. Raises
+        ``UsageError`` for an unknown name."""
         envs = self.config.select(names)
         checker = readonly.Checker(
             self.store, self.tokens, self.clock, self.config.max_workers, self.config.schedule_seconds
         )
-        return checker.check(envs, self._budget(budget_seconds))
+        return checker.check(envs, self._budget(budget_seconds), interrupt)
 
 
 @dataclass(frozen=True)
@@ -245,7 +250,8 @@ class _Run:
             if entry.decision is Decision.UNREADABLE:
                 out.append(self._notify(self._logged(failed(entry.env, entry.error or "unreadable"))))
             elif entry.decision is Decision.DRY_RUN:
-                out.append(self._notify(would_refresh(entry.env, entry.payload, now)))
+                would = would_refresh(entry.env, entry.payload, now)
+                out.append(self._notify(freshness.with_configuration_reason(would, entry.changed)))
         for entry in plan.having(Decision.FRESH):
             assert entry.payload is not None  # fresh means a token is stored
             result = with_token(entry.env, Outcome.FRESH, entry.payload, now)
@@ -260,7 +266,7 @@ class _Run:
         read = self.bounded(lambda: self.job.store.read_credentials_many(wanted))
         if isinstance(read, Unfinished):
             return {e.name: read.reason for e in due}
-        return {e.name: _message(read[e.env.credentials_secret]) for e in due}
+        return {e.name: _message(read[(e.env.credentials_secret, e.env.auth_method)]) for e in due}
 
     def attempt(
         self,
@@ -277,7 +283,7 @@ class _Run:
             refreshed = Refreshed(failed(env, exc.message))
         except Exception as exc:  # one environment's bug must not stop the others
             refreshed = Refreshed(failed(env, unexpected(exc)))
-        result = refreshed.result
+        result = freshness.with_configuration_reason(refreshed.result, entry.changed)
         if previous is not None:
             error = None if result.error is None else f"{result.error}; tried again later in the run"
             result = replace(result, attempts=result.attempts + previous.attempts, error=error)

@@ -240,6 +240,21 @@ def _token_error(env: EnvironmentConfig, exc: TransportError, timeout: float) ->
         )
     if exc.fault == "broken":
         return TokenRequestError(f"connection to {env.host} broke during the answer", transient=True)
+    if exc.fault == "proxy" and exc.status == 407:
+        return TokenRequestError(
+            f"the HTTPS proxy refused the tunnel to {env.host} (HTTP 407 Proxy Authentication "
+            "Required); give the proxy's credentials in HTTPS_PROXY (http://user:password@proxy:port) "
+            "or exempt the host in NO_PROXY",
+            status=407,
+        )
+    if exc.fault == "proxy":
+        shown = f"HTTP {exc.status}" if exc.status else exc.detail
+        return TokenRequestError(
+            f"cannot reach {env.host} through the proxy ({shown}); check HTTPS_PROXY, HTTP_PROXY "
+            "and NO_PROXY",
+            transient=True,
+            status=exc.status,
+        )
     if exc.fault == "connection":
         return TokenRequestError(f"cannot reach {env.host}: {exc.detail}", transient=True)
     return TokenRequestError(f"request to {env.host} failed: {exc.detail or exc.fault}", transient=True)

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import contextlib
 import heapq
+import http.cookiejar
 import itertools
+import re
 import socket
 import threading
 import time
@@ -63,7 +65,15 @@ class HttpResponse:
 
 
 TransportFault = Literal[
-    "timeout", "interrupted", "too_large", "tls", "connect_timeout", "broken", "connection", "failed"
+    "timeout",
+    "interrupted",
+    "too_large",
+    "tls",
+    "connect_timeout",
+    "broken",
+    "connection",
+    "proxy",
+    "failed",
 ]
 
 
@@ -71,7 +81,8 @@ class TransportError(Exception):
     """The request did not complete. ``fault``: ``timeout`` (the whole-request bound passed),
         ``interrupted`` (SIGTERM/SIGINT; ``detail`` names it), ``too_large`` (body over the cap;
         ``status`` is set), ``tls``, ``connect_timeout``, ``broken`` (the connection broke during the
-        answer), ``connection`` (``detail``: refused, reset, name does not resolve, ...), ``failed``
+        answer), ``connection`` (``detail``: refused, reset, name does not resolve, ...), ``proxy``
+        (the proxy refused the tunnel; ``status`` is its HTTP status when it gave one), ``failed``
     (anything else; ``detail``: the exception's type name). Its text
         never holds server text, so it can be printed as is."""
 
@@ -254,6 +265,9 @@ def build_session(pool_size: int) -> requests.Session:
     does."""
     session = requests.Session()
     session.trust_env = False
+    # No cookie jar: one session serves every environment, so a cookie one client's answer set
+    # would go with the next client's token request (issue 18 §5). RFC 6749 §4.4 needs none.
+    session.cookies.set_policy(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
     adapter = _WatchedAdapter(pool_connections=8, pool_maxsize=pool_size, max_retries=0)
     session.mount("https://", adapter)
     session.mount("http://", adapter)
@@ -354,6 +368,9 @@ class RequestsTransport:
             return HttpResponse(response.status_code, response.headers, bytes(body))
 
 
+_TUNNEL_STATUS = re.compile(r"Tunnel connection failed: ([1-5][0-9]{2})\b")
+
+
 def _classify(exc: requests.exceptions.RequestException) -> TransportError:
     if isinstance(exc, requests.exceptions.SSLError):
         return TransportError("tls")
@@ -363,6 +380,11 @@ def _classify(exc: requests.exceptions.RequestException) -> TransportError:
         return TransportError("timeout")
     if isinstance(exc, requests.exceptions.ChunkedEncodingError):
         return TransportError("broken")
+    if isinstance(exc, requests.exceptions.ProxyError):
+        # urllib3: "Tunnel connection failed: 407 Proxy Authentication Required" (the proxy's
+        # answer to CONNECT); only the status is taken, never the text around it.
+        answered = _TUNNEL_STATUS.search(str(exc))
+        return TransportError("proxy", _root_cause(exc), status=int(answered.group(1)) if answered else None)
     if isinstance(exc, requests.exceptions.ConnectionError):
         return TransportError("connection", _root_cause(exc))
     return TransportError("failed", type(exc).__name__)

@@ -22,8 +22,9 @@ export const EXPIRY_SKEW_SECONDS = 60;
 export const VERSION_STAGE = "AWSCURRENT";
 export const MAX_TOKEN_LENGTH = 32768;
 
-// RFC 6750 §2.1 b64token: the only characters safe in `Authorization: Bearer <token>`.
-const B64TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/;
+// Visible ASCII (RFC 9110 VCHAR, %x21-7E): what `Authorization: Bearer <token>` carries safely
+// (no CR/LF, control, space or non-ASCII); the rule of sync_job/bearer.py.
+const B64TOKEN = /^[\x21-\x7e]+$/;
 // RFC 3339 §5.6 date-time with an offset (a space for the T allowed; fractions of any length).
 const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$/;
 const STATUS_HINT = "sync-job may be failing: check `sync-job status`";
@@ -104,7 +105,7 @@ export function parsePayload(text, secretId) {
     throw unusable(`field 'access_token' is longer than ${MAX_TOKEN_LENGTH} characters`);
   }
   if (!B64TOKEN.test(accessToken)) {
-    throw unusable("field 'access_token' has characters RFC 6750 §2.1 does not allow in a bearer token");
+    throw unusable("field 'access_token' has characters an Authorization header cannot carry safely");
   }
   if (tokenType === undefined) throw unusable("field 'token_type' is missing");
   if (typeof tokenType !== "string" || tokenType.toLowerCase() !== "bearer") {

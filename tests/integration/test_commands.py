@@ -89,7 +89,9 @@ def test_check_success_writes_nothing(harness: Harness) -> None:
     assert harness.token_requests("sandbox") == 1
     assert harness.stored("sandbox") is None
     assert harness.moto.count("PutSecretValue") == 0
-    assert harness.moto.count("DescribeSecret") == 1
+    # The step's own, and the one reading the stored token's configuration makes to tell "no
+    # value yet" from "missing" (store.read_token).
+    assert harness.moto.count("DescribeSecret") == 2
 
 
 def test_check_after_rotation_and_missing_secret(harness: Harness) -> None:

@@ -358,8 +358,9 @@ def test_publish_failure_says_the_credentials_were_stored(harness: Harness) -> N
     assert result.exit_code == 1
     assert [ln.split(":")[1].strip() for ln in result.stdout.splitlines()] == ["tested", "stored"]
     error = result.error_lines[0]
-    assert "credentials are stored, the token was not published" in error
-    assert "next run will publish one" in error and "run --env sandbox --force" in error
+    assert "credentials are stored; publishing the token failed" in error
+    assert "status --env sandbox" in error
+    assert "next run publishes one" in error and "run --env sandbox --force" in error
     assert creds_doc(harness, "sandbox")["client_secret"] == secret
     assert harness.stored("sandbox") is None
     # As promised: the next run publishes a token, with the new credentials.

@@ -208,7 +208,15 @@ def test_reads_awscurrent_not_a_staged_version(
         ({"token_type": "bearer", "expires_at": "2026-11-29T13:00:00Z"}, "'access_token' is missing"),
         (
             {"access_token": f"{MARK} x", "token_type": "bearer", "expires_at": "2026-11-29T13:00:00Z"},
-            "RFC 6750",
+            "cannot carry safely",
+        ),
+        (
+            {"access_token": f"{MARK}\nX: y", "token_type": "bearer", "expires_at": "2026-11-29T13:00:00Z"},
+            "cannot carry safely",
+        ),
+        (
+            {"access_token": f"{MARK}\u00e9", "token_type": "bearer", "expires_at": "2026-11-29T13:00:00Z"},
+            "cannot carry safely",
         ),
         ({"access_token": MARK, "token_type": "mac", "expires_at": "2026-11-29T13:00:00Z"}, "not 'bearer'"),
         ({"access_token": MARK, "token_type": "Bearer", "expires_at": "2026-11-29T13:00:00"}, "RFC 3339"),
@@ -222,6 +230,16 @@ def test_refuses_what_the_python_reader_refuses(
     results, _ = node_consumer.probe([{"op": "token", "secret": secret_name}])
     assert results[0]["error"] == "TokenUnavailableError"
     assert problem in results[0]["message"] and MARK not in results[0]["message"]
+
+
+def test_serves_a_salesforce_shaped_token_as_the_python_reader_does(
+    sm: Any, secret_name: str, node_consumer: NodeConsumer
+) -> None:
+    # Salesforce's client-credentials tokens contain "!": visible ASCII, safe in a header.
+    token = "00D5g000004LEAK!AQ0AQ" + MARK
+    put(sm, secret_name, 3600, token=token, now=datetime.now(UTC))
+    results, _ = node_consumer.probe([{"op": "token", "secret": secret_name}])
+    assert results == [{"token": token}]
 
 
 def test_missing_secret_and_the_cli_exit_codes(

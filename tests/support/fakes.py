@@ -30,7 +30,7 @@ from sync_job.oauth import FetchResult, TokenResponse
 from sync_job.pacing import HostPacer
 from sync_job.payload import TokenPayload, parse_payload
 from sync_job.redact import Secret
-from sync_job.store import CURRENT_STAGE, PublishResult, StoredToken, classify_error
+from sync_job.store import CURRENT_STAGE, PublishResult, StoredDocument, StoredToken, classify_error
 from sync_job.sync import Job
 from sync_job.timeutil import format_rfc3339
 from sync_job.token_client import TokenClient
@@ -130,9 +130,12 @@ def valid_doc(
     )
 
 
-def stored_payload(clock: ManualClock, seconds_left: float, token: str = "tok-stored") -> TokenPayload:
-    """A parsed stored token that expires ``seconds_left`` s after the clock's now."""
-    return parse_payload(json.dumps(token_doc(token, clock.now() + timedelta(seconds=seconds_left))))
+def stored_payload(
+    clock: ManualClock, seconds_left: float, token: str = "tok-stored", environment: str = "sandbox"
+) -> TokenPayload:
+    """A parsed stored token of ``environment`` that expires ``seconds_left`` s after the clock's now."""
+    expires_at = clock.now() + timedelta(seconds=seconds_left)
+    return parse_payload(json.dumps(token_doc(token, expires_at, environment=environment)))
 
 
 # --- the wires --------------------------------------------------------------------------------------
@@ -212,10 +215,10 @@ class SecretsFake:
     def publish(self, secret_id: str, payload: TokenPayload, expected_version: str | None) -> PublishResult:
         raise AssertionError(f"{type(self).__name__} does not model publishing")
 
-    def read_document(self, secret_id: str) -> dict[str, Any]:
+    def read_document(self, secret_id: str) -> StoredDocument:
         raise AssertionError(f"{type(self).__name__} does not model reading a whole document")
 
-    def put_document(self, secret_id: str, doc: dict[str, Any]) -> str:
+    def put_document(self, secret_id: str, doc: dict[str, Any], *, request_token: str | None = None) -> str:
         raise AssertionError(f"{type(self).__name__} does not model writing a whole document")
 
     def describe(self, secret_id: str) -> None:
@@ -235,13 +238,13 @@ class SecretsFake:
 
     def read_credentials_many(
         self, wanted: Sequence[tuple[str, str]]
-    ) -> dict[str, Credentials | SyncJobError]:
-        out: dict[str, Credentials | SyncJobError] = {}
+    ) -> dict[tuple[str, str], Credentials | SyncJobError]:
+        out: dict[tuple[str, str], Credentials | SyncJobError] = {}
         for secret_id, auth_method in wanted:
             try:
-                out[secret_id] = self.read_credentials(secret_id, auth_method)
+                out[(secret_id, auth_method)] = self.read_credentials(secret_id, auth_method)
             except SyncJobError as exc:
-                out[secret_id] = exc
+                out[(secret_id, auth_method)] = exc
         return out
 
 
@@ -277,6 +280,7 @@ class MemoryStore(SecretsFake):
         self.created: list[float] = []  # each version's creation, epoch seconds of the clock
         self.before_publish: Callable[[], None] | None = None
         self.documents: dict[str, dict[str, Any]] = {}
+        self.document_versions: dict[str, str] = {}
         self.before_put_document: Callable[[], None] | None = None
         self.rules = SecretsManagerRules(lambda: self.clock.now().timestamp())
         self.quota_errors = 0
@@ -326,18 +330,21 @@ class MemoryStore(SecretsFake):
         self._check()
         return sum(1 for t in self.created if t >= since.timestamp())
 
-    def read_document(self, secret_id: str) -> dict[str, Any]:
+    def read_document(self, secret_id: str) -> StoredDocument:
         self._check()
         if secret_id not in self.documents:
             raise SecretNotFoundError(f"secret {secret_id} does not exist")
-        return dict(self.documents[secret_id])
+        version = self.document_versions.get(secret_id, f"v-{secret_id}-0")
+        return StoredDocument(doc=dict(self.documents[secret_id]), version_id=version)
 
-    def put_document(self, secret_id: str, doc: dict[str, Any]) -> str:
+    def put_document(self, secret_id: str, doc: dict[str, Any], *, request_token: str | None = None) -> str:
         if self.before_put_document is not None:
             self.before_put_document()
         self._check()
         self.documents[secret_id] = dict(doc)
-        return f"v-{secret_id}-{len(self.documents)}"
+        version = request_token or f"v-{secret_id}-{len(self.documents)}"
+        self.document_versions[secret_id] = version
+        return version
 
     def publish(self, secret_id: str, payload: TokenPayload, expected_version: str | None) -> PublishResult:
         if self.before_publish is not None:

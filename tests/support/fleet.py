@@ -120,17 +120,17 @@ class FleetStore(SecretsFake):
         self._call()
         return Credentials("fleet", client_secret=Secret("fleet-secret-value"), source=secret_id)
 
-    def read_credentials_many(self, wanted: Sequence[tuple[str, str]]) -> dict[str, Any]:
-        out: dict[str, Any] = {}
+    def read_credentials_many(self, wanted: Sequence[tuple[str, str]]) -> dict[tuple[str, str], Any]:
+        out: dict[tuple[str, str], Any] = {}
         for start in range(0, len(wanted), BATCH_SIZE):
             chunk = wanted[start : start + BATCH_SIZE]
             try:
                 self._call()
             except StoreError as exc:
-                out.update({secret_id: exc for secret_id, _ in chunk})
+                out.update({pair: exc for pair in chunk})
                 continue
-            for secret_id, _ in chunk:
-                out[secret_id] = Credentials(
+            for secret_id, auth_method in chunk:
+                out[(secret_id, auth_method)] = Credentials(
                     "fleet", client_secret=Secret("fleet-secret-value"), source=secret_id
                 )
         return out

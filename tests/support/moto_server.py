@@ -79,6 +79,9 @@ class _Injection:
     times: int = 1
     status: int = 400
     message: str = "injected by the test"
+    # True: moto applies the call, then its answer is replaced by the error (an answer lost
+    # after AWS applied the write: a 5xx or a dropped connection after the commit).
+    apply: bool = False
 
 
 def _follow_awscurrent(body: bytes) -> None:
@@ -333,10 +336,12 @@ class MotoServer:
         times: int = 1,
         status: int = 400,
         message: str = "injected by the test",
+        apply: bool = False,
     ) -> None:
         """Answer the next ``times`` calls of ``action`` (on ``secret_id``) with AWS error ``code``:
-        a Secrets Manager action, or a KMS one (``Sign``, ``GetPublicKey``)."""
-        injection = _Injection(action, code, secret_id, times, status, message)
+        a Secrets Manager action, or a KMS one (``Sign``, ``GetPublicKey``). With ``apply``, moto
+        carries each call out first (the answer lost, the write done)."""
+        injection = _Injection(action, code, secret_id, times, status, message, apply)
         if self._proc is not None:
             self._control("POST", asdict(injection))
             return
@@ -420,6 +425,10 @@ class MotoServer:
                 # The caller was killed while this call was in flight: it never reaches moto.
                 dropped = b'{"__type": "InternalServiceError", "message": "dropped by the test"}'
                 return _answer(start_response, "500 Dropped", dropped, ("Content-Type", AMZ_JSON))
+            if injection is not None and injection.apply and action in WRITE_ACTIONS:
+                with self._write_lock:  # applied, with the limits; its answer never reaches the caller
+                    for _ in self._limited(action, body, environ, app, lambda *args, **kwargs: None):
+                        pass
             if injection is not None:
                 return self._injected(start_response, injection)
             if action in WRITE_ACTIONS or action == "ListSecretVersionIds":

@@ -442,6 +442,30 @@ class _PrivateKeyJWT(JWTBearerClientAssertion):  # type: ignore[misc]
         self.verify_claims(token.claims)
         return token.claims
 
+    def verify_claims(self, claims: Mapping[str, Any]) -> None:
+        # Authlib's checks, on the server's own clock (``clock_offset`` seconds from ours) with
+        # its own leeway: Keycloak verifies an assertion's nbf/iat against its clock with none,
+        # so one whose nbf is "now" by a clock 1 s ahead is "not active" (keycloak#8966).
+        owner = self._owner
+        registry = jwt.JWTClaimsRegistry(
+            now=lambda: int(time.time() + owner.clock_offset),
+            leeway=owner.assertion_leeway,
+            iss={"essential": True},
+            sub={"essential": True},
+            aud={"essential": True, "values": self.get_audiences()},
+            exp={"essential": True},
+        )
+        try:
+            registry.validate(dict(claims))
+        except JoseError as exc:
+            raise InvalidClientError(description=exc.description) from exc
+        if claims["sub"] != claims["iss"]:
+            raise InvalidClientError(description="Issuer and Subject MUST match.")
+        if "jti" not in claims:
+            raise InvalidClientError(description="Missing JWT ID.")
+        if not self.validate_jti(claims, claims["jti"]):
+            raise InvalidClientError(description="JWT ID is used before.")
+
     def get_audiences(self) -> list[str]:
         return [self._owner.url]
 
@@ -713,6 +737,11 @@ class TokenServer:
         if not token_path.startswith("/"):
             raise ValueError(f"token_path must start with '/', not {token_path!r}")
         self.token_path = token_path  # a provider's URL shape, e.g. /oauth2/default/v1/token
+        # The server's clock against ours (seconds; -1 is a server 1 s behind) and the skew it
+        # allows on a client assertion's exp/nbf/iat (Keycloak: none, keycloak#8966).
+        self.clock_offset = 0.0
+        self.assertion_leeway = ASSERTION_LEEWAY_S
+        self.jwt_access_tokens = False  # issue JWT access tokens (exp - iat == expires_in)
         self.url = ""
         self.origin = ""
         self.revocation_url = ""
@@ -937,10 +966,26 @@ class TokenServer:
         with self._lock:
             self.revoked.add(access_token)
 
+    def _new_jwt(self, lifetime: int) -> str:
+        """A JWT access token as Auth0, Entra ID, Keycloak and Okta issue them: ``iat`` the
+        server's whole second, ``exp = iat + expires_in`` (RFC 9068 §2.2). Not signed: the job
+        only reads ``exp``; the signature part carries the leak marker."""
+        issued = int(time.time() + self.clock_offset)
+        claims = {"iat": issued, "exp": issued + lifetime, "jti": uuid.uuid4().hex}
+
+        def part(doc: dict[str, Any]) -> str:
+            return base64.urlsafe_b64encode(json.dumps(doc).encode()).decode().rstrip("=")
+
+        token = f"{part({'alg': 'RS256', 'typ': 'at+jwt'})}.{part(claims)}.LEAKMARK{uuid.uuid4().hex}"
+        with self._lock:
+            self.issued.append(token)
+        return token
+
     def _token_doc(self, scope: str, lifetime: int | None = None) -> dict[str, Any]:
+        seconds = self.lifetime if lifetime is None else lifetime
         return {
-            "access_token": self._new_token(),
-            "expires_in": self.lifetime if lifetime is None else lifetime,
+            "access_token": self._new_jwt(seconds) if self.jwt_access_tokens else self._new_token(),
+            "expires_in": seconds,
             "scope": scope,
             "token_type": "bearer",
         }

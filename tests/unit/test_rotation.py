@@ -4,7 +4,8 @@
 from __future__ import annotations
 
 import io
-from datetime import UTC, datetime
+import json
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -14,13 +15,14 @@ from sync_job.config import EnvironmentConfig, parse_config
 from sync_job.credentials import Credentials
 from sync_job.errors import OAuthError, SyncJobError, UsageError
 from sync_job.oauth import FetchResult, TokenResponse
-from sync_job.payload import TokenPayload
+from sync_job.payload import TokenPayload, parse_payload
 from sync_job.redact import Secret, scrub
-from sync_job.rotation import put_credentials
+from sync_job.rotation import client_request_token, new_document, put_credentials
 from sync_job.secret_input import MAX_INPUT_BYTES, NewCredentials, parse_new_credentials, read_input
-from sync_job.store import CURRENT_STAGE, PublishResult, StoredToken
+from sync_job.store import CURRENT_STAGE, PublishResult, StoredDocument, StoredToken
 from sync_job.sync import Job
-from tests.support.fakes import SecretsFake
+from tests.support.fakes import SecretsFake, token_doc
+from tests.support.keys import keypair
 
 
 def read(data: bytes, pem: bool = False) -> str:
@@ -122,10 +124,10 @@ class FakeStore(SecretsFake):
     def versions_created_since(self, secret_id: str, since: datetime) -> int:
         return 0
 
-    def read_document(self, secret_id: str) -> dict[str, Any]:
-        return dict(self.doc)
+    def read_document(self, secret_id: str) -> StoredDocument:
+        return StoredDocument(doc=dict(self.doc), version_id="v-1")
 
-    def put_document(self, secret_id: str, doc: dict[str, Any]) -> str:
+    def put_document(self, secret_id: str, doc: dict[str, Any], *, request_token: str | None = None) -> str:
         self.puts.append(doc)
         return "v-2"
 
@@ -204,6 +206,127 @@ def test_unknown_environment_is_a_usage_error() -> None:
         put_credentials(job(FakeStore(), FakeTokens()), "nope", NEW)
 
 
+# --- the one publish path (issue 18 §2) ----------------------------------------------------------
+
+ISSUED = datetime(2026, 11, 29, 12, tzinfo=UTC)  # FakeTokens' token: 3600 s, expires 13:00
+
+
+class StoreWithToken(FakeStore):
+    """A stored token expiring at ``stored_expiry``; storing the credentials takes ``store_seconds``
+    of ``clock``'s time (a slow PutSecretValue)."""
+
+    def __init__(self, clock: ManualClock, stored_expiry: datetime, store_seconds: float = 0) -> None:
+        super().__init__()
+        self.clock = clock
+        self.stored_expiry = stored_expiry
+        self.store_seconds = store_seconds
+
+    def put_document(self, secret_id: str, doc: dict[str, Any], *, request_token: str | None = None) -> str:
+        self.clock.advance(self.store_seconds)
+        return super().put_document(secret_id, doc, request_token=request_token)
+
+    def read_token(self, secret_id: str, stage: str = CURRENT_STAGE) -> StoredToken:
+        doc = token_doc("stored-LEAKMARK", self.stored_expiry, issued_at=ISSUED - timedelta(hours=1))
+        return StoredToken(payload=parse_payload(json.dumps(doc)), version_id="v-token-1")
+
+
+def job_at(store: FakeStore, clock: ManualClock) -> Job:
+    return Job(config=parse_config(CONFIG), store=store, tokens=FakeTokens(), clock=clock)
+
+
+@pytest.mark.parametrize("force", [False, True])
+def test_a_slow_store_step_never_publishes_the_expired_test_token(force: bool) -> None:
+    # The issue's example: the store step outlived the test token, a good token has 3000 s left.
+    clock = ManualClock(ISSUED)
+    at_publish = ISSUED + timedelta(seconds=3700)
+    store = StoreWithToken(clock, at_publish + timedelta(seconds=3000), store_seconds=3700)
+    result = put_credentials(job_at(store, clock), "sandbox", NEW, force=force)
+    assert result.stored and not result.published
+    assert store.published == []  # not even with --force
+    assert "the token was not published" in (result.error or "")
+
+
+def test_a_shorter_lived_test_token_keeps_the_stored_one_unless_forced() -> None:
+    clock = ManualClock(ISSUED)
+    store = StoreWithToken(clock, ISSUED + timedelta(hours=2))  # outlives the new token by 1 h
+    result = put_credentials(job_at(store, clock), "sandbox", NEW)
+    assert result.ok and result.stored and not result.published and store.published == []
+    assert "kept the stored token" in (result.note or "")
+    forced = put_credentials(job_at(store, clock), "sandbox", NEW, force=True)
+    assert forced.published and len(store.published) == 1
+
+
+def test_a_longer_lived_test_token_is_published() -> None:
+    clock = ManualClock(ISSUED)
+    store = StoreWithToken(clock, ISSUED + timedelta(minutes=10))
+    result = put_credentials(job_at(store, clock), "sandbox", NEW)
+    assert result.published and len(store.published) == 1
+
+
+# --- one reader of credentials (issue 18 §3) ------------------------------------------------------
+
+ENV = parse_config(CONFIG).environments[0]
+
+
+def test_the_document_to_store_is_normalised_by_the_run_s_reader() -> None:
+    # A stored client id with a trailing newline, a pasted secret with blanks around it: what is
+    # tested and what is stored are what a run sends.
+    current = {"client_id": "id-1\n", "client_secret": "old", "other": 1}
+    doc, creds = new_document(
+        ENV, current, NewCredentials(client_secret=Secret("  new-value \t")), None, None, ISSUED
+    )
+    assert creds.client_id == "id-1" and creds.client_secret == Secret("new-value")
+    assert doc == {"client_id": "id-1", "client_secret": "new-value", "other": 1}
+    assert len(creds.warnings) == 2 and all("whitespace" in w for w in creds.warnings)
+
+
+def test_request_token_is_stable_per_value_and_replaced_version() -> None:
+    current = StoredDocument(doc={"client_id": "a", "client_secret": "old"}, version_id="v-1")
+    new = {"client_id": "a", "client_secret": "new"}
+    token = client_request_token(current, new)
+    assert token == client_request_token(current, dict(new))  # a re-run: the same version id
+    assert 32 <= len(token) <= 64  # PutSecretValue's ClientRequestToken length
+    assert token != client_request_token(current, {"client_id": "a", "client_secret": "newer"})
+    assert token != client_request_token(StoredDocument(doc=current.doc, version_id="v-2"), new)
+    assert "new" not in token and "old" not in token
+
+
+JWT_CONFIG = {
+    "environments": {
+        "sandbox": {
+            "token_url": "https://oauth.example.com/token",
+            "credentials_secret": "c",
+            "token_secret": "t",
+            "scopes": ["a"],
+            "auth_method": "private_key_jwt",
+        }
+    }
+}
+
+
+def test_a_new_key_never_keeps_the_old_key_s_kid() -> None:
+    env = parse_config(JWT_CONFIG).environments[0]
+    old_pem, _ = keypair()
+    new_pem, _ = keypair("ec")
+    new = NewCredentials(private_key=Secret(new_pem))
+    with_kid = {"client_id": "a", "private_key": old_pem, "key_id": "old-kid"}
+    doc, creds = new_document(env, with_kid, new, None, None, ISSUED)
+    assert creds.key_id == doc["key_id"] == kid_of(new_pem) != "old-kid"
+    doc, creds = new_document(env, with_kid, new, None, "kid-2026", ISSUED)
+    assert creds.key_id == doc["key_id"] == "kid-2026"
+    doc, creds = new_document(env, {"client_id": "a", "private_key": old_pem}, new, None, None, ISSUED)
+    assert creds.key_id is None and "key_id" not in doc  # runs sent no kid before: still none
+
+
+def kid_of(private_pem: str) -> str:
+    """The RFC 7638 thumbprint of a PEM key's public half, by the jwks command's code."""
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+    from sync_job.jwks import thumbprint
+
+    return thumbprint(load_pem_private_key(private_pem.encode(), password=None).public_key())
+
+
 # --- SIGTERM/SIGINT between steps (the CLI's handlers set the interrupt; sync_job.waits) --------
 
 
@@ -214,9 +337,9 @@ class SignalDuring(FakeStore):
         super().__init__()
         self.flag = flag
 
-    def put_document(self, secret_id: str, doc: dict[str, Any]) -> str:
+    def put_document(self, secret_id: str, doc: dict[str, Any], *, request_token: str | None = None) -> str:
         self.flag.set("SIGTERM", 0.0)
-        return super().put_document(secret_id, doc)
+        return super().put_document(secret_id, doc, request_token=request_token)
 
 
 class SignalDuringTest(FakeTokens):
