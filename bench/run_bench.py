@@ -57,10 +57,15 @@ LIFETIME = 3599
 DEFAULT_RATE, DEFAULT_BURST, DEFAULT_WORKERS = 0.5, 10, 64
 PAXOS_PER_5_MIN = 300  # Paxos: 1 request/s per IP, averaged over 5 minutes
 # Targets from the issue.
-MAX_MS_PER_ENV = 3.0  # each environment beyond the first, all refreshing on distinct hosts
+# CPU of the job process per refreshed environment, against the floor loop's (bench/floor_loop.py:
+# the job's calls and nothing else), and at the largest count against 100 environments.
+MAX_CPU_RATIO = 1.15
+MAX_CPU_SCALE = 1.1
 MAX_FRESH_RATIO = 1.2  # 100 fresh environments against one
 MAX_FRESH_CALLS = 5  # AWS calls of a fresh run of 100 environments: BatchGetSecretValue, 20 a call
-MAX_START_RATIO = 0.7  # process start to the first AWS request, against `python -c "import boto3"`
+# Process start to the first AWS request, against `python -c "import botocore.session"` (the floor
+# of any botocore client), whole processes side by side.
+MAX_START_RATIO = 1.15
 MAX_REFRESH_AWS = 4
 MAX_REQUESTS_PER_HOUR = 1.34
 NAIVE_REQUESTS_PER_HOUR = 4.0
@@ -524,14 +529,36 @@ def fmt_spread(values: Sequence[float]) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    full = {"reps": 7, "shell_reps": 3, "shell_max": 100, "import_reps": 21, "shared_envs": 100}
-    quick = {"reps": 3, "shell_reps": 1, "shell_max": 10, "import_reps": 7, "shared_envs": 20}
+    full = {
+        "reps": 7,
+        "shell_reps": 3,
+        "shell_max": 100,
+        "import_reps": 21,
+        "shared_envs": 100,
+        "cpu_envs": 1000,
+        "cpu_reps": 3,
+    }
+    quick = {
+        "reps": 3,
+        "shell_reps": 1,
+        "shell_max": 10,
+        "import_reps": 7,
+        "shared_envs": 20,
+        "cpu_envs": 300,
+        "cpu_reps": 2,
+    }
     parser.add_argument("--reps", type=int, help="repetitions of each job run (default 7)")
     parser.add_argument("--shell-reps", type=int, help="repetitions of the shell loop (default 3)")
     parser.add_argument(
         "--shell-max", type=int, help="largest environment count given to the shell loop (default 100)"
     )
     parser.add_argument("--import-reps", type=int, help="interpreters per import statement (default 21)")
+    parser.add_argument(
+        "--cpu-envs",
+        type=int,
+        help="largest environment count of the CPU figure against the floor loop (default 1000)",
+    )
+    parser.add_argument("--cpu-reps", type=int, help="repetitions of the CPU figure (default 3)")
     parser.add_argument(
         "--shared-envs",
         type=int,
@@ -545,15 +572,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--quick",
         action="store_true",
-        help="short run (~1 min): --reps 3 --shell-reps 1 --shell-max 10 --import-reps 7 "
-        "--shared-envs 20 (explicit flags still win)",
+        help="short run (~4 min): --reps 3 --shell-reps 1 --shell-max 10 --import-reps 7 "
+        "--shared-envs 20 --cpu-envs 300 --cpu-reps 2 (explicit flags still win)",
     )
     args = parser.parse_args(argv)
     for name, value in (quick if args.quick else full).items():
         if getattr(args, name) is None:
             setattr(args, name, value)
-    if min(args.reps, args.shell_reps, args.import_reps) < 1 or args.shared_envs < 0 or args.latency < 0:
-        parser.error("repetitions must be >= 1, --shared-envs >= 0 and --latency >= 0")
+    if min(args.reps, args.shell_reps, args.import_reps, args.cpu_reps) < 1 or args.shared_envs < 0:
+        parser.error("repetitions must be >= 1 and --shared-envs >= 0")
+    if args.latency < 0 or args.cpu_envs <= max(SIZES):
+        parser.error(f"--latency must be >= 0 and --cpu-envs > {max(SIZES)}")
 
     # The AWS CLI lives in a virtualenv of its own (make bench builds it from
     # requirements/awscli.lock): awscli 1.x installs its own botocore over the job's.
@@ -568,6 +597,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     shown = [".venv/bin/python", "-m", "bench.run_bench", *(sys.argv[1:] if argv is None else argv)]
     command = "make bench  # = " + " ".join(shown)
     started = time.monotonic()
+    load_before = os.getloadavg()
     table = Table()
     notes: list[str] = []
     sizes = SIZES
@@ -575,7 +605,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     with tempfile.TemporaryDirectory(prefix="sync-job-bench-") as tmpdir:
         progress(f"starting moto and {largest} token hosts (latency {args.latency * 1000:g} ms)")
-        stage = build_stage(largest, args.latency, args.shared_envs, venv_bin, Path(tmpdir))
+        stage = build_stage(
+            largest, args.latency, args.shared_envs, venv_bin, Path(tmpdir), total_envs=args.cpu_envs
+        )
         try:
             run_all(stage, args, sizes, table, notes)
         finally:
@@ -588,6 +620,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(
         f"Token endpoint latency {args.latency * 1000:g} ms; job repetitions {args.reps}, shell-loop "
         f"repetitions {args.shell_reps}; bench took {(time.monotonic() - started) / 60:.1f} min."
+    )
+    load_after = os.getloadavg()
+    print(
+        f"Load average (1, 5, 15 min) at the start {', '.join(f'{v:.2f}' for v in load_before)}, "
+        f"at the end {', '.join(f'{v:.2f}' for v in load_after)}: the ratios are of runs side by "
+        "side, interleaved, so a load shared by both moves each side alike."
     )
     for note in notes:
         print(f"- {note}")
@@ -634,7 +672,10 @@ def run_all(
     # Warm-up (not measured): every token secret gets a first version, so each measured run takes
     # the steady refresh path; the OS file cache holds the job's and the CLI's modules.
     progress("warm-up: one job run of every environment, one shell loop of one environment")
-    run_job(stage, refresh_cfg[largest], stage.envs[:largest], timeout, force=True)
+    cpu_cfg = stage.config(f"refresh-{args.cpu_envs}", stage.envs[: args.cpu_envs], margin=900)
+    # Writes are paced at 40/s (Secrets Manager's quota is 50/s): 2 per environment.
+    cpu_timeout = 120.0 + args.cpu_envs / 10
+    run_job(stage, cpu_cfg, stage.envs[: args.cpu_envs], cpu_timeout, force=True)
     run_shell(stage, stage.envs[:1])
 
     # 1, 2, 3 and 5 (RSS): the job (all refreshing) and the shell loop, interleaved per repetition.
@@ -710,6 +751,23 @@ def run_all(
             fresh_walls.append(run.measured.wall)
             fresh_actions += run.actions
 
+    # 8: CPU per refreshed environment, the job against the floor loop, interleaved.
+    cpu_sizes = (1, largest, args.cpu_envs)
+    cpu: dict[tuple[str, int], list[float]] = {(w, n): [] for w in ("job", "floor") for n in cpu_sizes}
+    for rep in range(args.cpu_reps):
+        for n in cpu_sizes:
+            progress(f"CPU against the floor loop, {n} env(s), repetition {rep + 1}/{args.cpu_reps}")
+            for what in ("job", "floor") if rep % 2 == 0 else ("floor", "job"):
+                envs = stage.envs[:n]
+                if what == "floor":
+                    cpu[(what, n)].append(run_floor(stage, envs, cpu_timeout).cpu)
+                    continue
+                config = refresh_cfg.get(n, cpu_cfg)
+                run = run_job(stage, config, envs, cpu_timeout, force=True)
+                if run.outcomes != collections.Counter({"refreshed": n}):
+                    bad_outcomes.append(f"CPU figure, {n} envs: {dict(run.outcomes)}")
+                cpu[(what, n)].append(run.measured.cpu)
+
     # 5b: process start to the first AWS request.
     progress(f"process start to the first AWS request: {args.import_reps} runs each")
     to_first = start_to_first_request(stage, fresh_one_cfg, args.import_reps)
@@ -749,13 +807,10 @@ def run_all(
             table.add("1. `sync-job run`, 1 env, all refreshing", fmt_spread(walls))
         else:
             per_env_ms = (median(walls) - one) / (n - 1) * 1000
-            target = f"≤ {MAX_MS_PER_ENV:g} ms per env beyond the first" if n == largest else ""
             table.add(
                 f"1. `sync-job run`, {n} envs on {n} distinct hosts, all refreshing",
                 f"{fmt_spread(walls)} = **{per_env_ms:.1f} ms** per env beyond the first "
-                f"({ratio:.2f}x the 1-env time)",
-                target,
-                per_env_ms <= MAX_MS_PER_ENV if n == largest else None,
+                f"({ratio:.2f}x the 1-env time; writes paced at 40/s under Secrets Manager's 50/s)",
             )
     waves = -(-largest // DEFAULT_WORKERS)
     table.add(
@@ -854,21 +909,43 @@ def run_all(
         f"≤ {MAX_IMPORT_RATIO}x",
         net_ratio <= MAX_IMPORT_RATIO,
     )
-    first_ratio = median(to_first["first"]) / median(to_first["boto3"])
+    first_ratio = median(to_first["first"]) / median(to_first["botocore"])
     table.add(
         "5. process start to the first AWS request (`sync-job run`, 1 env) vs the wall time of "
-        f'`python -c "import boto3"`, whole processes (median of {args.import_reps})',
-        f"{median(to_first['first']) * 1000:.1f} ms vs {median(to_first['boto3']) * 1000:.1f} ms = "
+        f'`python -c "import botocore.session"`, whole processes, interleaved (median of {args.import_reps})',
+        f"{median(to_first['first']) * 1000:.1f} ms vs {median(to_first['botocore']) * 1000:.1f} ms = "
         f"**{first_ratio:.2f}x**",
         f"≤ {MAX_START_RATIO}x",
         first_ratio <= MAX_START_RATIO,
     )
     floor = median(to_first["botocore"]) / median(to_first["boto3"])
     table.add(
-        '5. (diagnosis) the floor of any botocore client: `python -c "import botocore.session"` '
-        "vs the same `import boto3`, whole processes",
+        '5. (diagnosis) `python -c "import botocore.session"` vs `python -c "import boto3"`, whole processes',
         f"{median(to_first['botocore']) * 1000:.1f} ms vs {median(to_first['boto3']) * 1000:.1f} ms = "
         f"{floor:.2f}x (before any client is built or any request sent)",
+    )
+
+    def per_env_cpu(what: str, n: int) -> float:
+        return (median(cpu[(what, n)]) - median(cpu[(what, 1)])) / (n - 1)
+
+    job_100, floor_100 = per_env_cpu("job", largest), per_env_cpu("floor", largest)
+    job_big, floor_big = per_env_cpu("job", args.cpu_envs), per_env_cpu("floor", args.cpu_envs)
+    cpu_ratio, big_ratio, scale = job_100 / floor_100, job_big / floor_big, job_big / job_100
+    table.add(
+        f"8. CPU per refreshed env (user + system of the process, beyond the first env), {largest} "
+        f"envs: `sync-job run --force` vs the floor loop (bench/floor_loop.py), interleaved "
+        f"(medians of {args.cpu_reps})",
+        f"{job_100 * 1000:.2f} ms vs {floor_100 * 1000:.2f} ms = **{cpu_ratio:.2f}x** "
+        f"({args.cpu_envs} envs: {job_big * 1000:.2f} vs {floor_big * 1000:.2f} ms = {big_ratio:.2f}x)",
+        f"≤ {MAX_CPU_RATIO}x",
+        cpu_ratio <= MAX_CPU_RATIO,
+    )
+    table.add(
+        f"8. the job's CPU per refreshed env at {args.cpu_envs} envs vs at {largest}",
+        f"{job_big * 1000:.2f} ms vs {job_100 * 1000:.2f} ms = **{scale:.2f}x** "
+        f"(floor loop: {floor_big / floor_100:.2f}x)",
+        f"≤ {MAX_CPU_SCALE}x",
+        scale <= MAX_CPU_SCALE,
     )
     table.add(
         "5. cold import, raw (interpreter start included)",
@@ -939,6 +1016,11 @@ def run_all(
         "lifetime); a warm-up run gave every token secret a first version beforehand. The fresh path "
         "runs right after, without --force.",
         "Wall times are of the whole process (interpreter start and imports included), as cron sees it.",
+        "Figure 8: the floor loop (bench/floor_loop.py) makes exactly the job's calls of a `run --force` "
+        "(BatchGetSecretValue by 20, then per environment a token request, PutSecretValue under a "
+        "private label and UpdateSecretVersionStage) with the same libraries, 64 worker threads and "
+        "the same write pace, and nothing else; CPU per environment is (CPU of n envs - CPU of 1 env) "
+        "/ (n - 1), so interpreter start and imports cancel out.",
         "The shell loop also differs in kind: the client secret is on curl's command line (visible in "
         "`ps` to every local user while curl runs); it retries nothing (one 5xx or timeout and the "
         f"environment keeps its old token), has no pacing ({shell_rate}), checks no scope, never skips "

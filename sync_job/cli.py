@@ -381,7 +381,10 @@ def check(ctx: click.Context, envs: tuple[str, ...], as_json: bool) -> None:
     Example (CI step after rotating a client secret):
       sync-job check --env production
     """
-    report = _job(ctx).check(envs)
+    job = _job(ctx)
+    # SIGTERM/SIGINT as for `run`: the token requests' waits end, every environment is reported.
+    with _interruptible(job) as interrupt:
+        report = job.check(envs, interrupt=interrupt)
     if as_json:
         click.echo(json.dumps(report.to_dict()))
     else:
@@ -395,7 +398,9 @@ def check(ctx: click.Context, envs: tuple[str, ...], as_json: bool) -> None:
             click.echo(f"sync-job: warning: {e.environment}: {e.warning}", err=True)
         if not e.ok:
             click.echo(f"sync-job: error: {e.environment}: {e.error}", err=True)
-    sys.exit(EXIT_OK if report.ok else EXIT_FAILED)
+    if interrupt.reason is not None:
+        click.echo(f"sync-job: error: interrupted by {interrupt.reason}; nothing new was started", err=True)
+    sys.exit(_exit_code(report.ok, interrupt.reason))
 
 
 @main.group()
@@ -453,8 +458,11 @@ def credentials_put(
     job = _job(ctx)
     env = job.config.select([name])[0]
     for option, value in (("--client-id", client_id), ("--key-id", key_id)):
-        if value is not None and (not value.strip() or value != value.strip()):
-            raise click.UsageError(f"{option} must be non-empty, without surrounding spaces")
+        if value is not None and (not value.strip() or value != value.strip() or not value.isprintable()):
+            # Printed back in the step lines: a control character would break them or drive the terminal.
+            raise click.UsageError(
+                f"{option} must be non-empty printable text, without surrounding spaces or control characters"
+            )
     pem = env.auth_method == "private_key_jwt"
     what = "PEM private key" if pem else "client secret"
     raw = secret_input.read_input(
@@ -519,9 +527,23 @@ def revoke(ctx: click.Context, name: str, without_replacement: bool, as_json: bo
     from sync_job import revocation
 
     job = _job(ctx)
-    result = revocation.revoke(job, name, job.tokens, without_replacement=without_replacement)  # type: ignore[arg-type]
-    for line in [json.dumps(result.to_dict())] if as_json else result.lines():
-        click.echo(line)
+    # SIGTERM/SIGINT as for `run`: the refresh's waits end, nothing is revoked after it, and the
+    # last line says what was done (exit 143 / 130).
+    with _interruptible(job) as interrupt:
+        result = revocation.revoke(
+            job,
+            name,
+            job.tokens,  # type: ignore[arg-type]
+            without_replacement=without_replacement,
+            interrupt=interrupt,
+        )
+        for line in [json.dumps(result.to_dict())] if as_json else result.lines():
+            click.echo(line)
+    if interrupt.reason is not None:
+        _fail(
+            f"{name}: interrupted by {interrupt.reason}; {result.error or 'every step was done'}",
+            _exit_code(False, interrupt.reason),
+        )
     if result.error:
         _fail(f"{name}: {result.error}", EXIT_FAILED)
 

@@ -103,6 +103,7 @@ def _decide(
 ) -> PlannedEnvironment:
     if isinstance(found, StoreError):
         return PlannedEnvironment(env, Decision.UNREADABLE, "token secret unreadable", error=found.message)
+    found = own_token(found, env.name)
     payload = found.payload
     changed = freshness.configuration_change(payload, freshness.configuration_identity(env))
     if not force and not changed and freshness.is_fresh(payload, now, env.refresh_margin_seconds):
@@ -112,6 +113,18 @@ def _decide(
         reason = freshness.configuration_reason(changed)
     decision = Decision.DRY_RUN if dry_run else Decision.DUE
     return PlannedEnvironment(env, decision, reason, found, changed=changed)
+
+
+def own_token(found: StoredToken, environment: str) -> StoredToken:
+    """``found`` when its token is ``environment``'s (the payload's ``environment``), else an
+    unusable value: a token secret that holds another environment's token (a shared secret, a
+    renamed environment) is never served or kept as this one's, and is replaced by its next
+    refresh (issue 18 §5)."""
+    payload = found.payload
+    if payload is None or payload.environment == environment:
+        return found
+    problem = f"it holds environment {payload.environment!r}'s token, not {environment!r}'s"
+    return StoredToken(payload=None, version_id=found.version_id, problem=problem)
 
 
 def _why_due(payload: TokenPayload | None, problem: str | None, now: datetime, *, force: bool) -> str:

@@ -14,9 +14,10 @@ from sync_job.clock import Clock
 from sync_job.config import EnvironmentConfig
 from sync_job.credentials import Credentials
 from sync_job.errors import StoreError, SyncJobError
-from sync_job.executor import Activity, Pool, Unfinished, call_bounded
+from sync_job.executor import Activity, Interrupt, Pool, Unfinished, call_bounded
 from sync_job.expiry import days_left
 from sync_job.payload import TokenPayload
+from sync_job.plan import own_token
 from sync_job.refresh import TokenSource, check_token, join_warnings, request_token, unexpected
 from sync_job.report import CheckEntry, CheckReport, StatusEntry, StatusReport, TokenState
 from sync_job.store import SecretsStore, StoredToken
@@ -59,6 +60,7 @@ def status_entry(env: EnvironmentConfig, found: StoredToken | StoreError | str, 
         return StatusEntry(environment=env.name, state=TokenState.ERROR, error=found)
     if isinstance(found, StoreError):
         return StatusEntry(environment=env.name, state=TokenState.ERROR, error=found.message)
+    found = own_token(found, env.name)
     if found.problem:
         return StatusEntry(
             environment=env.name,
@@ -91,7 +93,8 @@ def status_entry(env: EnvironmentConfig, found: StoredToken | StoreError | str, 
 def token(store: SecretsStore, clock: Clock, env: EnvironmentConfig) -> TokenLookup:
     """The stored token of ``env`` and its state (``invalid`` when unusable). Raises
     ``StoreError`` when it cannot be read."""
-    stored = store.read_token(env.token_secret)
+    # Another environment's token is never printed as this one's (plan.own_token).
+    stored = own_token(store.read_token(env.token_secret), env.name)
     if stored.problem:
         return TokenLookup(env.name, TokenState.INVALID, None)
     changed = freshness.configuration_change(stored.payload, freshness.configuration_identity(env))
@@ -110,12 +113,15 @@ class Checker:
     workers: int
     schedule_seconds: int | None = None  # config's, for the write budget (budget.py)
 
-    def check(self, envs: Sequence[EnvironmentConfig], budget: float) -> CheckReport:
+    def check(
+        self, envs: Sequence[EnvironmentConfig], budget: float, interrupt: Interrupt | None = None
+    ) -> CheckReport:
         """One :class:`CheckEntry` per environment, in order, within ``budget`` seconds (plus
-        the executor's straggler grace)."""
+        the executor's straggler grace); once ``interrupt`` is set nothing new starts and an
+        environment in flight gets the run's grace (executor.Pool)."""
         deadline = self.clock.monotonic() + budget
         activity = Activity()
-        pool = Pool(self.clock, self.workers, deadline, budget)
+        pool = Pool(self.clock, self.workers, deadline, budget, interrupt)
         entries = pool.map(
             envs,
             lambda env, previous: self.check_one(env, deadline, activity),

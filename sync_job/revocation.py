@@ -31,10 +31,11 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
-from sync_job import redact
+from sync_job import redact, waits
 from sync_job.config import EnvironmentConfig
 from sync_job.credentials import Credentials
 from sync_job.errors import DeadlineError, SyncJobError, TokenRequestError
+from sync_job.executor import Interrupt
 from sync_job.logs import log_event
 from sync_job.oauth import (
     KNOWN_ERRORS,
@@ -230,12 +231,14 @@ def revoke(
     *,
     without_replacement: bool = False,
     budget_seconds: float | None = None,
+    interrupt: Interrupt | None = None,
 ) -> RevocationResult:
     """Publish a fresh token for environment ``name``, then revoke the tokens that were
     AWSCURRENT and AWSPREVIOUS (module docstring). ``without_replacement`` revokes even when no
     fresh token could be published. Returns within the budget (default ``run_timeout_seconds``)
-    plus the run's grace. Raises ``UsageError`` for an unknown name; every other failure is in
-    the result."""
+    plus the run's grace. ``interrupt`` (the CLI's SIGTERM/SIGINT) ends the refresh's waits as
+    for a run, and once set no revocation starts (the result's error says what was done).
+    Raises ``UsageError`` for an unknown name; every other failure is in the result."""
     env = job.config.select([name])[0]
     store = job.store
     budget = job.config.run_timeout_seconds if budget_seconds is None else budget_seconds
@@ -254,7 +257,7 @@ def revoke(
         return _failed(result, f"cannot read the stored tokens: {exc.message}; nothing changed")
 
     # Step 2: a fresh token first, through the run's own path.
-    report = job.run([env.name], force=True, budget_seconds=budget)
+    report = job.run([env.name], force=True, budget_seconds=budget, interrupt=interrupt)
     ran = report.results[0]
     published = ran.outcome in (Outcome.REFRESHED, Outcome.FRESH)
     current_token: str | None = None
@@ -272,6 +275,11 @@ def revoke(
             current_token != p.access_token.reveal() for _, _, p in old
         )
     result = _replace(result, published=published)
+    stopped = report.interrupted or waits.interrupted()
+    if stopped is not None:
+        # Nothing new starts after a signal (as in a run): revoking now could leave consumers
+        # with a revoked token and no replacement if the process is killed between the steps.
+        return _interrupted(result, stopped)
     if not old:
         return (
             result
@@ -308,8 +316,11 @@ def revoke(
             creds = complete(env, creds)
     except SyncJobError as exc:
         return _failed(result, f"cannot read the credentials: {exc.message}; nothing revoked")
-    done = []
+    done: list[OldToken] = []
     for stage, found, payload in old:
+        stopped = waits.interrupted()
+        if stopped is not None:
+            return _interrupted(_replace(result, tokens=tuple(done)), stopped)
         answer = _revoke_one(job, poster, env, creds, payload.access_token, deadline)
         done.append(_old(stage, found, payload, answer.outcome, answer.detail))
         log_event(
@@ -374,7 +385,9 @@ def _revoke_one(
         )
         if job.clock.monotonic() + wait + env.timeout_seconds > deadline:
             break
-        job.clock.sleep(wait)
+        # The process's interruptible wait: SIGTERM ends the backoff (sync_job/waits.py).
+        if waits.sleep(job.clock, wait) is not None:
+            break
     return answer
 
 
@@ -394,6 +407,15 @@ def _replace(result: RevocationResult, **changes: Any) -> RevocationResult:
     from dataclasses import replace
 
     return replace(result, **changes)
+
+
+def _interrupted(result: RevocationResult, reason: str) -> RevocationResult:
+    """The result of a revoke stopped by ``reason`` (``"SIGTERM"``): its error says what was
+    done, in words (the CLI prefixes ``interrupted by REASON``)."""
+    revoked = [t for t in result.tokens if t.outcome is Revoked.REVOKED]
+    published = "a fresh token was published" if result.published else "no fresh token was published"
+    what = f"{len(revoked)} old token(s) revoked" if revoked else "nothing was revoked"
+    return _failed(result, f"{published} and {what}")
 
 
 def _failed(result: RevocationResult, message: str) -> RevocationResult:

@@ -36,7 +36,7 @@ def _config(names: list[str], *, hosts: dict[str, str] | None = None, **defaults
     return parse_config({"defaults": defaults, "environments": envs})
 
 
-def _stored(found: float | str) -> StoredToken | StoreError:
+def _stored(found: float | str, name: str) -> StoredToken | StoreError:
     if found == UNREADABLE:
         return StoreError("secret t-x: access denied")
     if found == MISSING:
@@ -44,12 +44,12 @@ def _stored(found: float | str) -> StoredToken | StoreError:
     if found == UNUSABLE:
         return StoredToken(None, "v1", problem="not JSON")
     assert isinstance(found, int | float)
-    return StoredToken(stored_payload(CLOCK, found), "v1")
+    return StoredToken(stored_payload(CLOCK, found, environment=name), "v1")
 
 
 def _plan(table: dict[str, float | str], *, hosts: dict[str, str] | None = None, **options: Any) -> Any:
     config = _config(list(table), hosts=hosts)
-    stored = {f"t-{n}": _stored(found) for n, found in table.items()}
+    stored = {f"t-{n}": _stored(found, n) for n, found in table.items()}
     return plan_run(config.environments, stored, CLOCK.now(), **options)
 
 
@@ -89,7 +89,7 @@ def test_one_environment_decision_and_reason(row: Row) -> None:
     if row.decision is Decision.UNREADABLE:
         assert entry.stored is None and entry.error == "secret t-x: access denied"
     else:
-        assert entry.error is None and entry.stored == _stored(row.found)
+        assert entry.error is None and entry.stored == _stored(row.found, "x")
 
 
 def test_entries_keep_config_order_and_due_ones_go_most_urgent_first() -> None:
@@ -146,7 +146,7 @@ def test_fresh_ones_a_host_could_not_serve_in_time_are_pulled_forward_most_urgen
     assert [e.name for e in plan.to_refresh] == [*due, *pulled]  # after every due one
     for entry in plan.having(Decision.PULLED_FORWARD):
         assert "could not serve" in entry.reason
-        assert entry.stored == _stored(table[entry.name])
+        assert entry.stored == _stored(table[entry.name], entry.name)
 
 
 def test_pulling_forward_is_per_token_host() -> None:
@@ -193,3 +193,13 @@ def test_retry_later_only_after_a_transient_failure_with_time_for_a_whole_reques
     args.update(changes)
     outcome = args.pop("outcome")
     assert retry_at(ENV, outcome, **args) == expected
+
+
+def test_another_environment_s_token_is_due_not_fresh() -> None:
+    # A token secret holding another environment's token (issue 18 §5): never kept as this one's.
+    config = _config(["x"])
+    stored = {"t-x": StoredToken(stored_payload(CLOCK, 3000, environment="y"), "v1")}
+    (entry,) = plan_run(config.environments, stored, CLOCK.now()).entries
+    assert entry.decision is Decision.DUE and entry.reason == "the stored value is unusable"
+    assert entry.stored is not None and entry.stored.payload is None
+    assert "holds environment 'y'" in (entry.stored.problem or "")
