@@ -311,10 +311,11 @@ def _metrics_sinks(metrics_file: str | None, pushgateway: str | None, instance: 
 def status(ctx: click.Context, envs: tuple[str, ...], as_json: bool) -> None:
     """Show the stored tokens' state without changing anything.
 
-    States: valid, expiring (inside the refresh margin), expired (expired, or 60 s or fewer
-    left: the one validity rule every consumer applies, sync_job/bearer.py), missing; also
-    invalid (the stored value cannot be used) and error (it cannot be read). Exit 1 unless all
-    are valid or expiring.
+    States: valid, expiring (inside the refresh margin), reconfigured (usable, but obtained
+    with another configuration: scopes, audience, token URL...; the next run replaces it),
+    expired (expired, or 60 s or fewer left: the one validity rule every consumer applies,
+    sync_job/bearer.py), missing; also invalid (the stored value cannot be used) and error (it
+    cannot be read). Exit 1 unless all are valid, expiring or reconfigured.
 
     \b
     Example:
@@ -458,8 +459,11 @@ def credentials_put(
     job = _job(ctx)
     env = job.config.select([name])[0]
     for option, value in (("--client-id", client_id), ("--key-id", key_id)):
-        if value is not None and (not value.strip() or value != value.strip()):
-            raise click.UsageError(f"{option} must be non-empty, without surrounding spaces")
+        if value is not None and (not value.strip() or value != value.strip() or not value.isprintable()):
+            # Printed back in the step lines: a control character would break them or drive the terminal.
+            raise click.UsageError(
+                f"{option} must be non-empty printable text, without surrounding spaces or control characters"
+            )
     pem = env.auth_method == "private_key_jwt"
     what = "PEM private key" if pem else "client secret"
     raw = secret_input.read_input(
