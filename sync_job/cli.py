@@ -311,10 +311,11 @@ def _metrics_sinks(metrics_file: str | None, pushgateway: str | None, instance: 
 def status(ctx: click.Context, envs: tuple[str, ...], as_json: bool) -> None:
     """Show the stored tokens' state without changing anything.
 
-    States: valid, expiring (inside the refresh margin), expired (expired, or 60 s or fewer
-    left: the one validity rule every consumer applies, sync_job/bearer.py), missing; also
-    invalid (the stored value cannot be used) and error (it cannot be read). Exit 1 unless all
-    are valid or expiring.
+    States: valid, expiring (inside the refresh margin), reconfigured (usable, but obtained
+    with another configuration: scopes, audience, token URL...; the next run replaces it),
+    expired (expired, or 60 s or fewer left: the one validity rule every consumer applies,
+    sync_job/bearer.py), missing; also invalid (the stored value cannot be used) and error (it
+    cannot be read). Exit 1 unless all are valid, expiring or reconfigured.
 
     \b
     Example:

@@ -1,0 +1,160 @@
+"""Hostile review of issue 18's finished work: attacks across the real wire (moto's server, the
+local token endpoint, raw-socket peers), each a test that failed before its fix."""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+from typing import Any
+from urllib.parse import quote, quote_plus
+
+import pytest
+
+from tests.support.harness import Harness
+from tests.support.token_server import Fault
+
+
+def _two_tokens(harness: Harness) -> tuple[str, str]:
+    assert harness.cli("run", "--env", "sandbox").exit_code == 0
+    first = harness.stored("sandbox")
+    assert harness.cli("run", "--env", "sandbox", "--force").exit_code == 0
+    second = harness.stored("sandbox")
+    assert first and second
+    return first["access_token"], second["access_token"]
+
+
+def _forms(token: str) -> list[str]:
+    return [
+        token,
+        quote_plus(token),
+        quote(token, safe=""),
+        json.dumps(token)[1:-1],
+        base64.b64encode(token.encode()).decode(),
+        base64.b64encode(token.encode()).decode().rstrip("="),
+    ]
+
+
+@pytest.mark.parametrize("form", range(6), ids=["plain", "form", "quote", "json", "b64", "b64-unpadded"])
+def test_a_revocation_endpoint_echoing_the_old_token_never_prints_it(harness: Harness, form: int) -> None:
+    """The token `revoke` sends to the revocation endpoint is as secret as a client secret: an
+    error_description that echoes it (in any encoding the job could have sent it) is scrubbed
+    from every output, at DEBUG."""
+    harness.add_env("sandbox", revocation_url=harness.tokens.revocation_url, max_attempts=1)
+    previous, current = _two_tokens(harness)
+    echoed = _forms(current)[form]
+    harness.tokens.script(
+        harness.client_id("sandbox"),
+        [Fault.token(), Fault.oauth_error(400, "invalid_request", f"token {echoed} unknown")],
+    )
+    result = harness.cli("revoke", "sandbox", "--json")
+    out = result.stdout + result.stderr
+    for text in _forms(current) + _forms(previous):
+        assert text not in out, out
+    assert result.exit_code == 1
+
+
+# --- a token consumers would refuse is never published, whatever path publishes it ---------------
+
+
+def test_promote_never_publishes_a_token_with_60_s_or_fewer_left(harness: Harness) -> None:
+    """`credentials promote` published its test token with store.publish directly, past the
+    one publish path: a token with 30 s left replaced a valid stored one. Now it goes through
+    refresh.publish_token: the credentials are promoted (the test proved them), the token is not
+    published, the stored token stays, and the result says so."""
+    from tests.integration.test_credentials_put import new_secret
+    from tests.integration.test_staged_credentials import _stage
+
+    harness.add_env("sandbox")
+    before = harness.put_due("sandbox", remaining=3000)
+    secret = new_secret()
+    _stage(harness, secret)
+    harness.tokens.set_secret(harness.client_id("sandbox"), secret)
+    harness.tokens.script(harness.client_id("sandbox"), [Fault.token(expires_in=30)])
+    out = harness.cli("credentials", "promote", "sandbox", "--json")
+    doc = out.json()
+    assert doc["promoted"] is True and doc["published"] is False, doc
+    assert "not published" in doc["error"], doc
+    assert out.exit_code == 1
+    assert harness.stored("sandbox") == before
+
+
+def test_promote_keeps_a_valid_stored_token_that_lives_longer(harness: Harness) -> None:
+    """The other half of the publish rule: a test token that expires before the valid stored
+    one does not replace it (promote has no --force); the credentials are promoted, exit 0."""
+    from tests.integration.test_credentials_put import new_secret
+    from tests.integration.test_staged_credentials import _stage
+
+    harness.add_env("sandbox")
+    before = harness.put_due("sandbox", remaining=3000)
+    secret = new_secret()
+    _stage(harness, secret)
+    harness.tokens.set_secret(harness.client_id("sandbox"), secret)
+    harness.tokens.script(harness.client_id("sandbox"), [Fault.token(expires_in=600)])
+    out = harness.cli("credentials", "promote", "sandbox", "--json")
+    assert out.exit_code == 0, out.stderr
+    doc = out.json()
+    assert doc["promoted"] is True and doc["published"] is False, doc
+    assert harness.stored("sandbox") == before
+
+
+class _Context:
+    def get_remaining_time_in_millis(self) -> int:
+        return 60_000
+
+
+def _rotation(harness: Harness, monkeypatch: pytest.MonkeyPatch) -> Any:
+    from sync_job import lambda_handler
+    from tests.support.harness import render_toml
+
+    monkeypatch.setenv("SYNC_JOB_CONFIG_TOML", render_toml(harness.envs, harness.defaults))
+    monkeypatch.setattr(lambda_handler, "_job_cache", {})
+    return lambda_handler
+
+
+def _step(handler: Any, harness: Harness, step: str, version: str) -> Any:
+    arn = harness.sm.describe_secret(SecretId=harness.token_secret("sandbox"))["ARN"]
+    return handler.handler({"Step": step, "SecretId": arn, "ClientRequestToken": version}, _Context())
+
+
+def test_create_secret_refuses_a_token_with_60_s_or_fewer_left(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """createSecret wrote a 30 s token as AWSPENDING, testSecret passed it (it checked only
+    "not expired") and finishSecret made it AWSCURRENT over an expiring stored token: consumers
+    got a token they all refuse. Now createSecret fails and writes nothing."""
+    harness.add_env("sandbox")
+    before = harness.put_due("sandbox", remaining=100)  # expiring, still usable
+    handler = _rotation(harness, monkeypatch)
+    harness.tokens.script(harness.client_id("sandbox"), [Fault.token(expires_in=30)])
+    version = str(uuid.uuid4())
+    with pytest.raises(handler.SyncFailedError, match="createSecret: .*not published"):
+        _step(handler, harness, "createSecret", version)
+    stages = harness.sm.describe_secret(SecretId=harness.token_secret("sandbox"))["VersionIdsToStages"]
+    assert version not in stages
+    assert harness.stored("sandbox") == before
+
+
+@pytest.mark.parametrize("step", ["testSecret", "finishSecret"])
+def test_test_and_finish_refuse_a_pending_token_with_60_s_or_fewer_left(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch, step: str
+) -> None:
+    """A pending token that aged while Secrets Manager retried the steps: testSecret passed it
+    until it had 0 s left, and finishSecret promoted it over a stored token that expires
+    sooner. Both now apply the one validity rule; AWSCURRENT stays."""
+    from tests.support.fakes import valid_doc
+
+    harness.add_env("sandbox")
+    before = harness.put_due("sandbox", remaining=20)
+    handler = _rotation(harness, monkeypatch)
+    version = str(uuid.uuid4())
+    pending = valid_doc("sandbox", remaining=45, token="tok-LEAKMARK-pending")
+    harness.sm.put_secret_value(
+        SecretId=harness.token_secret("sandbox"),
+        ClientRequestToken=version,
+        SecretString=json.dumps(pending),
+        VersionStages=["AWSPENDING"],
+    )
+    with pytest.raises(handler.SyncFailedError, match=f"{step}: .*45 s left|{step}: .*not more than"):
+        _step(handler, harness, step, version)
+    assert harness.stored("sandbox") == before
