@@ -102,7 +102,7 @@ def compare(
     environment at ``PHASES`` phases, over ``days`` of ``seed``'s outages."""
     if fleet is None:
         fleet = simulate_fleet(
-            environments=environments, days=days, seed=seed, interval=interval, margin=margin
+            environments=environments, days=days, seed=seed, interval=interval, margin=margin, rate=rate
         )
     cycle = math.ceil((LIFETIME - margin) / interval) * interval
     outages = fleet.outages
