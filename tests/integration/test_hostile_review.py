@@ -158,3 +158,30 @@ def test_test_and_finish_refuse_a_pending_token_with_60_s_or_fewer_left(
     with pytest.raises(handler.SyncFailedError, match=f"{step}: .*45 s left|{step}: .*not more than"):
         _step(handler, harness, step, version)
     assert harness.stored("sandbox") == before
+
+
+# --- bad input: one clear line, bounded -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "name", ["a" * 5000, "\x1b]0;pwn\x07" * 400, "é\u202e" * 2000], ids=["long", "escapes", "bidi"]
+)
+def test_an_unknown_environment_name_is_echoed_bounded(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    """An unknown name (a CLI argument, a Lambda event's "environments" or "promote_credentials")
+    was echoed whole: a 5,000-character error line. Now at most 80 characters of it, escaped
+    (repr), in one line naming the configured environments, exit 2."""
+    harness.add_env("sandbox")
+    for args in (("token", name), ("status", "--env", name), ("revoke", name), ("certificate", name)):
+        result = harness.cli(*args)
+        assert result.exit_code == 2, result.stderr
+        (line,) = result.error_lines
+        assert len(line) < 200, line
+        assert line.endswith("; configured: sandbox"), line
+        assert "\x1b" not in line and "\u202e" not in line
+    handler = _rotation(harness, monkeypatch)
+    for event in ({"environments": [name]}, {"promote_credentials": name}):
+        with pytest.raises(handler.SyncFailedError) as raised:
+            handler.handler(event, _Context())
+        assert len(str(raised.value)) < 200 and "\x1b" not in str(raised.value)
