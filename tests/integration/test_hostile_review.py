@@ -185,3 +185,84 @@ def test_an_unknown_environment_name_is_echoed_bounded(
         with pytest.raises(handler.SyncFailedError) as raised:
             handler.handler(event, _Context())
         assert len(str(raised.value)) < 200 and "\x1b" not in str(raised.value)
+
+
+# --- hanging peers: every request of every command bounded as a whole -----------------------------
+
+
+@pytest.mark.parametrize("kind", ["status-trickle", "body-trickle", "silent"])
+def test_a_trickling_revocation_endpoint_cannot_hold_revoke(harness: Harness, kind: str) -> None:
+    """`revoke`'s RFC 7009 request goes through the token requests' bounded transport: a peer
+    that trickles its status line or body one byte every 0.5 s, or never answers, is cut at
+    timeout_seconds; the fresh token stays published; exit 1 says the old tokens stay valid."""
+    import time
+
+    from tests.support.raw_server import Play, RawServer, response
+
+    body = b'{"x": "' + b"y" * 10_000 + b'"}'
+    play = {
+        "status-trickle": Play.trickle(response(200, b"{}"), interval=0.5),
+        "body-trickle": Play.trickle(response(200, body), start=60, interval=0.5),
+        "silent": Play.silent(),
+    }[kind]
+    server = RawServer(play, path="/oauth2/revoke").start()
+    try:
+        harness.add_env("sandbox", revocation_url=server.url, timeout_seconds=2, max_attempts=1)
+        _two_tokens(harness)
+        started = time.monotonic()
+        result = harness.cli("revoke", "sandbox", "--json")
+        elapsed = time.monotonic() - started
+    finally:
+        server.stop()
+    assert elapsed < 2 * 2 + 2, f"{elapsed:.1f} s"  # two old tokens, one bounded request each
+    assert result.exit_code == 1
+    doc = result.json()
+    assert doc["published"] is True
+    assert {t["outcome"] for t in doc["tokens"]} == {"failed"}, doc
+    assert "stay valid until" in result.error_lines[-1]
+
+
+# --- signals: every command ends with one line and the documented code ----------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "action"),
+    [
+        (("status",), "GetSecretValue"),
+        (("token", "sandbox"), "GetSecretValue"),
+    ],
+    ids=["status", "token"],
+)
+def test_sigterm_during_a_read_only_command_ends_it_with_one_line(
+    harness: Harness, args: tuple[str, ...], action: str
+) -> None:
+    """`status` and `token` installed no handler: SIGTERM while Secrets Manager held their read
+    killed them with Python's default (exit -15, no line). Every command now gets a default:
+    exit 143, `sync-job: error: interrupted by SIGTERM; nothing was written`, no traceback."""
+    import signal
+    import subprocess
+    import time
+
+    harness.add_env("sandbox")
+    assert harness.cli("run").exit_code == 0
+    arrived, release = harness.moto.hold(action)
+    try:
+        proc = harness.start_process(*args)
+        assert arrived.wait(30), "the read never arrived"
+        time.sleep(0.3)
+        sent = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        try:
+            out, err = proc.communicate(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, err = proc.communicate(timeout=10)
+            pytest.fail(f"still running\n{err}")
+        elapsed = time.monotonic() - sent
+    finally:
+        release.set()
+    assert "Traceback" not in err
+    assert proc.returncode == 143, err
+    assert err.strip().splitlines()[-1] == "sync-job: error: interrupted by SIGTERM; nothing was written"
+    assert elapsed < 2, f"{elapsed:.1f} s"
+    assert out == ""
