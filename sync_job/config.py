@@ -547,16 +547,18 @@ class Config:
             limit=20,
         ),
     )
-    # How often the job is run (cron, EventBridge); only the write-budget arithmetic reads it
+    # How often the job is run (cron, EventBridge); the write-budget arithmetic reads it
     # (budget.py). None: unknown, and the arithmetic assumes a run at any moment (the worst case).
+    # The plan spreads a fleet's refreshes over their cycle by it (plan.py); None: no spreading.
     schedule_seconds: int | None = field(
         default=None,
         metadata=_key(
             _positive_int,
             "`[defaults]` only: how often the job is run (cron, EventBridge; infra/'s default is 300). "
-            "Read only by the write-budget arithmetic (`sync_job/budget.py`, "
+            "Read by the write-budget arithmetic (`sync_job/budget.py`, "
             "[behaviour](behaviour.md#the-write-budget-of-a-token-secret)): without it a run is assumed "
-            "at any moment, the worst case",
+            "at any moment, the worst case; and by the plan, which spreads a fleet's refreshes over "
+            "their cycle ([scale](scale.md)): without it they are not spread",
             limit=_DAY,
         ),
     )

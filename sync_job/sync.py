@@ -106,7 +106,13 @@ class Job:
         if isinstance(stored, Unfinished):
             return self._report(envs, {}, dry_run, interrupt, default=stored.reason)
         plan = plan_run(
-            envs, stored, self.clock.now(), force=force, dry_run=dry_run, urgency_order=urgency_order
+            envs,
+            stored,
+            self.clock.now(),
+            force=force,
+            dry_run=dry_run,
+            urgency_order=urgency_order,
+            interval=self.config.schedule_seconds,
         )
         self._warn_unusable(plan)
         results = {r.environment: r for r in run.settled(plan)}

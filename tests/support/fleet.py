@@ -213,6 +213,7 @@ def simulate_fleet(
                 "run_timeout_seconds": run_timeout,
                 "max_workers": 1,
                 "refresh_margin_seconds": margin,
+                "schedule_seconds": interval,
                 **({} if max_attempts is None else {"max_attempts": max_attempts}),
                 **({} if rate is None else {"rate_limit_per_second": rate}),
             },

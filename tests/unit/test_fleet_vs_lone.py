@@ -36,9 +36,11 @@ def test_a_lapse_is_in_the_latest_outage_that_overlaps_the_margin_before_it(
 
 
 def test_a_fleet_through_outages_is_no_worse_than_a_lone_environment() -> None:
-    # Seed 8 has five outages in the day; the lone environment lapses in one of them at some
-    # phases, and so does the fleet: the property is exercised, not vacuous.
-    c = compare(environments=200, seed=8)
+    # Seed 15 has three outages in the day, two of Secrets Manager 45 minutes apart; the lone
+    # environment lapses in the 21-minute one at some phases, and so does the fleet: the property
+    # is exercised, not vacuous. Unspread (the fleet filled in one go stays bunched), the fleet
+    # went 77 s per environment without a token against the lone environment's 67.
+    c = compare(environments=200, seed=15)
     assert any(o.lapsed for o in c.outages), "the seed must make the fleet lapse somewhere"
     assert c.longest_survivable <= GOAL_SECONDS
     assert c.longest_outside == 0

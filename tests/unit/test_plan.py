@@ -156,6 +156,47 @@ def test_pulling_forward_is_per_token_host() -> None:
     assert _plan(table).to_refresh == ()
 
 
+# A run every 300 s and 1-hour tokens (3599 s) refreshed 900 s before expiry: each environment is
+# 300 / 2699 of a run's even share, so 9 on one host make 1 a run, 18 make 2 (spread_share).
+@pytest.mark.parametrize(
+    ("fresh", "due", "interval", "spread"),
+    [
+        (9, 0, 300, 1),  # bunched: nothing due this run, so the soonest due goes now
+        (17, 0, 300, 1),  # 17 x 300 / 2699 = 1.9: rounded down
+        (18, 0, 300, 2),
+        (18, 1, 300, 1),  # one due already counts
+        (18, 2, 300, 0),  # as many due as the share: nothing moves
+        (8, 0, 300, 0),  # fewer than a whole share: never moved (a lone environment neither)
+        (1, 0, 300, 0),
+        (18, 0, None, 0),  # no schedule_seconds: no spreading
+        (18, 0, 600, 4),  # a run every 10 minutes carries twice the share
+    ],
+)
+def test_a_host_with_fewer_due_than_its_even_share_has_its_soonest_due_pulled_forward(
+    fresh: int, due: int, interval: int | None, spread: int
+) -> None:
+    table: dict[str, float | str] = {f"f{i:02d}": 2000 + 10 * i for i in range(fresh)}
+    table.update({f"d{i}": 100 + i for i in range(due)})
+    plan = _plan(table, hosts=dict.fromkeys(table, "one"), interval=interval)
+    pulled = plan.having(Decision.PULLED_FORWARD)
+    assert [e.name for e in pulled] == [f"f{i:02d}" for i in range(spread)]  # soonest due first
+    assert all("even share" in e.reason for e in pulled)
+    assert [e.name for e in plan.to_refresh] == [*(f"d{i}" for i in range(due)), *(e.name for e in pulled)]
+
+
+def test_spreading_counts_what_the_host_must_serve_in_time_and_is_per_host() -> None:
+    # 18 on one host: 2 a run; one that must go in time (due in 2 s) fills one of the two.
+    table: dict[str, float | str] = {f"f{i:02d}": 2000 + 10 * i for i in range(17)}
+    table["soon"] = MARGIN + 2
+    plan = _plan(table, hosts=dict.fromkeys(table, "one"), interval=300)
+    assert {e.name: e.reason for e in plan.having(Decision.PULLED_FORWARD)} == {
+        "soon": "its token host could not serve every token in time if each waited until due",
+        "f00": "fewer of its token host's tokens due than a run's even share: spread over their cycle",
+    }
+    # The same 18 on 18 hosts: each is a lone environment, and none moves.
+    assert [e.name for e in _plan(table, interval=300).having(Decision.PULLED_FORWARD)] == ["soon"]
+
+
 def test_a_dry_run_pulls_nothing_forward() -> None:
     plan = _plan({"a": MARGIN + 2}, dry_run=True)
     assert [e.decision for e in plan.entries] == [Decision.FRESH]
