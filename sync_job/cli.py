@@ -412,7 +412,8 @@ def check(ctx: click.Context, envs: tuple[str, ...], as_json: bool) -> None:
     """Prove environments work without writing anything.
 
     Checks that the config is valid, the credentials are readable, a token can be obtained (one
-    token request per environment, discarded) and the token secret exists (DescribeSecret).
+    token request per environment, discarded) and the token secret exists and can be read
+    (DescribeSecret, GetSecretValue).
 
     \b
     Example (CI step after rotating a client secret):

@@ -266,3 +266,34 @@ def test_sigterm_during_a_read_only_command_ends_it_with_one_line(
     assert err.strip().splitlines()[-1] == "sync-job: error: interrupted by SIGTERM; nothing was written"
     assert elapsed < 2, f"{elapsed:.1f} s"
     assert out == ""
+
+
+# --- check proves what a run needs; the Lambda's events take only their keys -------------------------
+
+
+def test_check_fails_when_the_token_secret_cannot_be_read(harness: Harness) -> None:
+    """`check` only described the token secret: with GetSecretValue denied on it (a role missing
+    the read a run starts with) it said ok while every run failed. It now reads it too."""
+    harness.add_env("sandbox")
+    assert harness.cli("run").exit_code == 0
+    harness.moto.inject(
+        "GetSecretValue", "AccessDeniedException", secret_id=harness.token_secret("sandbox"), times=10
+    )
+    result = harness.cli("check", "--json")
+    assert result.exit_code == 1, result.stdout
+    [entry] = result.json()["environments"]
+    assert entry["ok"] is False
+    assert "GetSecretValue" in entry["error"] and harness.token_secret("sandbox") in entry["error"], entry
+
+
+@pytest.mark.parametrize("extra", [{"force": True}, {"environments": ["sandbox"]}, {"Force": 1}])
+def test_a_promote_event_with_another_key_is_refused(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch, extra: dict[str, Any]
+) -> None:
+    """{"promote_credentials": NAME} silently ignored any other key (a "force" that was meant,
+    an "environments" that was not acted on): now one line naming what it takes; nothing runs."""
+    harness.add_env("sandbox")
+    handler = _rotation(harness, monkeypatch)
+    with pytest.raises(handler.SyncFailedError, match='"promote_credentials" event takes no other key'):
+        handler.handler({"promote_credentials": "sandbox", **extra}, _Context())
+    assert harness.token_requests("sandbox") == 0
