@@ -297,3 +297,31 @@ def test_a_promote_event_with_another_key_is_refused(
     with pytest.raises(handler.SyncFailedError, match='"promote_credentials" event takes no other key'):
         handler.handler({"promote_credentials": "sandbox", **extra}, _Context())
     assert harness.token_requests("sandbox") == 0
+
+
+# --- lost answers: a report never claims what it does not know -----------------------------------
+
+
+@pytest.mark.parametrize("applied", [True, False], ids=["applied", "not-applied"])
+def test_a_staged_put_whose_answer_was_lost_says_what_a_read_shows(harness: Harness, applied: bool) -> None:
+    """`credentials put --stage` said "nothing staged" when PutSecretValue's answer was lost
+    after AWS applied it (AWSPENDING held the new credentials). Like a put's write, the stage
+    write now raises WriteUnknownError, and a read after it decides: staged (exit 0) or not."""
+    from tests.integration.test_credentials_put import new_secret, put
+
+    harness.add_env("sandbox")
+    creds = harness.envs["sandbox"]["credentials_secret"]
+    harness.moto.inject(
+        "PutSecretValue", "InternalFailure", status=500, apply=applied, times=10, secret_id=creds
+    )
+    result = put(harness, "sandbox", new_secret() + "\n", "--stage", "--json")
+    stages = harness.sm.describe_secret(SecretId=creds)["VersionIdsToStages"]
+    pending = [v for v, labels in stages.items() if "AWSPENDING" in labels]
+    doc = result.json()
+    if applied:
+        assert pending == [doc["version_id"]], (doc, stages)
+        assert doc["staged"] is True and result.exit_code == 0, doc
+    else:
+        assert pending == []
+        assert doc["staged"] is False and result.exit_code == 1
+        assert "a read after it shows nothing staged" in doc["error"], doc
