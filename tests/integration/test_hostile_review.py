@@ -325,3 +325,26 @@ def test_a_staged_put_whose_answer_was_lost_says_what_a_read_shows(harness: Harn
         assert pending == []
         assert doc["staged"] is False and result.exit_code == 1
         assert "a read after it shows nothing staged" in doc["error"], doc
+
+
+def test_revoke_whose_publish_answer_was_lost_reads_what_is_current(harness: Harness) -> None:
+    """The fresh token's write was applied but its answer lost: revoke said "no fresh token could
+    be published; nothing revoked" while consumers already read the fresh token, leaving the
+    leaked tokens valid on a false claim. It now decides from a read of AWSCURRENT."""
+    harness.add_env("sandbox", revocation_url=harness.tokens.revocation_url)
+    previous, current = _two_tokens(harness)
+    harness.moto.inject(
+        "UpdateSecretVersionStage",
+        "InternalFailure",
+        status=500,
+        apply=True,
+        times=10,
+        secret_id=harness.token_secret("sandbox"),
+    )
+    result = harness.cli("revoke", "sandbox", "--json")
+    fresh = harness.stored("sandbox")
+    assert fresh is not None and fresh["access_token"] not in (previous, current)
+    doc = result.json()
+    assert doc["published"] is True, doc
+    assert [t["outcome"] for t in doc["tokens"]] == ["revoked", "revoked"], doc
+    assert not harness.tokens.is_active(previous) and not harness.tokens.is_active(current)
