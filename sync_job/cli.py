@@ -36,9 +36,13 @@ class _Group(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         # The values a command registers for scrubbing are released when it ends (redact.scope),
         # after its error line: that line is scrubbed of them too.
-        with redact_scope():
+        with redact_scope(), _default_signal_handlers():
             try:
                 return super().invoke(ctx)
+            except _Signalled as exc:
+                # A command without handlers of its own (status, token, jwks, certificate, or
+                # any command before it installs them): it writes nothing before then.
+                _fail(f"interrupted by {exc.name}; nothing was written", exc.code)
             except SyncJobError as exc:
                 _fail(exc.message, exc.exit_code)
             except (click.exceptions.Exit, click.ClickException, click.Abort):
@@ -50,6 +54,38 @@ class _Group(click.Group):
                 # file a bug; -v logs show the rest, scrubbed.
                 logging.getLogger("sync_job.cli").debug("internal error", exc_info=True)
                 _fail(f"internal error: {type(exc).__name__}: {scrub(str(exc))[:200]}", EXIT_FAILED)
+
+
+class _Signalled(BaseException):
+    """SIGTERM/SIGINT outside a command's own handlers (``_interruptible``): ends the command
+    with one line and exit 143 / 130. A BaseException, so no ``except Exception`` swallows it."""
+
+    def __init__(self, name: str, code: int) -> None:
+        super().__init__(name)
+        self.name = name
+        self.code = code
+
+
+@contextlib.contextmanager
+def _default_signal_handlers() -> Iterator[None]:
+    """Every command ends on SIGTERM/SIGINT with one line and the documented exit code, never
+    Python's default (a silent death by SIGTERM, a KeyboardInterrupt). Commands with work to
+    stop cleanly (run, check, revoke, credentials put/promote) install ``_interruptible``
+    over these for that work; the read-only ones hold nothing to report and stop at once."""
+
+    def on_signal(signum: int, frame: Any) -> None:
+        name, code = _SIGNALS[signal.Signals(signum)]
+        raise _Signalled(name, code)
+
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers can only be installed from the main thread (tests in threads)
+        return
+    previous = {sig: signal.signal(sig, on_signal) for sig in _SIGNALS}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _fail(message: str, code: int) -> NoReturn:
@@ -376,7 +412,8 @@ def check(ctx: click.Context, envs: tuple[str, ...], as_json: bool) -> None:
     """Prove environments work without writing anything.
 
     Checks that the config is valid, the credentials are readable, a token can be obtained (one
-    token request per environment, discarded) and the token secret exists (DescribeSecret).
+    token request per environment, discarded) and the token secret exists and can be read
+    (DescribeSecret, GetSecretValue).
 
     \b
     Example (CI step after rotating a client secret):

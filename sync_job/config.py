@@ -583,7 +583,11 @@ class Config:
         known = self.names()
         unknown = [n for n in names if n not in known]
         if unknown:
-            raise UsageError(f"unknown environment {unknown[0]!r}; configured: {', '.join(known)}")
+            # The name is user or event input: escaped (repr) and cut, so a 5,000-character or
+            # escape-laden name still gives one short line.
+            shown = repr(unknown[0][:80])
+            shown = shown if len(shown) <= 80 else shown[:79] + "…"
+            raise UsageError(f"unknown environment {shown}; configured: {', '.join(known)}")
         seen: dict[str, EnvironmentConfig] = {}
         for n in names:
             seen.setdefault(n, self.get(n))

@@ -147,9 +147,12 @@ class Checker:
             warnings += self._token(env, creds, deadline)
             checks.append((step, "ok"))
             step = "token_secret"
-            activity.note(env.name, f"describing token secret {env.token_secret}")
+            activity.note(env.name, f"reading token secret {env.token_secret}")
             self.store.describe(env.token_secret)
-            warnings.append(self._stored_configuration(env))
+            # Read, not only described: a run starts by reading it, so a role without
+            # GetSecretValue on it fails every run (hostile review, issue 18).
+            stored = self.store.read_token(env.token_secret)
+            warnings.append(self._stored_configuration(env, stored))
             checks.append((step, "ok"))
         except SyncJobError as exc:
             return self._entry(env, (*checks, (step, "failed")), exc.message, warnings, ends)
@@ -177,14 +180,9 @@ class Checker:
             days_left(ends, self.clock.now()),
         )
 
-    def _stored_configuration(self, env: EnvironmentConfig) -> str | None:
+    def _stored_configuration(self, env: EnvironmentConfig, stored: StoredToken) -> str | None:
         """The note for a stored token obtained with another configuration (``configuration
-        changed: scopes; ...``), None when it matches, records none or cannot be read (reading
-        it is the job of ``status``; this check proves the configuration works)."""
-        try:
-            stored = self.store.read_token(env.token_secret)
-        except SyncJobError:
-            return None
+        changed: scopes; ...``), None when it matches or records none."""
         changed = freshness.configuration_change(stored.payload, freshness.configuration_identity(env))
         if not changed:
             return None

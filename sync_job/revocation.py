@@ -31,7 +31,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
-from sync_job import redact, waits
+from sync_job import freshness, redact, waits
 from sync_job.config import EnvironmentConfig
 from sync_job.credentials import Credentials
 from sync_job.errors import DeadlineError, SyncJobError, TokenRequestError
@@ -46,7 +46,6 @@ from sync_job.oauth import (
 )
 from sync_job.payload import TokenPayload
 from sync_job.redact import Secret
-from sync_job.report import Outcome
 from sync_job.store import CURRENT_STAGE, PREVIOUS_STAGE, StoredToken
 from sync_job.sync import Job
 from sync_job.timeutil import format_rfc3339
@@ -259,21 +258,19 @@ def revoke(
     # Step 2: a fresh token first, through the run's own path.
     report = job.run([env.name], force=True, budget_seconds=budget, interrupt=interrupt)
     ran = report.results[0]
-    published = ran.outcome in (Outcome.REFRESHED, Outcome.FRESH)
+    # What consumers read now decides, not the run's outcome: a write whose answer was lost
+    # after AWS applied it leaves a fresh token current under a `failed` outcome (issue 18 §4).
     current_token: str | None = None
-    if published:
-        try:
-            after = store.read_token(env.token_secret)
-        except SyncJobError as exc:
-            return _failed(
-                result, f"cannot read the stored token after the refresh: {exc.message}; nothing revoked"
-            )
-        if after.payload is not None:
-            current_token = after.payload.access_token.reveal()
-            result = _replace(result, expires_at=after.payload.expires_at)
-        published = current_token is not None and all(
-            current_token != p.access_token.reveal() for _, _, p in old
+    try:
+        after = store.read_token(env.token_secret)
+    except SyncJobError as exc:
+        return _failed(
+            result, f"cannot read the stored token after the refresh: {exc.message}; nothing revoked"
         )
+    if after.payload is not None and freshness.usable(after.payload, job.clock.now()):
+        current_token = after.payload.access_token.reveal()
+        result = _replace(result, expires_at=after.payload.expires_at)
+    published = current_token is not None and all(current_token != p.access_token.reveal() for _, _, p in old)
     result = _replace(result, published=published)
     stopped = report.interrupted or waits.interrupted()
     if stopped is not None:

@@ -25,7 +25,7 @@ from typing import Any, Protocol, cast
 
 from sync_job.config import EnvironmentConfig
 from sync_job.credentials import Credentials
-from sync_job.errors import OAuthError, SyncJobError
+from sync_job.errors import OAuthError, SyncJobError, WriteUnknownError
 from sync_job.logs import log_event
 from sync_job.oauth import FetchResult, missing_scopes
 from sync_job.payload import TokenPayload
@@ -144,6 +144,23 @@ def stage(job: Job, name: str, new: NewCredentials, *, client_id: str | None = N
         doc["client_secret"] = new.client_secret.reveal()
     try:
         version_id = store.stage_document(env.credentials_secret, doc, ROTATION_PENDING_STAGE)
+    except WriteUnknownError as exc:
+        # The answer was lost after AWS may have applied the write (issue 18 §4): a read of the
+        # labels says which, never a guess.
+        try:
+            staged = ROTATION_PENDING_STAGE in store.labels(env.credentials_secret).stages.get(
+                exc.version_id, ()
+            )
+        except SyncJobError:
+            return _failed(
+                result,
+                f"staging failed: {exc.message}; its answer was lost, so whether version "
+                f"{exc.version_id} is AWSPENDING of {env.credentials_secret} is unknown: see "
+                f"`aws secretsmanager describe-secret --secret-id {env.credentials_secret}`",
+            )
+        if not staged:
+            return _failed(result, f"staging failed: {exc.message}; a read after it shows nothing staged")
+        version_id = exc.version_id
     except SyncJobError as exc:
         return _failed(result, f"staging failed: {exc.message}; nothing staged")
     log_event(log, logging.INFO, "credentials.staged", environment=env.name, version_id=version_id)
