@@ -170,11 +170,25 @@ def _pull_forward(
         early = freshness.pull_forward(until_due, rate=rate, ahead=ahead)
         pulled.update(dict.fromkeys(early, _IN_TIME))
         if interval is not None:
-            cycles = [_cycle(e) for e in (*group, *(d for d in due if d.env.origin == origin))]
-            share = freshness.spread_share([c for c in cycles if c is not None], interval)
-            rest = sorted((item for item in until_due if item[0] not in early), key=lambda item: item[1])
-            pulled.update((name, _SPREAD) for name, _ in rest[: max(share - ahead - len(early), 0)])
+            hosted = [*group, *(d for d in due if d.env.origin == origin)]
+            rest = [item for item in until_due if item[0] not in early]
+            pulled.update(dict.fromkeys(_spread(hosted, rest, ahead + len(early), interval), _SPREAD))
     return pulled
+
+
+def _spread(
+    hosted: Sequence[PlannedEnvironment],
+    until_due: Sequence[tuple[str, float]],
+    taken: int,
+    interval: float,
+) -> list[str]:
+    """The soonest due of ``until_due`` (name, seconds until due) up to one host's even share of a
+    run (``freshness.spread_share`` over every environment ``hosted`` there) less the ``taken``
+    ones already due or pulled forward."""
+    cycles = [c for c in (_cycle(e) for e in hosted) if c is not None]
+    share = freshness.spread_share(cycles, interval)
+    soonest = sorted(until_due, key=lambda item: item[1])
+    return [name for name, _ in soonest[: max(share - taken, 0)]]
 
 
 def _cycle(entry: PlannedEnvironment) -> float | None:
