@@ -198,6 +198,8 @@ def _progress(
                 bar.update(1)
 
         yield on_result
+        # tqdm draws at most every 0.1 s: a run that ends sooner still shows its final counts once.
+        bar.refresh()
 
 
 def _exit_code(ok: bool, interrupted: str | None) -> int:
