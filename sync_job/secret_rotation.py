@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Protocol, cast
 
+from sync_job.client_identity import credentials_of
 from sync_job.config import EnvironmentConfig
 from sync_job.credentials import Credentials
 from sync_job.errors import SyncJobError, UsageError
@@ -152,7 +153,7 @@ def _create(
     if store.read_version(env.token_secret, event.version_id, ROTATION_PENDING_STAGE).payload is not None:
         return _done(event, env, "AWSPENDING already holds a token (a retried step)")
     deadline = job.clock.monotonic() + (job.config.run_timeout_seconds if budget is None else budget)
-    creds = store.read_credentials(env.credentials_secret, env.auth_method)
+    creds = credentials_of(env, store.read_credentials)
     fetched = job.tokens.fetch(env, creds, deadline)
     if fetched.error is not None or fetched.token is None or fetched.issued_at is None:
         message = fetched.error.message if isinstance(fetched.error, SyncJobError) else "no token"
