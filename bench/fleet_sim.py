@@ -4,6 +4,7 @@ is tests/support/fleet.py; run from the repository root:
 
     python -m bench.fleet_sim                      # 1,000 environments, 7 days, seed 1
     python -m bench.fleet_sim --environments 200 --days 1
+    python -m bench.fleet_sim --compare --environments 200 --seeds 1-20   # fleet vs lone, per seed-day
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import sys
 from concurrent.futures import ProcessPoolExecutor
 
 from tests.support.fleet import LIMIT, FleetResult, simulate_fleet
+from tests.support.fleet_compare import GOAL_SECONDS, PHASES, Comparison, compare
 
 
 def _run(args: tuple[int, float, int, bool]) -> FleetResult:
@@ -38,12 +40,66 @@ def table(results: list[FleetResult]) -> list[str]:
     return lines
 
 
+def _compare(args: tuple[int, int]) -> Comparison:
+    logging.disable(logging.CRITICAL)
+    environments, seed = args
+    return compare(environments=environments, seed=seed, days=1)
+
+
+def comparison_table(rows: list[Comparison]) -> list[str]:
+    """One line per seed-day: the fleet against the lone environment over the same outages."""
+    lines = [
+        "| seed | outages (survivable) | longest lapse in a survivable outage | longest lapse outside "
+        "outages | s without a token per environment: fleet / lone | worst recovery / bound "
+        "| busiest 5 min | goal |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for c in rows:
+        lapsed = [o for o in c.outages if o.lapsed]
+        worst = max(lapsed, key=lambda o: o.recovery - o.bound, default=None)
+        recovery = f"{worst.recovery:.0f} s / {worst.bound:.0f} s" if worst else "-"
+        lines.append(
+            f"| {c.seed} | {len(c.outages)} ({sum(o.survivable for o in c.outages)}) "
+            f"| {c.longest_survivable:.0f} s | {c.longest_outside:.0f} s "
+            f"| {c.fleet_seconds_per_env:.1f} / {c.lone_seconds:.1f} | {recovery} "
+            f"| {c.busiest_5_minutes} | {'met' if c.met else 'MISSED'} |"
+        )
+    return lines
+
+
+def main_compare(environments: int, seeds: list[int], workers: int) -> int:
+    """Fleet against a lone environment, one simulated day per seed (issue 17 §4)."""
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        rows = list(pool.map(_compare, [(environments, s) for s in seeds]))
+    print(
+        f"{environments} environments against a lone environment at {PHASES} phases of its refresh "
+        f"cycle, 1 simulated day per seed, same outages; goal: no lapse over {GOAL_SECONDS:.0f} s in "
+        "an outage the lone environment survives at every phase, none outside outages, seconds "
+        "without a token per environment no more than the lone's, recovery within "
+        "(lapsed / 0.5 per s) + 300 s"
+    )
+    print("\n".join(comparison_table(rows)))
+    met = sum(c.met for c in rows)
+    print(f"goal met on {met} of {len(rows)} seed-days")
+    return 0 if met == len(rows) else 1
+
+
+def _seeds(text: str) -> list[int]:
+    first, _, last = text.partition("-")
+    return list(range(int(first), int(last or first) + 1))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--environments", type=int, default=1000)
     parser.add_argument("--days", type=float, default=7)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--compare", action="store_true", help="fleet vs lone environment per seed-day")
+    parser.add_argument("--seeds", type=_seeds, default=[1], help="with --compare: N or FIRST-LAST")
+    parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
+    if args.compare:
+        return main_compare(args.environments, args.seeds, args.workers)
     jobs = [(args.environments, args.days, args.seed, urgency) for urgency in (True, False)]
     with ProcessPoolExecutor(max_workers=2) as pool:
         results = list(pool.map(_run, jobs))

@@ -36,9 +36,13 @@ class _Group(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         # The values a command registers for scrubbing are released when it ends (redact.scope),
         # after its error line: that line is scrubbed of them too.
-        with redact_scope():
+        with redact_scope(), _default_signal_handlers():
             try:
                 return super().invoke(ctx)
+            except _Signalled as exc:
+                # A command without handlers of its own (status, token, jwks, certificate, or
+                # any command before it installs them): it writes nothing before then.
+                _fail(f"interrupted by {exc.name}; nothing was written", exc.code)
             except SyncJobError as exc:
                 _fail(exc.message, exc.exit_code)
             except (click.exceptions.Exit, click.ClickException, click.Abort):
@@ -50,6 +54,38 @@ class _Group(click.Group):
                 # file a bug; -v logs show the rest, scrubbed.
                 logging.getLogger("sync_job.cli").debug("internal error", exc_info=True)
                 _fail(f"internal error: {type(exc).__name__}: {scrub(str(exc))[:200]}", EXIT_FAILED)
+
+
+class _Signalled(BaseException):
+    """SIGTERM/SIGINT outside a command's own handlers (``_interruptible``): ends the command
+    with one line and exit 143 / 130. A BaseException, so no ``except Exception`` swallows it."""
+
+    def __init__(self, name: str, code: int) -> None:
+        super().__init__(name)
+        self.name = name
+        self.code = code
+
+
+@contextlib.contextmanager
+def _default_signal_handlers() -> Iterator[None]:
+    """Every command ends on SIGTERM/SIGINT with one line and the documented exit code, never
+    Python's default (a silent death by SIGTERM, a KeyboardInterrupt). Commands with work to
+    stop cleanly (run, check, revoke, credentials put/promote) install ``_interruptible``
+    over these for that work; the read-only ones hold nothing to report and stop at once."""
+
+    def on_signal(signum: int, frame: Any) -> None:
+        name, code = _SIGNALS[signal.Signals(signum)]
+        raise _Signalled(name, code)
+
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers can only be installed from the main thread (tests in threads)
+        return
+    previous = {sig: signal.signal(sig, on_signal) for sig in _SIGNALS}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _fail(message: str, code: int) -> NoReturn:
@@ -311,10 +347,11 @@ def _metrics_sinks(metrics_file: str | None, pushgateway: str | None, instance: 
 def status(ctx: click.Context, envs: tuple[str, ...], as_json: bool) -> None:
     """Show the stored tokens' state without changing anything.
 
-    States: valid, expiring (inside the refresh margin), expired (expired, or 60 s or fewer
-    left: the one validity rule every consumer applies, sync_job/bearer.py), missing; also
-    invalid (the stored value cannot be used) and error (it cannot be read). Exit 1 unless all
-    are valid or expiring.
+    States: valid, expiring (inside the refresh margin), reconfigured (usable, but obtained
+    with another configuration: scopes, audience, token URL...; the next run replaces it),
+    expired (expired, or 60 s or fewer left: the one validity rule every consumer applies,
+    sync_job/bearer.py), missing; also invalid (the stored value cannot be used) and error (it
+    cannot be read). Exit 1 unless all are valid, expiring or reconfigured.
 
     \b
     Example:
@@ -375,13 +412,17 @@ def check(ctx: click.Context, envs: tuple[str, ...], as_json: bool) -> None:
     """Prove environments work without writing anything.
 
     Checks that the config is valid, the credentials are readable, a token can be obtained (one
-    token request per environment, discarded) and the token secret exists (DescribeSecret).
+    token request per environment, discarded) and the token secret exists and can be read
+    (DescribeSecret, GetSecretValue).
 
     \b
     Example (CI step after rotating a client secret):
       sync-job check --env production
     """
-    report = _job(ctx).check(envs)
+    job = _job(ctx)
+    # SIGTERM/SIGINT as for `run`: the token requests' waits end, every environment is reported.
+    with _interruptible(job) as interrupt:
+        report = job.check(envs, interrupt=interrupt)
     if as_json:
         click.echo(json.dumps(report.to_dict()))
     else:
@@ -395,7 +436,9 @@ def check(ctx: click.Context, envs: tuple[str, ...], as_json: bool) -> None:
             click.echo(f"sync-job: warning: {e.environment}: {e.warning}", err=True)
         if not e.ok:
             click.echo(f"sync-job: error: {e.environment}: {e.error}", err=True)
-    sys.exit(EXIT_OK if report.ok else EXIT_FAILED)
+    if interrupt.reason is not None:
+        click.echo(f"sync-job: error: interrupted by {interrupt.reason}; nothing new was started", err=True)
+    sys.exit(_exit_code(report.ok, interrupt.reason))
 
 
 @main.group()
@@ -453,8 +496,11 @@ def credentials_put(
     job = _job(ctx)
     env = job.config.select([name])[0]
     for option, value in (("--client-id", client_id), ("--key-id", key_id)):
-        if value is not None and (not value.strip() or value != value.strip()):
-            raise click.UsageError(f"{option} must be non-empty, without surrounding spaces")
+        if value is not None and (not value.strip() or value != value.strip() or not value.isprintable()):
+            # Printed back in the step lines: a control character would break them or drive the terminal.
+            raise click.UsageError(
+                f"{option} must be non-empty printable text, without surrounding spaces or control characters"
+            )
     pem = env.auth_method == "private_key_jwt"
     what = "PEM private key" if pem else "client secret"
     raw = secret_input.read_input(
@@ -519,9 +565,23 @@ def revoke(ctx: click.Context, name: str, without_replacement: bool, as_json: bo
     from sync_job import revocation
 
     job = _job(ctx)
-    result = revocation.revoke(job, name, job.tokens, without_replacement=without_replacement)  # type: ignore[arg-type]
-    for line in [json.dumps(result.to_dict())] if as_json else result.lines():
-        click.echo(line)
+    # SIGTERM/SIGINT as for `run`: the refresh's waits end, nothing is revoked after it, and the
+    # last line says what was done (exit 143 / 130).
+    with _interruptible(job) as interrupt:
+        result = revocation.revoke(
+            job,
+            name,
+            job.tokens,  # type: ignore[arg-type]
+            without_replacement=without_replacement,
+            interrupt=interrupt,
+        )
+        for line in [json.dumps(result.to_dict())] if as_json else result.lines():
+            click.echo(line)
+    if interrupt.reason is not None:
+        _fail(
+            f"{name}: interrupted by {interrupt.reason}; {result.error or 'every step was done'}",
+            _exit_code(False, interrupt.reason),
+        )
     if result.error:
         _fail(f"{name}: {result.error}", EXIT_FAILED)
 

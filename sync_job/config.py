@@ -563,16 +563,18 @@ class Config:
             limit=20,
         ),
     )
-    # How often the job is run (cron, EventBridge); only the write-budget arithmetic reads it
+    # How often the job is run (cron, EventBridge); the write-budget arithmetic reads it
     # (budget.py). None: unknown, and the arithmetic assumes a run at any moment (the worst case).
+    # The plan spreads a fleet's refreshes over their cycle by it (plan.py); None: no spreading.
     schedule_seconds: int | None = field(
         default=None,
         metadata=_key(
             _positive_int,
             "`[defaults]` only: how often the job is run (cron, EventBridge; infra/'s default is 300). "
-            "Read only by the write-budget arithmetic (`sync_job/budget.py`, "
+            "Read by the write-budget arithmetic (`sync_job/budget.py`, "
             "[behaviour](behaviour.md#the-write-budget-of-a-token-secret)): without it a run is assumed "
-            "at any moment, the worst case",
+            "at any moment, the worst case; and by the plan, which spreads a fleet's refreshes over "
+            "their cycle ([scale](scale.md)): without it they are not spread",
             limit=_DAY,
         ),
     )
@@ -597,7 +599,11 @@ class Config:
         known = self.names()
         unknown = [n for n in names if n not in known]
         if unknown:
-            raise UsageError(f"unknown environment {unknown[0]!r}; configured: {', '.join(known)}")
+            # The name is user or event input: escaped (repr) and cut, so a 5,000-character or
+            # escape-laden name still gives one short line.
+            shown = repr(unknown[0][:80])
+            shown = shown if len(shown) <= 80 else shown[:79] + "…"
+            raise UsageError(f"unknown environment {shown}; configured: {', '.join(known)}")
         seen: dict[str, EnvironmentConfig] = {}
         for n in names:
             seen.setdefault(n, self.get(n))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
@@ -216,6 +217,17 @@ def pull_forward(until_due: Sequence[tuple[str, float]], *, rate: float, ahead: 
         if seconds < (ahead + i + 1) / pace:
             last = i
     return {name for name, _ in ordered[: last + 1]}
+
+
+def spread_share(cycles: Sequence[float], interval: float) -> int:
+    """How many of one token host's environments a run every ``interval`` s should refresh
+    so that the host's refreshes are spread evenly over their cycles: each environment whose
+    token is replaced every ``cycle`` s (its lifetime less its effective margin) is
+    ``interval / cycle`` of a run's share; the sum rounded down (so a lone environment, or a
+    handful, is never moved). A fleet filled in one go, or bunched again by an outage, otherwise
+    stays bunched (every refresh inside the same few minutes of each cycle), and an outage at
+    that point lapses all of it where a lone environment's chance is one phase of its cycle."""
+    return math.floor(sum(interval / c for c in cycles if c > 0))
 
 
 def publish_refusal(

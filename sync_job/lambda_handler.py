@@ -121,6 +121,14 @@ def _invoke(event: Any, context: Any) -> dict[str, Any]:
             return secret_rotation.handle(job, event, budget_seconds=limit).to_dict()
         if isinstance(event, dict) and "promote_credentials" in event:
             # Staged credentials tested from the function's own egress (sync_job/staged_credentials.py).
+            # Another key is refused, not ignored: a "force" or "environments" meant for this
+            # event would silently not be acted on.
+            others = [k for k in event if k != "promote_credentials"]
+            if others:
+                shown = ", ".join(untrusted(json.dumps(str(k)), limit=60) for k in others[:5])
+                raise UsageError(
+                    f'the "promote_credentials" event takes no other key (got {shown}); {_TAKES}'
+                )
             return _promote(_job(budget), event["promote_credentials"], budget)
         names, force = _parse_event(event)
         job = _job(budget)

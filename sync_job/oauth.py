@@ -43,8 +43,7 @@ ASSERTION_LIFETIME_SECONDS = 120
 # answers "Token is not active" with its clock 1 s behind: keycloak/keycloak#8966). RFC 7523 §3
 # lets servers allow "some small leeway, usually no more than a few minutes"; a minute covers
 # hosts kept by NTP with room to spare, while exp stays ASSERTION_LIFETIME_SECONDS from now, so
-# the assertion's lifetime (exp - iat, 180 s) stays far under the 5 minutes or one hour the
-# providers cap it at.
+# the assertion still lives only 180 s (exp - iat).
 ASSERTION_BACKDATE_SECONDS = 60
 JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 # A server's Retry-After is honoured up to a day; past that it is a bug or hostile.

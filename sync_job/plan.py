@@ -75,6 +75,7 @@ def plan_run(
     force: bool = False,
     dry_run: bool = False,
     urgency_order: bool = True,
+    interval: float | None = None,
 ) -> RunPlan:
     """The run's plan for ``envs`` given ``stored`` (what each token secret holds, by secret id,
     or why it could not be read) at ``now`` (UTC).
@@ -85,14 +86,17 @@ def plan_run(
     ``dry_run``; due ones are attempted most urgent first (``freshness.urgency``) unless
     ``urgency_order`` is False (config order, for comparison); fresh ones that their token
     host's pacing could not serve in time were each waited for until due are pulled forward
-    (``freshness.pull_forward``, per origin), never in a dry run or without urgency order."""
+    (``freshness.pull_forward``, per origin), never in a dry run or without urgency order. With
+    ``interval`` (the schedule's seconds between runs), a host with fewer due than its even share
+    (``freshness.spread_share``) also has its soonest-due fresh ones pulled forward up to it, so a
+    bunched fleet spreads over its refresh cycle."""
     entries = [_decide(env, stored[env.token_secret], now, force=force, dry_run=dry_run) for env in envs]
     due = [e for e in entries if e.decision is Decision.DUE]
     if urgency_order:
         due.sort(key=lambda e: freshness.urgency(e.payload, now, reconfigured=bool(e.changed)))
     fresh = [e for e in entries if e.decision is Decision.FRESH]
-    early = set() if dry_run or not urgency_order else _pull_forward(due, fresh, now)
-    entries = [_pulled(e) if e.name in early else e for e in entries]
+    early = {} if dry_run or not urgency_order else _pull_forward(due, fresh, now, interval)
+    entries = [_pulled(e, early[e.name]) if e.name in early else e for e in entries]
     pulled = [e for e in entries if e.decision is Decision.PULLED_FORWARD]
     pulled.sort(key=lambda e: freshness.urgency(e.payload, now))
     return RunPlan(entries=tuple(entries), to_refresh=(*due, *pulled))
@@ -103,6 +107,7 @@ def _decide(
 ) -> PlannedEnvironment:
     if isinstance(found, StoreError):
         return PlannedEnvironment(env, Decision.UNREADABLE, "token secret unreadable", error=found.message)
+    found = own_token(found, env.name)
     payload = found.payload
     changed = freshness.configuration_change(payload, freshness.configuration_identity(env))
     if not force and not changed and freshness.is_fresh(payload, now, env.refresh_margin_seconds):
@@ -112,6 +117,18 @@ def _decide(
         reason = freshness.configuration_reason(changed)
     decision = Decision.DRY_RUN if dry_run else Decision.DUE
     return PlannedEnvironment(env, decision, reason, found, changed=changed)
+
+
+def own_token(found: StoredToken, environment: str) -> StoredToken:
+    """``found`` when its token is ``environment``'s (the payload's ``environment``), else an
+    unusable value: a token secret that holds another environment's token (a shared secret, a
+    renamed environment) is never served or kept as this one's, and is replaced by its next
+    refresh (issue 18 §5)."""
+    payload = found.payload
+    if payload is None or payload.environment == environment:
+        return found
+    problem = f"it holds environment {payload.environment!r}'s token, not {environment!r}'s"
+    return StoredToken(payload=None, version_id=found.version_id, problem=problem)
 
 
 def _why_due(payload: TokenPayload | None, problem: str | None, now: datetime, *, force: bool) -> str:
@@ -124,22 +141,25 @@ def _why_due(payload: TokenPayload | None, problem: str | None, now: datetime, *
     return "forced" if force else "inside the refresh margin"
 
 
-def _pulled(entry: PlannedEnvironment) -> PlannedEnvironment:
-    return PlannedEnvironment(
-        entry.env,
-        Decision.PULLED_FORWARD,
-        "its token host could not serve every token in time if each waited until due",
-        entry.stored,
-    )
+_IN_TIME = "its token host could not serve every token in time if each waited until due"
+_SPREAD = "fewer of its token host's tokens due than a run's even share: spread over their cycle"
+
+
+def _pulled(entry: PlannedEnvironment, reason: str) -> PlannedEnvironment:
+    return PlannedEnvironment(entry.env, Decision.PULLED_FORWARD, reason, entry.stored)
 
 
 def _pull_forward(
-    due: Sequence[PlannedEnvironment], fresh: Sequence[PlannedEnvironment], now: datetime
-) -> set[str]:
-    """Fresh environments to refresh early with this run's spare capacity, per token host
+    due: Sequence[PlannedEnvironment],
+    fresh: Sequence[PlannedEnvironment],
+    now: datetime,
+    interval: float | None = None,
+) -> dict[str, str]:
+    """Fresh environments to refresh early with this run's spare capacity (and why), per token host
     (``origin``): those that, were every one waited for until due, the host's pacing could not
-    serve in time (``freshness.pull_forward``)."""
-    pulled: set[str] = set()
+    serve in time (``freshness.pull_forward``); with ``interval``, then the soonest due up to the
+    host's even share of a run (``freshness.spread_share``) less what is already due or pulled."""
+    pulled: dict[str, str] = {}
     by_origin: dict[str, list[PlannedEnvironment]] = {}
     for entry in fresh:
         by_origin.setdefault(entry.env.origin, []).append(entry)
@@ -147,8 +167,24 @@ def _pull_forward(
         ahead = sum(1 for e in due if e.env.origin == origin)
         rate = min(e.env.rate_limit_per_second for e in group)
         until_due = [(e.name, _seconds_until_due(e, now)) for e in group]
-        pulled |= freshness.pull_forward(until_due, rate=rate, ahead=ahead)
+        early = freshness.pull_forward(until_due, rate=rate, ahead=ahead)
+        pulled.update(dict.fromkeys(early, _IN_TIME))
+        if interval is not None:
+            cycles = [_cycle(e) for e in (*group, *(d for d in due if d.env.origin == origin))]
+            share = freshness.spread_share([c for c in cycles if c is not None], interval)
+            rest = sorted((item for item in until_due if item[0] not in early), key=lambda item: item[1])
+            pulled.update((name, _SPREAD) for name, _ in rest[: max(share - ahead - len(early), 0)])
     return pulled
+
+
+def _cycle(entry: PlannedEnvironment) -> float | None:
+    """Seconds between refreshes of this environment's token when each is refreshed as it comes
+    due (its lifetime less its effective margin), or None without a token."""
+    payload = entry.payload
+    if payload is None:
+        return None
+    lifetime = (payload.expires_at - payload.issued_at).total_seconds()
+    return lifetime - freshness.effective_margin(payload, entry.env.refresh_margin_seconds)
 
 
 def _seconds_until_due(entry: PlannedEnvironment, now: datetime) -> float:

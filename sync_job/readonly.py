@@ -15,9 +15,10 @@ from sync_job.clock import Clock
 from sync_job.config import EnvironmentConfig
 from sync_job.credentials import Credentials
 from sync_job.errors import StoreError, SyncJobError
-from sync_job.executor import Activity, Pool, Unfinished, call_bounded
+from sync_job.executor import Activity, Interrupt, Pool, Unfinished, call_bounded
 from sync_job.expiry import days_left
 from sync_job.payload import TokenPayload
+from sync_job.plan import own_token
 from sync_job.refresh import TokenSource, check_token, join_warnings, request_token, unexpected
 from sync_job.report import CheckEntry, CheckReport, StatusEntry, StatusReport, TokenState
 from sync_job.store import SecretsStore, StoredToken
@@ -60,6 +61,7 @@ def status_entry(env: EnvironmentConfig, found: StoredToken | StoreError | str, 
         return StatusEntry(environment=env.name, state=TokenState.ERROR, error=found)
     if isinstance(found, StoreError):
         return StatusEntry(environment=env.name, state=TokenState.ERROR, error=found.message)
+    found = own_token(found, env.name)
     if found.problem:
         return StatusEntry(
             environment=env.name,
@@ -92,7 +94,8 @@ def status_entry(env: EnvironmentConfig, found: StoredToken | StoreError | str, 
 def token(store: SecretsStore, clock: Clock, env: EnvironmentConfig) -> TokenLookup:
     """The stored token of ``env`` and its state (``invalid`` when unusable). Raises
     ``StoreError`` when it cannot be read."""
-    stored = store.read_token(env.token_secret)
+    # Another environment's token is never printed as this one's (plan.own_token).
+    stored = own_token(store.read_token(env.token_secret), env.name)
     if stored.problem:
         return TokenLookup(env.name, TokenState.INVALID, None)
     changed = freshness.configuration_change(stored.payload, freshness.configuration_identity(env))
@@ -111,12 +114,15 @@ class Checker:
     workers: int
     schedule_seconds: int | None = None  # config's, for the write budget (budget.py)
 
-    def check(self, envs: Sequence[EnvironmentConfig], budget: float) -> CheckReport:
+    def check(
+        self, envs: Sequence[EnvironmentConfig], budget: float, interrupt: Interrupt | None = None
+    ) -> CheckReport:
         """One :class:`CheckEntry` per environment, in order, within ``budget`` seconds (plus
-        the executor's straggler grace)."""
+        the executor's straggler grace); once ``interrupt`` is set nothing new starts and an
+        environment in flight gets the run's grace (executor.Pool)."""
         deadline = self.clock.monotonic() + budget
         activity = Activity()
-        pool = Pool(self.clock, self.workers, deadline, budget)
+        pool = Pool(self.clock, self.workers, deadline, budget, interrupt)
         entries = pool.map(
             envs,
             lambda env, previous: self.check_one(env, deadline, activity),
@@ -143,9 +149,12 @@ class Checker:
             warnings += self._token(env, creds, deadline)
             checks.append((step, "ok"))
             step = "token_secret"
-            activity.note(env.name, f"describing token secret {env.token_secret}")
+            activity.note(env.name, f"reading token secret {env.token_secret}")
             self.store.describe(env.token_secret)
-            warnings.append(self._stored_configuration(env))
+            # Read, not only described: a run starts by reading it, so a role without
+            # GetSecretValue on it fails every run (hostile review, issue 18).
+            stored = self.store.read_token(env.token_secret)
+            warnings.append(self._stored_configuration(env, stored))
             checks.append((step, "ok"))
         except SyncJobError as exc:
             return self._entry(env, (*checks, (step, "failed")), exc.message, warnings, ends)
@@ -173,14 +182,9 @@ class Checker:
             days_left(ends, self.clock.now()),
         )
 
-    def _stored_configuration(self, env: EnvironmentConfig) -> str | None:
+    def _stored_configuration(self, env: EnvironmentConfig, stored: StoredToken) -> str | None:
         """The note for a stored token obtained with another configuration (``configuration
-        changed: scopes; ...``), None when it matches, records none or cannot be read (reading
-        it is the job of ``status``; this check proves the configuration works)."""
-        try:
-            stored = self.store.read_token(env.token_secret)
-        except SyncJobError:
-            return None
+        changed: scopes; ...``), None when it matches or records none."""
         changed = freshness.configuration_change(stored.payload, freshness.configuration_identity(env))
         if not changed:
             return None

@@ -31,11 +31,12 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
-from sync_job import redact
+from sync_job import freshness, redact, waits
 from sync_job.client_identity import credentials_of
 from sync_job.config import EnvironmentConfig
 from sync_job.credentials import Credentials
 from sync_job.errors import DeadlineError, SyncJobError, TokenRequestError
+from sync_job.executor import Interrupt
 from sync_job.logs import log_event
 from sync_job.oauth import (
     KNOWN_ERRORS,
@@ -46,7 +47,6 @@ from sync_job.oauth import (
 )
 from sync_job.payload import TokenPayload
 from sync_job.redact import Secret
-from sync_job.report import Outcome
 from sync_job.store import CURRENT_STAGE, PREVIOUS_STAGE, StoredToken
 from sync_job.sync import Job
 from sync_job.timeutil import format_rfc3339
@@ -231,12 +231,14 @@ def revoke(
     *,
     without_replacement: bool = False,
     budget_seconds: float | None = None,
+    interrupt: Interrupt | None = None,
 ) -> RevocationResult:
     """Publish a fresh token for environment ``name``, then revoke the tokens that were
     AWSCURRENT and AWSPREVIOUS (module docstring). ``without_replacement`` revokes even when no
     fresh token could be published. Returns within the budget (default ``run_timeout_seconds``)
-    plus the run's grace. Raises ``UsageError`` for an unknown name; every other failure is in
-    the result."""
+    plus the run's grace. ``interrupt`` (the CLI's SIGTERM/SIGINT) ends the refresh's waits as
+    for a run, and once set no revocation starts (the result's error says what was done).
+    Raises ``UsageError`` for an unknown name; every other failure is in the result."""
     env = job.config.select([name])[0]
     store = job.store
     budget = job.config.run_timeout_seconds if budget_seconds is None else budget_seconds
@@ -255,24 +257,27 @@ def revoke(
         return _failed(result, f"cannot read the stored tokens: {exc.message}; nothing changed")
 
     # Step 2: a fresh token first, through the run's own path.
-    report = job.run([env.name], force=True, budget_seconds=budget)
+    report = job.run([env.name], force=True, budget_seconds=budget, interrupt=interrupt)
     ran = report.results[0]
-    published = ran.outcome in (Outcome.REFRESHED, Outcome.FRESH)
+    # What consumers read now decides, not the run's outcome: a write whose answer was lost
+    # after AWS applied it leaves a fresh token current under a `failed` outcome (issue 18 §4).
     current_token: str | None = None
-    if published:
-        try:
-            after = store.read_token(env.token_secret)
-        except SyncJobError as exc:
-            return _failed(
-                result, f"cannot read the stored token after the refresh: {exc.message}; nothing revoked"
-            )
-        if after.payload is not None:
-            current_token = after.payload.access_token.reveal()
-            result = _replace(result, expires_at=after.payload.expires_at)
-        published = current_token is not None and all(
-            current_token != p.access_token.reveal() for _, _, p in old
+    try:
+        after = store.read_token(env.token_secret)
+    except SyncJobError as exc:
+        return _failed(
+            result, f"cannot read the stored token after the refresh: {exc.message}; nothing revoked"
         )
+    if after.payload is not None and freshness.usable(after.payload, job.clock.now()):
+        current_token = after.payload.access_token.reveal()
+        result = _replace(result, expires_at=after.payload.expires_at)
+    published = current_token is not None and all(current_token != p.access_token.reveal() for _, _, p in old)
     result = _replace(result, published=published)
+    stopped = report.interrupted or waits.interrupted()
+    if stopped is not None:
+        # Nothing new starts after a signal (as in a run): revoking now could leave consumers
+        # with a revoked token and no replacement if the process is killed between the steps.
+        return _interrupted(result, stopped)
     if not old:
         return (
             result
@@ -309,8 +314,11 @@ def revoke(
             creds = complete(env, creds)
     except SyncJobError as exc:
         return _failed(result, f"cannot read the credentials: {exc.message}; nothing revoked")
-    done = []
+    done: list[OldToken] = []
     for stage, found, payload in old:
+        stopped = waits.interrupted()
+        if stopped is not None:
+            return _interrupted(_replace(result, tokens=tuple(done)), stopped)
         answer = _revoke_one(job, poster, env, creds, payload.access_token, deadline)
         done.append(_old(stage, found, payload, answer.outcome, answer.detail))
         log_event(
@@ -375,7 +383,9 @@ def _revoke_one(
         )
         if job.clock.monotonic() + wait + env.timeout_seconds > deadline:
             break
-        job.clock.sleep(wait)
+        # The process's interruptible wait: SIGTERM ends the backoff (sync_job/waits.py).
+        if waits.sleep(job.clock, wait) is not None:
+            break
     return answer
 
 
@@ -395,6 +405,15 @@ def _replace(result: RevocationResult, **changes: Any) -> RevocationResult:
     from dataclasses import replace
 
     return replace(result, **changes)
+
+
+def _interrupted(result: RevocationResult, reason: str) -> RevocationResult:
+    """The result of a revoke stopped by ``reason`` (``"SIGTERM"``): its error says what was
+    done, in words (the CLI prefixes ``interrupted by REASON``)."""
+    revoked = [t for t in result.tokens if t.outcome is Revoked.REVOKED]
+    published = "a fresh token was published" if result.published else "no fresh token was published"
+    what = f"{len(revoked)} old token(s) revoked" if revoked else "nothing was revoked"
+    return _failed(result, f"{published} and {what}")
 
 
 def _failed(result: RevocationResult, message: str) -> RevocationResult:

@@ -12,7 +12,8 @@ retries a failed one:
   see it. A failed token request fails the step and writes nothing.
 - ``setSecret``: nothing. The provider issues tokens; there is no service to update.
 - ``testSecret``: the AWSPENDING version must hold a token consumers can use (the payload
-  rules of ``payload.parse_payload`` and ``bearer.py``, not expired). A version without a value
+  rules of ``payload.parse_payload`` and ``bearer.py``, more than 60 s left: the one validity
+  rule, ``freshness.usable``; createSecret and finishSecret apply it too). A version without a value
   passes: only Secrets Manager's own configuration test (``rotate_immediately = false``) makes
   one, and createSecret never leaves one.
 - ``finishSecret``: the job's compare-and-swap (``SecretStore.promote``): AWSCURRENT moves to
@@ -34,15 +35,16 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Protocol, cast
 
+from sync_job import freshness
 from sync_job.client_identity import credentials_of
 from sync_job.config import EnvironmentConfig
 from sync_job.credentials import Credentials
 from sync_job.errors import SyncJobError, UsageError
 from sync_job.logs import log_event
-from sync_job.oauth import missing_scopes
 from sync_job.payload import TokenPayload
+from sync_job.refresh import check_token
 from sync_job.store import CURRENT_STAGE, ROTATION_PENDING_STAGE, PublishResult, SecretLabels, StoredToken
-from sync_job.sync import Job, payload_of
+from sync_job.sync import Job
 
 log = logging.getLogger("sync_job.secret_rotation")
 
@@ -155,15 +157,19 @@ def _create(
     deadline = job.clock.monotonic() + (job.config.run_timeout_seconds if budget is None else budget)
     creds = credentials_of(env, store.read_credentials)
     fetched = job.tokens.fetch(env, creds, deadline)
-    if fetched.error is not None or fetched.token is None or fetched.issued_at is None:
-        message = fetched.error.message if isinstance(fetched.error, SyncJobError) else "no token"
-        raise SyncJobError(f"{env.name}: createSecret: {message}; nothing written")
-    lacking = missing_scopes(env.scopes, fetched.token.scope)
-    if lacking:
+    # A run's token checks (refresh.check_token: every scope, the bearer rules), then the one
+    # validity rule: finishSecret makes this version AWSCURRENT, and on a secret with no
+    # version the write itself does, so what consumers would refuse is never written.
+    checked = check_token(env, creds, fetched)
+    if checked.lacking:
         raise SyncJobError(
-            f"{env.name}: createSecret: granted scope lacks {' '.join(lacking)}; nothing written"
+            f"{env.name}: createSecret: granted scope lacks {' '.join(checked.lacking)}; nothing written"
         )
-    payload = payload_of(env, creds.client_id, fetched.token, fetched.issued_at)
+    if checked.payload is None:
+        message = checked.error.message if checked.error is not None else "no token"
+        raise SyncJobError(f"{env.name}: createSecret: {message}; nothing written")
+    payload = checked.payload
+    _refuse_unusable(job, env, Step.CREATE, payload, "nothing written")
     store.put_version(env.token_secret, event.version_id, payload, ROTATION_PENDING_STAGE)
     return _done(event, env, "wrote a fresh token as AWSPENDING")
 
@@ -174,8 +180,7 @@ def _test(job: Job, store: RotationStore, env: EnvironmentConfig, event: Rotatio
         raise SyncJobError(f"{env.name}: testSecret: AWSPENDING is not a usable token: {pending.problem}")
     if pending.payload is None:
         return _done(event, env, "AWSPENDING has no value: nothing to test")
-    if pending.payload.seconds_remaining(job.clock.now()) <= 0:
-        raise SyncJobError(f"{env.name}: testSecret: the AWSPENDING token has expired")
+    _refuse_unusable(job, env, Step.TEST, pending.payload, "AWSCURRENT unchanged")
     return _done(event, env, "AWSPENDING holds a usable token")
 
 
@@ -191,6 +196,8 @@ def _finish(
         # The secret had no version before createSecret: Secrets Manager made it current itself.
         did = "AWSPENDING was already AWSCURRENT"
     else:
+        # It may have aged since createSecret (Secrets Manager retries a failed step for hours).
+        _refuse_unusable(job, env, Step.FINISH, pending.payload, "AWSCURRENT unchanged")
         current = store.read_token(env.token_secret)
         if current.payload is not None and current.payload.expires_at >= pending.payload.expires_at:
             did = "kept AWSCURRENT: a run published a token that lives at least as long"
@@ -203,6 +210,14 @@ def _finish(
             )
     store.remove_stage(env.token_secret, ROTATION_PENDING_STAGE, event.version_id)
     return _done(event, env, did + "; AWSPENDING removed")
+
+
+def _refuse_unusable(job: Job, env: EnvironmentConfig, step: Step, payload: TokenPayload, kept: str) -> None:
+    """Raise ``SyncJobError`` when ``payload`` fails the one validity rule every publish path
+    applies (``freshness.usable``: more than ``bearer.EXPIRY_SKEW_SECONDS`` left)."""
+    now = job.clock.now()
+    if not freshness.usable(payload, now):
+        raise SyncJobError(f"{env.name}: {step}: {freshness.unusable_new_token(payload, now)}; {kept}")
 
 
 def _done(event: RotationEvent, env: EnvironmentConfig, did: str) -> StepResult:

@@ -26,10 +26,12 @@ from typing import Any, Protocol, cast
 from sync_job.client_identity import secret_of
 from sync_job.config import EnvironmentConfig
 from sync_job.credentials import Credentials
-from sync_job.errors import OAuthError, SyncJobError
+from sync_job.errors import OAuthError, SyncJobError, WriteUnknownError
 from sync_job.logs import log_event
 from sync_job.oauth import FetchResult, missing_scopes
 from sync_job.payload import TokenPayload
+from sync_job.refresh import check_token, publish_token
+from sync_job.report import Outcome
 from sync_job.secret_input import NewCredentials
 from sync_job.store import (
     CURRENT_STAGE,
@@ -39,7 +41,7 @@ from sync_job.store import (
     StoredDocument,
     StoredToken,
 )
-from sync_job.sync import Job, payload_of
+from sync_job.sync import Job
 
 log = logging.getLogger("sync_job.staged_credentials")
 
@@ -143,6 +145,21 @@ def stage(job: Job, name: str, new: NewCredentials, *, client_id: str | None = N
         doc["client_secret"] = new.client_secret.reveal()
     try:
         version_id = store.stage_document(secret_of(env), doc, ROTATION_PENDING_STAGE)
+    except WriteUnknownError as exc:
+        # The answer was lost after AWS may have applied the write (issue 18 §4): a read of the
+        # labels says which, never a guess.
+        try:
+            staged = ROTATION_PENDING_STAGE in store.labels(secret_of(env)).stages.get(exc.version_id, ())
+        except SyncJobError:
+            return _failed(
+                result,
+                f"staging failed: {exc.message}; its answer was lost, so whether version "
+                f"{exc.version_id} is AWSPENDING of {secret_of(env)} is unknown: see "
+                f"`aws secretsmanager describe-secret --secret-id {secret_of(env)}`",
+            )
+        if not staged:
+            return _failed(result, f"staging failed: {exc.message}; a read after it shows nothing staged")
+        version_id = exc.version_id
     except SyncJobError as exc:
         return _failed(result, f"staging failed: {exc.message}; nothing staged")
     log_event(log, logging.INFO, "credentials.staged", environment=env.name, version_id=version_id)
@@ -177,17 +194,28 @@ def promote(job: Job, name: str, *, budget_seconds: float | None = None) -> Stag
         done = "AWSCURRENT moved; AWSPENDING is still on it" if result.promoted else "nothing changed"
         return _failed(result, f"promoting failed: {exc.message}; {done}")
     log_event(log, logging.INFO, "credentials.promoted", environment=env.name, version_id=version_id)
-    payload = payload_of(env, creds.client_id, fetched.token, fetched.issued_at)
+    # The one publish path (refresh.publish_token, issue 18 §2): the bearer rules, never a token
+    # with 60 s or fewer left, never one that expires before the valid stored one, then the
+    # compare-and-swap.
+    checked = check_token(env, creds, fetched)
     try:
+        if checked.payload is None:
+            raise checked.error or SyncJobError("the token from the test is not usable")
         stored = store.read_token(env.token_secret)
-        published = store.publish(env.token_secret, payload, stored.version_id)
+        published = publish_token(job.store, job.clock, env, stored, checked.payload, force=False)
     except SyncJobError as exc:
         return _failed(
             result,
             f"the staged credentials are AWSCURRENT, the token was not published: {exc.message}; "
             "the next run refreshes with them",
         )
-    return _with(result, published=published.published)
+    if published.outcome is Outcome.FAILED:
+        return _failed(
+            result,
+            f"the staged credentials are AWSCURRENT, the token was not published: {published.note}; "
+            "the next run refreshes with them",
+        )
+    return _with(result, published=published.outcome is Outcome.REFRESHED)
 
 
 def _read_staged(

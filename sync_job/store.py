@@ -576,18 +576,22 @@ class SecretStore:
 
     def stage_document(self, secret_id: str, doc: dict[str, Any], stage: str) -> str:
         """Write ``doc`` as a new version labelled ``stage`` only (AWSCURRENT does not move);
-        returns its version id. ``credentials put --stage`` writes AWSPENDING so."""
+        returns its version id. ``credentials put --stage`` writes AWSPENDING so. Raises
+        :class:`WriteUnknownError` when the answer was lost and AWS may have applied it (as
+        :meth:`put_document`: a read of the labels then tells), other ``StoreError`` when refused."""
         version_id = str(uuid.uuid4())
-        _calling(
-            "PutSecretValue",
-            secret_id,
-            lambda: self._client.put_secret_value(
+        try:
+            self._client.put_secret_value(
                 SecretId=secret_id,
                 ClientRequestToken=version_id,
                 SecretString=json.dumps(doc),
                 VersionStages=[stage],
-            ),
-        )
+            )
+        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
+            error = classify_error(exc, "PutSecretValue", secret_id)
+            if _answer_lost(exc):
+                raise WriteUnknownError(error.message, version_id) from None
+            raise error from None
         return version_id
 
     def read_credentials_version(

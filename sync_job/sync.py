@@ -106,7 +106,13 @@ class Job:
         if isinstance(stored, Unfinished):
             return self._report(envs, {}, dry_run, interrupt, default=stored.reason)
         plan = plan_run(
-            envs, stored, self.clock.now(), force=force, dry_run=dry_run, urgency_order=urgency_order
+            envs,
+            stored,
+            self.clock.now(),
+            force=force,
+            dry_run=dry_run,
+            urgency_order=urgency_order,
+            interval=self.config.schedule_seconds,
         )
         self._warn_unusable(plan)
         results = {r.environment: r for r in run.settled(plan)}
@@ -171,15 +177,20 @@ class Job:
         return readonly.token(self.store, self.clock, self.config.select([name])[0])
 
     def check(
-        self, names: Sequence[str] | None = None, *, budget_seconds: float | None = None
+        self,
+        names: Sequence[str] | None = None,
+        *,
+        budget_seconds: float | None = None,
+        interrupt: Interrupt | None = None,
     ) -> CheckReport:
         """Prove each environment works without writing (see ``readonly.Checker``): one
-        ``CheckEntry`` per environment. Raises ``UsageError`` for an unknown name."""
+        ``CheckEntry`` per environment; ``interrupt`` stops it as it stops a run. Raises
+        ``UsageError`` for an unknown name."""
         envs = self.config.select(names)
         checker = readonly.Checker(
             self.store, self.tokens, self.clock, self.config.max_workers, self.config.schedule_seconds
         )
-        return checker.check(envs, self._budget(budget_seconds))
+        return checker.check(envs, self._budget(budget_seconds), interrupt)
 
 
 @dataclass(frozen=True)

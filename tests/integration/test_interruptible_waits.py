@@ -168,3 +168,77 @@ def test_credentials_promote_interrupted_during_its_test_promotes_nothing(harnes
     )
     assert harness.token_requests("sandbox") == 1
     assert harness.sm.get_secret_value(SecretId=creds)["SecretString"] == before
+
+
+@pytest.mark.parametrize(
+    ("sig", "name", "code"), [(signal.SIGTERM, "SIGTERM", 143), (signal.SIGINT, "SIGINT", 130)]
+)
+def test_revoke_interrupted_during_its_refresh_revokes_nothing(
+    harness: Harness, sig: signal.Signals, name: str, code: int
+) -> None:
+    """Hostile review (issue 18): `revoke` had no signal handlers, so SIGTERM during its fresh
+    token request killed it with Python's default (no final line) and SIGINT gave a bare
+    "interrupted". With run's handlers: the request's waits end, nothing is revoked, the stored
+    token stays, the last line says what was done, exit 143 / 130."""
+    harness.add_env(
+        "sandbox", timeout_seconds=2, max_attempts=3, revocation_url=harness.tokens.revocation_url
+    )
+    assert harness.cli("run", "--env", "sandbox").exit_code == 0
+    before = harness.stored("sandbox")
+    assert before is not None
+    harness.tokens.reset_stats()
+    harness.tokens.script(harness.client_id("sandbox"), [Fault.hang(30)] * 3)
+    proc = harness.start_process("revoke", "sandbox")
+    deadline = time.monotonic() + 30
+    while harness.token_requests("sandbox") < 1:
+        if time.monotonic() > deadline or proc.poll() is not None:
+            proc.kill()
+            pytest.fail(f"no refresh request\n{proc.communicate(timeout=10)}")
+        time.sleep(0.02)
+    time.sleep(0.3)
+    sent = time.monotonic()
+    proc.send_signal(sig)
+    result, elapsed = _finish(harness, proc, sent)
+
+    assert before["access_token"] not in result.stdout + result.stderr
+    assert elapsed < 2 + 1.5, f"{elapsed:.1f} s\n{result.stderr}"
+    assert result.exit_code == code, result.stderr
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"sync-job: error: sandbox: interrupted by {name}; no fresh token was published and nothing "
+        "was revoked"
+    ), result.stderr
+    assert harness.token_requests("sandbox") == 1  # no retry after the signal
+    assert harness.stored("sandbox") == before
+    assert harness.tokens.is_active(before["access_token"])
+
+
+@pytest.mark.parametrize(
+    ("sig", "name", "code"), [(signal.SIGTERM, "SIGTERM", 143), (signal.SIGINT, "SIGINT", 130)]
+)
+def test_check_interrupted_during_its_token_request_reports_every_environment(
+    harness: Harness, sig: signal.Signals, name: str, code: int
+) -> None:
+    """Hostile review (issue 18): `check` had no signal handlers either. With run's: the token
+    request's waits end, every environment is reported, exit 143 / 130, one last line."""
+    harness.add_env("sandbox", timeout_seconds=2, max_attempts=3)
+    harness.tokens.script(harness.client_id("sandbox"), [Fault.hang(30)] * 3)
+    proc = harness.start_process("check", "--json")
+    deadline = time.monotonic() + 30
+    while harness.token_requests("sandbox") < 1:
+        if time.monotonic() > deadline or proc.poll() is not None:
+            proc.kill()
+            pytest.fail(f"no token request\n{proc.communicate(timeout=10)}")
+        time.sleep(0.02)
+    time.sleep(0.3)
+    sent = time.monotonic()
+    proc.send_signal(sig)
+    result, elapsed = _finish(harness, proc, sent)
+
+    assert elapsed < 2 + 1.5, f"{elapsed:.1f} s\n{result.stderr}"
+    assert result.exit_code == code, result.stderr
+    [entry] = result.json()["environments"]
+    assert entry["ok"] is False
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"sync-job: error: interrupted by {name}; nothing new was started"
+    ), result.stderr
+    assert harness.token_requests("sandbox") == 1

@@ -161,3 +161,27 @@ def test_endpoint_params_names_with_blanks_are_refused(name: str) -> None:
     raw["environments"]["alpha"]["endpoint_params"] = {name: "x"}
     with pytest.raises(ConfigError):
         parse_config(raw)
+
+
+def test_a_token_secret_holding_another_environment_s_token_is_never_served_as_its_own(
+    harness: Harness,
+) -> None:
+    # Whatever the spelling check cannot see (a token copied by hand, an environment renamed):
+    # `token beta` must not print alpha's token, and a run replaces it with beta's own.
+    harness.add_env("alpha")
+    harness.add_env("beta")
+    assert harness.cli("run", "--env", "alpha").exit_code == 0
+    alpha = harness.stored("alpha")
+    assert alpha is not None
+    harness.put_stored("beta", alpha)
+    out = harness.cli("token", "beta")
+    assert out.exit_code == 1 and out.stdout == ""
+    assert alpha["access_token"] not in out.stderr
+    status = harness.cli("status", "--env", "beta", "--json")
+    assert '"invalid"' in status.stdout and "holds environment 'alpha'" in status.stdout
+    run = harness.cli("run", "--env", "beta", "--json")
+    assert run.exit_code == 0 and run.json()["results"][0]["outcome"] == "refreshed"
+    beta = harness.stored("beta")
+    assert beta is not None and beta["environment"] == "beta"
+    printed = harness.cli("token", "beta")
+    assert printed.exit_code == 0 and printed.stdout.strip() == beta["access_token"]

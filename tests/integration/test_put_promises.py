@@ -283,3 +283,14 @@ def kid_of(private_pem: str) -> str:
     from sync_job.jwks import thumbprint
 
     return thumbprint(load_pem_private_key(private_pem.encode(), password=None).public_key())
+
+
+@pytest.mark.parametrize("value", ["", " kid", "kid\n", "k\x1b[31mid", "k\u202eid"])
+def test_a_key_id_or_client_id_that_would_break_a_line_is_a_usage_error(harness: Harness, value: str) -> None:
+    harness.add_env("sandbox")
+    before = harness.token_requests("sandbox")
+    for option in ("--key-id", "--client-id"):
+        result = put(harness, "sandbox", new_secret(), option, value)
+        assert result.exit_code == 2 and "must be non-empty printable text" in result.stderr
+        assert "\x1b" not in result.stderr
+    assert harness.token_requests("sandbox") == before

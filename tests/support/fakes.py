@@ -130,9 +130,12 @@ def valid_doc(
     )
 
 
-def stored_payload(clock: ManualClock, seconds_left: float, token: str = "tok-stored") -> TokenPayload:
-    """A parsed stored token that expires ``seconds_left`` s after the clock's now."""
-    return parse_payload(json.dumps(token_doc(token, clock.now() + timedelta(seconds=seconds_left))))
+def stored_payload(
+    clock: ManualClock, seconds_left: float, token: str = "tok-stored", environment: str = "sandbox"
+) -> TokenPayload:
+    """A parsed stored token of ``environment`` that expires ``seconds_left`` s after the clock's now."""
+    expires_at = clock.now() + timedelta(seconds=seconds_left)
+    return parse_payload(json.dumps(token_doc(token, expires_at, environment=environment)))
 
 
 # --- the wires --------------------------------------------------------------------------------------

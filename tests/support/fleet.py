@@ -176,6 +176,8 @@ class FleetResult:
     deferred: int  # deferred results over the week
     failed_after_all_held: int
     lapse_windows: tuple[tuple[float, float], ...] = ()  # (expired, replaced) of each lapse, s
+    lapses_by_env: tuple[tuple[str, float, float], ...] = ()  # (environment, expired, replaced)
+    outages: tuple[tuple[float, float], ...] = ()  # every outage window, token host and Secrets Manager
 
 
 def simulate_fleet(
@@ -189,15 +191,21 @@ def simulate_fleet(
     urgency_order: bool = True,
     max_attempts: int | None = None,
     token_outages: Outages | None = None,
+    phase: float = 0.0,
+    rate: float | None = None,
 ) -> FleetResult:
     """The default schedule (every ``interval`` s, a run of at most ``run_timeout`` s, as the
-    Lambda's 300 s timeout less its safety margin) over ``days``, from nothing stored."""
+    Lambda's 300 s timeout less its safety margin) over ``days``, from nothing stored. The first
+    run is at ``phase`` s (outages are drawn from ``seed`` first, so a lone environment at any
+    phase sees the fleet's outages). ``rate``: ``rate_limit_per_second`` (None: the default)."""
     rng = random.Random(seed)
     horizon = days * 86400
     clock = ManualClock()
     drawn = Outages.random(rng, horizon, per_day=3, mean_minutes=8)
     host = PaxosHost(clock, drawn if token_outages is None else token_outages)
-    store = FleetStore(clock, Outages.random(rng, horizon, per_day=1, mean_minutes=5))
+    token_out = drawn if token_outages is None else token_outages
+    store_out = Outages.random(rng, horizon, per_day=1, mean_minutes=5)
+    store = FleetStore(clock, store_out)
     names = [f"e{i:04d}" for i in range(environments)]
     job_config = parse_config(
         {
@@ -205,7 +213,9 @@ def simulate_fleet(
                 "run_timeout_seconds": run_timeout,
                 "max_workers": 1,
                 "refresh_margin_seconds": margin,
+                "schedule_seconds": interval,
                 **({} if max_attempts is None else {"max_attempts": max_attempts}),
+                **({} if rate is None else {"rate_limit_per_second": rate}),
             },
             "environments": {
                 name: {"token_url": HOST, "credentials_secret": f"c/{name}", "token_secret": f"t/{name}"}
@@ -217,7 +227,7 @@ def simulate_fleet(
     start = clock.now()
     deferred = failed_late = 0
     all_held: float | None = None
-    t = 0.0
+    t = phase
     while t < horizon:
         clock.advance(t - clock.monotonic())
         report = job.run(urgency_order=urgency_order)
@@ -229,6 +239,7 @@ def simulate_fleet(
         t += interval
     lapses, lapsed = 0, 0.0
     windows: list[tuple[float, float]] = []
+    by_env: list[tuple[str, float, float]] = []
     requests_after = sum(1 for x in host.times if all_held is not None and x >= all_held)
     if all_held is not None:
         for name in names:
@@ -239,6 +250,7 @@ def simulate_fleet(
                     lapses += 1
                     lapsed += until - max(since, expires)
                     windows.append((max(since, expires), until))
+                    by_env.append((name, max(since, expires), until))
     hours_after = (horizon - all_held) / 3600 if all_held is not None else 0
     return FleetResult(
         environments=environments,
@@ -254,4 +266,6 @@ def simulate_fleet(
         deferred=deferred,
         failed_after_all_held=failed_late,
         lapse_windows=tuple(sorted(windows)),
+        lapses_by_env=tuple(sorted(by_env, key=lambda w: w[1:])),
+        outages=tuple(sorted(token_out.windows + store_out.windows)),
     )

@@ -5,6 +5,7 @@ from the installed botocore, and the stock loader whenever the trimmed one could
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -98,6 +99,14 @@ def _regions() -> list[str]:
 
 
 REGIONS = _regions()
+
+
+@pytest.fixture(autouse=True)
+def _no_configured_endpoint(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The session-wide moto fixture sets AWS_ENDPOINT_URL for the tests that talk to it; an
+    # endpoint configured that way would replace every resolved URL compared here.
+    for name in [n for n in os.environ if n.startswith("AWS_ENDPOINT_URL")]:
+        monkeypatch.delenv(name)
 
 
 @pytest.fixture(scope="module")

@@ -36,7 +36,7 @@ def _config(names: list[str], *, hosts: dict[str, str] | None = None, **defaults
     return parse_config({"defaults": defaults, "environments": envs})
 
 
-def _stored(found: float | str) -> StoredToken | StoreError:
+def _stored(found: float | str, name: str) -> StoredToken | StoreError:
     if found == UNREADABLE:
         return StoreError("secret t-x: access denied")
     if found == MISSING:
@@ -44,12 +44,12 @@ def _stored(found: float | str) -> StoredToken | StoreError:
     if found == UNUSABLE:
         return StoredToken(None, "v1", problem="not JSON")
     assert isinstance(found, int | float)
-    return StoredToken(stored_payload(CLOCK, found), "v1")
+    return StoredToken(stored_payload(CLOCK, found, environment=name), "v1")
 
 
 def _plan(table: dict[str, float | str], *, hosts: dict[str, str] | None = None, **options: Any) -> Any:
     config = _config(list(table), hosts=hosts)
-    stored = {f"t-{n}": _stored(found) for n, found in table.items()}
+    stored = {f"t-{n}": _stored(found, n) for n, found in table.items()}
     return plan_run(config.environments, stored, CLOCK.now(), **options)
 
 
@@ -89,7 +89,7 @@ def test_one_environment_decision_and_reason(row: Row) -> None:
     if row.decision is Decision.UNREADABLE:
         assert entry.stored is None and entry.error == "secret t-x: access denied"
     else:
-        assert entry.error is None and entry.stored == _stored(row.found)
+        assert entry.error is None and entry.stored == _stored(row.found, "x")
 
 
 def test_entries_keep_config_order_and_due_ones_go_most_urgent_first() -> None:
@@ -146,7 +146,7 @@ def test_fresh_ones_a_host_could_not_serve_in_time_are_pulled_forward_most_urgen
     assert [e.name for e in plan.to_refresh] == [*due, *pulled]  # after every due one
     for entry in plan.having(Decision.PULLED_FORWARD):
         assert "could not serve" in entry.reason
-        assert entry.stored == _stored(table[entry.name])
+        assert entry.stored == _stored(table[entry.name], entry.name)
 
 
 def test_pulling_forward_is_per_token_host() -> None:
@@ -154,6 +154,47 @@ def test_pulling_forward_is_per_token_host() -> None:
     table: dict[str, float | str] = {"a": MARGIN + 5, "b": MARGIN + 6, "c": MARGIN + 7}
     assert [e.name for e in _plan(table, hosts=dict.fromkeys(table, "one")).to_refresh] == ["a", "b", "c"]
     assert _plan(table).to_refresh == ()
+
+
+# A run every 300 s and 1-hour tokens (3599 s) refreshed 900 s before expiry: each environment is
+# 300 / 2699 of a run's even share, so 9 on one host make 1 a run, 18 make 2 (spread_share).
+@pytest.mark.parametrize(
+    ("fresh", "due", "interval", "spread"),
+    [
+        (9, 0, 300, 1),  # bunched: nothing due this run, so the soonest due goes now
+        (17, 0, 300, 1),  # 17 x 300 / 2699 = 1.9: rounded down
+        (18, 0, 300, 2),
+        (18, 1, 300, 1),  # one due already counts
+        (18, 2, 300, 0),  # as many due as the share: nothing moves
+        (8, 0, 300, 0),  # fewer than a whole share: never moved (a lone environment neither)
+        (1, 0, 300, 0),
+        (18, 0, None, 0),  # no schedule_seconds: no spreading
+        (18, 0, 600, 4),  # a run every 10 minutes carries twice the share
+    ],
+)
+def test_a_host_with_fewer_due_than_its_even_share_has_its_soonest_due_pulled_forward(
+    fresh: int, due: int, interval: int | None, spread: int
+) -> None:
+    table: dict[str, float | str] = {f"f{i:02d}": 2000 + 10 * i for i in range(fresh)}
+    table.update({f"d{i}": 100 + i for i in range(due)})
+    plan = _plan(table, hosts=dict.fromkeys(table, "one"), interval=interval)
+    pulled = plan.having(Decision.PULLED_FORWARD)
+    assert [e.name for e in pulled] == [f"f{i:02d}" for i in range(spread)]  # soonest due first
+    assert all("even share" in e.reason for e in pulled)
+    assert [e.name for e in plan.to_refresh] == [*(f"d{i}" for i in range(due)), *(e.name for e in pulled)]
+
+
+def test_spreading_counts_what_the_host_must_serve_in_time_and_is_per_host() -> None:
+    # 18 on one host: 2 a run; one that must go in time (due in 2 s) fills one of the two.
+    table: dict[str, float | str] = {f"f{i:02d}": 2000 + 10 * i for i in range(17)}
+    table["soon"] = MARGIN + 2
+    plan = _plan(table, hosts=dict.fromkeys(table, "one"), interval=300)
+    assert {e.name: e.reason for e in plan.having(Decision.PULLED_FORWARD)} == {
+        "soon": "its token host could not serve every token in time if each waited until due",
+        "f00": "fewer of its token host's tokens due than a run's even share: spread over their cycle",
+    }
+    # The same 18 on 18 hosts: each is a lone environment, and none moves.
+    assert [e.name for e in _plan(table, interval=300).having(Decision.PULLED_FORWARD)] == ["soon"]
 
 
 def test_a_dry_run_pulls_nothing_forward() -> None:
@@ -193,3 +234,13 @@ def test_retry_later_only_after_a_transient_failure_with_time_for_a_whole_reques
     args.update(changes)
     outcome = args.pop("outcome")
     assert retry_at(ENV, outcome, **args) == expected
+
+
+def test_another_environment_s_token_is_due_not_fresh() -> None:
+    # A token secret holding another environment's token (issue 18 §5): never kept as this one's.
+    config = _config(["x"])
+    stored = {"t-x": StoredToken(stored_payload(CLOCK, 3000, environment="y"), "v1")}
+    (entry,) = plan_run(config.environments, stored, CLOCK.now()).entries
+    assert entry.decision is Decision.DUE and entry.reason == "the stored value is unusable"
+    assert entry.stored is not None and entry.stored.payload is None
+    assert "holds environment 'y'" in (entry.stored.problem or "")

@@ -31,7 +31,8 @@ def _env(name: str = "a", **table: Any) -> EnvironmentConfig:
 
 def _recorded(env: EnvironmentConfig, seconds_left: float) -> StoredToken:
     payload = replace(
-        stored_payload(CLOCK, seconds_left), configuration=freshness.configuration_identity(env)
+        stored_payload(CLOCK, seconds_left, environment=env.name),
+        configuration=freshness.configuration_identity(env),
     )
     return StoredToken(payload=payload, version_id="v1", problem=None)
 
