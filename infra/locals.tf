@@ -78,8 +78,12 @@ module "config" {
     for name, env in local.envs : name => merge(
       { for k, v in env : k => v if !contains(local.module_environment_keys, k) },
       {
-        credentials_secret = local.credentials_secret_arns[name]
-        token_secret       = local.token_secret_arns[name]
+        # None for a keyless environment whose client_id is given: the job reads no secret.
+        credentials_secret = (
+          env.client_id != null && (env.kms_key_id != null || env.signing_key_spec != null ||
+          env.client_assertion_source != null || env.client_assertion_file != null)
+        ) ? null : local.credentials_secret_arns[name]
+        token_secret = local.token_secret_arns[name]
         # A signing key this module created (signing_key_spec), else the given one, else none.
         kms_key_id = lookup(local.signing_key_arns, name, null)
       },

@@ -44,6 +44,9 @@ variable "environments" {
                               client_assertion_signing_alg (RS256 default, ES384)
       client_assertion_file   the assertion is read from this file on every request (a
                               Kubernetes projected token, a SPIFFE JWT-SVID)
+      client_id               the OAuth client id; with kms_key_id, signing_key_spec,
+                              client_assertion_source or client_assertion_file the job then reads
+                              no credentials secret (the module still creates one, unused: empty)
       revocation_url          the provider's RFC 7009 revocation endpoint, for `sync-job revoke`
                               (e.g. https://oauth.paxos.com/oauth2/revoke); null: none
       credentials_secret_name name of the client-credentials secret this module creates, without a value
@@ -84,6 +87,9 @@ variable "environments" {
     client_assertion_signing_alg      = optional(string)
     client_assertion_file             = optional(string)
     revocation_url                    = optional(string)
+    # The OAuth client id (not a secret, RFC 6749 §2.2); with a keyless source above the job
+    # then reads no credentials secret (sync_job/client_identity.py).
+    client_id = optional(string)
     # The module's own keys: where the secrets are, who reads the token, when to alarm.
     credentials_secret_name = optional(string)
     credentials_secret_arn  = optional(string)

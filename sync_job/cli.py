@@ -643,6 +643,7 @@ def jwks(ctx: click.Context, name: str) -> None:
       sync-job jwks production > production.jwks.json
     """
     from sync_job import keyless
+    from sync_job.client_identity import credentials_of
     from sync_job.jwks import jwks_document
 
     job = _job(ctx)
@@ -650,7 +651,7 @@ def jwks(ctx: click.Context, name: str) -> None:
     jwk = keyless.public_jwk(
         env,
         _sources(job),
-        lambda: job.store.read_credentials(env.credentials_secret, env.auth_method),
+        lambda: credentials_of(env, job.store.read_credentials),
     )
     click.echo(json.dumps(jwks_document((jwk,)), indent=2))
 

@@ -28,7 +28,8 @@ _ENV_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 # A config file is a few kB; anything larger (or a device such as /dev/zero) is a mistake.
 MAX_CONFIG_BYTES = 1 << 20
 # Keys that people sometimes paste into a config file; the value must never be echoed back.
-_SECRET_KEYS = {"client_secret", "client_id", "private_key", "access_token", "password"}
+# (client_id is not one: RFC 6749 §2.2 calls it public, and a keyless environment may set it here.)
+_SECRET_KEYS = {"client_secret", "private_key", "access_token", "password"}
 
 
 # --- validation -------------------------------------------------------------------------------
@@ -271,18 +272,33 @@ class EnvironmentConfig:
             _token_url, "RFC 6749 token endpoint; `https://` only (`http://` only for loopback hosts)"
         )
     )
-    credentials_secret: str = field(
+    token_secret: str = field(
+        metadata=_key(_string, "secret the job writes the payload to; must exist (infra/ creates it)")
+    )
+    # None only for a keyless private_key_jwt environment with client_id below (client_identity.py).
+    credentials_secret: str | None = field(
+        default=None,
         metadata=_key(
             _string,
             'secret holding `{"client_id": "...", "client_secret": "...", "client_secret_expires_at"?}` '
             '(for `private_key_jwt`: `{"client_id", "private_key", "key_id"?, "certificate"?}`; with '
             '`kms_key_id` or a federated assertion only `{"client_id", "certificate"?}`). '
             "`client_secret_expires_at`: seconds since the epoch when the secret ends (RFC 7591 "
-            "§3.2.1), `0` for never ([credential ends](#every-credentials-end-seen-coming))",
-        )
+            "§3.2.1), `0` for never ([credential ends](#every-credentials-end-seen-coming)). Required, "
+            "per environment, except with `kms_key_id`, `client_assertion_source` or "
+            "`client_assertion_file` and `client_id` set in the config: then no secret is read",
+            shown_default="required (see meaning)",
+        ),
     )
-    token_secret: str = field(
-        metadata=_key(_string, "secret the job writes the payload to; must exist (infra/ creates it)")
+    client_id: str | None = field(
+        default=None,
+        metadata=_key(
+            _string,
+            "per environment only: the OAuth client id (RFC 6749 §2.2, not a secret). With "
+            "`kms_key_id`, `client_assertion_source` or `client_assertion_file` the environment then "
+            "needs no `credentials_secret` at all; with a credentials secret that also holds "
+            "`client_id`, the two must be equal (a differing one fails the environment, naming both)",
+        ),
     )
     scopes: tuple[str, ...] = field(
         default=(),
@@ -711,9 +727,13 @@ def _run_settings(defaults: dict[str, object]) -> dict[str, Any]:
     }
 
 
+# Per-environment keys that are optional: each environment has its own, so never in [defaults].
+_PER_ENVIRONMENT = ("credentials_secret", "client_id")
+
+
 def _check_defaults(defaults: Mapping[str, object]) -> None:
     for key, value in defaults.items():
-        if key in _REQUIRED:
+        if key in _REQUIRED or key in _PER_ENVIRONMENT:
             raise _fail(
                 f"defaults.{key}",
                 "must be set per environment, not in [defaults] (each environment has its own)",
@@ -757,7 +777,31 @@ def _environment(name: str, raw: object, defaults: Mapping[str, object]) -> Envi
             if key in table:
                 raise _fail(f"{where}.{key}", 'applies only to auth_method = "private_key_jwt"')
     _check_key_source(where, env, merged, table)
+    _check_credentials_secret(where, env)
     return env
+
+
+_SECRETLESS = ("kms_key", "aws_sts", "assertion_file")
+
+
+def _check_credentials_secret(where: str, env: EnvironmentConfig) -> None:
+    """``credentials_secret`` may be left out only when nothing is secret and the client id is
+    in the config (a KMS key or a federated assertion, ``client_id`` set)."""
+    if env.credentials_secret is not None:
+        return
+    if env.credential_kind not in _SECRETLESS:
+        raise _fail(
+            where,
+            f"missing required key 'credentials_secret' (a {env.credential_kind} credential is kept "
+            "in it); only kms_key_id, client_assertion_source or client_assertion_file with client_id "
+            "need none",
+        )
+    if env.client_id is None:
+        raise _fail(
+            where,
+            f"a {env.credential_kind} credential needs client_id in the config or a "
+            "credentials_secret holding it; set one",
+        )
 
 
 def _check_key_source(

@@ -10,6 +10,7 @@ from datetime import datetime
 
 from sync_job import budget as write_budget
 from sync_job import freshness
+from sync_job.client_identity import credentials_of
 from sync_job.clock import Clock
 from sync_job.config import EnvironmentConfig
 from sync_job.credentials import Credentials
@@ -137,8 +138,9 @@ class Checker:
         ends: datetime | None = None
         step = "credentials"
         try:
-            activity.note(env.name, f"reading credentials secret {env.credentials_secret}")
-            creds = self.store.read_credentials(env.credentials_secret, env.auth_method)
+            if env.credentials_secret is not None:
+                activity.note(env.name, f"reading credentials secret {env.credentials_secret}")
+            creds = credentials_of(env, self.store.read_credentials)
             ends = creds.expires_at
             warnings += creds.warnings
             checks.append((step, "ok"))

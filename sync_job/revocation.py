@@ -32,6 +32,7 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from sync_job import freshness, redact, waits
+from sync_job.client_identity import credentials_of
 from sync_job.config import EnvironmentConfig
 from sync_job.credentials import Credentials
 from sync_job.errors import DeadlineError, SyncJobError, TokenRequestError
@@ -306,7 +307,7 @@ def revoke(
             f"{format_rfc3339(last)}",
         )
     try:
-        creds = store.read_credentials(env.credentials_secret, env.auth_method)
+        creds = credentials_of(env, store.read_credentials)
         # A KMS signing key or a federated assertion, as for a token request (keyless.py).
         complete = getattr(poster, "complete", None)
         if complete is not None:

@@ -26,6 +26,7 @@ from datetime import datetime
 from typing import Any
 
 from sync_job import waits
+from sync_job.client_identity import secret_of
 from sync_job.config import EnvironmentConfig
 from sync_job.credentials import Credentials, parse_credentials
 from sync_job.errors import CredentialsError, OAuthError, SecretNotFoundError, SyncJobError, WriteUnknownError
@@ -127,7 +128,7 @@ def put_credentials(
     """
     env = job.config.select([name])[0]
     store = job.store
-    result = RotationResult(environment=env.name, credentials_secret=env.credentials_secret)
+    result = RotationResult(environment=env.name, credentials_secret=secret_of(env))
     budget = job.config.run_timeout_seconds if budget_seconds is None else budget_seconds
     deadline = job.clock.monotonic() + budget
 
@@ -169,7 +170,7 @@ def put_credentials(
 def _read_current(store: SecretsStore, env: EnvironmentConfig, client_id: str | None) -> StoredDocument | str:
     """Step 0: the current document, whose other keys (and client id) are kept; or the error."""
     try:
-        return store.read_document(env.credentials_secret)
+        return store.read_document(secret_of(env))
     except SecretNotFoundError as exc:
         if client_id is None:
             return (
@@ -202,9 +203,7 @@ def new_document(
     if client_id is not None:
         doc["client_id"] = client_id
     if "client_id" not in doc:
-        raise CredentialsError(
-            f"credentials secret {env.credentials_secret} has no client_id; give --client-id"
-        )
+        raise CredentialsError(f"credentials secret {secret_of(env)} has no client_id; give --client-id")
     if new.private_key is not None:
         doc["private_key"] = new.private_key.reveal()
         # A certificate or key id kept from before would name the old key: replace or drop them.
@@ -219,7 +218,7 @@ def new_document(
         doc["key_id"] = key_id
     if new.client_secret is not None:
         doc["client_secret"] = new.client_secret.reveal()
-    source = f"{env.credentials_secret} (new value)"
+    source = f"{secret_of(env)} (new value)"
     creds = parse_credentials(json.dumps(doc), source, env.auth_method, now=now)
     # Store what was checked and is sent: without the blanks the reader strips.
     doc["client_id"] = creds.client_id
@@ -286,7 +285,7 @@ def _store(
 ) -> RotationResult:
     """Step 2. Says what is known: stored, not stored, or (the answer lost and no read to
     tell) unknown, with how to find out (issue 18 §4)."""
-    secret = env.credentials_secret
+    secret = secret_of(env)
     if current.version_id is not None and doc == current.doc:
         # A re-run of a put whose answer was lost: writing again would push the real old value
         # out of AWSPREVIOUS.
@@ -327,7 +326,7 @@ def _stored(
         logging.INFO,
         "credentials.stored",
         environment=env.name,
-        secret=env.credentials_secret,
+        secret=secret_of(env),
         version_id=version_id,
     )
     return _replace(result, stored=True, version_id=version_id, store_note=note)

@@ -36,6 +36,7 @@ from enum import StrEnum
 from typing import Any, Protocol, cast
 
 from sync_job import freshness
+from sync_job.client_identity import credentials_of
 from sync_job.config import EnvironmentConfig
 from sync_job.credentials import Credentials
 from sync_job.errors import SyncJobError, UsageError
@@ -154,7 +155,7 @@ def _create(
     if store.read_version(env.token_secret, event.version_id, ROTATION_PENDING_STAGE).payload is not None:
         return _done(event, env, "AWSPENDING already holds a token (a retried step)")
     deadline = job.clock.monotonic() + (job.config.run_timeout_seconds if budget is None else budget)
-    creds = store.read_credentials(env.credentials_secret, env.auth_method)
+    creds = credentials_of(env, store.read_credentials)
     fetched = job.tokens.fetch(env, creds, deadline)
     # A run's token checks (refresh.check_token: every scope, the bearer rules), then the one
     # validity rule: finishSecret makes this version AWSCURRENT, and on a secret with no

@@ -23,6 +23,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any, Protocol, cast
 
+from sync_job.client_identity import secret_of
 from sync_job.config import EnvironmentConfig
 from sync_job.credentials import Credentials
 from sync_job.errors import OAuthError, SyncJobError, WriteUnknownError
@@ -123,9 +124,9 @@ def stage(job: Job, name: str, new: NewCredentials, *, client_id: str | None = N
     provider. Raises ``UsageError`` for an unknown name; other failures are in the result."""
     env = job.config.select([name])[0]
     store = cast(StagingStore, job.store)
-    result = StagedResult(environment=env.name, credentials_secret=env.credentials_secret)
+    result = StagedResult(environment=env.name, credentials_secret=secret_of(env))
     try:
-        current = store.read_document(env.credentials_secret).doc
+        current = store.read_document(secret_of(env)).doc
     except SyncJobError as exc:
         if client_id is None:
             return _failed(result, f"cannot read the current credentials: {exc.message}; nothing staged")
@@ -133,7 +134,7 @@ def stage(job: Job, name: str, new: NewCredentials, *, client_id: str | None = N
     doc = dict(current)
     new_id = client_id if client_id is not None else current.get("client_id")
     if not isinstance(new_id, str) or not new_id.strip():
-        return _failed(result, f"{env.credentials_secret} has no client_id; give --client-id; nothing staged")
+        return _failed(result, f"{secret_of(env)} has no client_id; give --client-id; nothing staged")
     doc["client_id"] = new_id
     if new.private_key is not None:
         doc["private_key"] = new.private_key.reveal()
@@ -143,20 +144,18 @@ def stage(job: Job, name: str, new: NewCredentials, *, client_id: str | None = N
     if new.client_secret is not None:
         doc["client_secret"] = new.client_secret.reveal()
     try:
-        version_id = store.stage_document(env.credentials_secret, doc, ROTATION_PENDING_STAGE)
+        version_id = store.stage_document(secret_of(env), doc, ROTATION_PENDING_STAGE)
     except WriteUnknownError as exc:
         # The answer was lost after AWS may have applied the write (issue 18 §4): a read of the
         # labels says which, never a guess.
         try:
-            staged = ROTATION_PENDING_STAGE in store.labels(env.credentials_secret).stages.get(
-                exc.version_id, ()
-            )
+            staged = ROTATION_PENDING_STAGE in store.labels(secret_of(env)).stages.get(exc.version_id, ())
         except SyncJobError:
             return _failed(
                 result,
                 f"staging failed: {exc.message}; its answer was lost, so whether version "
-                f"{exc.version_id} is AWSPENDING of {env.credentials_secret} is unknown: see "
-                f"`aws secretsmanager describe-secret --secret-id {env.credentials_secret}`",
+                f"{exc.version_id} is AWSPENDING of {secret_of(env)} is unknown: see "
+                f"`aws secretsmanager describe-secret --secret-id {secret_of(env)}`",
             )
         if not staged:
             return _failed(result, f"staging failed: {exc.message}; a read after it shows nothing staged")
@@ -164,7 +163,7 @@ def stage(job: Job, name: str, new: NewCredentials, *, client_id: str | None = N
     except SyncJobError as exc:
         return _failed(result, f"staging failed: {exc.message}; nothing staged")
     log_event(log, logging.INFO, "credentials.staged", environment=env.name, version_id=version_id)
-    return StagedResult(env.name, env.credentials_secret, version_id=version_id, staged=True)
+    return StagedResult(env.name, secret_of(env), version_id=version_id, staged=True)
 
 
 def promote(job: Job, name: str, *, budget_seconds: float | None = None) -> StagedResult:
@@ -188,9 +187,9 @@ def promote(job: Job, name: str, *, budget_seconds: float | None = None) -> Stag
     version_id = result.version_id
     assert version_id is not None
     try:
-        store.move_stage(env.credentials_secret, CURRENT_STAGE, version_id, current)
+        store.move_stage(secret_of(env), CURRENT_STAGE, version_id, current)
         result = _with(result, promoted=True)
-        store.remove_stage(env.credentials_secret, ROTATION_PENDING_STAGE, version_id)
+        store.remove_stage(secret_of(env), ROTATION_PENDING_STAGE, version_id)
     except SyncJobError as exc:
         done = "AWSCURRENT moved; AWSPENDING is still on it" if result.promoted else "nothing changed"
         return _failed(result, f"promoting failed: {exc.message}; {done}")
@@ -224,23 +223,23 @@ def _read_staged(
 ) -> StagedResult | tuple[StagedResult, Credentials, str | None]:
     """(the result so far, the AWSPENDING credentials, the AWSCURRENT version id), or the failed
     result when there is nothing to promote or it cannot be read."""
-    result = StagedResult(environment=env.name, credentials_secret=env.credentials_secret)
+    result = StagedResult(environment=env.name, credentials_secret=secret_of(env))
     try:
-        stages = store.labels(env.credentials_secret).stages
+        stages = store.labels(secret_of(env)).stages
         pending = [v for v, labels in stages.items() if ROTATION_PENDING_STAGE in labels]
         current = [v for v, labels in stages.items() if CURRENT_STAGE in labels]
         if not pending:
             return _failed(
                 result,
-                f"{env.credentials_secret} has no AWSPENDING version: stage one with "
+                f"{secret_of(env)} has no AWSPENDING version: stage one with "
                 f"`sync-job credentials put {env.name} --stage`; nothing changed",
             )
         result = _with(result, version_id=pending[0])
         if pending[0] in current:
-            store.remove_stage(env.credentials_secret, ROTATION_PENDING_STAGE, pending[0])
+            store.remove_stage(secret_of(env), ROTATION_PENDING_STAGE, pending[0])
             return _failed(result, "the AWSPENDING version was already AWSCURRENT; removed the label")
         creds = store.read_credentials_version(
-            env.credentials_secret, pending[0], ROTATION_PENDING_STAGE, env.auth_method
+            secret_of(env), pending[0], ROTATION_PENDING_STAGE, env.auth_method
         )
     except SyncJobError as exc:
         return _failed(result, f"cannot read the staged credentials: {exc.message}; nothing changed")

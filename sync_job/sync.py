@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from typing import TypeVar
 
 from sync_job import budget as write_budget
-from sync_job import freshness, readonly
+from sync_job import client_identity, freshness, readonly
 from sync_job.clock import Clock
 from sync_job.config import Config, EnvironmentConfig
 from sync_job.credentials import Credentials
@@ -268,11 +268,11 @@ class _Run:
         """Each due environment's credentials (batched), or why they could not be read, by name."""
         if not due:
             return {}
-        wanted = [(e.env.credentials_secret, e.env.auth_method) for e in due]
-        read = self.bounded(lambda: self.job.store.read_credentials_many(wanted))
+        wanted = [(e.env.credentials_secret, e.env.auth_method) for e in due if e.env.credentials_secret]
+        read = self.bounded(lambda: self.job.store.read_credentials_many(wanted)) if wanted else {}
         if isinstance(read, Unfinished):
             return {e.name: read.reason for e in due}
-        return {e.name: _message(read[(e.env.credentials_secret, e.env.auth_method)]) for e in due}
+        return {e.name: client_identity.credentials_from(e.env, read) for e in due}
 
     def attempt(
         self,
@@ -370,7 +370,3 @@ class _Run:
             warning=result.warning,
         )
         return result
-
-
-def _message(found: Credentials | SyncJobError) -> Credentials | str:
-    return found.message if isinstance(found, SyncJobError) else found

@@ -53,6 +53,7 @@ SAMPLES: dict[str, Any] = {
     "key_id": "key-2026-01",
     "endpoint_params": {"audience": ["https://api.example.com"], "resource": ["urn:a", "urn:b"]},
     "revocation_url": "https://login.example.com/oauth2/revoke",
+    "client_id": "0123abcd-client",
     "kms_key_id": "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab",
 }
 # Keys of a federated client assertion, which exclude the signing keys above and each other.

@@ -24,7 +24,7 @@ locals {
     "rate_limit_burst", "rate_limit_lockout_seconds", "default_lifetime_seconds",
     "max_lifetime_seconds", "signing_alg", "audience", "key_id", "kms_key_id",
     "client_assertion_source", "client_assertion_audience", "client_assertion_lifetime_seconds",
-    "client_assertion_signing_alg", "client_assertion_file", "revocation_url",
+    "client_assertion_signing_alg", "client_assertion_file", "revocation_url", "client_id",
   ]
 
   defaults        = { for k, v in var.job_defaults : k => v if v != null && k != "endpoint_params" }
