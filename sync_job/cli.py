@@ -510,7 +510,12 @@ def credentials_put(
     )
     new = secret_input.parse_new_credentials(raw, env.auth_method)
     if stage:
-        _staged(job, name, lambda: _staged_module().stage(job, name, new, client_id=client_id), as_json)
+        _staged(
+            job,
+            name,
+            lambda: _staged_module().stage(job, name, new, client_id=client_id, key_id=key_id),
+            as_json,
+        )
         return
     # SIGTERM/SIGINT as for `run`: the test request and its waits end, no later step starts,
     # and the last line says what was written (rotation checks sync_job.waits between steps).
@@ -599,6 +604,8 @@ def _staged(job: Job, name: str, call: Callable[[], Any], as_json: bool) -> None
     # last line says which steps were done).
     with _interruptible(job) as interrupt:
         result = call()
+        for warning in getattr(result, "warnings", ()):
+            click.echo(f"sync-job: warning: {name}: {warning}", err=True)
         for line in [json.dumps(result.to_dict())] if as_json else result.lines():
             click.echo(line)
     if interrupt.reason is not None:

@@ -77,6 +77,8 @@ class StagedResult:
     promoted: bool = False
     published: bool = False
     error: str | None = None
+    # What the one credentials reader said of the staged value (stripped blanks...), no value.
+    warnings: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -118,10 +120,17 @@ class StagedResult:
         return out
 
 
-def stage(job: Job, name: str, new: NewCredentials, *, client_id: str | None = None) -> StagedResult:
+def stage(
+    job: Job, name: str, new: NewCredentials, *, client_id: str | None = None, key_id: str | None = None
+) -> StagedResult:
     """Write ``new`` (other keys of the current document kept; ``client_id`` replaces the stored
-    one) as the AWSPENDING version of ``name``'s credentials secret. Sends nothing to the
-    provider. Raises ``UsageError`` for an unknown name; other failures are in the result."""
+    one; ``key_id`` names a new key, as for ``credentials put``) as the AWSPENDING version of
+    ``name``'s credentials secret. Sends nothing to the provider. The document is built and
+    checked by ``rotation.new_document``, the reader ``put`` and every run use (issue 18 §3):
+    blanks stripped, a certificate outside its validity or not matching the key refused, a new
+    key's kid set. Raises ``UsageError`` for an unknown name; other failures are in the result."""
+    from sync_job.rotation import new_document
+
     env = job.config.select([name])[0]
     store = cast(StagingStore, job.store)
     result = StagedResult(environment=env.name, credentials_secret=secret_of(env))
@@ -131,18 +140,10 @@ def stage(job: Job, name: str, new: NewCredentials, *, client_id: str | None = N
         if client_id is None:
             return _failed(result, f"cannot read the current credentials: {exc.message}; nothing staged")
         current = {}
-    doc = dict(current)
-    new_id = client_id if client_id is not None else current.get("client_id")
-    if not isinstance(new_id, str) or not new_id.strip():
-        return _failed(result, f"{secret_of(env)} has no client_id; give --client-id; nothing staged")
-    doc["client_id"] = new_id
-    if new.private_key is not None:
-        doc["private_key"] = new.private_key.reveal()
-        doc.pop("certificate", None)
-        if new.certificate is not None:
-            doc["certificate"] = new.certificate
-    if new.client_secret is not None:
-        doc["client_secret"] = new.client_secret.reveal()
+    try:
+        doc, checked = new_document(env, current, new, client_id, key_id, job.clock.now())
+    except SyncJobError as exc:
+        return _failed(result, f"{exc.message}; nothing staged")
     try:
         version_id = store.stage_document(secret_of(env), doc, ROTATION_PENDING_STAGE)
     except WriteUnknownError as exc:
@@ -163,7 +164,9 @@ def stage(job: Job, name: str, new: NewCredentials, *, client_id: str | None = N
     except SyncJobError as exc:
         return _failed(result, f"staging failed: {exc.message}; nothing staged")
     log_event(log, logging.INFO, "credentials.staged", environment=env.name, version_id=version_id)
-    return StagedResult(env.name, secret_of(env), version_id=version_id, staged=True)
+    return StagedResult(
+        env.name, secret_of(env), version_id=version_id, staged=True, warnings=tuple(checked.warnings)
+    )
 
 
 def promote(job: Job, name: str, *, budget_seconds: float | None = None) -> StagedResult:

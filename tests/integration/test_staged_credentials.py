@@ -128,3 +128,59 @@ def test_the_lambda_promotes_on_its_event(harness: Harness, monkeypatch: pytest.
         lambda_handler.handler({"promote_credentials": "sandbox"}, Context())
     with pytest.raises(lambda_handler.SyncFailedError, match="must be an environment name"):
         lambda_handler.handler({"promote_credentials": ["sandbox"]}, Context())
+
+
+# --- the staged value goes through the one credentials reader (issue 18 §3) ------------------------
+
+
+@pytest.mark.parametrize(
+    ("valid", "message"),
+    [((-40, -1), "expired at"), ((2, 30), "not valid before")],  # days from now: not_before, not_after
+)
+def test_a_staged_certificate_outside_its_validity_is_refused(
+    harness: Harness, valid: tuple[int, int], message: str
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from cryptography.hazmat.primitives import serialization
+
+    from tests.support.keys import certificate_pem, keypair
+
+    harness.add_jwt_env("sandbox")
+    before = _stages(harness)
+    private, _ = keypair("rsa")
+    key: Any = serialization.load_pem_private_key(private.encode(), password=None)
+    now = datetime.now(UTC)
+    certificate = certificate_pem(
+        key, not_before=now + timedelta(days=valid[0]), not_after=now + timedelta(days=valid[1])
+    )
+    result = put(harness, "sandbox", private + certificate, "--stage")
+    assert result.exit_code == 1
+    assert message in result.stderr and "nothing staged" in result.stderr
+    assert _stages(harness) == before  # no AWSPENDING written
+
+
+@pytest.mark.parametrize("pasted", ["  {}  ", "  {}  \n", " {}"])
+def test_blanks_around_a_staged_secret_are_not_staged(harness: Harness, pasted: str) -> None:
+    harness.add_env("sandbox")
+    secret = new_secret()
+    result = put(harness, "sandbox", pasted.format(secret), "--stage")
+    assert result.exit_code == 0, result.stderr
+    assert "whitespace" in result.stderr
+    answer = harness.sm.get_secret_value(
+        SecretId=harness.envs["sandbox"]["credentials_secret"], VersionStage="AWSPENDING"
+    )
+    assert json.loads(answer["SecretString"])["client_secret"] == secret
+
+
+def test_a_staged_key_gets_its_own_kid(harness: Harness) -> None:
+    from tests.support.keys import keypair
+
+    harness.add_jwt_env("sandbox")  # its stored value names its key by key_id
+    private, _ = keypair("rsa")
+    result = put(harness, "sandbox", private, "--stage", "--key-id", "new-key-2")
+    assert result.exit_code == 0, result.stderr
+    answer = harness.sm.get_secret_value(
+        SecretId=harness.envs["sandbox"]["credentials_secret"], VersionStage="AWSPENDING"
+    )
+    assert json.loads(answer["SecretString"])["key_id"] == "new-key-2"
