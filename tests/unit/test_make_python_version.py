@@ -25,6 +25,14 @@ def _tree(tmp_path: Path) -> Path:
     return tmp_path
 
 
+def _make_env() -> dict[str, str]:
+    """The environment without the settings a parent make passes down (MAKEFLAGS, MAKELEVEL...):
+    under `make test`, they turn on "Entering directory" lines and make[1] prefixes."""
+    import os
+
+    return {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
+
+
 @pytest.mark.skipif(not OLD, reason="no Python older than 3.11 under ~/.pyenv/versions")
 @pytest.mark.parametrize("python", OLD, ids=[p.parts[-3] for p in OLD])
 def test_make_demo_on_an_old_python_fails_with_one_line(tmp_path: Path, python: Path) -> None:
@@ -32,6 +40,7 @@ def test_make_demo_on_an_old_python_fails_with_one_line(tmp_path: Path, python: 
     proc = subprocess.run(
         ["make", "demo", f"PYTHON={python}"],
         cwd=tree,
+        env=_make_env(),
         capture_output=True,
         text=True,
         timeout=60,
@@ -56,6 +65,7 @@ def test_the_check_passes_on_the_python_running_the_tests(tmp_path: Path) -> Non
     dry = subprocess.run(
         ["make", "-n", ".venv/.installed", f"PYTHON={sys.executable}"],
         cwd=tree,
+        env=_make_env(),
         capture_output=True,
         text=True,
         timeout=60,
