@@ -509,25 +509,7 @@ class SecretStore:
         """Move AWSCURRENT to ``version_id`` from ``expected`` (from no version when None);
         False when it no longer sat on ``expected``. Raises ``StoreError``."""
         try:
-            if expected:
-                self._write(
-                    "UpdateSecretVersionStage",
-                    secret_id,
-                    lambda: self._client.update_secret_version_stage(
-                        SecretId=secret_id,
-                        VersionStage=CURRENT_STAGE,
-                        MoveToVersionId=version_id,
-                        RemoveFromVersionId=expected,
-                    ),
-                )
-            else:
-                self._write(
-                    "UpdateSecretVersionStage",
-                    secret_id,
-                    lambda: self._client.update_secret_version_stage(
-                        SecretId=secret_id, VersionStage=CURRENT_STAGE, MoveToVersionId=version_id
-                    ),
-                )
+            self.move_stage(secret_id, CURRENT_STAGE, version_id, expected)
         except StageMovedError:
             return False
         return True
@@ -563,7 +545,7 @@ class SecretStore:
         """Write ``payload`` as version ``version_id`` labelled ``stage`` only (the rotation
         protocol's createSecret: ``ClientRequestToken`` is the version id Secrets Manager chose,
         so a retried step cannot add a second version)."""
-        _calling(
+        self._write(
             "PutSecretValue",
             secret_id,
             lambda: self._client.put_secret_value(
@@ -579,20 +561,7 @@ class SecretStore:
         returns its version id. ``credentials put --stage`` writes AWSPENDING so. Raises
         :class:`WriteUnknownError` when the answer was lost and AWS may have applied it (as
         :meth:`put_document`: a read of the labels then tells), other ``StoreError`` when refused."""
-        version_id = str(uuid.uuid4())
-        try:
-            self._client.put_secret_value(
-                SecretId=secret_id,
-                ClientRequestToken=version_id,
-                SecretString=json.dumps(doc),
-                VersionStages=[stage],
-            )
-        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
-            error = classify_error(exc, "PutSecretValue", secret_id)
-            if _answer_lost(exc):
-                raise WriteUnknownError(error.message, version_id) from None
-            raise error from None
-        return version_id
+        return self._put_value(secret_id, str(uuid.uuid4()), json.dumps(doc), [stage])
 
     def read_credentials_version(
         self, secret_id: str, version_id: str, stage: str, auth_method: str
@@ -611,7 +580,7 @@ class SecretStore:
         """Move ``stage`` to ``to_version``; with ``from_version`` (where this caller read it),
         Secrets Manager refuses the move if it is elsewhere by then (``StageMovedError``)."""
         if from_version:
-            _calling(
+            self._write(
                 "UpdateSecretVersionStage",
                 secret_id,
                 lambda: self._client.update_secret_version_stage(
@@ -622,7 +591,7 @@ class SecretStore:
                 ),
             )
         else:
-            _calling(
+            self._write(
                 "UpdateSecretVersionStage",
                 secret_id,
                 lambda: self._client.update_secret_version_stage(
@@ -632,7 +601,7 @@ class SecretStore:
 
     def remove_stage(self, secret_id: str, stage: str, version_id: str) -> None:
         """Take ``stage`` off ``version_id`` (UpdateSecretVersionStage RemoveFromVersionId)."""
-        _calling(
+        self._write(
             "UpdateSecretVersionStage",
             secret_id,
             lambda: self._client.update_secret_version_stage(
@@ -663,13 +632,26 @@ class SecretStore:
         the same token cannot add a second version. Default a fresh UUID. Raises
         :class:`WriteUnknownError` when the answer was lost (a timeout, a closed connection, a
         5xx) and AWS may have applied the write, other ``StoreError`` when it was refused."""
-        version_id = request_token or str(uuid.uuid4())
+        return self._put_value(secret_id, request_token or str(uuid.uuid4()), json.dumps(doc), None)
+
+    def _put_value(self, secret_id: str, version_id: str, value: str, stages: list[str] | None) -> str:
+        """PutSecretValue of ``value`` as version ``version_id`` (labelled ``stages``, default
+        AWSCURRENT), paced like every write; :class:`WriteUnknownError` when the answer was lost
+        and AWS may have applied it, other ``StoreError`` when refused."""
         if self._write_slot is not None:
             self._write_slot()
         try:
-            self._client.put_secret_value(
-                SecretId=secret_id, ClientRequestToken=version_id, SecretString=json.dumps(doc)
-            )
+            if stages is None:
+                self._client.put_secret_value(
+                    SecretId=secret_id, ClientRequestToken=version_id, SecretString=value
+                )
+            else:
+                self._client.put_secret_value(
+                    SecretId=secret_id,
+                    ClientRequestToken=version_id,
+                    SecretString=value,
+                    VersionStages=stages,
+                )
         except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
             error = classify_error(exc, "PutSecretValue", secret_id)
             if _answer_lost(exc):
