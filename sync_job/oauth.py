@@ -11,6 +11,7 @@ escapes, capped), or withheld when the client's secret is too short to scrub rel
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import math
 import re
@@ -65,10 +66,22 @@ KNOWN_ERRORS = frozenset(
     }
 )
 _WITHHELD = "server text withheld: the client secret is too short to scrub from it"
+
+
 # RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
-_SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")
-_DIGITS = re.compile(r"[0-9]{1,4000}")
-_DELTA_SECONDS = re.compile(r"[0-9]{1,15}(?:\.[0-9]{1,9})?")
+@functools.cache
+def _scope_token() -> re.Pattern[str]:
+    return re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")
+
+
+@functools.cache
+def _digits() -> re.Pattern[str]:
+    return re.compile(r"[0-9]{1,4000}")
+
+
+@functools.cache
+def _delta_seconds() -> re.Pattern[str]:
+    return re.compile(r"[0-9]{1,15}(?:\.[0-9]{1,9})?")
 
 
 class GrantSettings(Protocol):
@@ -457,7 +470,7 @@ def _scope(doc: Mapping[str, Any], status: int, host: str) -> str | None:
             f"{host} answered with a scope that echoes a credential; not published", status=status
         )
     tokens = value.split()
-    if len(value) > 4096 or not all(_SCOPE_TOKEN.fullmatch(t) for t in tokens):
+    if len(value) > 4096 or not all(_scope_token().fullmatch(t) for t in tokens):
         raise InvalidTokenResponse(
             f"{host} answered with a scope RFC 6749 §3.3 does not allow (characters or length)", status=status
         )
@@ -510,7 +523,7 @@ def _lifetime(
 
 
 def _expires_in(raw: object, host: str, status: int) -> int:
-    if isinstance(raw, str) and _DIGITS.fullmatch(raw.strip()):
+    if isinstance(raw, str) and _digits().fullmatch(raw.strip()):
         # Some providers send the number as a string; its meaning is not in doubt.
         raw = int(raw.strip())
     if isinstance(raw, bool) or not isinstance(raw, int | float):
@@ -557,7 +570,7 @@ def parse_retry_after(value: str | None, now: datetime) -> float | None:
     if value is None:
         return None
     value = value.strip()
-    if _DELTA_SECONDS.fullmatch(value):
+    if _delta_seconds().fullmatch(value):
         return min(float(value), MAX_RETRY_AFTER_SECONDS)
     if len(value) > 64:
         return None
@@ -581,7 +594,12 @@ def parse_retry_after(value: str | None, now: datetime) -> float | None:
 RATE_LIMIT_RESET_HEADER = "X-Rate-Limit-Reset"
 # An epoch second before this (2001-09-09) is not a reset time but a misread delta.
 _EPOCH_FLOOR = 1_000_000_000
-_EPOCH_SECONDS = re.compile(r"[0-9]{1,15}")
+
+
+@functools.cache
+def _epoch_seconds() -> re.Pattern[str]:
+    # Compiled on first use, not at import: keeps `sync-job run` start-up lean (issue 17 §3).
+    return re.compile(r"[0-9]{1,15}")
 
 
 def rate_limit_wait(headers: Mapping[str, str], now: datetime) -> float | None:
@@ -593,7 +611,7 @@ def rate_limit_wait(headers: Mapping[str, str], now: datetime) -> float | None:
     if retry_after is not None:
         return retry_after
     reset = (headers.get(RATE_LIMIT_RESET_HEADER) or "").strip()
-    if not _EPOCH_SECONDS.fullmatch(reset):
+    if not _epoch_seconds().fullmatch(reset):
         return None
     epoch = int(reset)
     if epoch < _EPOCH_FLOOR:
