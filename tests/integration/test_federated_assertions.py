@@ -15,7 +15,7 @@ import pytest
 
 from tests.support.harness import Harness
 from tests.support.sts_server import ROLE_ARN, JwtIssuer, StsStandIn
-from tests.support.token_server import ClientRequest, FederatedTrust, Refusal
+from tests.support.token_server import FederatedTrust
 
 ENTRA_AUDIENCE = "api://AzureADTokenExchange"
 SERVICE_ACCOUNT = "system:serviceaccount:payments:sync-job"
@@ -45,18 +45,7 @@ def add_federated_env(
     harness.sm.create_secret(Name=creds_name, SecretString=json.dumps({"client_id": harness.client_id(name)}))
     harness.sm.create_secret(Name=token_name)
 
-    def keep(req: ClientRequest) -> Refusal | None:
-        if seen is not None:
-            seen.append(req.form["client_assertion"][0])
-        return None
-
-    harness.tokens.add_client(
-        harness.client_id(name),
-        scopes=["funding:read_profile"],
-        auth_method="private_key_jwt",
-        federated=trust,
-        require=keep,
-    )
+    harness.add_assertion_client(name, seen, federated=trust)
     harness.envs[name] = {
         "token_url": harness.tokens.url,
         "scopes": ["funding:read_profile"],

@@ -16,7 +16,7 @@ from tests.integration.test_federated_assertions import ENTRA_AUDIENCE, SERVICE_
 from tests.integration.test_kms_signing import kms, kms_key  # noqa: F401
 from tests.support.harness import Harness
 from tests.support.sts_server import ROLE_ARN, JwtIssuer, StsStandIn
-from tests.support.token_server import ClientRequest, FederatedTrust, Refusal
+from tests.support.token_server import FederatedTrust
 
 
 def add_secretless_env(
@@ -27,18 +27,7 @@ def add_secretless_env(
     token_name = f"{harness.run_id}/{name}/access-token"
     harness.sm.create_secret(Name=token_name)
 
-    def keep(req: ClientRequest) -> Refusal | None:
-        if seen is not None:
-            seen.append(req.form["client_assertion"][0])
-        return None
-
-    harness.tokens.add_client(
-        harness.client_id(name),
-        scopes=["funding:read_profile"],
-        auth_method="private_key_jwt",
-        require=keep,
-        **client,
-    )
+    harness.add_assertion_client(name, seen, **client)
     harness.envs[name] = {
         "token_url": harness.tokens.url,
         "scopes": ["funding:read_profile"],

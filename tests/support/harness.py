@@ -167,6 +167,24 @@ class Harness:
         self.envs[name] = table
         return table
 
+    def add_assertion_client(self, name: str, seen: list[str] | None = None, **client: Any) -> None:
+        """Register ``name``'s private_key_jwt client at the token endpoint (``client``: a public
+        key or a federated trust); ``seen`` collects each assertion the endpoint accepts."""
+        from tests.support.token_server import ClientRequest, Refusal
+
+        def keep(req: ClientRequest) -> Refusal | None:
+            if seen is not None:
+                seen.append(req.form["client_assertion"][0])
+            return None
+
+        self.tokens.add_client(
+            self.client_id(name),
+            scopes=["funding:read_profile"],
+            auth_method="private_key_jwt",
+            require=keep,
+            **client,
+        )
+
     def add_jwt_env(
         self,
         name: str,
