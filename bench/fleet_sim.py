@@ -15,7 +15,7 @@ import sys
 from concurrent.futures import ProcessPoolExecutor
 
 from tests.support.fleet import LIMIT, FleetResult, simulate_fleet
-from tests.support.fleet_compare import GOAL_SECONDS, PHASES, Comparison, compare
+from tests.support.fleet_compare import GOAL_SECONDS, Comparison, compare
 
 
 def _run(args: tuple[int, float, int, bool]) -> FleetResult:
@@ -72,9 +72,10 @@ def main_compare(environments: int, seeds: list[int], workers: int) -> int:
     with ProcessPoolExecutor(max_workers=workers) as pool:
         rows = list(pool.map(_compare, [(environments, s) for s in seeds]))
     print(
-        f"{environments} environments against a lone environment at {PHASES} phases of its refresh "
-        f"cycle, 1 simulated day per seed, same outages; goal: no lapse over {GOAL_SECONDS:.0f} s in "
-        "an outage the lone environment survives at every phase, none outside outages, seconds "
+        f"{environments} environments against a lone environment at every point of its refresh "
+        f"cycle (on the fleet's schedule) at each outage, 1 simulated day per seed, same outages; goal: "
+        f"no lapse over {GOAL_SECONDS:.0f} s in an outage the lone environment survives at every "
+        "point, none outside outages, seconds "
         "without a token per environment no more than the lone's, recovery within "
         "(lapsed / 0.5 per s) + 300 s"
     )

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from sync_job import freshness
 from sync_job.config import Config, parse_config
 from sync_job.errors import StoreError
 from sync_job.plan import Decision, plan_run, retry_at
@@ -156,20 +157,21 @@ def test_pulling_forward_is_per_token_host() -> None:
     assert _plan(table).to_refresh == ()
 
 
-# A run every 300 s and 1-hour tokens (3599 s) refreshed 900 s before expiry: each environment is
-# 300 / 2699 of a run's even share, so 9 on one host make 1 a run, 18 make 2 (spread_share).
+# A run every 300 s and 1-hour tokens (3599 s) refreshed 900 s before expiry (a 2,699 s cycle),
+# spread one run ahead of due: each environment is 300 / 2399 of a run's even share, so 8 on one
+# host make 1 a run, 16 make 2 (freshness.spread_share).
 @pytest.mark.parametrize(
     ("fresh", "due", "interval", "spread"),
     [
-        (9, 0, 300, 1),  # bunched: nothing due this run, so the soonest due goes now
-        (17, 0, 300, 1),  # 17 x 300 / 2699 = 1.9: rounded down
-        (18, 0, 300, 2),
-        (18, 1, 300, 1),  # one due already counts
-        (18, 2, 300, 0),  # as many due as the share: nothing moves
-        (8, 0, 300, 0),  # fewer than a whole share: never moved (a lone environment neither)
+        (8, 0, 300, 1),  # bunched: nothing due this run, so the soonest due goes now
+        (15, 0, 300, 1),  # 15 x 300 / 2399 = 1.9: rounded down
+        (16, 0, 300, 2),
+        (16, 1, 300, 1),  # one due already counts
+        (16, 2, 300, 0),  # as many due as the share: nothing moves
+        (7, 0, 300, 0),  # fewer than a whole share: never moved (a lone environment neither)
         (1, 0, 300, 0),
         (18, 0, None, 0),  # no schedule_seconds: no spreading
-        (18, 0, 600, 4),  # a run every 10 minutes carries twice the share
+        (18, 0, 600, 5),  # a run every 10 minutes: 18 x 600 / 2099 = 5.1
     ],
 )
 def test_a_host_with_fewer_due_than_its_even_share_has_its_soonest_due_pulled_forward(
@@ -195,6 +197,41 @@ def test_spreading_counts_what_the_host_must_serve_in_time_and_is_per_host() -> 
     }
     # The same 18 on 18 hosts: each is a lone environment, and none moves.
     assert [e.name for e in _plan(table, interval=300).having(Decision.PULLED_FORWARD)] == ["soon"]
+
+
+# (cycle s, interval s, spread cycle s): one run ahead of due, unless the cycle spans two runs or
+# fewer (then refreshing a run ahead would refresh every run or more often).
+@pytest.mark.parametrize(
+    ("cycle", "interval", "spread_cycle"),
+    [
+        (2699.0, 300.0, 2399.0),  # the defaults: 1-hour token, margin 900 s, a run every 5 min
+        (2700.0, 900.0, 1800.0),  # a 15-minute schedule
+        (601.0, 300.0, 301.0),  # just over two runs
+        (600.0, 300.0, 600.0),  # two runs: kept
+        (100.0, 300.0, 100.0),  # shorter than a run: kept
+    ],
+)
+def test_a_spread_fleet_refreshes_each_token_one_run_ahead_of_due(
+    cycle: float, interval: float, spread_cycle: float
+) -> None:
+    assert freshness.spread_cycle(cycle, interval) == spread_cycle
+
+
+@pytest.mark.parametrize(
+    ("cycles", "interval", "share"),
+    [
+        ([2699.0] * 7, 300.0, 0),  # 7 x 300 / 2399 = 0.88: a handful never moves
+        ([2699.0] * 8, 300.0, 1),
+        ([2699.0] * 200, 300.0, 25),  # 200 / 8: each token refreshed every 8 runs, not 9
+        ([2699.0] * 1000, 300.0, 125),
+        ([2699.0] * 16 + [0.0, -5.0], 300.0, 2),  # no usable cycle (no token): not counted
+        ([], 300.0, 0),
+    ],
+)
+def test_the_even_share_of_a_run_is_the_sum_of_each_tokens_share_rounded_down(
+    cycles: list[float], interval: float, share: int
+) -> None:
+    assert freshness.spread_share(cycles, interval) == share
 
 
 def test_a_dry_run_pulls_nothing_forward() -> None:
