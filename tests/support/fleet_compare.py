@@ -16,12 +16,7 @@ Definitions (every time in seconds of the simulated day):
 
 - A lapse (an environment without a token consumers accept) is **in** the latest outage that
   overlaps the refresh margin before the lapse began (start <= lapse start < end + margin): the
-  job had no healthy refresh margin without that outage. For the fleet the window also takes
-  the outage's recovery (end + recovery + margin, the recovery of the lapses in it by the first
-  rule): a token that came due while the host was still serving the environments the outage
-  lapsed waited behind them, and had no healthy margin without that outage either (seed 8 at
-  1,000 environments: a lapse of 1.8 s, 900 s into the recovery of a 26-minute outage that no
-  lone environment survives). Any other lapse is **outside outages**.
+  job had no healthy refresh margin without that outage. Any other lapse is **outside outages**.
 - Lapses are counted from ``COUNT_FROM`` on (the fleet fills from nothing stored in its first
   35 minutes), clipped to it.
 - The lone environment's seconds without a token: for each outage, the mean over the points of
@@ -86,33 +81,13 @@ class Comparison:
         )
 
 
-def attribute(
-    start: float,
-    outages: tuple[tuple[float, float], ...],
-    margin: float,
-    tails: tuple[float, ...] = (),
-) -> int | None:
-    """Index of the outage a lapse beginning at ``start`` is in (see the module), or None.
-    ``tails``: each outage's recovery, s (none: 0), by which its window is extended."""
+def attribute(start: float, outages: tuple[tuple[float, float], ...], margin: float) -> int | None:
+    """Index of the outage a lapse beginning at ``start`` is in (see the module), or None."""
     found = None
     for i, (a, b) in enumerate(outages):
-        tail = tails[i] if i < len(tails) else 0.0
-        if a <= start < b + tail + margin:
+        if a <= start < b + margin:
             found = i
     return found
-
-
-def _recoveries(
-    lapses: list[tuple[str, float, float]], outages: tuple[tuple[float, float], ...], margin: float
-) -> tuple[float, ...]:
-    """Each outage's recovery (s from its end until every environment that lapsed in it by the
-    plain rule holds a token again; 0 when none lapsed)."""
-    ends = [0.0] * len(outages)
-    for _, a, b in lapses:
-        found = attribute(a, outages, margin)
-        if found is not None:
-            ends[found] = max(ends[found], b - outages[found][1])
-    return tuple(ends)
 
 
 def lone_points(start: float, interval: float, margin: float) -> list[float]:
@@ -169,11 +144,9 @@ def compare(
     per_outage: dict[int, list[tuple[str, float, float]]] = {}
     longest_outside = 0.0
     fleet_total = 0.0
-    lapses = _clipped(fleet.lapses_by_env)
-    tails = _recoveries(lapses, outages, margin)
-    for name, a, b in lapses:
+    for name, a, b in _clipped(fleet.lapses_by_env):
         fleet_total += b - a
-        found = attribute(a, outages, margin, tails)
+        found = attribute(a, outages, margin)
         if found is None:
             longest_outside = max(longest_outside, b - a)
         else:

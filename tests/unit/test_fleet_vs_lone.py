@@ -36,22 +36,6 @@ def test_a_lapse_is_in_the_latest_outage_that_overlaps_the_margin_before_it(
 
 
 @pytest.mark.parametrize(
-    ("start", "expected"),
-    [
-        (200.0 + 899.0, 0),  # inside the margin after it, as without a recovery
-        (200.0 + 600.0 + 899.0, 0),  # inside the margin after its 600 s recovery
-        (200.0 + 600.0 + 900.0, None),  # a whole healthy margin after the recovery ended
-        (4600.0 + 900.0, None),  # the later outage lapsed nothing: no tail
-    ],
-)
-def test_a_lapse_while_the_host_recovers_from_an_outage_is_in_that_outage(
-    start: float, expected: int | None
-) -> None:
-    outages = ((100.0, 200.0), (4500.0, 4600.0))
-    assert attribute(start, outages, margin=900, tails=(600.0, 0.0)) == expected
-
-
-@pytest.mark.parametrize(
     ("start", "points"),
     [
         # The runs before an outage at 74,405 s, a whole 2,700 s cycle (9 runs) back: the lone
