@@ -11,7 +11,7 @@ missed.
     python -m bench.run_bench --quick         # ~1 minute: fewer repetitions, smaller loops
     python -m bench.run_bench --reps 7 --shell-reps 3 --latency 0.2 --shared-envs 0
 
-(from the repository root: it imports the stand-ins of tests/support as a package).
+(from the repository root: it imports the stand-ins of standins as a package).
 
 Needs the AWS CLI in the virtualenv (`pip install awscli==1.46.3`), curl and jq.
 """
@@ -40,12 +40,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tests.support import aws
-from tests.support.fakes import Outages
-from tests.support.harness import render_toml
-from tests.support.moto_server import MotoServer
-from tests.support.simulation import simulate
-from tests.support.token_server import TokenServer
+from standins import aws
+from standins.fakes import Outages
+from standins.harness import render_toml
+from standins.moto_server import MotoServer
+from standins.simulation import simulate
+from standins.token_server import TokenServer
 
 ROOT = Path(__file__).resolve().parents[1]
 
