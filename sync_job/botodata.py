@@ -19,6 +19,15 @@ by ``python -m scripts.gen_botocore_data``. Everything else (other services, oth
 installed botocore's version, so an unpinned install still works, only slower.
 ``tests/unit/test_botodata.py`` checks that every region of botocore's partitions resolves the
 same endpoint URL and signing region for each of :data:`SERVICES` with either loader.
+
+:func:`make_session` makes the job's session (under the same version condition) as
+``botocore.session.get_session()`` does, less two costs of a first client that are not the
+job's services' (about 6 of its 13 ms): :class:`TrimmedSession` registers only the built-in
+event handlers that can fire for :data:`SERVICES` (11 of botocore 1.44's 127; the rest belong
+to S3, EC2, Glacier, ... and are registered before a client of any other service is made), and
+when the environment holds credentials (``AWS_ACCESS_KEY_ID``, as on Lambda), the credential
+chain is that one provider, which is what botocore's full chain returns then, without building
+the instance-metadata and container providers it never reaches.
 """
 
 from __future__ import annotations
@@ -31,12 +40,20 @@ from typing import Any
 
 import botocore
 import botocore.exceptions
+import botocore.session
+from botocore import handlers
+from botocore.credentials import CredentialProvider, CredentialResolver, Credentials, EnvProvider
 from botocore.loaders import ExtrasProcessor, Loader, create_loader, instance_cache
+from botocore.utils import EVENT_ALIASES
 
 # The AWS services whose clients the job makes (store.make_client: Secrets Manager;
 # awsclient.bounded_client: KMS signing and STS web-identity federation, keyless.py). A client
 # of any other service must be added here and the data regenerated.
 SERVICES = ("secretsmanager", "kms", "sts")
+
+# How botocore's events name SERVICES (``ServiceModel.service_id`` hyphenized, e.g.
+# "before-call.secrets-manager.GetSecretValue"), and the older names it aliases to them.
+EVENT_NAMES = frozenset({"secrets-manager", "secretsmanager", "kms", "sts"})
 
 DATA_ROOT = Path(__file__).resolve().parent / "_botocore_data"
 ENDPOINTS = "endpoints"
@@ -134,3 +151,94 @@ def make_loader(data_path: str | None = None) -> Loader:
     if data_path is not None:
         extra = [os.path.expanduser(os.path.expandvars(p)) for p in data_path.split(os.pathsep)]
     return TrimmedLoader(trimmed, SERVICES, extra_search_paths=extra)
+
+
+def handler_service(event_name: str) -> str | None:
+    """The service a built-in handler's event name is scoped to, as botocore's events name it
+    (aliases applied): ``"before-call.s3.PutObject"`` → ``"s3"``, ``"docs.*.ec2.*.complete-section"``
+    → ``"ec2"``; None for an event of every service (``"before-call"``) or of any (``"*"``)."""
+    parts = event_name.split(".")
+    index = 2 if parts[0] == "docs" else 1
+    if len(parts) <= index or parts[index] == "*":
+        return None
+    return str(EVENT_ALIASES.get(parts[index], parts[index]))
+
+
+def job_handlers(
+    specs: list[tuple[Any, ...]] | None = None,
+) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """``botocore.handlers.BUILTIN_HANDLERS`` (or ``specs``) split in order into the handlers
+    that can fire for :data:`SERVICES` (events of every service, or of one of them) and the rest."""
+    kept: list[tuple[Any, ...]] = []
+    rest: list[tuple[Any, ...]] = []
+    for spec in handlers.BUILTIN_HANDLERS if specs is None else specs:
+        service = handler_service(spec[0])
+        (kept if service is None or service in EVENT_NAMES else rest).append(spec)
+    return kept, rest
+
+
+class TrimmedSession(botocore.session.Session):
+    """A botocore ``Session`` that registers only the built-in handlers that can fire for
+    :data:`SERVICES` (:func:`job_handlers`), and the others before it makes a client of any
+    other service. Each handler belongs to one event name, and botocore orders an event's
+    handlers by how specific their names are, then by registration within one name, so the
+    handlers an event of any service finds are the same as in a stock session
+    (``tests/unit/test_botodata.py`` compares them for every operation of :data:`SERVICES`)."""
+
+    _rest_registered = False
+
+    def _register_builtin_handlers(self, events: Any) -> None:
+        # Overrides botocore's Session._register_builtin_handlers (same loop, fewer handlers).
+        _register(events, job_handlers()[0])
+
+    def create_client(self, service_name: str, *args: Any, **kwargs: Any) -> Any:
+        """``Session.create_client``; first the remaining built-in handlers when ``service_name``
+        is not one of :data:`SERVICES`."""
+        if service_name not in SERVICES and not self._rest_registered:
+            self._rest_registered = True
+            _register(self.get_component("event_emitter"), job_handlers()[1])
+        return super().create_client(service_name, *args, **kwargs)
+
+
+def _register(events: Any, specs: list[tuple[Any, ...]]) -> None:
+    """What ``Session._register_builtin_handlers`` does with each of ``specs``."""
+    for spec in specs:
+        if len(spec) == 2:
+            events.register(spec[0], spec[1])
+        elif spec[2] is handlers.REGISTER_FIRST:
+            events.register_first(spec[0], spec[1])
+        elif spec[2] is handlers.REGISTER_LAST:
+            events.register_last(spec[0], spec[1])
+
+
+class _Found(CredentialProvider):
+    """The environment's credentials, loaded once (``EnvProvider.load`` logs each load)."""
+
+    METHOD = EnvProvider.METHOD
+    CANONICAL_NAME = EnvProvider.CANONICAL_NAME
+
+    def __init__(self, credentials: Credentials) -> None:
+        super().__init__()
+        self._credentials = credentials
+
+    def load(self) -> Credentials:
+        return self._credentials
+
+
+def make_session() -> botocore.session.Session:
+    """The job's botocore session: what ``botocore.session.get_session()`` makes, with the data
+    loader of :func:`make_loader`. When the installed botocore has generated data (the version
+    the equivalence tests ran against), a :class:`TrimmedSession`, and when the environment holds
+    credentials and no profile was given to the session (botocore's chain then returns the
+    environment's: ``botocore.credentials.create_credential_resolver`` puts ``EnvProvider``
+    first), a credential chain of that provider alone. Raises what botocore raises for bad
+    credentials in the environment (``PartialCredentialsError``), as the full chain would."""
+    if not endpoints_path().is_file():
+        session = botocore.session.get_session()
+    else:
+        session = TrimmedSession()
+        found = EnvProvider().load() if session.instance_variables().get("profile") is None else None
+        if found is not None:
+            session.register_component("credential_provider", CredentialResolver(providers=[_Found(found)]))
+    session.register_component("data_loader", make_loader(session.get_config_variable("data_path")))
+    return session

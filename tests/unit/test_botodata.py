@@ -14,6 +14,7 @@ import botocore
 import botocore.exceptions
 import botocore.session
 import pytest
+from botocore import handlers
 from botocore.config import Config as BotoConfig
 from botocore.loaders import Loader
 
@@ -54,8 +55,10 @@ def _capture(request: Any, **_: Any) -> None:
     raise _Sent(request.url, (match.group(1), match.group(2)) if match else None)
 
 
-def _session(loader: Loader | None) -> botocore.session.Session:
-    session = botocore.session.Session()
+def _session(
+    loader: Loader | None, cls: type[botocore.session.Session] = botocore.session.Session
+) -> botocore.session.Session:
+    session = cls()
     if loader is not None:
         session.register_component("data_loader", loader)
     session.set_credentials("AKIDEXAMPLE", "not-a-secret")
@@ -114,7 +117,8 @@ def sessions(tmp_path_factory: pytest.TempPathFactory) -> tuple[botocore.session
     assert botodata.endpoints_path().is_file(), "run python -m scripts.gen_botocore_data"
     trimmed = botodata.make_loader()
     assert isinstance(trimmed, botodata.TrimmedLoader)
-    return _session(None), _session(trimmed)
+    # The job's session (botodata.make_session): the trimmed loader and the trimmed handlers.
+    return _session(None), _session(trimmed, botodata.TrimmedSession)
 
 
 @pytest.mark.parametrize("service", botodata.SERVICES)
@@ -228,3 +232,126 @@ def test_the_jobs_session_uses_it_and_refuses_other_services() -> None:
             awsclient.bounded_client("s3", budget_seconds=60)
     finally:
         store.botocore_session.cache_clear()
+
+
+def _handlers(session: botocore.session.Session, event: str) -> list[Any]:
+    """The handlers botocore runs for ``event``, in order (what ``emit`` walks)."""
+    aliaser = session.get_component("event_emitter")
+    return list(aliaser._emitter._handlers.prefix_search(aliaser._alias_event_name(event)))
+
+
+def _event_kinds() -> set[str]:
+    """Every event kind a built-in handler listens to (``before-call``, ``docs.*``, ...)."""
+    kinds = set()
+    for spec in handlers.BUILTIN_HANDLERS:
+        parts = spec[0].split(".")
+        kinds.add(".".join(parts[:2]) if parts[0] == "docs" else parts[0])
+    return kinds
+
+
+@pytest.mark.parametrize("service", [*botodata.SERVICES, "s3", "ec2"])
+def test_the_trimmed_session_runs_the_same_handlers_as_a_stock_one(service: str) -> None:
+    """For every operation of the job's services (and, once it makes their clients, of other
+    services), each event finds the same handlers in the same order as in a stock session."""
+    stock, trimmed = botocore.session.Session(), botodata.TrimmedSession()
+    if service not in botodata.SERVICES:
+        trimmed.create_client(
+            service, region_name="us-east-1", aws_access_key_id="a", aws_secret_access_key="b"
+        )
+    model = stock.get_service_model(service)
+    name = model.service_id.hyphenize()
+    if service in botodata.SERVICES:
+        assert name in botodata.EVENT_NAMES
+    events = [f"{kind}.{name}" for kind in _event_kinds()] + [
+        f"{kind}.{name}.{op}" for kind in _event_kinds() for op in model.operation_names
+    ]
+    events += [f"{e}.complete-section" for e in events if e.startswith("docs.")]
+    compared = {event: (_handlers(stock, event), _handlers(trimmed, event)) for event in events}
+    assert {e: pair for e, pair in compared.items() if pair[0] != pair[1]} == {}
+    # Not a comparison of empty lists: every operation's calls have handlers (retries, signing).
+    assert all(compared[f"before-call.{name}.{op}"][0] for op in model.operation_names)
+
+
+def test_the_trimmed_session_leaves_out_other_services_handlers_until_asked() -> None:
+    kept, rest = botodata.job_handlers()
+    assert len(kept) + len(rest) == len(handlers.BUILTIN_HANDLERS)
+    assert 0 < len(kept) < len(rest)  # botocore 1.44: 11 of 127
+    assert {botodata.handler_service(spec[0]) for spec in kept} <= {None, "secrets-manager", "kms", "sts"}
+    assert botodata.handler_service("docs.*.s3.CopyObject.complete-section") == "s3"
+    assert botodata.handler_service("after-call.sqs.*") == "sqs"
+    assert botodata.handler_service("before-parse.s3.*") == "s3"
+    assert botodata.handler_service("before-call") is None
+    assert botodata.handler_service("before-call.*") is None
+    assert botodata.handler_service("before-call.secretsmanager.GetSecretValue") == "secrets-manager"
+    session = botodata.TrimmedSession()
+    assert _handlers(session, "before-parameter-build.s3.PutObject") == _handlers(
+        session, "before-parameter-build.secrets-manager.PutSecretValue"
+    )  # the generic ones only
+    session.create_client("s3", region_name="us-east-1", aws_access_key_id="a", aws_secret_access_key="b")
+    assert len(_handlers(session, "before-parameter-build.s3.PutObject")) > len(
+        _handlers(session, "before-parameter-build.secrets-manager.PutSecretValue")
+    )
+
+
+@pytest.fixture
+def no_aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> pytest.MonkeyPatch:
+    for name in [n for n in os.environ if n.startswith("AWS_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "credentials"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    return monkeypatch
+
+
+def test_environment_credentials_are_what_the_full_chain_returns(no_aws_env: pytest.MonkeyPatch) -> None:
+    no_aws_env.setenv("AWS_ACCESS_KEY_ID", "AKIDENV")
+    no_aws_env.setenv("AWS_SECRET_ACCESS_KEY", "env-secret")
+    no_aws_env.setenv("AWS_SESSION_TOKEN", "env-session")
+    no_aws_env.setenv("AWS_PROFILE", "other")  # an environment profile does not outrank them
+    (Path(os.environ["AWS_SHARED_CREDENTIALS_FILE"])).write_text(
+        "[other]\naws_access_key_id = AKIDFILE\naws_secret_access_key = file-secret\n"
+    )
+    session = botodata.make_session()
+    resolver = session.get_component("credential_provider")
+    assert len(resolver.providers) == 1  # no instance-metadata or container provider built
+    want = botocore.session.Session().get_credentials()
+    got = session.get_credentials()
+    assert (got.method, got.get_frozen_credentials()) == (want.method, want.get_frozen_credentials())
+    assert got.get_frozen_credentials().access_key == "AKIDENV"
+
+
+def test_without_environment_credentials_the_full_chain_is_kept(no_aws_env: pytest.MonkeyPatch) -> None:
+    (Path(os.environ["AWS_SHARED_CREDENTIALS_FILE"])).write_text(
+        "[default]\naws_access_key_id = AKIDFILE\naws_secret_access_key = file-secret\n"
+    )
+    session = botodata.make_session()
+    assert len(session.get_component("credential_provider").providers) > 5
+    assert session.get_credentials().get_frozen_credentials().access_key == "AKIDFILE"
+    # Half the environment's pair: botocore's own error, as from the full chain.
+    no_aws_env.setenv("AWS_ACCESS_KEY_ID", "AKIDENV")
+    with pytest.raises(botocore.exceptions.PartialCredentialsError):
+        botodata.make_session()
+
+
+def test_a_session_profile_outranks_environment_credentials(no_aws_env: pytest.MonkeyPatch) -> None:
+    """botocore skips the environment's credentials when the session itself names a profile."""
+    no_aws_env.setenv("AWS_ACCESS_KEY_ID", "AKIDENV")
+    no_aws_env.setenv("AWS_SECRET_ACCESS_KEY", "env-secret")
+    (Path(os.environ["AWS_SHARED_CREDENTIALS_FILE"])).write_text(
+        "[named]\naws_access_key_id = AKIDFILE\naws_secret_access_key = file-secret\n"
+    )
+    original = botodata.TrimmedSession.__init__
+
+    def with_profile(self: botocore.session.Session, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **{**kwargs, "profile": "named"})
+
+    no_aws_env.setattr(botodata.TrimmedSession, "__init__", with_profile)
+    assert botodata.make_session().get_credentials().get_frozen_credentials().access_key == "AKIDFILE"
+
+
+def test_another_botocore_version_gets_a_stock_session(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(botocore, "__version__", "0.0.0-unpinned")
+    session = botodata.make_session()
+    assert type(session) is botocore.session.Session
+    assert type(session.get_component("data_loader")) is Loader
+    assert len(_handlers(session, "before-parameter-build.s3.PutObject")) > 2
