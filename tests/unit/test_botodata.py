@@ -303,6 +303,12 @@ def no_aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> pytest.Monkey
     return monkeypatch
 
 
+def _access_key(session: botocore.session.Session) -> str:
+    credentials = session.get_credentials()
+    assert credentials is not None
+    return str(credentials.get_frozen_credentials().access_key)
+
+
 def test_environment_credentials_are_what_the_full_chain_returns(no_aws_env: pytest.MonkeyPatch) -> None:
     no_aws_env.setenv("AWS_ACCESS_KEY_ID", "AKIDENV")
     no_aws_env.setenv("AWS_SECRET_ACCESS_KEY", "env-secret")
@@ -316,6 +322,7 @@ def test_environment_credentials_are_what_the_full_chain_returns(no_aws_env: pyt
     assert len(resolver.providers) == 1  # no instance-metadata or container provider built
     want = botocore.session.Session().get_credentials()
     got = session.get_credentials()
+    assert got is not None and want is not None
     assert (got.method, got.get_frozen_credentials()) == (want.method, want.get_frozen_credentials())
     assert got.get_frozen_credentials().access_key == "AKIDENV"
 
@@ -326,7 +333,7 @@ def test_without_environment_credentials_the_full_chain_is_kept(no_aws_env: pyte
     )
     session = botodata.make_session()
     assert len(session.get_component("credential_provider").providers) > 5
-    assert session.get_credentials().get_frozen_credentials().access_key == "AKIDFILE"
+    assert _access_key(session) == "AKIDFILE"
     # Half the environment's pair: botocore's own error, as from the full chain.
     no_aws_env.setenv("AWS_ACCESS_KEY_ID", "AKIDENV")
     with pytest.raises(botocore.exceptions.PartialCredentialsError):
@@ -346,7 +353,7 @@ def test_a_session_profile_outranks_environment_credentials(no_aws_env: pytest.M
         original(self, *args, **{**kwargs, "profile": "named"})
 
     no_aws_env.setattr(botodata.TrimmedSession, "__init__", with_profile)
-    assert botodata.make_session().get_credentials().get_frozen_credentials().access_key == "AKIDFILE"
+    assert _access_key(botodata.make_session()) == "AKIDFILE"
 
 
 def test_another_botocore_version_gets_a_stock_session(monkeypatch: pytest.MonkeyPatch) -> None:
