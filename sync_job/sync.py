@@ -12,7 +12,6 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, TypeVar
 
-from sync_job import budget as write_budget
 from sync_job import client_identity, freshness
 from sync_job.clock import Clock
 from sync_job.config import Config, EnvironmentConfig
@@ -330,6 +329,8 @@ class _Run:
         env, stored = entry.env, entry.stored
         assert stored is not None  # a due or pulled-forward entry was read
         if entry.decision is Decision.PULLED_FORWARD:
+            from sync_job import budget as write_budget  # only an early refresh asks
+
             now = self.job.clock.now()
             no_room = write_budget.early_refusal(self.job.store, env.token_secret, now)
             if no_room:

@@ -41,8 +41,9 @@ def test_oauth_import_compiles_no_regex_until_used() -> None:
 
 
 # What a run needs only after its first AWS request, if at all: the token request path (OAuth,
-# the HTTP token client, KMS and federated credential sources, certificates) and the read-only
-# commands. A run that finds every token fresh never imports them.
+# the HTTP token client, KMS and federated credential sources, certificates, the write budget),
+# the read-only commands, and what only some configurations or errors need. A run that finds
+# every token fresh never imports them.
 _AFTER_FIRST_REQUEST = (
     "sync_job.oauth",
     "sync_job.token_client",
@@ -52,6 +53,9 @@ _AFTER_FIRST_REQUEST = (
     "sync_job.kms",
     "sync_job.certs",
     "sync_job.readonly",
+    "sync_job.budget",  # an early refresh's version budget, a new token's write warning
+    "sync_job.params",  # endpoint_params, checked when a configuration has them
+    "difflib",  # a configuration error's "did you mean"
     *_DEFERRED,
 )
 
