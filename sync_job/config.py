@@ -78,6 +78,8 @@ def _bounded(check: Callable[[str, object], Any], limit: float) -> Callable[[str
 
 def shown(text: str) -> str:
     """A name from the config as it can be shown in one line (control characters escaped)."""
+    if text.isascii() and text.isprintable() and "\\" not in text:
+        return text  # what the escape would return (and its codec is not loaded)
     return text.encode("unicode_escape", "backslashreplace").decode("ascii")
 
 
@@ -716,6 +718,8 @@ def _check_distinct_token_secrets(environments: Sequence[EnvironmentConfig]) -> 
     # Two environments publishing to one secret would each read the other's token as fresh, and
     # `token beta` would print alpha's. Compared by identity, not spelling (secret_ids.py): a
     # name, its full ARN and its partial ARN are one secret.
+    if len(environments) < 2:
+        return  # nothing to compare (and secret_ids need not be imported)
     from sync_job.secret_ids import may_be_same, secret_ref
 
     seen: dict[str, list[tuple[str, str]]] = {}  # name -> (environment, its token_secret)
