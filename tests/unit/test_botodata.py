@@ -12,6 +12,7 @@ from typing import Any
 
 import botocore
 import botocore.exceptions
+import botocore.model
 import botocore.session
 import pytest
 from botocore import handlers
@@ -162,7 +163,11 @@ def test_the_trimmed_loader_really_skips_botocores_listing(monkeypatch: pytest.M
 def test_the_committed_data_is_what_the_generator_makes_from_the_installed_botocore() -> None:
     committed = botodata.endpoints_path()
     assert committed.parent.name == botocore.__version__
-    assert committed.read_text() == gen_botocore_data.render()
+    files = gen_botocore_data.render()
+    assert committed in files
+    assert len(files) == 1 + len(botodata.SERVICES)  # endpoints.json and a model per service
+    assert {p: p.read_text() for p in files} == files
+    assert set(committed.parent.rglob("*.json")) == set(files)
     assert gen_botocore_data.main(["--check"]) == 0
     # One version's data only: the generator removes the others.
     assert [p.name for p in botodata.DATA_ROOT.iterdir() if p.is_dir()] == [botocore.__version__]
@@ -208,8 +213,8 @@ def test_aws_data_path_keeps_its_meaning(tmp_path: Path) -> None:
     assert isinstance(loader, botodata.TrimmedLoader)
     assert loader.load_data_with_path("endpoints") == (custom, str(tmp_path / "endpoints"))
     assert loader.load_service_model("kms", "service-2")["custom"] is True
-    # Without it: the built-in model, the same as the stock loader's.
-    assert botodata.make_loader().load_service_model("kms", "service-2") == stock_model
+    # Without it: the built-in model, the same as the stock loader's but for its documentation.
+    assert botodata.make_loader().load_service_model("kms", "service-2") == botodata.trim_model(stock_model)
 
 
 def test_other_services_and_model_types_answer_as_the_stock_loader_does() -> None:
@@ -362,3 +367,56 @@ def test_another_botocore_version_gets_a_stock_session(monkeypatch: pytest.Monke
     assert type(session) is botocore.session.Session
     assert type(session.get_component("data_loader")) is Loader
     assert len(_handlers(session, "before-parameter-build.s3.PutObject")) > 2
+
+
+def _leaves(data: Any, path: tuple[str | int, ...] = ()) -> dict[tuple[str | int, ...], Any]:
+    """Every scalar of a JSON document by its path (keys and list indexes)."""
+    if isinstance(data, dict):
+        return {p: v for k, item in data.items() for p, v in _leaves(item, (*path, k)).items()}
+    if isinstance(data, list):
+        return {p: v for i, item in enumerate(data) for p, v in _leaves(item, (*path, i)).items()}
+    return {path: data}
+
+
+@pytest.mark.parametrize("service", botodata.SERVICES)
+def test_the_trimmed_models_lack_only_botocores_documentation_text(service: str) -> None:
+    """The job's loader serves each model from the generated file, and that model is botocore's
+    with documentation text removed and nothing else: every other value at the same place."""
+    trimmed_loader = botodata.make_loader()
+    stock = Loader().load_service_model(service, "service-2")
+    trimmed = trimmed_loader.load_service_model(service, "service-2")
+    api_version = stock["metadata"]["apiVersion"]
+    _, path = trimmed_loader.load_data_with_path(f"{service}/{api_version}/service-2")
+    assert path == str(botodata.model_path(service, api_version))
+    assert trimmed_loader.is_builtin_path(path)
+    stock_leaves, trimmed_leaves = _leaves(stock), _leaves(trimmed)
+    assert all(stock_leaves.get(p, object()) == v for p, v in trimmed_leaves.items())
+    removed = {p: v for p, v in stock_leaves.items() if p not in trimmed_leaves}
+    assert removed  # botocore's models carry documentation
+    assert {p[-1] for p in removed} <= {"documentation", "documentationUrl"}
+    assert all(isinstance(v, str) for v in removed.values())
+    # What botocore builds from it: the same operations, shapes and member order.
+    stock_model = botocore.model.ServiceModel(stock, service)
+    trimmed_model = botocore.model.ServiceModel(trimmed, service)
+    assert trimmed_model.operation_names == stock_model.operation_names
+    assert trimmed_model.shape_names == stock_model.shape_names
+    for name in stock_model.shape_names:
+        a, b = stock_model.shape_for(name), trimmed_model.shape_for(name)
+        assert (b.type_name, b.metadata, b.serialization) == (a.type_name, a.metadata, a.serialization)
+        assert list(getattr(b, "members", {})) == list(getattr(a, "members", {}))
+
+
+def test_trim_model_keeps_a_member_named_documentation() -> None:
+    model = {
+        "documentation": "the service",
+        "operations": {
+            "Op": {"documentation": "op", "documentationUrl": "https://x", "input": {"shape": "S"}}
+        },
+        "shapes": {
+            "S": {"type": "structure", "members": {"documentation": {"shape": "T", "documentation": "d"}}}
+        },
+    }
+    assert botodata.trim_model(model) == {
+        "operations": {"Op": {"input": {"shape": "S"}}},
+        "shapes": {"S": {"type": "structure", "members": {"documentation": {"shape": "T"}}}},
+    }
