@@ -3,7 +3,7 @@ names the key, says what is wrong and what to do; secret values are never echoed
 
 from __future__ import annotations
 
-import difflib
+import functools
 import ipaddress
 import os
 import re
@@ -17,7 +17,6 @@ from urllib.parse import urlsplit
 
 from sync_job import inputs
 from sync_job.errors import ConfigError
-from sync_job.params import check_endpoint_params
 
 ENV_CONFIG_PATH = "SYNC_JOB_CONFIG"
 # Lambda gets its config rendered by Terraform into an environment variable: no file to ship.
@@ -80,6 +79,8 @@ def _bounded(check: Callable[[str, object], Any], limit: float) -> Callable[[str
 
 def shown(text: str) -> str:
     """A name from the config as it can be shown in one line (control characters escaped)."""
+    if text.isascii() and text.isprintable() and "\\" not in text:
+        return text  # what the escape would return (and its codec is not loaded)
     return text.encode("unicode_escape", "backslashreplace").decode("ascii")
 
 
@@ -134,18 +135,30 @@ def _signing_alg(where: str, value: object) -> str:
 
 
 # KMS key identifiers (API_Sign.html, KeyId): a key id, a key ARN, alias/NAME or an alias ARN.
-_KMS_KEY_ID = re.compile(
-    r"(?:arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:(?:key/[A-Za-z0-9-]{1,128}|alias/[A-Za-z0-9/_-]{1,250})"
-    r"|[A-Za-z0-9-]{1,128}|alias/[A-Za-z0-9/_-]{1,250})"
-)
+# Compiled on first use: most configurations name no KMS key, and every run loads this module.
+@functools.cache
+def _kms_key_id_pattern() -> re.Pattern[str]:
+    return re.compile(
+        r"(?:arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:(?:key/[A-Za-z0-9-]{1,128}|alias/[A-Za-z0-9/_-]{1,250})"
+        r"|[A-Za-z0-9-]{1,128}|alias/[A-Za-z0-9/_-]{1,250})"
+    )
+
+
 CLIENT_ASSERTION_SOURCES = ("aws_sts",)
 # sts:GetWebIdentityToken's SigningAlgorithm (API_GetWebIdentityToken.html): RS256 or ES384.
 STS_SIGNING_ALGS = ("RS256", "ES384")
 
 
+def _endpoint_params(where: str, value: object) -> tuple[tuple[str, str], ...]:
+    """``params.check_endpoint_params``, imported when a configuration has ``endpoint_params``."""
+    from sync_job.params import check_endpoint_params
+
+    return check_endpoint_params(where, value)
+
+
 def _kms_key_id(where: str, value: object) -> str:
     value = _string(where, value)
-    if not _KMS_KEY_ID.fullmatch(value):
+    if not _kms_key_id_pattern().fullmatch(value):
         raise _fail(
             where,
             "must be a KMS key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID), an alias ARN, a key id or alias/NAME",
@@ -434,7 +447,7 @@ class EnvironmentConfig:
     endpoint_params: tuple[tuple[str, str], ...] = field(
         default=(),
         metadata=_key(
-            check_endpoint_params,
+            _endpoint_params,
             'extra form fields sent with every token request: `{ name = "value" }`, a list of strings '
             'is sent as repeated fields (`{ resource = ["https://a", "https://b"] }`, RFC 8707). Auth0 '
             "needs `audience` here. In `[defaults]` or per environment; an environment's table "
@@ -690,6 +703,8 @@ def _unknown_key(where: str, key: str, allowed: Sequence[str]) -> ConfigError:
             "secrets do not belong in the config file; put them in the credentials secret "
             "(credentials_secret) and remove this key",
         )
+    import difflib  # for this error only
+
     close = difflib.get_close_matches(key, allowed, n=1)
     hint = f"; did you mean {close[0]!r}?" if close else f"; allowed: {', '.join(allowed)}"
     return _fail(f"{where}.{shown(key)}", f"unknown key{hint}")
@@ -720,6 +735,8 @@ def _check_distinct_token_secrets(environments: Sequence[EnvironmentConfig]) -> 
     # Two environments publishing to one secret would each read the other's token as fresh, and
     # `token beta` would print alpha's. Compared by identity, not spelling (secret_ids.py): a
     # name, its full ARN and its partial ARN are one secret.
+    if len(environments) < 2:
+        return  # nothing to compare (and secret_ids need not be imported)
     from sync_job.secret_ids import may_be_same, secret_ref
 
     seen: dict[str, list[tuple[str, str]]] = {}  # name -> (environment, its token_secret)

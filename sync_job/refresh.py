@@ -18,9 +18,8 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from sync_job import budget as write_budget
 from sync_job import freshness
 from sync_job.bearer import format_timestamp
 from sync_job.clock import Clock
@@ -29,10 +28,14 @@ from sync_job.credentials import Credentials
 from sync_job.errors import DeadlineError, RateLimitedError, SyncJobError, TokenRequestError, bug
 from sync_job.executor import Activity, Interrupt
 from sync_job.expiry import days_left
-from sync_job.oauth import FetchResult, TokenResponse, missing_scopes
 from sync_job.payload import TokenPayload, build_payload
 from sync_job.report import EnvironmentResult, Outcome
 from sync_job.store import SecretsStore, StoredToken
+
+if TYPE_CHECKING:
+    # Types only: the OAuth module is imported by the steps that judge an answer (a run's
+    # first request is to Secrets Manager; a run that finds every token fresh needs none of it).
+    from sync_job.oauth import FetchResult, TokenResponse
 
 
 class TokenSource(Protocol):
@@ -99,6 +102,8 @@ def check_token(env: EnvironmentConfig, creds: Credentials, fetched: FetchResult
     if fetched.error is not None or token is None or fetched.issued_at is None:
         error = fetched.error if isinstance(fetched.error, SyncJobError) else None
         return Checked(payload=None, error=error)
+    from sync_job.oauth import missing_scopes
+
     lacking = missing_scopes(env.scopes, token.scope)
     if lacking:
         return Checked(payload=None, lacking=tuple(lacking))
@@ -247,6 +252,8 @@ class Refresher:
         published = publish_token(self.store, self.clock, env, stored, checked.payload, force=self.force)
         if published.outcome is Outcome.FAILED or published.current is None:
             return failed(env, published.note or "not published", fetched)
+        from sync_job import budget as write_budget  # a run that finds every token fresh needs none
+
         lifetime = (checked.payload.expires_at - checked.payload.issued_at).total_seconds()
         over = write_budget.warning(lifetime, env.refresh_margin_seconds, self.schedule_seconds)
         warnings = [published.note, *creds.warnings, *checked.warnings, over]

@@ -74,9 +74,7 @@ def botocore_session() -> botocore.session.Session:
     client; the stock loader when the installed botocore has no generated data)."""
     from sync_job import botodata
 
-    session = botocore.session.get_session()
-    session.register_component("data_loader", botodata.make_loader(session.get_config_variable("data_path")))
-    return session
+    return botodata.make_session()
 
 
 def tls_verify(session: botocore.session.Session) -> bool | str:

@@ -35,13 +35,13 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.support.aws import DUMMY_AWS, REGION
-from tests.support.aws import client as aws_client
-from tests.support.lambda_package import Package, interpreter_shim
-from tests.support.moto_server import MotoServer
-from tests.support.policy_check import find_wildcard_grants
-from tests.support.terraform import OFFLINE_PROXY_ENV, Terraform, TerraformUnavailable, copy_infra
-from tests.support.token_server import TokenServer
+from standins.aws import DUMMY_AWS, REGION
+from standins.aws import client as aws_client
+from standins.lambda_package import Package, interpreter_shim
+from standins.moto_server import MotoServer
+from standins.policy_check import find_wildcard_grants
+from standins.terraform import OFFLINE_PROXY_ENV, Terraform, TerraformUnavailable, copy_infra
+from standins.token_server import TokenServer
 
 pytestmark = [pytest.mark.infra, pytest.mark.timeout(900)]
 
@@ -673,7 +673,7 @@ def test_packaged_handler_writes_valid_tokens_into_the_terraform_created_secrets
 def key_and_certificate(subject: str) -> tuple[str, str, str]:
     """A fresh RSA key (PKCS#8 PEM), its public key and a self-signed X.509 certificate for it:
     what an operator puts into a private_key_jwt credentials secret."""
-    from tests.support.keys import certificate_pem, new_key, private_pem, public_pem
+    from standins.keys import certificate_pem, new_key, private_pem, public_pem
 
     key = new_key("rsa")
     return private_pem(key), public_pem(key), certificate_pem(key, name=subject)

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.terraform import ROOT, Terraform, TerraformUnavailable
+from standins.terraform import ROOT, Terraform, TerraformUnavailable
 
 pytestmark = [pytest.mark.infra, pytest.mark.timeout(600)]
 

@@ -17,10 +17,10 @@ import pytest
 from click.testing import CliRunner
 from cryptography.hazmat.primitives import serialization
 
+from standins.fakes import valid_doc
+from standins.harness import Harness, Result, assert_no_leak
+from standins.keys import certificate_pem, key_body, keypair
 from sync_job.cli import main
-from tests.support.fakes import valid_doc
-from tests.support.harness import Harness, Result, assert_no_leak
-from tests.support.keys import certificate_pem, key_body, keypair
 
 
 def check_output(out: Result, *secrets: str) -> Result:

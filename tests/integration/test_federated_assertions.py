@@ -1,5 +1,5 @@
 """Federated client assertions, across the wire: no client credential at all. The assertion is
-a JWT of a trusted issuer (AWS STS's GetWebIdentityToken, from tests/support/sts_server.py, or a
+a JWT of a trusted issuer (AWS STS's GetWebIdentityToken, from standins/sts_server.py, or a
 token file a Kubernetes-like issuer writes), and the token endpoint verifies it the way Entra ID
 verifies a federated identity credential: the issuer's JWKS, then iss, sub, aud and lifetime."""
 
@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from tests.support.harness import Harness
-from tests.support.sts_server import ROLE_ARN, JwtIssuer, StsStandIn
-from tests.support.token_server import FederatedTrust
+from standins.harness import Harness
+from standins.sts_server import ROLE_ARN, JwtIssuer, StsStandIn
+from standins.token_server import FederatedTrust
 
 ENTRA_AUDIENCE = "api://AzureADTokenExchange"
 SERVICE_ACCOUNT = "system:serviceaccount:payments:sync-job"

@@ -14,11 +14,11 @@ import pytest
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat, load_der_public_key
 from joserfc import jwk as jose_jwk
 
-from tests.support import aws
-from tests.support.harness import Harness
-from tests.support.keys import keypair
-from tests.support.moto_server import MotoServer
-from tests.support.token_server import REVOCATION_PATH, ClientRequest, Refusal
+from standins import aws
+from standins.harness import Harness
+from standins.keys import keypair
+from standins.moto_server import MotoServer
+from standins.token_server import REVOCATION_PATH, ClientRequest, Refusal
 
 
 @pytest.fixture
@@ -237,7 +237,7 @@ def test_entra_accepts_a_certificate_made_through_kms(harness: Harness, kms: Any
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes
 
-    from tests.support.providers import entra_require
+    from standins.providers import entra_require
 
     arn, public = kms_key(kms, "RSA_2048")
     scopes = ["api://11111111-1111-1111-1111-111111111111/.default"]
@@ -279,7 +279,7 @@ def test_entra_accepts_a_certificate_made_through_kms(harness: Harness, kms: Any
 
 
 def test_a_certificate_of_another_key_is_refused_before_any_request(harness: Harness, kms: Any) -> None:
-    from tests.support.keys import certificate_pem, new_key
+    from standins.keys import certificate_pem, new_key
 
     arn, public = kms_key(kms, "RSA_2048")
     table = add_kms_env(harness, "sandbox", arn, public)

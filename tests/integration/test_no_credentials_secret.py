@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 
+from standins.harness import Harness
+from standins.sts_server import ROLE_ARN, JwtIssuer, StsStandIn
+from standins.token_server import FederatedTrust
 from tests.integration.test_federated_assertions import ENTRA_AUDIENCE, SERVICE_ACCOUNT, assert_not_in, sts  # noqa: F401
 from tests.integration.test_kms_signing import kms, kms_key  # noqa: F401
-from tests.support.harness import Harness
-from tests.support.sts_server import ROLE_ARN, JwtIssuer, StsStandIn
-from tests.support.token_server import FederatedTrust
 
 
 def add_secretless_env(

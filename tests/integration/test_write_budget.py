@@ -2,7 +2,7 @@
 when a configuration's scheduled refreshes would leave no room under Secrets Manager's 100
 versions in 24 hours, and a refresh that is not due yet never spends the last of it, counting
 every version the secret holds (whoever wrote it) with ListSecretVersionIds. moto's limits are on
-(tests/support/moto_server.py)."""
+(standins/moto_server.py)."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
+from standins.fakes import valid_doc
+from standins.harness import Harness
 from sync_job import budget
-from tests.support.fakes import valid_doc
-from tests.support.harness import Harness
 
 
 def _short_lived(harness: Harness, name: str, lifetime: int, **table: Any) -> None:

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support.fleet_compare import GOAL_SECONDS, attribute, compare
+from standins.fleet_compare import GOAL_SECONDS, attribute, compare
 
 
 @pytest.fixture(autouse=True)

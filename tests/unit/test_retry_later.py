@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from standins.fakes import FakeTokenSource, ManualClock, SecretsFake, issued, stored_payload
 from sync_job.clock import Clock, SystemClock
 from sync_job.config import Config, EnvironmentConfig, parse_config
 from sync_job.credentials import Credentials
@@ -23,7 +24,6 @@ from sync_job.redact import Secret
 from sync_job.report import EnvironmentResult, Outcome
 from sync_job.store import CURRENT_STAGE, PublishResult, StoredToken
 from sync_job.sync import Interrupt, Job
-from tests.support.fakes import FakeTokenSource, ManualClock, SecretsFake, issued, stored_payload
 
 
 class _Store(SecretsFake):

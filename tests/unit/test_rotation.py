@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 
+from standins.fakes import SecretsFake, token_doc
+from standins.keys import keypair
 from sync_job.clock import ManualClock
 from sync_job.config import EnvironmentConfig, parse_config
 from sync_job.credentials import Credentials
@@ -21,8 +23,6 @@ from sync_job.rotation import client_request_token, new_document, put_credential
 from sync_job.secret_input import MAX_INPUT_BYTES, NewCredentials, parse_new_credentials, read_input
 from sync_job.store import CURRENT_STAGE, PublishResult, StoredDocument, StoredToken
 from sync_job.sync import Job
-from tests.support.fakes import SecretsFake, token_doc
-from tests.support.keys import keypair
 
 
 def read(data: bytes, pem: bool = False) -> str:

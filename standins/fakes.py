@@ -22,6 +22,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from standins.sm_limits import Refusal, SecretsManagerRules
 from sync_job import clock
 from sync_job.config import Config, EnvironmentConfig, parse_config
 from sync_job.credentials import Credentials
@@ -35,7 +36,6 @@ from sync_job.sync import Job
 from sync_job.timeutil import format_rfc3339
 from sync_job.token_client import TokenClient
 from sync_job.transport import HttpRequest, HttpResponse, TransportError
-from tests.support.sm_limits import Refusal, SecretsManagerRules
 
 SCOPES = ("funding:read_profile", "transfer:read_transfer")
 TOKEN_URL = "https://oauth.sandbox.paxos.com/oauth2/token"

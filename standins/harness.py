@@ -18,13 +18,13 @@ from urllib.parse import quote, quote_plus
 
 from click.testing import CliRunner
 
+from standins import aws
+from standins.moto_server import MotoServer
+from standins.token_server import TokenServer
 from sync_job.cli import main
-from tests.support import aws
-from tests.support.moto_server import MotoServer
-from tests.support.token_server import TokenServer
 
 MARKERS = ("LEAKMARK", "SECRETMARK")
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def assert_no_leak(*texts: str | None) -> None:
@@ -170,7 +170,7 @@ class Harness:
     def add_assertion_client(self, name: str, seen: list[str] | None = None, **client: Any) -> None:
         """Register ``name``'s private_key_jwt client at the token endpoint (``client``: a public
         key or a federated trust); ``seen`` collects each assertion the endpoint accepts."""
-        from tests.support.token_server import ClientRequest, Refusal
+        from standins.token_server import ClientRequest, Refusal
 
         def keep(req: ClientRequest) -> Refusal | None:
             if seen is not None:
@@ -197,7 +197,7 @@ class Harness:
         """A ``private_key_jwt`` environment with a fresh key (``rsa`` or ``ec``) whose public
         half the token endpoint knows; returns the private PEM (``stored_key`` replaces it in
         the credentials secret)."""
-        from tests.support.keys import keypair
+        from standins.keys import keypair
 
         private, public = keypair(kind)
         doc = {
@@ -297,7 +297,7 @@ class Harness:
     def put_due(self, name: str = "sandbox", remaining: int = 120) -> dict[str, Any]:
         """Store a good hour-long token with ``remaining`` seconds left (inside the default
         900 s margin), so a run must refresh it; returns the stored document."""
-        from tests.support.fakes import valid_doc
+        from standins.fakes import valid_doc
 
         doc = valid_doc(name, remaining=remaining, token=f"tok-LEAKMARK-good-{name}")
         self.put_stored(name, doc)

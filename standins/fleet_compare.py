@@ -23,8 +23,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from tests.support.fakes import LIFETIME
-from tests.support.fleet import FleetResult, simulate_fleet
+from standins.fakes import LIFETIME
+from standins.fleet import FleetResult, simulate_fleet
 
 PHASES = 18  # lone-environment offsets over its refresh cycle (every 150 s of 2,700 s)
 COUNT_FROM = 3600.0  # s: lapses before this are the fill from nothing stored
