@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.harness import Harness, assert_no_leak, render_toml
+from standins.harness import Harness, assert_no_leak, render_toml
 
 CANARY = "CANARY-7f3e-not-registered"
 

@@ -14,13 +14,13 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from standins import pushgateway as pg
+from standins.harness import Harness, render_toml
 from sync_job import inputs
 from sync_job.cli import main
 from sync_job.config import parse_config
 from sync_job.errors import ConfigError
 from sync_job.prometheus import LAST_OUTCOME
-from tests.support import pushgateway as pg
-from tests.support.harness import Harness, render_toml
 
 # Each kind the brief names, with the words the error line must use for it.
 HOSTILE = {
