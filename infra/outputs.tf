@@ -54,7 +54,7 @@ output "alarm_names" {
     [aws_cloudwatch_metric_alarm.errors.alarm_name, aws_cloudwatch_metric_alarm.dead_letters.alarm_name],
     [for env in local.env_names : aws_cloudwatch_metric_alarm.stale_token[env].alarm_name],
     [for env in local.env_names : aws_cloudwatch_metric_alarm.credential_expiring[env].alarm_name],
-    [for env in local.env_names : aws_cloudwatch_metric_alarm.credential_expiring_page[env].alarm_name],
+    [for env in local.env_names : aws_cloudwatch_metric_alarm.credential_expiring["${env}/page"].alarm_name],
   )
 }
 
