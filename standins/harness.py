@@ -33,6 +33,15 @@ def assert_no_leak(*texts: str | None) -> None:
             assert marker not in (text or ""), f"{marker} leaked into output:\n{text}"
 
 
+def assert_not_in(texts: tuple[str, ...], *tokens: str) -> None:
+    """No ``token`` (a JWT: an assertion, a web-identity token), nor its payload or signature
+    segment alone, in any of ``texts``."""
+    for token in tokens:
+        for part in (token, *token.split(".")[1:]):
+            for text in texts:
+                assert part not in text
+
+
 def secret_forms(client_id: str, secret: str) -> set[str]:
     """Every encoding in which the job sends (or a server might echo) a client secret: plain,
     form-encoded, JSON-escaped, whitespace-collapsed, and base64 of ``id:secret`` (raw and

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from sync_job import inputs
 from sync_job.errors import ConfigError
 
 ENV_CONFIG_PATH = "SYNC_JOB_CONFIG"
@@ -88,6 +89,11 @@ def _string(where: str, value: object) -> str:
         raise _fail(where, f"must be a string, got {type(value).__name__}")
     if not value.strip() or value != value.strip():
         raise _fail(where, "must be a non-empty string without surrounding spaces")
+    # It reaches log lines, error lines, AWS request fields and HTTP form fields: one printable
+    # line (no control, separator or invisible character: inputs.problem), bounded.
+    wrong = inputs.problem(value, max_chars=inputs.MAX_TEXT_CHARS, spaces=True)
+    if wrong is not None:
+        raise _fail(where, f"{wrong}; write it as one line of printable text")
     return value
 
 
@@ -102,6 +108,13 @@ def _scopes(where: str, value: object) -> tuple[str, ...]:
             raise _fail(f"{where}[{i}]", "each scope must be a non-empty string without spaces")
         if '"' in item or "\\" in item:
             raise _fail(f"{where}[{i}]", 'a scope may not contain " or \\ (RFC 6749 §3.3)')
+        if not all(0x21 <= ord(c) <= 0x7E for c in item) or len(item) > inputs.MAX_TEXT_CHARS:
+            # RFC 6749 §3.3: scope-token = 1*NQCHAR, visible ASCII only.
+            raise _fail(
+                f"{where}[{i}]",
+                "a scope is visible ASCII only (RFC 6749 §3.3): no control, non-ASCII or "
+                f"invisible character, at most {inputs.MAX_TEXT_CHARS} characters",
+            )
         if item not in out:
             out.append(item)
     return tuple(out)
@@ -176,9 +189,13 @@ def _sts_signing_alg(where: str, value: object) -> str:
 
 
 def _absolute_path(where: str, value: object) -> str:
+    if isinstance(value, str):
+        wrong = inputs.path_problem(value)
+        if wrong is not None:
+            raise _fail(where, f"{wrong}; give an absolute file path")
     value = _string(where, value)
-    if not os.path.isabs(value) or "\x00" in value:
-        raise _fail(where, f"must be an absolute file path, got {shown(value)!r}")
+    if not os.path.isabs(value):
+        raise _fail(where, f"must be an absolute file path, got {inputs.shown(value)}")
     return value
 
 
@@ -876,6 +893,13 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
         path = os.environ.get(ENV_CONFIG_PATH) or None
     if path is None:
         return _inline_config()
+    wrong = inputs.path_problem(os.fspath(path))
+    if wrong is not None:
+        # Before any file call: a NUL raises ValueError there, not OSError.
+        raise ConfigError(
+            f"config file path {inputs.shown(os.fspath(path))} {wrong}; pass --config PATH "
+            f"(or ${ENV_CONFIG_PATH}) naming a TOML file"
+        )
     file = Path(path)
     name = shown(str(file))
     return load_config_text(_read_config_file(file, name), name)

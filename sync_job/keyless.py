@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import botocore.exceptions
 
-from sync_job import bearer
+from sync_job import bearer, inputs
 from sync_job.awsclient import TRANSIENT_CODES, bounded_client, error_code
 from sync_job.config import EnvironmentConfig
 from sync_job.credentials import Credentials
@@ -305,6 +305,12 @@ def kms_certificate(
             f"environment {env.name} has no kms_key_id: `certificate` signs with a KMS key; make a PEM "
             "key's certificate where the key is (openssl req -new -x509 -key KEY.pem)"
         )
+    if subject is not None:
+        # Checked before kms:GetPublicKey: a control or invisible character in a DN would be
+        # signed into the certificate a provider shows to people (inputs.problem).
+        wrong = inputs.problem(subject, max_chars=inputs.MAX_TEXT_CHARS, spaces=True)
+        if wrong is not None:
+            raise UsageError(f"--subject {wrong}; give an RFC 4514 DN such as CN=sync-job {env.name}")
     key = sources.kms().signing_key(env.kms_key_id)
     try:
         return self_signed_certificate(key, subject or f"CN=sync-job {env.name}", days, sources.clock.now())

@@ -14,6 +14,7 @@ frozen result; :meth:`Refresher.refresh` chains the steps for a run.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -24,11 +25,10 @@ from sync_job.bearer import format_timestamp
 from sync_job.clock import Clock
 from sync_job.config import EnvironmentConfig
 from sync_job.credentials import Credentials
-from sync_job.errors import DeadlineError, RateLimitedError, SyncJobError, TokenRequestError
+from sync_job.errors import DeadlineError, RateLimitedError, SyncJobError, TokenRequestError, bug
 from sync_job.executor import Activity, Interrupt
 from sync_job.expiry import days_left
 from sync_job.payload import TokenPayload, build_payload
-from sync_job.redact import scrub
 from sync_job.report import EnvironmentResult, Outcome
 from sync_job.store import SecretsStore, StoredToken
 
@@ -267,8 +267,12 @@ class Refresher:
 
 
 def unexpected(exc: Exception) -> str:
-    """A bug's message may quote anything: scrubbed and cut, with its type to file the bug by."""
-    return f"unexpected {type(exc).__name__}: {scrub(str(exc))[:200]}"
+    """One environment's bug, named by its type and where it was raised (``errors.bug``), never
+    by its message: that may quote a value no scrubber knows (a secret document that failed to
+    parse) or break the line."""
+    # Its traceback goes to the DEBUG log only, through the scrubbing formatter (logs.py).
+    logging.getLogger("sync_job.refresh").debug("unexpected error", exc_info=exc)
+    return f"unexpected {bug(exc)} (a bug: rerun at DEBUG for details)"
 
 
 def join_warnings(warnings: Sequence[str | None]) -> str | None:

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from standins.harness import Harness
     from standins.lambda_package import Package
     from standins.moto_server import MotoServer
+    from standins.sts_server import StsStandIn
     from standins.token_server import TokenServer
 
 
@@ -57,6 +58,25 @@ def moto_server() -> Iterator[MotoServer]:
 
     with MotoServer() as server:
         os.environ["AWS_ENDPOINT_URL"] = server.endpoint
+        yield server
+
+
+@pytest.fixture
+def kms(moto_server: MotoServer) -> Any:
+    """A boto3 KMS client on moto's server (private_key_jwt signed by kms:Sign)."""
+    from standins import aws
+
+    return aws.client("kms", moto_server.endpoint)
+
+
+@pytest.fixture
+def sts(monkeypatch: pytest.MonkeyPatch) -> Iterator[StsStandIn]:
+    """The STS stand-in (sts:GetWebIdentityToken); botocore's service-specific endpoint variable
+    sends STS there and everything else to moto."""
+    from standins.sts_server import StsStandIn
+
+    with StsStandIn() as server:
+        monkeypatch.setenv("AWS_ENDPOINT_URL_STS", server.url)
         yield server
 
 

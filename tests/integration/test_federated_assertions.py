@@ -13,20 +13,9 @@ from typing import Any
 
 import pytest
 
-from standins.harness import Harness
-from standins.sts_server import ROLE_ARN, JwtIssuer, StsStandIn
+from standins.harness import Harness, assert_not_in
+from standins.sts_server import ENTRA_AUDIENCE, ROLE_ARN, SERVICE_ACCOUNT, JwtIssuer, StsStandIn
 from standins.token_server import FederatedTrust
-
-ENTRA_AUDIENCE = "api://AzureADTokenExchange"
-SERVICE_ACCOUNT = "system:serviceaccount:payments:sync-job"
-
-
-@pytest.fixture
-def sts(monkeypatch: pytest.MonkeyPatch) -> Iterator[StsStandIn]:
-    with StsStandIn() as server:
-        # botocore's service-specific endpoint variable: STS goes to the stand-in, the rest to moto.
-        monkeypatch.setenv("AWS_ENDPOINT_URL_STS", server.url)
-        yield server
 
 
 @pytest.fixture
@@ -55,13 +44,6 @@ def add_federated_env(
         **table,
     }
     return harness.envs[name]
-
-
-def assert_not_in(texts: tuple[str, ...], *tokens: str) -> None:
-    for token in tokens:
-        for part in (token, *token.split(".")[1:]):
-            for text in texts:
-                assert part not in text
 
 
 # --- AWS STS: sts:GetWebIdentityToken ---------------------------------------------------------------

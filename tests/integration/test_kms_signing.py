@@ -11,27 +11,14 @@ from typing import Any
 
 import jwt
 import pytest
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat, load_der_public_key
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from joserfc import jwk as jose_jwk
 
-from standins import aws
+from standins.aws import kms_key
 from standins.harness import Harness
 from standins.keys import keypair
 from standins.moto_server import MotoServer
 from standins.token_server import REVOCATION_PATH, ClientRequest, Refusal
-
-
-@pytest.fixture
-def kms(moto_server: MotoServer) -> Any:
-    return aws.client("kms", moto_server.endpoint)
-
-
-def kms_key(kms: Any, spec: str) -> tuple[str, str]:
-    """A fresh asymmetric signing key in moto's KMS: (key ARN, public key PEM)."""
-    arn = kms.create_key(KeyUsage="SIGN_VERIFY", KeySpec=spec)["KeyMetadata"]["Arn"]
-    der = kms.get_public_key(KeyId=arn)["PublicKey"]
-    pem = load_der_public_key(der).public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo).decode()
-    return arn, pem
 
 
 def add_kms_env(

@@ -258,7 +258,11 @@ def test_missing_extra_is_a_usage_error_before_any_request(
             ("--pushgateway", "http://u:p@127.0.0.1:9091"),
             "--pushgateway: credentials in the URL are not supported",
         ),
-        (("--pushgateway", "127.0.0.1:9", "--metrics-instance", " "), "--metrics-instance must not be empty"),
+        (
+            ("--pushgateway", "127.0.0.1:9", "--metrics-instance", " "),
+            "--metrics-instance is empty; give one printable name without spaces (at most 256 characters), "
+            "e.g. the host's name",
+        ),
     ],
 )
 def test_bad_metrics_options_exit_2_before_any_request(
