@@ -22,7 +22,6 @@ import botocore.exceptions
 import botocore.session
 from botocore.config import Config as BotoConfig
 
-from sync_job.credentials import Credentials, parse_credentials
 from sync_job.errors import (
     AccessDeniedError,
     CredentialsError,
@@ -39,11 +38,25 @@ from sync_job.logs import log_event
 from sync_job.payload import InvalidPayload, TokenPayload, parse_payload
 from sync_job.redact import untrusted
 
-if TYPE_CHECKING:  # the published stubs (mypy-boto3-secretsmanager); not shipped in the Lambda zip
+# Types only: the published stubs (mypy-boto3-secretsmanager; not shipped in the Lambda zip) and
+# the credentials (imported by parse_credentials, with the first credentials secret read).
+if TYPE_CHECKING:
     from mypy_boto3_secretsmanager import SecretsManagerClient
     from mypy_boto3_secretsmanager.type_defs import ListSecretVersionIdsResponseTypeDef
 
+    from sync_job.credentials import Credentials
+
 log = logging.getLogger("sync_job.store")
+
+
+def parse_credentials(text: str | None, secret_id: str, auth_method: str) -> Credentials:
+    """``credentials.parse_credentials``, imported with the first credentials secret read: a
+    run that finds every token fresh reads none (and its first request is a token read)."""
+    from sync_job import credentials
+
+    return credentials.parse_credentials(text, secret_id, auth_method)
+
+
 T = TypeVar("T")
 # What a botocore call raises; every one is translated by classify_error, here and nowhere else.
 _AWS_ERRORS = (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError)
