@@ -40,12 +40,12 @@ from sync_job.refresh import (
     with_token,
     would_refresh,
 )
-from sync_job.report import CheckReport, EnvironmentResult, Outcome, Report, StatusReport
+from sync_job.report import EnvironmentResult, Outcome, Report
 from sync_job.store import SecretsStore
 
 if TYPE_CHECKING:
     # The read-only commands' module is imported by their entry points only: a run needs none of it.
-    from sync_job.readonly import TokenLookup
+    from sync_job.readonly import CheckReport, StatusReport, TokenLookup
 
 __all__ = [
     "INTERRUPT_GRACE_SECONDS",

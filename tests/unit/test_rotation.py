@@ -20,7 +20,13 @@ from sync_job.oauth import FetchResult, TokenResponse
 from sync_job.payload import TokenPayload, parse_payload
 from sync_job.redact import Secret, scrub
 from sync_job.rotation import client_request_token, new_document, put_credentials
-from sync_job.secret_input import MAX_INPUT_BYTES, NewCredentials, parse_new_credentials, read_input
+from sync_job.secret_input import (
+    MAX_INPUT_BYTES,
+    NewCredentials,
+    parse_new_credentials,
+    read_input,
+    split_pem,
+)
 from sync_job.store import CURRENT_STAGE, PublishResult, StoredDocument, StoredToken
 from sync_job.sync import Job
 
@@ -92,6 +98,37 @@ def test_client_secret_with_reserved_characters_and_spaces_is_kept_exactly() -> 
 def test_pem_rules(text: str, message: str) -> None:
     with pytest.raises(UsageError, match=message):
         parse_new_credentials(Secret(text), "private_key_jwt")
+
+
+_KEY = "-----BEGIN PRIVATE KEY-----\nk\n-----END PRIVATE KEY-----"
+_CERT = "-----BEGIN CERTIFICATE-----\nc{}\n-----END CERTIFICATE-----"
+
+
+@pytest.mark.parametrize("line_end", ["\n", "\r\n"])
+def test_split_pem_keeps_the_key_and_the_chain_in_order(line_end: str) -> None:
+    text = "\n".join([_KEY, _CERT.format(1), _CERT.format(2), ""]).replace("\n", line_end)
+    parts = split_pem(text)
+    assert parts.private_key.startswith("-----BEGIN PRIVATE KEY-----") and parts.private_key.endswith(
+        "-----\n"
+    )
+    assert parts.certificate is not None and parts.certificate.count("BEGIN CERTIFICATE") == 2
+    assert parts.certificate.index("c1") < parts.certificate.index("c2")
+    assert split_pem(_KEY + "\n").certificate is None
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (_CERT.format(1) + "\n" + _KEY, "private key first"),
+        (_KEY + "\n" + _KEY, "2 PEM private keys"),
+        (_KEY + "\ntrailing words", "outside PEM blocks"),
+        (_KEY.replace("PRIVATE KEY", "PUBLIC KEY"), "unexpected PEM block PUBLIC KEY"),
+    ],
+)
+def test_split_pem_refuses_without_quoting(text: str, message: str) -> None:
+    with pytest.raises(UsageError, match=message) as refused:
+        split_pem(text)
+    assert "-----" not in refused.value.message
 
 
 # --- step order over fakes ----------------------------------------------------------------------
