@@ -371,3 +371,20 @@ def test_lambda_event_names_and_ids_with_a_control_character_are_one_line(
     assert harness.token_requests("sandbox") == 0 and harness.stored("sandbox") is None
     captured = capsys.readouterr()
     assert not any(ch in captured.out + captured.err for ch in RAW if ch not in "\n\t")
+
+
+def test_a_huge_environment_name_or_key_is_one_short_line(tmp_path: Path) -> None:
+    """A config of up to 1 MiB can hold a name or key of nearly that length: shown cut."""
+    from sync_job.config import load_config
+
+    for table in (
+        {"x" * 500_000: BASE},
+        {"sandbox": {**BASE, "k" * 400_000: 1}},
+    ):
+        path = tmp_path / "sync-job.toml"
+        path.write_text(render_toml(table))
+        with pytest.raises(ConfigError) as refused:
+            load_config(path)
+        message = str(refused.value)
+        assert len(message) < 1200 and "…" in message, message[:300]  # not 400,000 or more
+        assert not any(ch in message for ch in RAW)
