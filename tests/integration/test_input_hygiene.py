@@ -332,3 +332,59 @@ def test_client_id_and_key_id_name_the_character(harness: Harness, kind: str) ->
         line = one_clean_line(result.stderr)
         assert line.startswith(f"sync-job: error: {option} contains {named}"), line
     assert harness.token_requests("sandbox") == 0
+
+
+# --- the Lambda event's fields --------------------------------------------------------------------
+
+
+class _Context:
+    def get_remaining_time_in_millis(self) -> int:
+        return 60_000
+
+
+@pytest.mark.parametrize("kind", ["nul", "newline", "c1-nel", "line-separator", "bidi-override", "escape"])
+def test_lambda_event_names_and_ids_with_a_control_character_are_one_line(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], kind: str
+) -> None:
+    from sync_job import lambda_handler
+
+    value, named = HOSTILE[kind]
+    harness.add_env("sandbox")
+    monkeypatch.setenv("SYNC_JOB_CONFIG_TOML", render_toml(harness.envs, harness.defaults))
+    monkeypatch.setattr(lambda_handler, "_job_cache", {})
+    arn = harness.sm.describe_secret(SecretId=harness.token_secret("sandbox"))["ARN"]
+    events = {
+        "environments": {"environments": [f"sandbox{value}"]},
+        "promote_credentials": {"promote_credentials": f"sandbox{value}"},
+        "SecretId": {"Step": "createSecret", "SecretId": f"{arn}{value}", "ClientRequestToken": "v" * 36},
+        "ClientRequestToken": {"Step": "createSecret", "SecretId": arn, "ClientRequestToken": f"v{value}"},
+    }
+    for field, event in events.items():
+        with pytest.raises(lambda_handler.SyncFailedError) as failed:
+            lambda_handler.handler(event, _Context())
+        message = str(failed.value)
+        assert not any(ch in message for ch in RAW), repr(message)
+        if field in ("SecretId", "ClientRequestToken"):
+            assert message.startswith(f'rotation event "{field}" contains {named}'), message
+        else:
+            assert message.startswith("unknown environment 'sandboxa\\"), message
+    assert harness.token_requests("sandbox") == 0 and harness.stored("sandbox") is None
+    captured = capsys.readouterr()
+    assert not any(ch in captured.out + captured.err for ch in RAW if ch not in "\n\t")
+
+
+def test_a_huge_environment_name_or_key_is_one_short_line(tmp_path: Path) -> None:
+    """A config of up to 1 MiB can hold a name or key of nearly that length: shown cut."""
+    from sync_job.config import load_config
+
+    for table in (
+        {"x" * 500_000: BASE},
+        {"sandbox": {**BASE, "k" * 400_000: 1}},
+    ):
+        path = tmp_path / "sync-job.toml"
+        path.write_text(render_toml(table))
+        with pytest.raises(ConfigError) as refused:
+            load_config(path)
+        message = str(refused.value)
+        assert len(message) < 1200 and "…" in message, message[:300]  # not 400,000 or more
+        assert not any(ch in message for ch in RAW)
