@@ -388,3 +388,33 @@ def test_a_huge_environment_name_or_key_is_one_short_line(tmp_path: Path) -> Non
         message = str(refused.value)
         assert len(message) < 1200 and "…" in message, message[:300]  # not 400,000 or more
         assert not any(ch in message for ch in RAW)
+
+
+@pytest.mark.parametrize(
+    ("args", "line"),
+    [
+        (("run", "--bogus"), "No such option '--bogus'; see `sync-job run --help`"),
+        (("--log-level", "X", "status"), "Invalid value for '--log-level': 'X' is not one of"),
+        (
+            ("certificate", "sandbox", "--days", "abc"),
+            "Invalid value for '--days': 'abc' is not a valid integer",
+        ),
+        (("token",), "Missing argument 'NAME'; see `sync-job token --help`"),
+        (("nosuch",), "No such command 'nosuch'; see `sync-job --help`"),
+        (("run", "--bo\x1b[31mgus"), "No such option '--bo\\x1b[31mgus'; see `sync-job run --help`"),
+        (("run", "--e\u202env"), "No such option '--e\\u202env'"),
+    ],
+    ids=["option", "choice", "integer", "argument", "command", "escape", "bidi"],
+)
+def test_click_s_own_usage_errors_are_one_line_exit_2(
+    harness: Harness, args: tuple[str, ...], line: str
+) -> None:
+    """An unknown option, a missing argument, a value of the wrong type: click's usage block
+    (Usage:, Try:, a blank line, Error:) is one `sync-job: error:` line, as every error is."""
+    harness.add_env("sandbox")
+    for result in (harness.cli(*args), harness.cli_process(*args)):
+        assert result.exit_code == 2, result.stderr
+        assert result.stderr.splitlines() == [result.stderr.strip()], result.stderr
+        assert one_clean_line(result.stderr).startswith(f"sync-job: error: {line}"), result.stderr
+        assert "Usage:" not in result.stderr and result.stdout == ""
+    assert harness.token_requests("sandbox") == 0
