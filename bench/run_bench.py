@@ -10,6 +10,7 @@ missed.
     python -m bench.run_bench                 # the full run (~8 minutes on 2 cores)
     python -m bench.run_bench --quick         # ~1 minute: fewer repetitions, smaller loops
     python -m bench.run_bench --reps 7 --shell-reps 3 --latency 0.2 --shared-envs 0
+    python -m bench.run_bench --only start --import-reps 21   # figure 5 alone (~20 s)
 
 (from the repository root: it imports the stand-ins of standins as a package).
 
