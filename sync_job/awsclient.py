@@ -4,7 +4,6 @@ retries throttling and 5xx with backoff), and socket timeouts sized from the run
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import botocore.exceptions
@@ -12,7 +11,7 @@ from botocore.config import Config as BotoConfig
 
 from sync_job import botodata
 from sync_job.errors import ConfigError
-from sync_job.store import botocore_session, tls_verify
+from sync_job.store import botocore_session, client_region, endpoint_error, tls_verify
 
 
 def bounded_client(service: str, *, budget_seconds: float, max_attempts: int = 5) -> Any:
@@ -34,12 +33,14 @@ def bounded_client(service: str, *, budget_seconds: float, max_attempts: int = 5
     )
     try:
         session = botocore_session()
-        region = session.get_config_variable("region") or os.environ.get("AWS_REGION") or None
+        region = client_region(session)
         return session.create_client(service, region_name=region, config=config, verify=tls_verify(session))
     except botocore.exceptions.NoRegionError:
         raise ConfigError(
             "no AWS region: set AWS_REGION (or AWS_DEFAULT_REGION, or a region in ~/.aws/config)"
         ) from None
+    except ValueError:
+        raise endpoint_error(service.upper() if service in ("kms", "sts") else service) from None
 
 
 def error_code(exc: Exception) -> str:

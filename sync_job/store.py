@@ -12,6 +12,7 @@ import functools
 import json
 import logging
 import os
+import re
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ import botocore.exceptions
 import botocore.session
 from botocore.config import Config as BotoConfig
 
+from sync_job import inputs
 from sync_job.credentials import Credentials, parse_credentials
 from sync_job.errors import (
     AccessDeniedError,
@@ -110,11 +112,8 @@ def make_client(
     )
     try:
         session = botocore_session()
-        # AWS_REGION is what Lambda, the AWS CLI v2 and most SDKs read; botocore reads only
-        # AWS_DEFAULT_REGION and the shared config, so fall back to it explicitly.
-        region = session.get_config_variable("region") or os.environ.get("AWS_REGION") or None
         client = session.create_client(
-            "secretsmanager", region_name=region, config=config, verify=tls_verify(session)
+            "secretsmanager", region_name=client_region(session), config=config, verify=tls_verify(session)
         )
         # botocore types create_client as any client; the stubs name what "secretsmanager" makes.
         return cast("SecretsManagerClient", client)
@@ -124,6 +123,40 @@ def make_client(
         raise ConfigError(
             "no AWS region: set AWS_REGION (or AWS_DEFAULT_REGION, or a region in ~/.aws/config)"
         ) from None
+    except ValueError:
+        raise endpoint_error("Secrets Manager") from None
+
+
+# botocore.utils.validate_region_name's rule, anchored at both ends (its re.match lets a trailing
+# newline through, which then breaks the endpoint URL).
+_REGION = re.compile(r"[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?")
+
+
+def client_region(session: botocore.session.Session) -> str | None:
+    """The region every client of the job is made for: the session's (AWS_DEFAULT_REGION, the
+    profile), else AWS_REGION (what Lambda, the AWS CLI v2 and most SDKs read; botocore reads
+    only the first two). Raises ``ConfigError`` (exit 2) for one that is not a region name: it
+    becomes a host name in every request (a control character, a '/', a space)."""
+    from sync_job.errors import ConfigError
+
+    region = session.get_config_variable("region") or os.environ.get("AWS_REGION") or None
+    if region is not None and not _REGION.fullmatch(region):
+        raise ConfigError(
+            f"AWS region {inputs.shown(region, 40)} is not a region name such as us-east-1; "
+            "fix AWS_REGION (or AWS_DEFAULT_REGION, or the region in ~/.aws/config)"
+        )
+    return region
+
+
+def endpoint_error(service: str) -> SyncJobError:
+    """botocore's ValueError while making a client: an endpoint that is not a URL. Its text
+    (the URL, which may carry user:password@) is not repeated."""
+    from sync_job.errors import ConfigError
+
+    return ConfigError(
+        f"cannot make the {service} client: its endpoint is not a valid http(s) URL; check "
+        "AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_<SERVICE> (or endpoint_url in ~/.aws/config)"
+    )
 
 
 @dataclass(frozen=True)
