@@ -9,13 +9,13 @@ from typing import TYPE_CHECKING
 
 from sync_job.clock import Clock, SystemClock
 from sync_job.config import Config, EnvironmentConfig
-from sync_job.credentials import Credentials
 from sync_job.errors import SyncJobError
 from sync_job.pacing import HostPacer, secrets_write_slot
 from sync_job.store import SecretStore, make_client
 from sync_job.sync import Job
 
 if TYPE_CHECKING:
+    from sync_job.credentials import Credentials
     from sync_job.keyless import CredentialSources
     from sync_job.oauth import FetchResult
     from sync_job.token_client import TokenClient

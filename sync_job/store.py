@@ -23,8 +23,6 @@ import botocore.exceptions
 import botocore.session
 from botocore.config import Config as BotoConfig
 
-from sync_job import inputs
-from sync_job.credentials import Credentials, parse_credentials
 from sync_job.errors import (
     AccessDeniedError,
     CredentialsError,
@@ -41,11 +39,25 @@ from sync_job.logs import log_event
 from sync_job.payload import InvalidPayload, TokenPayload, parse_payload
 from sync_job.redact import untrusted
 
-if TYPE_CHECKING:  # the published stubs (mypy-boto3-secretsmanager); not shipped in the Lambda zip
+# Types only: the published stubs (mypy-boto3-secretsmanager; not shipped in the Lambda zip) and
+# the credentials (imported by parse_credentials, with the first credentials secret read).
+if TYPE_CHECKING:
     from mypy_boto3_secretsmanager import SecretsManagerClient
     from mypy_boto3_secretsmanager.type_defs import ListSecretVersionIdsResponseTypeDef
 
+    from sync_job.credentials import Credentials
+
 log = logging.getLogger("sync_job.store")
+
+
+def parse_credentials(text: str | None, secret_id: str, auth_method: str) -> Credentials:
+    """``credentials.parse_credentials``, imported with the first credentials secret read: a
+    run that finds every token fresh reads none (and its first request is a token read)."""
+    from sync_job import credentials
+
+    return credentials.parse_credentials(text, secret_id, auth_method)
+
+
 T = TypeVar("T")
 # What a botocore call raises; every one is translated by classify_error, here and nowhere else.
 _AWS_ERRORS = (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError)
@@ -141,6 +153,8 @@ def client_region(session: botocore.session.Session) -> str | None:
 
     region = session.get_config_variable("region") or os.environ.get("AWS_REGION") or None
     if region is not None and not _REGION.fullmatch(region):
+        from sync_job import inputs
+
         raise ConfigError(
             f"AWS region {inputs.shown(region, 40)} is not a region name such as us-east-1; "
             "fix AWS_REGION (or AWS_DEFAULT_REGION, or the region in ~/.aws/config)"
