@@ -119,24 +119,21 @@ def _at_the_quota(harness: Harness, name: str) -> dict[str, Any]:
     return harness.put_due(name)  # the 100th version
 
 
-def test_the_quota_itself_fails_a_due_refresh_clearly_and_keeps_the_stored_token(harness: Harness) -> None:
+@pytest.mark.parametrize("args", [(), ("--force",)])
+def test_the_quota_itself_fails_a_due_refresh_clearly_and_keeps_the_stored_token(
+    harness: Harness, args: tuple[str, ...]
+) -> None:
     # A quota refusal cannot pass by waiting a few seconds: botocore's standard retry mode would
     # take LimitExceededException for throttling and send the write aws_max_attempts times
     # (sync_job/awserrors.py stops it). The default 5 attempts: one write is sent, no more.
     harness.add_env("sandbox")
-    harness.moto.freeze()
-    for i in range(budget.VERSION_QUOTA - 1):
-        harness.moto.advance(0.05)
-        harness.sm.put_secret_value(
-            SecretId=harness.token_secret("sandbox"), SecretString=json.dumps({"n": i})
-        )
-    doc = harness.put_due("sandbox")  # the 100th version
+    doc = _at_the_quota(harness, "sandbox")
     before = harness.moto.count("PutSecretValue")
-    result = harness.cli("run", "--json")
+    result = harness.cli("run", "--json", *args)
     assert result.exit_code != 0
     entry = result.json()["results"][0]
     assert entry["outcome"] == "failed"
-    assert "quota reached" in entry["error"]
+    assert "quota reached" in entry["error"] and "\n" not in entry["error"]
     assert harness.stored("sandbox") == doc  # nothing lost
     assert harness.moto.count("PutSecretValue") - before == 1  # refused once, not retried
 
