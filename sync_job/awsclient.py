@@ -6,14 +6,13 @@ errors are translated by ``awserrors``."""
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from botocore.config import Config as BotoConfig
 
 from sync_job import botodata
 from sync_job.awserrors import creating_client, retry_only_what_may_pass
-from sync_job.store import botocore_session, tls_verify
+from sync_job.store import botocore_session, client_region, tls_verify
 
 
 def bounded_client(service: str, *, budget_seconds: float, max_attempts: int = 5) -> Any:
@@ -34,9 +33,11 @@ def bounded_client(service: str, *, budget_seconds: float, max_attempts: int = 5
         max_pool_connections=4,
     )
     session = botocore_session()
-    region = session.get_config_variable("region") or os.environ.get("AWS_REGION") or None
     client = creating_client(
-        lambda: session.create_client(service, region_name=region, config=config, verify=tls_verify(session))
+        service.upper() if service in ("kms", "sts") else service,
+        lambda: session.create_client(
+            service, region_name=client_region(session), config=config, verify=tls_verify(session)
+        ),
     )
     retry_only_what_may_pass(client, max_attempts)  # a quota refusal is final (awserrors.FINAL_CODES)
     return client

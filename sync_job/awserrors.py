@@ -269,13 +269,21 @@ def sts_call(action: str, call: Callable[[], T]) -> T:
 # --- clients --------------------------------------------------------------------------------------
 
 
-def creating_client(create: Callable[[], T]) -> T:
-    """``create()`` (a botocore ``create_client``); ``ConfigError`` when no region is set."""
+def creating_client(service: str, create: Callable[[], T]) -> T:
+    """``create()`` (a botocore ``create_client`` of ``service``, named as in a message:
+    "Secrets Manager", "KMS", "STS"). Raises ``ConfigError`` (exit 2) when no region is set, or
+    for botocore's ValueError of an endpoint that is not a URL, whose text (the URL, which may
+    carry user:password@) is not repeated."""
     try:
         return create()
     except botocore.exceptions.NoRegionError:
         raise ConfigError(
             "no AWS region: set AWS_REGION (or AWS_DEFAULT_REGION, or a region in ~/.aws/config)"
+        ) from None
+    except ValueError:
+        raise ConfigError(
+            f"cannot make the {service} client: its endpoint is not a valid http(s) URL; check "
+            "AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_<SERVICE> (or endpoint_url in ~/.aws/config)"
         ) from None
 
 

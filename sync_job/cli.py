@@ -25,6 +25,7 @@ from sync_job.errors import (
     SyncJobError,
     UsageError,
     internal_error,
+    one_line,
 )
 from sync_job.redact import scope as redact_scope
 
@@ -52,7 +53,10 @@ class _Group(click.Group):
                 _fail(f"interrupted by {exc.name}; nothing was written", exc.code)
             except SyncJobError as exc:
                 _fail(exc.message, exc.exit_code)
-            except (click.exceptions.Exit, click.ClickException, click.Abort):
+            except click.ClickException as exc:
+                # A subcommand's arguments (parsed inside this invoke) or a click.UsageError.
+                _fail(_usage_line(exc), exc.exit_code)
+            except (click.exceptions.Exit, click.Abort):
                 raise
             except KeyboardInterrupt:
                 _fail("interrupted", EXIT_SIGINT)
@@ -61,6 +65,15 @@ class _Group(click.Group):
                 # file a bug; -v logs show the rest, scrubbed.
                 logging.getLogger("sync_job.cli").debug("internal error", exc_info=True)
                 _fail(internal_error(exc), EXIT_FAILED)
+
+    def make_context(
+        self, info_name: str | None, args: list[str], parent: click.Context | None = None, **extra: Any
+    ) -> click.Context:
+        # The group's own options (--config, --log-level, ...) are parsed here, before invoke.
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except click.ClickException as exc:
+            _fail(_usage_line(exc), exc.exit_code)
 
     def main(self, *args: Any, **kwargs: Any) -> Any:
         # The console script, `python -m sync_job` and click's runner enter here: what raises
@@ -104,12 +117,21 @@ def _default_signal_handlers() -> Iterator[None]:
             signal.signal(sig, handler)
 
 
+def _usage_line(exc: click.ClickException) -> str:
+    """click's own error (an unknown option, a missing argument, a value of the wrong type) as
+    the one line every error is (README: errors are one line, never click's usage block), with
+    where the options are listed; what it quotes of the command line escaped (``one_line``)."""
+    ctx = getattr(exc, "ctx", None)
+    where = f"; see `{ctx.command_path} --help`" if isinstance(ctx, click.Context) else ""
+    return one_line(exc.format_message().rstrip(".") + where)
+
+
 def _fail(message: str, code: int) -> NoReturn:
     click.echo(f"sync-job: error: {message}", err=True)
     sys.exit(code)
 
 
-@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(name="sync-job", cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--config",
     "config_path",

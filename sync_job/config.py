@@ -77,8 +77,15 @@ def _bounded(check: Callable[[str, object], Any], limit: float) -> Callable[[str
     return checked
 
 
+# A message shows at most this much of a name, key or URL (a 1 MiB config can hold a 1 MiB key).
+MAX_SHOWN_CHARS = 200
+
+
 def shown(text: str) -> str:
-    """A name from the config as it can be shown in one line (control characters escaped)."""
+    """A name from the config as it can be shown in one line (control characters escaped), cut
+    to ``MAX_SHOWN_CHARS`` characters of the original (an ellipsis marks a cut)."""
+    if len(text) > MAX_SHOWN_CHARS:
+        return shown(text[:MAX_SHOWN_CHARS]) + "…"
     if text.isascii() and text.isprintable() and "\\" not in text:
         return text  # what the escape would return (and its codec is not loaded)
     return text.encode("unicode_escape", "backslashreplace").decode("ascii")
@@ -705,7 +712,8 @@ def _unknown_key(where: str, key: str, allowed: Sequence[str]) -> ConfigError:
         )
     import difflib  # for this error only
 
-    close = difflib.get_close_matches(key, allowed, n=1)
+    # Every key is short: a long one gets no guess (difflib's cost grows with the square).
+    close = difflib.get_close_matches(key, allowed, n=1) if len(key) <= 100 else []
     hint = f"; did you mean {close[0]!r}?" if close else f"; allowed: {', '.join(allowed)}"
     return _fail(f"{where}.{shown(key)}", f"unknown key{hint}")
 

@@ -9,13 +9,13 @@ from typing import TYPE_CHECKING
 
 from sync_job.clock import Clock, SystemClock
 from sync_job.config import Config, EnvironmentConfig
-from sync_job.credentials import Credentials
 from sync_job.errors import SyncJobError
 from sync_job.pacing import HostPacer, secrets_write_slot
 from sync_job.store import SecretStore, make_client
 from sync_job.sync import Job
 
 if TYPE_CHECKING:
+    from sync_job.credentials import Credentials
     from sync_job.keyless import CredentialSources
     from sync_job.oauth import FetchResult
     from sync_job.token_client import TokenClient
@@ -49,37 +49,37 @@ class LazyTokenClient:
         self._client: TokenClient | None = None
         self._lock = threading.Lock()
 
-    def _credential_sources(self) -> CredentialSources:
+    def _parts(self) -> tuple[CredentialSources, TokenClient]:
+        """The credential sources and the HTTP token client, both made on first use under one
+        lock, so concurrent first requests go on in the order they asked (a second lock
+        between the two would let a later worker overtake an earlier one)."""
         with self._lock:
             if self._sources is None:
                 self._sources = self._make_sources()
-            return self._sources
-
-    def _get(self) -> TokenClient:
-        with self._lock:
             if self._client is None:
                 from sync_job.token_client import TokenClient, build_session
 
                 self._client = TokenClient(build_session(self._pool_size), self._clock, self._pacer)
-            return self._client
+            return self._sources, self._client
 
     def complete(self, env: EnvironmentConfig, creds: Credentials) -> Credentials:
         """``creds`` with the KMS signing key or federated assertion source ``env`` names
         (``keyless.CredentialSources.complete``), for requests built outside :meth:`fetch`
         (revocation). Raises ``CredentialsError`` / ``SigningError``."""
-        return self._credential_sources().complete(env, creds)
+        return self._parts()[0].complete(env, creds)
 
     def fetch(self, env: EnvironmentConfig, creds: Credentials, deadline: float) -> FetchResult:
         """``TokenClient.fetch`` on the client built on first use (see the class), the
         environment's KMS key or assertion source added to ``creds``."""
+        sources, client = self._parts()
         try:
             # A KMS signing key or a federated assertion source, as the environment names.
-            creds = self._credential_sources().complete(env, creds)
+            creds = sources.complete(env, creds)
         except SyncJobError as exc:
             from sync_job.oauth import FetchResult
 
             return FetchResult(attempts=0, error=exc)
-        return self._get().fetch(env, creds, deadline)
+        return client.fetch(env, creds, deadline)
 
     def post_form(
         self,
@@ -90,7 +90,7 @@ class LazyTokenClient:
         deadline: float,
     ) -> tuple[int, Mapping[str, str], bytes]:
         """:meth:`TokenClient.post_form` over the same session and pacer as the token requests."""
-        return self._get().post_form(env, url, headers, form, deadline)
+        return self._parts()[1].post_form(env, url, headers, form, deadline)
 
 
 def _requests_in_flight_per_host(config: Config) -> int:

@@ -24,7 +24,6 @@ from sync_job import freshness
 from sync_job.bearer import format_timestamp
 from sync_job.clock import Clock
 from sync_job.config import EnvironmentConfig
-from sync_job.credentials import Credentials
 from sync_job.errors import DeadlineError, RateLimitedError, SyncJobError, TokenRequestError, bug
 from sync_job.executor import Activity, Interrupt
 from sync_job.expiry import days_left
@@ -33,6 +32,8 @@ from sync_job.report import EnvironmentResult, Outcome
 from sync_job.store import SecretsStore, StoredToken
 
 if TYPE_CHECKING:
+    from sync_job.credentials import Credentials
+
     # Types only: the OAuth module is imported by the steps that judge an answer (a run's
     # first request is to Secrets Manager; a run that finds every token fresh needs none of it).
     from sync_job.oauth import FetchResult, TokenResponse

@@ -12,6 +12,7 @@ import functools
 import json
 import logging
 import os
+import re
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -22,7 +23,6 @@ import botocore.session
 from botocore.config import Config as BotoConfig
 
 from sync_job.awserrors import creating_client, deleted_error, retry_only_what_may_pass, secretsmanager_call
-from sync_job.credentials import Credentials, parse_credentials
 from sync_job.errors import (
     CredentialsError,
     SecretEmptyError,
@@ -34,11 +34,25 @@ from sync_job.errors import (
 from sync_job.logs import log_event
 from sync_job.payload import InvalidPayload, TokenPayload, parse_payload
 
-if TYPE_CHECKING:  # the published stubs (mypy-boto3-secretsmanager); not shipped in the Lambda zip
+# Types only: the published stubs (mypy-boto3-secretsmanager; not shipped in the Lambda zip) and
+# the credentials (imported by parse_credentials, with the first credentials secret read).
+if TYPE_CHECKING:
     from mypy_boto3_secretsmanager import SecretsManagerClient
     from mypy_boto3_secretsmanager.type_defs import ListSecretVersionIdsResponseTypeDef
 
+    from sync_job.credentials import Credentials
+
 log = logging.getLogger("sync_job.store")
+
+
+def parse_credentials(text: str | None, secret_id: str, auth_method: str) -> Credentials:
+    """``credentials.parse_credentials``, imported with the first credentials secret read: a
+    run that finds every token fresh reads none (and its first request is a token read)."""
+    from sync_job import credentials
+
+    return credentials.parse_credentials(text, secret_id, auth_method)
+
+
 T = TypeVar("T")
 
 PENDING_STAGE = "SYNCJOB_PENDING"
@@ -102,18 +116,39 @@ def make_client(
         max_pool_connections=max_pool_connections,
     )
     session = botocore_session()
-    # AWS_REGION is what Lambda, the AWS CLI v2 and most SDKs read; botocore reads only
-    # AWS_DEFAULT_REGION and the shared config, so fall back to it explicitly.
-    region = session.get_config_variable("region") or os.environ.get("AWS_REGION") or None
     client = creating_client(
+        "Secrets Manager",
         lambda: session.create_client(
-            "secretsmanager", region_name=region, config=config, verify=tls_verify(session)
-        )
+            "secretsmanager", region_name=client_region(session), config=config, verify=tls_verify(session)
+        ),
     )
     # A quota refusal (LimitExceededException) is final: not sent again max_attempts times.
     retry_only_what_may_pass(client, max_attempts)
     # botocore types create_client as any client; the stubs name what "secretsmanager" makes.
     return cast("SecretsManagerClient", client)
+
+
+# botocore.utils.validate_region_name's rule, anchored at both ends (its re.match lets a trailing
+# newline through, which then breaks the endpoint URL).
+_REGION = re.compile(r"[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?")
+
+
+def client_region(session: botocore.session.Session) -> str | None:
+    """The region every client of the job is made for: the session's (AWS_DEFAULT_REGION, the
+    profile), else AWS_REGION (what Lambda, the AWS CLI v2 and most SDKs read; botocore reads
+    only the first two). Raises ``ConfigError`` (exit 2) for one that is not a region name: it
+    becomes a host name in every request (a control character, a '/', a space)."""
+    from sync_job.errors import ConfigError
+
+    region = session.get_config_variable("region") or os.environ.get("AWS_REGION") or None
+    if region is not None and not _REGION.fullmatch(region):
+        from sync_job import inputs
+
+        raise ConfigError(
+            f"AWS region {inputs.shown(region, 40)} is not a region name such as us-east-1; "
+            "fix AWS_REGION (or AWS_DEFAULT_REGION, or the region in ~/.aws/config)"
+        )
+    return region
 
 
 @dataclass(frozen=True)

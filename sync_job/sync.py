@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, TypeVar
 from sync_job import client_identity, freshness
 from sync_job.clock import Clock
 from sync_job.config import Config, EnvironmentConfig
-from sync_job.credentials import Credentials
 from sync_job.errors import SyncJobError
 from sync_job.executor import (
     INTERRUPT_GRACE_SECONDS,
@@ -40,12 +39,14 @@ from sync_job.refresh import (
     with_token,
     would_refresh,
 )
-from sync_job.report import CheckReport, EnvironmentResult, Outcome, Report, StatusReport
+from sync_job.report import EnvironmentResult, Outcome, Report
 from sync_job.store import SecretsStore
 
 if TYPE_CHECKING:
+    from sync_job.credentials import Credentials
+
     # The read-only commands' module is imported by their entry points only: a run needs none of it.
-    from sync_job.readonly import TokenLookup
+    from sync_job.readonly import CheckReport, StatusReport, TokenLookup
 
 __all__ = [
     "INTERRUPT_GRACE_SECONDS",

@@ -332,3 +332,141 @@ def test_client_id_and_key_id_name_the_character(harness: Harness, kind: str) ->
         line = one_clean_line(result.stderr)
         assert line.startswith(f"sync-job: error: {option} contains {named}"), line
     assert harness.token_requests("sandbox") == 0
+
+
+# --- the Lambda event's fields --------------------------------------------------------------------
+
+
+class _Context:
+    def get_remaining_time_in_millis(self) -> int:
+        return 60_000
+
+
+@pytest.mark.parametrize("kind", ["nul", "newline", "c1-nel", "line-separator", "bidi-override", "escape"])
+def test_lambda_event_names_and_ids_with_a_control_character_are_one_line(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], kind: str
+) -> None:
+    from sync_job import lambda_handler
+
+    value, named = HOSTILE[kind]
+    harness.add_env("sandbox")
+    monkeypatch.setenv("SYNC_JOB_CONFIG_TOML", render_toml(harness.envs, harness.defaults))
+    monkeypatch.setattr(lambda_handler, "_job_cache", {})
+    arn = harness.sm.describe_secret(SecretId=harness.token_secret("sandbox"))["ARN"]
+    events = {
+        "environments": {"environments": [f"sandbox{value}"]},
+        "promote_credentials": {"promote_credentials": f"sandbox{value}"},
+        "SecretId": {"Step": "createSecret", "SecretId": f"{arn}{value}", "ClientRequestToken": "v" * 36},
+        "ClientRequestToken": {"Step": "createSecret", "SecretId": arn, "ClientRequestToken": f"v{value}"},
+    }
+    for field, event in events.items():
+        with pytest.raises(lambda_handler.SyncFailedError) as failed:
+            lambda_handler.handler(event, _Context())
+        message = str(failed.value)
+        assert not any(ch in message for ch in RAW), repr(message)
+        if field in ("SecretId", "ClientRequestToken"):
+            assert message.startswith(f'rotation event "{field}" contains {named}'), message
+        else:
+            assert message.startswith("unknown environment 'sandboxa\\"), message
+    assert harness.token_requests("sandbox") == 0 and harness.stored("sandbox") is None
+    captured = capsys.readouterr()
+    assert not any(ch in captured.out + captured.err for ch in RAW if ch not in "\n\t")
+
+
+def test_a_huge_environment_name_or_key_is_one_short_line(tmp_path: Path) -> None:
+    """A config of up to 1 MiB can hold a name or key of nearly that length: shown cut."""
+    from sync_job.config import load_config
+
+    for table in (
+        {"x" * 500_000: BASE},
+        {"sandbox": {**BASE, "k" * 400_000: 1}},
+    ):
+        path = tmp_path / "sync-job.toml"
+        path.write_text(render_toml(table))
+        with pytest.raises(ConfigError) as refused:
+            load_config(path)
+        message = str(refused.value)
+        assert len(message) < 1200 and "…" in message, message[:300]  # not 400,000 or more
+        assert not any(ch in message for ch in RAW)
+
+
+@pytest.mark.parametrize(
+    ("args", "line"),
+    [
+        (("run", "--bogus"), "No such option '--bogus'; see `sync-job run --help`"),
+        (("--log-level", "X", "status"), "Invalid value for '--log-level': 'X' is not one of"),
+        (
+            ("certificate", "sandbox", "--days", "abc"),
+            "Invalid value for '--days': 'abc' is not a valid integer",
+        ),
+        (("token",), "Missing argument 'NAME'; see `sync-job token --help`"),
+        (("nosuch",), "No such command 'nosuch'; see `sync-job --help`"),
+        (("run", "--bo\x1b[31mgus"), "No such option '--bo\\x1b[31mgus'; see `sync-job run --help`"),
+        (("run", "--e\u202env"), "No such option '--e\\u202env'"),
+    ],
+    ids=["option", "choice", "integer", "argument", "command", "escape", "bidi"],
+)
+def test_click_s_own_usage_errors_are_one_line_exit_2(
+    harness: Harness, args: tuple[str, ...], line: str
+) -> None:
+    """An unknown option, a missing argument, a value of the wrong type: click's usage block
+    (Usage:, Try:, a blank line, Error:) is one `sync-job: error:` line, as every error is."""
+    harness.add_env("sandbox")
+    for result in (harness.cli(*args), harness.cli_process(*args)):
+        assert result.exit_code == 2, result.stderr
+        assert result.stderr.splitlines() == [result.stderr.strip()], result.stderr
+        assert one_clean_line(result.stderr).startswith(f"sync-job: error: {line}"), result.stderr
+        assert "Usage:" not in result.stderr and result.stdout == ""
+    assert harness.token_requests("sandbox") == 0
+
+
+# --- the AWS settings from the environment ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "region", ["us-east-1\n", "us-east-1\r", "us-east-1/../x", "us east 1", "us\u202eeast-1", "u" * 70, "-us"]
+)
+def test_an_aws_region_that_is_no_region_name_is_one_line_exit_2(harness: Harness, region: str) -> None:
+    """AWS_REGION becomes a host name in every request: botocore's own check (re.match) let a
+    trailing newline through to a ValueError, the rest were an InvalidRegionError: both an
+    `internal error` before."""
+    harness.add_env("sandbox")
+    env = {**harness.subprocess_env(), "AWS_REGION": region, "AWS_DEFAULT_REGION": region}
+    for args in (("status",), ("jwks", "sandbox")):
+        proc = subprocess.run(
+            [sys.executable, "-m", "sync_job", "--config", str(harness.config_path()), *args],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=env,
+            check=False,
+        )
+        assert proc.returncode == 2, proc.stderr
+        line = one_clean_line(proc.stderr)
+        assert line.startswith("sync-job: error: AWS region '"), line
+        assert line.endswith(
+            "is not a region name such as us-east-1; fix AWS_REGION (or AWS_DEFAULT_REGION, or the region in ~/.aws/config)"
+        )
+    assert harness.token_requests("sandbox") == 0
+
+
+@pytest.mark.parametrize("endpoint", ["http://user:pw-SECRETMARK@a b", "http://127.0.0.1:1\n", "notaurl"])
+def test_an_aws_endpoint_that_is_no_url_is_one_line_exit_2_and_never_echoed(
+    harness: Harness, endpoint: str
+) -> None:
+    harness.add_env("sandbox")
+    proc = subprocess.run(
+        [sys.executable, "-m", "sync_job", "--config", str(harness.config_path()), "status"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**harness.subprocess_env(), "AWS_ENDPOINT_URL": endpoint},
+        check=False,
+    )
+    assert proc.returncode == 2, proc.stderr
+    line = one_clean_line(proc.stderr)
+    assert line == (
+        "sync-job: error: cannot make the Secrets Manager client: its endpoint is not a valid http(s) URL; "
+        "check AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_<SERVICE> (or endpoint_url in ~/.aws/config)"
+    )
+    assert "SECRETMARK" not in proc.stderr and "pw" not in proc.stderr

@@ -52,6 +52,7 @@ _AFTER_FIRST_REQUEST = (
     "sync_job.awsclient",
     "sync_job.kms",
     "sync_job.certs",
+    "sync_job.credentials",  # the credentials secret's document, read only for a due token
     "sync_job.readonly",
     "sync_job.budget",  # an early refresh's version budget, a new token's write warning
     "sync_job.params",  # endpoint_params, checked when a configuration has them
