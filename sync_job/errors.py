@@ -125,6 +125,12 @@ class ThrottledError(StoreError):
     """Secrets Manager still throttled the call after botocore's standard retries."""
 
 
+class StageMovedError(StoreError):
+    """UpdateSecretVersionStage refused the move: ``RemoveFromVersionId`` no longer holds the
+    label (InvalidParameterException, AWS API reference "UpdateSecretVersionStage"), so another
+    writer moved AWSCURRENT since it was read."""
+
+
 class TokenRequestError(SyncJobError):
     """The token endpoint did not give a usable token.
 
