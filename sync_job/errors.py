@@ -4,6 +4,7 @@ them to exit codes in one place (``exit_code``)."""
 from __future__ import annotations
 
 import unicodedata
+from typing import Self
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -70,6 +71,16 @@ class SyncJobError(Exception):
 
     def __str__(self) -> str:
         return self.message
+
+    def reworded(self, message: str) -> Self:
+        """A new error of the same class and facts (``transient``, ``status``...) saying
+        ``message``: one that was raised is never edited, so whoever else holds it (a log
+        record, a retry's state) keeps what it said."""
+        copy = type(self).__new__(type(self))
+        copy.__dict__.update(self.__dict__)
+        copy.message = one_line(message)
+        copy.args = (copy.message,)
+        return copy
 
 
 class ConfigError(SyncJobError):
