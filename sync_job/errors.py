@@ -4,6 +4,7 @@ them to exit codes in one place (``exit_code``)."""
 from __future__ import annotations
 
 import unicodedata
+from typing import Self
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -71,6 +72,16 @@ class SyncJobError(Exception):
     def __str__(self) -> str:
         return self.message
 
+    def reworded(self, message: str) -> Self:
+        """A new error of the same class and facts (``transient``, ``status``...) saying
+        ``message``: one that was raised is never edited, so whoever else holds it (a log
+        record, a retry's state) keeps what it said."""
+        copy = type(self).__new__(type(self))
+        copy.__dict__.update(self.__dict__)
+        copy.message = one_line(message)
+        copy.args = (copy.message,)
+        return copy
+
 
 class ConfigError(SyncJobError):
     """The configuration file (or an option standing in for it) is wrong."""
@@ -123,6 +134,12 @@ class SecretDeletedError(StoreError):
 
 class ThrottledError(StoreError):
     """Secrets Manager still throttled the call after botocore's standard retries."""
+
+
+class StageMovedError(StoreError):
+    """UpdateSecretVersionStage refused the move: ``RemoveFromVersionId`` no longer holds the
+    label (InvalidParameterException, AWS API reference "UpdateSecretVersionStage"), so another
+    writer moved AWSCURRENT since it was read."""
 
 
 class TokenRequestError(SyncJobError):

@@ -17,8 +17,7 @@ from sync_job.sync import Job
 if TYPE_CHECKING:
     from sync_job.credentials import Credentials
     from sync_job.keyless import CredentialSources
-    from sync_job.oauth import FetchResult
-    from sync_job.token_client import TokenClient
+    from sync_job.token_client import FetchResult, TokenClient
 
 
 def credential_sources(
@@ -76,7 +75,7 @@ class LazyTokenClient:
             # A KMS signing key or a federated assertion source, as the environment names.
             creds = sources.complete(env, creds)
         except SyncJobError as exc:
-            from sync_job.oauth import FetchResult
+            from sync_job.token_client import FetchResult
 
             return FetchResult(attempts=0, error=exc)
         return client.fetch(env, creds, deadline)

@@ -36,7 +36,8 @@ if TYPE_CHECKING:
 
     # Types only: the OAuth module is imported by the steps that judge an answer (a run's
     # first request is to Secrets Manager; a run that finds every token fresh needs none of it).
-    from sync_job.oauth import FetchResult, TokenResponse
+    from sync_job.oauth import TokenResponse
+    from sync_job.token_client import FetchResult
 
 
 class TokenSource(Protocol):

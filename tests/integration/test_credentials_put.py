@@ -349,6 +349,33 @@ def test_store_failure_leaves_the_credentials_unchanged(harness: Harness) -> Non
     assert harness.stored("sandbox") is None
 
 
+def test_a_version_quota_refusal_is_written_once_and_leaves_the_credentials_unchanged(
+    harness: Harness,
+) -> None:
+    # Secrets Manager refuses a 101st version within 24 hours (standins/sm_limits.py): a refusal
+    # that stands, so it is sent once (not aws_max_attempts times) and is sure not applied.
+    harness.add_env("sandbox")
+    name = creds_name(harness, "sandbox")
+    harness.moto.freeze()
+    for _ in range(99):  # add_env wrote the first of the 100
+        harness.moto.advance(0.05)
+        doc = creds_doc(harness, "sandbox")
+        harness.sm.put_secret_value(SecretId=name, SecretString=json.dumps(doc))
+    state_before = creds_state(harness, "sandbox")
+    secret = new_secret()
+    harness.tokens.set_secret(harness.client_id("sandbox"), secret)
+    before = harness.moto.count("PutSecretValue", name)
+    result = put(harness, "sandbox", secret, "--json")
+    assert result.exit_code == 1
+    doc = result.json()
+    assert doc["tested"] is True and doc["stored"] is False and doc["published"] is False
+    assert f"Secrets Manager quota reached for PutSecretValue on secret {name}" in doc["error"]
+    assert doc["error"].endswith("the credentials secret is unchanged")
+    assert harness.moto.count("PutSecretValue", name) - before == 1
+    assert creds_state(harness, "sandbox") == state_before
+    assert harness.stored("sandbox") is None
+
+
 def test_publish_failure_says_the_credentials_were_stored(harness: Harness) -> None:
     harness.add_env("sandbox")
     secret = new_secret()

@@ -418,3 +418,55 @@ def test_click_s_own_usage_errors_are_one_line_exit_2(
         assert one_clean_line(result.stderr).startswith(f"sync-job: error: {line}"), result.stderr
         assert "Usage:" not in result.stderr and result.stdout == ""
     assert harness.token_requests("sandbox") == 0
+
+
+# --- the AWS settings from the environment ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "region", ["us-east-1\n", "us-east-1\r", "us-east-1/../x", "us east 1", "us\u202eeast-1", "u" * 70, "-us"]
+)
+def test_an_aws_region_that_is_no_region_name_is_one_line_exit_2(harness: Harness, region: str) -> None:
+    """AWS_REGION becomes a host name in every request: botocore's own check (re.match) let a
+    trailing newline through to a ValueError, the rest were an InvalidRegionError: both an
+    `internal error` before."""
+    harness.add_env("sandbox")
+    env = {**harness.subprocess_env(), "AWS_REGION": region, "AWS_DEFAULT_REGION": region}
+    for args in (("status",), ("jwks", "sandbox")):
+        proc = subprocess.run(
+            [sys.executable, "-m", "sync_job", "--config", str(harness.config_path()), *args],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=env,
+            check=False,
+        )
+        assert proc.returncode == 2, proc.stderr
+        line = one_clean_line(proc.stderr)
+        assert line.startswith("sync-job: error: AWS region '"), line
+        assert line.endswith(
+            "is not a region name such as us-east-1; fix AWS_REGION (or AWS_DEFAULT_REGION, or the region in ~/.aws/config)"
+        )
+    assert harness.token_requests("sandbox") == 0
+
+
+@pytest.mark.parametrize("endpoint", ["http://user:pw-SECRETMARK@a b", "http://127.0.0.1:1\n", "notaurl"])
+def test_an_aws_endpoint_that_is_no_url_is_one_line_exit_2_and_never_echoed(
+    harness: Harness, endpoint: str
+) -> None:
+    harness.add_env("sandbox")
+    proc = subprocess.run(
+        [sys.executable, "-m", "sync_job", "--config", str(harness.config_path()), "status"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**harness.subprocess_env(), "AWS_ENDPOINT_URL": endpoint},
+        check=False,
+    )
+    assert proc.returncode == 2, proc.stderr
+    line = one_clean_line(proc.stderr)
+    assert line == (
+        "sync-job: error: cannot make the Secrets Manager client: its endpoint is not a valid http(s) URL; "
+        "check AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_<SERVICE> (or endpoint_url in ~/.aws/config)"
+    )
+    assert "SECRETMARK" not in proc.stderr and "pw" not in proc.stderr

@@ -140,6 +140,23 @@ def test_kms_throttling_for_a_moment_is_retried(harness: Harness, moto_server: M
     assert harness.token_requests("sandbox") == 1  # the throttled attempt sent nothing unsigned
 
 
+def test_a_kms_quota_refusal_is_not_retried(harness: Harness, moto_server: MotoServer, kms: Any) -> None:
+    # KMS answers LimitExceededException for a quota no retry changes (its request-rate quota
+    # answers ThrottlingException): botocore's standard mode would send it again, and the one
+    # injected refusal would pass unseen on the second attempt (awserrors.FINAL_CODES).
+    arn, public = kms_key(kms, "RSA_2048")
+    add_kms_env(harness, "sandbox", arn, public, max_attempts=1)
+    harness.defaults["aws_max_attempts"] = 3
+    good = harness.put_due("sandbox")
+    moto_server.inject("Sign", "LimitExceededException", times=1)
+    result = harness.cli("run", "--json")
+    assert result.exit_code == 1
+    error = result.json()["results"][0]["error"]
+    assert f"KMS kms:Sign on key {arn} failed: LimitExceededException" in error
+    assert harness.stored("sandbox") == good
+    assert harness.token_requests("sandbox") == 0
+
+
 def test_kms_key_of_an_unusable_spec_is_named(harness: Harness, kms: Any) -> None:
     arn = kms.create_key(KeyUsage="SIGN_VERIFY", KeySpec="ECC_NIST_P384")["KeyMetadata"]["Arn"]
     _, public = keypair("ec")

@@ -13,8 +13,9 @@ from botocore.exceptions import ClientError
 from standins.aws import client
 from standins.moto_server import MotoServer
 from standins.sm_limits import MAX_SECRET_STRING_BYTES, VERSION_QUOTA, WRITE_RATE_PER_SECOND
+from sync_job.awserrors import secretsmanager_error
 from sync_job.errors import SecretDeletedError, ThrottledError
-from sync_job.store import SecretStore, classify_error
+from sync_job.store import SecretStore
 
 
 @pytest.fixture
@@ -76,7 +77,7 @@ def test_the_101st_version_within_24_hours_is_refused_and_ages_out(
     with pytest.raises(ClientError) as refused:
         sm.put_secret_value(SecretId=secret_name, SecretString='{"n": "one too many"}')
     assert _code(refused) == "LimitExceededException"
-    assert "quota reached" in classify_error(refused.value, "PutSecretValue", secret_name).message
+    assert "quota reached" in secretsmanager_error(refused.value, "PutSecretValue", secret_name).message
     # An idempotent retry of an existing version creates none: not refused.
     token = held[0]["VersionId"]
     current = sm.get_secret_value(SecretId=secret_name, VersionId=token)["SecretString"]
