@@ -21,8 +21,8 @@ demo: $(VENV)/.installed
 	$(PY) -m scripts.demo
 
 lint: $(VENV)/.installed
-	$(VENV)/bin/ruff check sync_job tests bench scripts
-	$(VENV)/bin/ruff format --check sync_job tests bench scripts
+	$(VENV)/bin/ruff check sync_job standins tests bench scripts
+	$(VENV)/bin/ruff format --check sync_job standins tests bench scripts
 
 typecheck: $(VENV)/.installed
 	$(VENV)/bin/mypy

@@ -1,6 +1,6 @@
 """A thousand environments on one token host with Paxos's rate rule, a simulated week from
 nothing stored, with urgency ordering on and off side by side (two processes). The simulation
-is tests/support/fleet.py; run from the repository root:
+is standins/fleet.py; run from the repository root:
 
     python -m bench.fleet_sim                      # 1,000 environments, 7 days, seed 1
     python -m bench.fleet_sim --environments 200 --days 1
@@ -14,8 +14,8 @@ import logging
 import sys
 from concurrent.futures import ProcessPoolExecutor
 
-from tests.support.fleet import LIMIT, FleetResult, simulate_fleet
-from tests.support.fleet_compare import GOAL_SECONDS, Comparison, compare
+from standins.fleet import LIMIT, FleetResult, simulate_fleet
+from standins.fleet_compare import GOAL_SECONDS, Comparison, compare
 
 
 def _run(args: tuple[int, float, int, bool]) -> FleetResult:

@@ -1,5 +1,5 @@
 """Freshness simulation: a week of scheduled runs on a manual clock, with random outages; prints
-the README table. The simulation itself is tests/support/simulation.py (the unit tests assert its
+the README table. The simulation itself is standins/simulation.py (the unit tests assert its
 bounds); run this from the repository root:
 
     python -m bench.freshness_sim            # the README table
@@ -12,14 +12,14 @@ from __future__ import annotations
 import argparse
 import sys
 
+from standins.fakes import LIFETIME
+from standins.simulation import simulate, simulate_example
 from sync_job import budget
-from tests.support.fakes import LIFETIME
-from tests.support.simulation import simulate, simulate_example
 
 
 def examples(days: float, seed: int) -> int:
     """The write-budget table: each environment of each examples/providers/*.toml, a week."""
-    from tests.support.providers import EXAMPLES, PROVIDERS
+    from standins.providers import EXAMPLES, PROVIDERS
 
     print(
         f"{days:g} simulated days, seed {seed}; the same outages as below; Secrets Manager's limits "

@@ -10,8 +10,9 @@ missed.
     python -m bench.run_bench                 # the full run (~8 minutes on 2 cores)
     python -m bench.run_bench --quick         # ~1 minute: fewer repetitions, smaller loops
     python -m bench.run_bench --reps 7 --shell-reps 3 --latency 0.2 --shared-envs 0
+    python -m bench.run_bench --only start --import-reps 21   # figure 5 alone (~20 s)
 
-(from the repository root: it imports the stand-ins of tests/support as a package).
+(from the repository root: it imports the stand-ins of standins as a package).
 
 Needs the AWS CLI in the virtualenv (`pip install awscli==1.46.3`), curl and jq.
 """
@@ -40,12 +41,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tests.support import aws
-from tests.support.fakes import Outages
-from tests.support.harness import render_toml
-from tests.support.moto_server import MotoServer
-from tests.support.simulation import simulate
-from tests.support.token_server import TokenServer
+from standins import aws
+from standins.fakes import Outages
+from standins.harness import render_toml
+from standins.moto_server import MotoServer
+from standins.simulation import simulate
+from standins.token_server import TokenServer
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -391,7 +392,7 @@ def run_shell(stage: Stage, envs: Sequence[Env]) -> tuple[Measured, int, int]:
     return measured, stage.moto.count(), sum(e.server.count() for e in envs)
 
 
-def start_to_first_request(stage: Stage, config: Path, reps: int) -> dict[str, list[float]]:
+def start_to_first_request(base_env: dict[str, str], config: Path, reps: int) -> dict[str, list[float]]:
     """Seconds from spawning `python -m sync_job run` to its first request arriving at a stand-in
     Secrets Manager (a socket in this process that records the moment and answers an error), and
     the wall time of `python -c "import boto3"` and of `python -c "import botocore.session"` (the
@@ -420,10 +421,10 @@ def start_to_first_request(stage: Stage, config: Path, reps: int) -> dict[str, l
 
     threading.Thread(target=serve, daemon=True).start()
     env = dict(
-        stage.env, AWS_ENDPOINT_URL=f"http://127.0.0.1:{listener.getsockname()[1]}", AWS_MAX_ATTEMPTS="1"
+        base_env, AWS_ENDPOINT_URL=f"http://127.0.0.1:{listener.getsockname()[1]}", AWS_MAX_ATTEMPTS="1"
     )
     env = {k: v for k, v in env.items() if not k.startswith("PYTHON")} | {
-        "PYTHONPATH": stage.env.get("PYTHONPATH", "")
+        "PYTHONPATH": base_env.get("PYTHONPATH", "")
     }
     out: dict[str, list[float]] = {"first": [], "boto3": [], "botocore": []}
     try:
@@ -514,6 +515,14 @@ def machine_line() -> str:
     )
 
 
+def load_line(before: tuple[float, float, float], after: tuple[float, float, float]) -> str:
+    return (
+        f"Load average (1, 5, 15 min) at the start {', '.join(f'{v:.2f}' for v in before)}, "
+        f"at the end {', '.join(f'{v:.2f}' for v in after)}: the ratios are of runs side by "
+        "side, interleaved, so a load shared by both moves each side alike."
+    )
+
+
 def paced_seconds(envs: int) -> float:
     """How long default pacing alone spreads ``envs`` token requests to one host."""
     return max(0, envs - DEFAULT_BURST) / DEFAULT_RATE
@@ -525,6 +534,45 @@ def fmt_s(seconds: float) -> str:
 
 def fmt_spread(values: Sequence[float]) -> str:
     return f"{fmt_s(median(values))} (n={len(values)}, range {min(values):.2f} to {max(values):.2f})"
+
+
+def add_start_rows(table: Table, to_first: dict[str, list[float]], reps: int) -> None:
+    """Figure 5's rows of process start to the first AWS request (``start_to_first_request``)."""
+    first_ratio = median(to_first["first"]) / median(to_first["botocore"])
+    table.add(
+        "5. process start to the first AWS request (`sync-job run`, 1 env) vs the wall time of "
+        f'`python -c "import botocore.session"`, whole processes, interleaved (median of {reps})',
+        f"{median(to_first['first']) * 1000:.1f} ms vs {median(to_first['botocore']) * 1000:.1f} ms = "
+        f"**{first_ratio:.2f}x**",
+        f"≤ {MAX_START_RATIO}x",
+        first_ratio <= MAX_START_RATIO,
+    )
+    floor = median(to_first["botocore"]) / median(to_first["boto3"])
+    table.add(
+        '5. (diagnosis) `python -c "import botocore.session"` vs `python -c "import boto3"`, whole processes',
+        f"{median(to_first['botocore']) * 1000:.1f} ms vs {median(to_first['boto3']) * 1000:.1f} ms = "
+        f"{floor:.2f}x (before any client is built or any request sent)",
+    )
+
+
+def only_start(args: argparse.Namespace, tmp: Path, table: Table) -> None:
+    """Figure 5's process start to the first AWS request alone (``--only start``): one
+    environment's configuration and the bench's child environment, without moto, token hosts
+    or the AWS CLI (the first request is answered by ``start_to_first_request``'s own socket)."""
+    name = "env000"
+    tables = {
+        name: {
+            "token_url": "http://127.0.0.2:9/token",  # never reached: the run stops at its first AWS call
+            "scopes": SCOPES,
+            "credentials_secret": f"bench/{name}/client-credentials",
+            "token_secret": f"bench/{name}/access-token",
+        }
+    }
+    config = tmp / "fresh-1.toml"
+    config.write_text(render_toml(tables, {"refresh_margin_seconds": 900}))
+    env = child_env("http://127.0.0.1:9", ROOT / ".venv" / "bin")
+    progress(f"process start to the first AWS request: {args.import_reps} runs each")
+    add_start_rows(table, start_to_first_request(env, config, args.import_reps), args.import_reps)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -575,6 +623,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="short run (~4 min): --reps 3 --shell-reps 1 --shell-max 10 --import-reps 7 "
         "--shared-envs 20 --cpu-envs 300 --cpu-reps 2 (explicit flags still win)",
     )
+    parser.add_argument(
+        "--only",
+        choices=("start",),
+        help="one figure alone: `start` = 5, process start to the first AWS request (--import-reps runs)",
+    )
     args = parser.parse_args(argv)
     for name, value in (quick if args.quick else full).items():
         if getattr(args, name) is None:
@@ -583,6 +636,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("repetitions must be >= 1 and --shared-envs >= 0")
     if args.latency < 0 or args.cpu_envs <= max(SIZES):
         parser.error(f"--latency must be >= 0 and --cpu-envs > {max(SIZES)}")
+
+    shown = [".venv/bin/python", "-m", "bench.run_bench", *(sys.argv[1:] if argv is None else argv)]
+    if args.only == "start":
+        table = Table()
+        load_before = os.getloadavg()
+        with tempfile.TemporaryDirectory(prefix="sync-job-bench-") as tmpdir:
+            only_start(args, Path(tmpdir), table)
+        print(table.render())
+        print()
+        print(machine_line())
+        print(f"Command: {' '.join(shown)}")
+        print(load_line(load_before, os.getloadavg()))
+        return 1 if table.missed else 0
 
     # The AWS CLI lives in a virtualenv of its own (make bench builds it from
     # requirements/awscli.lock): awscli 1.x installs its own botocore over the job's.
@@ -594,7 +660,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"bench: missing {', '.join(missing)}", file=sys.stderr)
         return 2
 
-    shown = [".venv/bin/python", "-m", "bench.run_bench", *(sys.argv[1:] if argv is None else argv)]
     command = "make bench  # = " + " ".join(shown)
     started = time.monotonic()
     load_before = os.getloadavg()
@@ -621,12 +686,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"Token endpoint latency {args.latency * 1000:g} ms; job repetitions {args.reps}, shell-loop "
         f"repetitions {args.shell_reps}; bench took {(time.monotonic() - started) / 60:.1f} min."
     )
-    load_after = os.getloadavg()
-    print(
-        f"Load average (1, 5, 15 min) at the start {', '.join(f'{v:.2f}' for v in load_before)}, "
-        f"at the end {', '.join(f'{v:.2f}' for v in load_after)}: the ratios are of runs side by "
-        "side, interleaved, so a load shared by both moves each side alike."
-    )
+    print(load_line(load_before, os.getloadavg()))
     for note in notes:
         print(f"- {note}")
     if table.missed:
@@ -770,7 +830,7 @@ def run_all(
 
     # 5b: process start to the first AWS request.
     progress(f"process start to the first AWS request: {args.import_reps} runs each")
-    to_first = start_to_first_request(stage, fresh_one_cfg, args.import_reps)
+    to_first = start_to_first_request(stage.env, fresh_one_cfg, args.import_reps)
 
     # 5: cold import.
     progress(f"cold import: {args.import_reps} interpreters per statement")
@@ -909,21 +969,7 @@ def run_all(
         f"≤ {MAX_IMPORT_RATIO}x",
         net_ratio <= MAX_IMPORT_RATIO,
     )
-    first_ratio = median(to_first["first"]) / median(to_first["botocore"])
-    table.add(
-        "5. process start to the first AWS request (`sync-job run`, 1 env) vs the wall time of "
-        f'`python -c "import botocore.session"`, whole processes, interleaved (median of {args.import_reps})',
-        f"{median(to_first['first']) * 1000:.1f} ms vs {median(to_first['botocore']) * 1000:.1f} ms = "
-        f"**{first_ratio:.2f}x**",
-        f"≤ {MAX_START_RATIO}x",
-        first_ratio <= MAX_START_RATIO,
-    )
-    floor = median(to_first["botocore"]) / median(to_first["boto3"])
-    table.add(
-        '5. (diagnosis) `python -c "import botocore.session"` vs `python -c "import boto3"`, whole processes',
-        f"{median(to_first['botocore']) * 1000:.1f} ms vs {median(to_first['boto3']) * 1000:.1f} ms = "
-        f"{floor:.2f}x (before any client is built or any request sent)",
-    )
+    add_start_rows(table, to_first, args.import_reps)
 
     def per_env_cpu(what: str, n: int) -> float:
         return (median(cpu[(what, n)]) - median(cpu[(what, 1)])) / (n - 1)

@@ -26,19 +26,27 @@ resource "aws_iam_role" "job" {
 }
 
 data "aws_iam_policy_document" "job" {
-  statement {
-    sid       = "ReadClientCredentials"
-    actions   = ["secretsmanager:GetSecretValue"]
-    resources = sort(values(local.credentials_secret_arns))
+  # Both only where some environment reads a credentials secret: with every environment
+  # secretless (locals.tf) there is none, and a statement without resources is not a policy.
+  dynamic "statement" {
+    for_each = length(local.credentials_secret_arns) > 0 ? [1] : []
+    content {
+      sid       = "ReadClientCredentials"
+      actions   = ["secretsmanager:GetSecretValue"]
+      resources = sort(values(local.credentials_secret_arns))
+    }
   }
 
-  statement {
+  dynamic "statement" {
     # `credentials promote` (sync_job/staged_credentials.py): the job tests the AWSPENDING
     # credentials an operator staged from its own egress, then moves AWSCURRENT to them. Moving
     # labels only: the job never writes a credentials value.
-    sid       = "PromoteStagedClientCredentials"
-    actions   = ["secretsmanager:DescribeSecret", "secretsmanager:UpdateSecretVersionStage"]
-    resources = sort(values(local.credentials_secret_arns))
+    for_each = length(local.credentials_secret_arns) > 0 ? [1] : []
+    content {
+      sid       = "PromoteStagedClientCredentials"
+      actions   = ["secretsmanager:DescribeSecret", "secretsmanager:UpdateSecretVersionStage"]
+      resources = sort(values(local.credentials_secret_arns))
+    }
   }
 
   statement {

@@ -88,7 +88,7 @@ resource "aws_kms_alias" "this" {
 # account administer it through IAM and lets the job's role only sign with it and read its
 # public key. Environments with kms_key_id bring their own key; the job's role is granted the
 # same two actions on it (iam.tf). KMS rotates no asymmetric key: rotate by creating a new one,
-# registering its public key (output signing_public_keys, or `sync-job jwks ENV`) and switching.
+# registering its public key (output signing_public_keys_pem, or as a JWKS `sync-job jwks ENV`) and switching.
 
 locals {
   signing_key_envs = { for name, env in local.envs : name => env if env.signing_key_spec != null }

@@ -11,24 +11,38 @@ locals {
   log_group_name = "/aws/lambda/${var.name}"
   log_group_arn  = "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:${local.log_group_name}"
 
+  # A keyless environment (a KMS key, an STS web-identity token or an assertion file) whose
+  # client_id is given reads no credentials secret (sync_job/client_identity.py): it has no
+  # client secret to hold. The module then creates none (a secret never filled is a misleading
+  # resource and $0.40 a month) and grants nothing on one.
+  secretless = {
+    for name, env in var.environments : name => env.client_id != null && (
+      env.kms_key_id != null || env.signing_key_spec != null ||
+      env.client_assertion_source != null || env.client_assertion_file != null
+    )
+  }
   envs = {
     for name, env in var.environments : name => merge(env, {
       token_secret_name       = coalesce(env.token_secret_name, "${var.secret_name_prefix}/${name}/access-token")
       credentials_secret_name = coalesce(env.credentials_secret_name, "${var.secret_name_prefix}/${name}/client-credentials")
-      create_credentials      = env.credentials_secret_arn == null
+      create_credentials      = env.credentials_secret_arn == null && !local.secretless[name]
+      reads_credentials       = !local.secretless[name]
       staleness_alarm_seconds = coalesce(env.staleness_alarm_seconds, var.staleness_alarm_seconds)
     })
   }
   created_credentials = { for name, env in local.envs : name => env if env.create_credentials }
 
   token_secret_arns = { for name, _ in local.envs : name => aws_secretsmanager_secret.token[name].arn }
+  # Only the environments that read one: a secretless environment has no entry.
   credentials_secret_arns = {
     for name, env in local.envs : name => (
       env.create_credentials ? aws_secretsmanager_secret.credentials[name].arn : env.credentials_secret_arn
-    )
+    ) if env.reads_credentials
   }
   # Keys of existing credentials secrets that are not this module's key.
-  external_credentials_key_arns = distinct(compact([for _, env in local.envs : env.credentials_kms_key_arn]))
+  external_credentials_key_arns = distinct(compact([
+    for _, env in local.envs : env.credentials_kms_key_arn if env.reads_credentials
+  ]))
 
   # ARN patterns of the secrets this module creates, by name (Secrets Manager appends "-" and six
   # random characters). The key policy uses them: it cannot name the secrets' ARNs, because the
@@ -49,7 +63,7 @@ locals {
   module_environment_keys = [
     "credentials_secret_name", "credentials_secret_arn", "credentials_kms_key_arn",
     "token_secret_name", "consumer_role_arns", "staleness_alarm_seconds", "create_credentials",
-    "signing_key_spec",
+    "reads_credentials", "signing_key_spec",
   ]
 
   # The interval of schedule_expression in seconds, where it has one: rate(N minutes|hours|days) or
@@ -79,11 +93,8 @@ module "config" {
       { for k, v in env : k => v if !contains(local.module_environment_keys, k) },
       {
         # None for a keyless environment whose client_id is given: the job reads no secret.
-        credentials_secret = (
-          env.client_id != null && (env.kms_key_id != null || env.signing_key_spec != null ||
-          env.client_assertion_source != null || env.client_assertion_file != null)
-        ) ? null : local.credentials_secret_arns[name]
-        token_secret = local.token_secret_arns[name]
+        credentials_secret = lookup(local.credentials_secret_arns, name, null)
+        token_secret       = local.token_secret_arns[name]
         # A signing key this module created (signing_key_spec), else the given one, else none.
         kms_key_id = lookup(local.signing_key_arns, name, null)
       },

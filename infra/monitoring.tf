@@ -51,44 +51,38 @@ resource "aws_cloudwatch_metric_alarm" "stale_token" {
 
 # Per environment: whole days until the client credential ends (a certificate's notAfter, a
 # client secret's client_secret_expires_at; the job's CredentialDaysLeft, sync_job/expiry.py).
-# Warn at credential_warning_days (30), page at credential_page_days (7). No data is not
-# breaching: environments whose credential has no known end (a KMS key, a federated assertion,
-# a secret without an end date) never report the metric.
-resource "aws_cloudwatch_metric_alarm" "credential_expiring" {
-  for_each = local.envs
-
-  alarm_name          = "${var.name}-${each.key}-credential-expiring"
-  alarm_description   = "sync-job (warning): the ${each.key} client credential ends in less than ${var.credential_warning_days} days. Runbook: docs/runbook.md#credential-expiring"
-  namespace           = var.metrics_namespace
-  metric_name         = "CredentialDaysLeft"
-  dimensions          = { Environment = each.key }
-  statistic           = "Minimum"
-  period              = 3600
-  evaluation_periods  = 1
-  threshold           = var.credential_warning_days
-  comparison_operator = "LessThanThreshold"
-  treat_missing_data  = "notBreaching"
-  alarm_actions       = local.warning_actions
-  ok_actions          = local.warning_actions
-  tags                = local.tags
+# Two levels of one alarm: warn at credential_warning_days (30, to the warning topic), page at
+# credential_page_days (7). No data is not breaching: environments whose credential has no known
+# end (a KMS key, a federated assertion, a secret without an end date) never report the metric.
+locals {
+  credential_alarm_levels = {
+    warning = { suffix = "", days = var.credential_warning_days, actions = local.warning_actions, says = "(warning)", todo = "" }
+    page    = { suffix = "-page", days = var.credential_page_days, actions = local.alarm_actions, says = "(page)", todo = "; rotate it now" }
+  }
+  # Keyed "ENV" for the warning (the address it had when the levels were two resources, so an
+  # upgrade keeps it) and "ENV/page" for the page; an environment name cannot hold a "/".
+  credential_alarms = {
+    for pair in setproduct(local.env_names, keys(local.credential_alarm_levels)) :
+    (pair[1] == "warning" ? pair[0] : "${pair[0]}/${pair[1]}") => merge(local.credential_alarm_levels[pair[1]], { env = pair[0] })
+  }
 }
 
-resource "aws_cloudwatch_metric_alarm" "credential_expiring_page" {
-  for_each = local.envs
+resource "aws_cloudwatch_metric_alarm" "credential_expiring" {
+  for_each = local.credential_alarms
 
-  alarm_name          = "${var.name}-${each.key}-credential-expiring-page"
-  alarm_description   = "sync-job (page): the ${each.key} client credential ends in less than ${var.credential_page_days} days; rotate it now. Runbook: docs/runbook.md#credential-expiring"
+  alarm_name          = "${var.name}-${each.value.env}-credential-expiring${each.value.suffix}"
+  alarm_description   = "sync-job ${each.value.says}: the ${each.value.env} client credential ends in less than ${each.value.days} days${each.value.todo}. Runbook: docs/runbook.md#credential-expiring"
   namespace           = var.metrics_namespace
   metric_name         = "CredentialDaysLeft"
-  dimensions          = { Environment = each.key }
+  dimensions          = { Environment = each.value.env }
   statistic           = "Minimum"
   period              = 3600
   evaluation_periods  = 1
-  threshold           = var.credential_page_days
+  threshold           = each.value.days
   comparison_operator = "LessThanThreshold"
   treat_missing_data  = "notBreaching"
-  alarm_actions       = local.alarm_actions
-  ok_actions          = local.alarm_actions
+  alarm_actions       = each.value.actions
+  ok_actions          = each.value.actions
   tags                = local.tags
 }
 

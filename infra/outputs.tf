@@ -24,7 +24,7 @@ output "token_secret_arns" {
 }
 
 output "credentials_secret_arns" {
-  description = "Client-credentials secret ARN per environment: where operators put {\"client_id\", \"client_secret\"}."
+  description = "Client-credentials secret ARN per environment that reads one: where operators put {\"client_id\", \"client_secret\"}. A keyless environment with client_id (secretless) has no entry: no secret is created for it."
   value       = local.credentials_secret_arns
 }
 
@@ -54,7 +54,7 @@ output "alarm_names" {
     [aws_cloudwatch_metric_alarm.errors.alarm_name, aws_cloudwatch_metric_alarm.dead_letters.alarm_name],
     [for env in local.env_names : aws_cloudwatch_metric_alarm.stale_token[env].alarm_name],
     [for env in local.env_names : aws_cloudwatch_metric_alarm.credential_expiring[env].alarm_name],
-    [for env in local.env_names : aws_cloudwatch_metric_alarm.credential_expiring_page[env].alarm_name],
+    [for env in local.env_names : aws_cloudwatch_metric_alarm.credential_expiring["${env}/page"].alarm_name],
   )
 }
 
@@ -68,8 +68,8 @@ output "signing_key_arns" {
   value       = local.signing_key_arns
 }
 
-output "signing_public_keys" {
-  description = "Per environment with a signing key this module created: its public key (PEM, SubjectPublicKeyInfo) to register with the provider. As a JWKS with the kid the assertions carry: `sync-job jwks ENV`."
+output "signing_public_keys_pem" {
+  description = "Per environment with a signing key this module created: its public key as PEM (SubjectPublicKeyInfo, what kms:GetPublicKey returns), for providers that take a PEM key. Not a JWKS: Terraform cannot read a key's modulus or curve point out of DER, so the RFC 7517 JWK Set, with the RFC 7638 kid the assertions carry, is `sync-job jwks ENV`."
   value       = { for name, key in data.aws_kms_public_key.signing : name => key.public_key_pem }
 }
 

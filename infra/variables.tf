@@ -37,7 +37,7 @@ variable "environments" {
                               the job's role is granted kms:Sign and kms:GetPublicKey on it
       signing_key_spec        private_key_jwt only, instead of kms_key_id: this module creates
                               the environment's signing key (RSA_2048, RSA_3072, RSA_4096 or
-                              ECC_NIST_P256; output signing_public_keys) and renders its ARN
+                              ECC_NIST_P256; output signing_public_keys_pem) and renders its ARN
       client_assertion_source "aws_sts": the assertion is the job role's web-identity token
                               (sts:GetWebIdentityToken), with client_assertion_audience,
                               client_assertion_lifetime_seconds (60-3600, default 300) and
@@ -46,7 +46,7 @@ variable "environments" {
                               Kubernetes projected token, a SPIFFE JWT-SVID)
       client_id               the OAuth client id; with kms_key_id, signing_key_spec,
                               client_assertion_source or client_assertion_file the job then reads
-                              no credentials secret (the module still creates one, unused: empty)
+                              no credentials secret, and the module creates none and grants none
       revocation_url          the provider's RFC 7009 revocation endpoint, for `sync-job revoke`
                               (e.g. https://oauth.paxos.com/oauth2/revoke); null: none
       credentials_secret_name name of the client-credentials secret this module creates, without a value
@@ -200,6 +200,16 @@ variable "environments" {
     error_message = "environments: revocation_url must be https:// (http:// only for a loopback test endpoint)."
   }
   validation {
+    # A keyless environment with client_id reads no credentials secret (locals.tf, secretless):
+    # naming one would be a secret the job never reads, granted to its role all the same.
+    condition = alltrue([for _, e in var.environments : !(
+      e.client_id != null && (e.kms_key_id != null || e.signing_key_spec != null ||
+      e.client_assertion_source != null || e.client_assertion_file != null) &&
+      (e.credentials_secret_arn != null || e.credentials_secret_name != null || e.credentials_kms_key_arn != null)
+    )])
+    error_message = "environments: with client_id and kms_key_id, signing_key_spec, client_assertion_source or client_assertion_file the job reads no credentials secret; remove credentials_secret_arn, credentials_secret_name and credentials_kms_key_arn (or client_id, to keep the client id and a certificate in the secret)."
+  }
+  validation {
     condition = alltrue([for _, e in var.environments : (
       e.credentials_secret_arn == null || can(regex("^arn:[a-z-]+:secretsmanager:", e.credentials_secret_arn))
     )])
@@ -309,6 +319,12 @@ variable "log_level" {
   description = "The job's log level (SYNC_JOB_LOG_LEVEL)."
   type        = string
   default     = "INFO"
+
+  validation {
+    # The handler refuses any other value, in one line, before a run (sync_job/lambda_handler.py).
+    condition     = contains(["DEBUG", "INFO", "WARNING", "ERROR"], upper(var.log_level))
+    error_message = "log_level: DEBUG, INFO, WARNING or ERROR."
+  }
 }
 
 variable "schedule_expression" {
@@ -392,6 +408,13 @@ variable "metrics_namespace" {
   description = "CloudWatch namespace of the job's metrics (passed to the function as SYNC_JOB_METRICS_NAMESPACE)."
   type        = string
   default     = "SyncJob"
+
+  validation {
+    # CloudWatch's namespace rule (CloudWatch concepts, "Namespaces"), as the handler checks it
+    # (sync_job/metrics.py, check_namespace): CloudWatch drops EMF lines of any other namespace.
+    condition     = can(regex("^[0-9A-Za-z._/#: -]{1,255}$", var.metrics_namespace)) && trimspace(var.metrics_namespace) != "" && !startswith(var.metrics_namespace, "AWS/")
+    error_message = "metrics_namespace: 1-255 ASCII letters, digits, spaces and . - _ / # :, not only spaces, not starting with AWS/ (CloudWatch's namespace rule)."
+  }
 }
 
 variable "alarm_sns_topic_arn" {

@@ -17,10 +17,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-from tests.support import aws
-from tests.support.harness import render_toml
-from tests.support.moto_server import MotoServer
-from tests.support.token_server import TokenServer
+from standins import aws
+from standins.harness import render_toml
+from standins.moto_server import MotoServer
+from standins.token_server import TokenServer
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -26,7 +26,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from tests.support.terraform import OFFLINE_PROXY_ENV, Terraform, TerraformUnavailable, copy_infra
+from standins.terraform import OFFLINE_PROXY_ENV, Terraform, TerraformUnavailable, copy_infra
 
 ROOT = Path(__file__).resolve().parents[1]
 

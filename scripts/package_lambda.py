@@ -17,7 +17,7 @@ Building (--arch is the function's architecture, Terraform's lambda_architecture
    signing client assertions, and STS for the credential chain and federation): the other ~440
    models are most of the zip's size and are never read.
 4. sync_job/ sources (*.py, py.typed) are added, and the trimmed botocore endpoint data of
-   sync_job/botodata.py (sync_job/_botocore_data/<botocore version>/endpoints.json).
+   sync_job/botodata.py (sync_job/_botocore_data/<botocore version>/: endpoints.json and models).
 5. Every module is compiled to bytecode by a CPython 3.12 (`--pyc-python`, default `python3.12`
    on PATH or under pyenv): Lambda's /var/task is read-only, so without .pyc files each cold start
    compiles every module it imports, about half of a cold start (1.1 s against 0.55 s for the

@@ -1,18 +1,18 @@
 """botocore clients for the AWS services the job calls besides Secrets Manager (KMS, STS), bounded
 the way ``store.make_client`` bounds Secrets Manager's: botocore's standard retry mode (which
-retries throttling and 5xx with backoff), and socket timeouts sized from the run's budget."""
+retries throttling and 5xx with backoff) less the quota refusals no retry can change
+(``awserrors.retry_only_what_may_pass``), and socket timeouts sized from the run's budget. Their
+errors are translated by ``awserrors``."""
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
-import botocore.exceptions
 from botocore.config import Config as BotoConfig
 
 from sync_job import botodata
-from sync_job.errors import ConfigError
-from sync_job.store import botocore_session, tls_verify
+from sync_job.awserrors import creating_client, retry_only_what_may_pass
+from sync_job.store import botocore_session, client_region, tls_verify
 
 
 def bounded_client(service: str, *, budget_seconds: float, max_attempts: int = 5) -> Any:
@@ -32,34 +32,12 @@ def bounded_client(service: str, *, budget_seconds: float, max_attempts: int = 5
         read_timeout=min(15.0, quarter),
         max_pool_connections=4,
     )
-    try:
-        session = botocore_session()
-        region = session.get_config_variable("region") or os.environ.get("AWS_REGION") or None
-        return session.create_client(service, region_name=region, config=config, verify=tls_verify(session))
-    except botocore.exceptions.NoRegionError:
-        raise ConfigError(
-            "no AWS region: set AWS_REGION (or AWS_DEFAULT_REGION, or a region in ~/.aws/config)"
-        ) from None
-
-
-def error_code(exc: Exception) -> str:
-    """The AWS error code of a botocore ``ClientError`` ("" for anything else)."""
-    if isinstance(exc, botocore.exceptions.ClientError):
-        return str(exc.response.get("Error", {}).get("Code", ""))
-    return ""
-
-
-# Codes of a call worth another attempt later (botocore's standard mode already retried them).
-TRANSIENT_CODES = frozenset(
-    {
-        "ThrottlingException",
-        "Throttling",
-        "TooManyRequestsException",
-        "RequestLimitExceeded",
-        "KMSInternalException",
-        "DependencyTimeoutException",
-        "InternalFailure",
-        "ServiceUnavailable",
-        "InternalError",
-    }
-)
+    session = botocore_session()
+    client = creating_client(
+        service.upper() if service in ("kms", "sts") else service,
+        lambda: session.create_client(
+            service, region_name=client_region(session), config=config, verify=tls_verify(session)
+        ),
+    )
+    retry_only_what_may_pass(client, max_attempts)  # a quota refusal is final (awserrors.FINAL_CODES)
+    return client

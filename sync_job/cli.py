@@ -17,9 +17,17 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 import click
 
 from sync_job import __version__
-from sync_job.errors import EXIT_FAILED, EXIT_OK, EXIT_SIGINT, EXIT_SIGTERM, SyncJobError
+from sync_job.errors import (
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_SIGINT,
+    EXIT_SIGTERM,
+    SyncJobError,
+    UsageError,
+    internal_error,
+    one_line,
+)
 from sync_job.redact import scope as redact_scope
-from sync_job.redact import scrub
 
 if TYPE_CHECKING:
     from sync_job import rotation
@@ -45,7 +53,10 @@ class _Group(click.Group):
                 _fail(f"interrupted by {exc.name}; nothing was written", exc.code)
             except SyncJobError as exc:
                 _fail(exc.message, exc.exit_code)
-            except (click.exceptions.Exit, click.ClickException, click.Abort):
+            except click.ClickException as exc:
+                # A subcommand's arguments (parsed inside this invoke) or a click.UsageError.
+                _fail(_usage_line(exc), exc.exit_code)
+            except (click.exceptions.Exit, click.Abort):
                 raise
             except KeyboardInterrupt:
                 _fail("interrupted", EXIT_SIGINT)
@@ -53,7 +64,25 @@ class _Group(click.Group):
                 # Never a traceback: its frames could hold secret values. The type says enough to
                 # file a bug; -v logs show the rest, scrubbed.
                 logging.getLogger("sync_job.cli").debug("internal error", exc_info=True)
-                _fail(f"internal error: {type(exc).__name__}: {scrub(str(exc))[:200]}", EXIT_FAILED)
+                _fail(internal_error(exc), EXIT_FAILED)
+
+    def make_context(
+        self, info_name: str | None, args: list[str], parent: click.Context | None = None, **extra: Any
+    ) -> click.Context:
+        # The group's own options (--config, --log-level, ...) are parsed here, before invoke.
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except click.ClickException as exc:
+            _fail(_usage_line(exc), exc.exit_code)
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        # The console script, `python -m sync_job` and click's runner enter here: what raises
+        # while the arguments are parsed, before ``invoke`` (a parameter type's own check), is one
+        # line too. SystemExit (the exit codes) is a BaseException and passes.
+        try:
+            return super().main(*args, **kwargs)
+        except Exception as exc:
+            _fail(internal_error(exc), EXIT_FAILED)
 
 
 class _Signalled(BaseException):
@@ -88,16 +117,26 @@ def _default_signal_handlers() -> Iterator[None]:
             signal.signal(sig, handler)
 
 
+def _usage_line(exc: click.ClickException) -> str:
+    """click's own error (an unknown option, a missing argument, a value of the wrong type) as
+    the one line every error is (README: errors are one line, never click's usage block), with
+    where the options are listed; what it quotes of the command line escaped (``one_line``)."""
+    ctx = getattr(exc, "ctx", None)
+    where = f"; see `{ctx.command_path} --help`" if isinstance(ctx, click.Context) else ""
+    return one_line(exc.format_message().rstrip(".") + where)
+
+
 def _fail(message: str, code: int) -> NoReturn:
     click.echo(f"sync-job: error: {message}", err=True)
     sys.exit(code)
 
 
-@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(name="sync-job", cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--config",
     "config_path",
-    type=click.Path(),
+    # A plain string, not click.Path: click's path check raises ValueError (a traceback, before
+    # any command runs) on a NUL; config.load_config checks it (inputs.path_problem).
     default=None,
     metavar="PATH",
     help="TOML config file (default: $SYNC_JOB_CONFIG).",
@@ -247,7 +286,7 @@ def _duration(seconds: float | None) -> str:
 @_json_option
 @click.option(
     "--metrics-file",
-    type=click.Path(dir_okay=False),
+    # A plain string, as --config: prometheus.Sinks.from_options checks it (a directory included).
     default=None,
     metavar="PATH",
     help="Write Prometheus metrics to PATH for node_exporter's textfile collector.",
@@ -493,15 +532,17 @@ def credentials_put(
       sync-job credentials put production        # paste the secret, Enter
       pass show paxos/production | sync-job credentials put production --json
     """
-    from sync_job import rotation, secret_input
+    from sync_job import inputs, rotation, secret_input
 
     job = _job(ctx)
     env = job.config.select([name])[0]
     for option, value in (("--client-id", client_id), ("--key-id", key_id)):
-        if value is not None and (not value.strip() or value != value.strip() or not value.isprintable()):
+        wrong = None if value is None else inputs.problem(value, max_chars=inputs.MAX_TEXT_CHARS, spaces=True)
+        if wrong is not None:
             # Printed back in the step lines: a control character would break them or drive the terminal.
-            raise click.UsageError(
-                f"{option} must be non-empty printable text, without surrounding spaces or control characters"
+            raise UsageError(
+                f"{option} {wrong}; it must be non-empty printable text, without surrounding spaces "
+                "or control characters"
             )
     pem = env.auth_method == "private_key_jwt"
     what = "PEM private key" if pem else "client secret"

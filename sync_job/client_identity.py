@@ -10,10 +10,13 @@ other kind reads it as before. When both name a client id they must agree.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
 
 from sync_job.config import EnvironmentConfig, shown
-from sync_job.credentials import Credentials
 from sync_job.errors import CredentialsError, SyncJobError, UsageError
+
+if TYPE_CHECKING:
+    from sync_job.credentials import Credentials
 
 # Credential kinds that keep nothing in the credentials secret (config.credential_kind).
 SECRETLESS_KINDS = ("kms_key", "aws_sts", "assertion_file")
@@ -29,6 +32,8 @@ def from_config(env: EnvironmentConfig) -> Credentials:
     ``client_id`` (``keyless.complete`` adds the KMS key or the assertion source).
     Config validation guarantees ``client_id`` is set and the kind needs no secret."""
     assert env.client_id is not None and env.credentials_secret is None
+    from sync_job.credentials import Credentials  # a run that finds every token fresh needs none
+
     return Credentials(client_id=env.client_id, source=f"config environments.{shown(env.name)}.client_id")
 
 

@@ -3,7 +3,7 @@ names the key, says what is wrong and what to do; secret values are never echoed
 
 from __future__ import annotations
 
-import difflib
+import functools
 import ipaddress
 import os
 import re
@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from sync_job import inputs
 from sync_job.errors import ConfigError
-from sync_job.params import check_endpoint_params
 
 ENV_CONFIG_PATH = "SYNC_JOB_CONFIG"
 # Lambda gets its config rendered by Terraform into an environment variable: no file to ship.
@@ -77,8 +77,17 @@ def _bounded(check: Callable[[str, object], Any], limit: float) -> Callable[[str
     return checked
 
 
+# A message shows at most this much of a name, key or URL (a 1 MiB config can hold a 1 MiB key).
+MAX_SHOWN_CHARS = 200
+
+
 def shown(text: str) -> str:
-    """A name from the config as it can be shown in one line (control characters escaped)."""
+    """A name from the config as it can be shown in one line (control characters escaped), cut
+    to ``MAX_SHOWN_CHARS`` characters of the original (an ellipsis marks a cut)."""
+    if len(text) > MAX_SHOWN_CHARS:
+        return shown(text[:MAX_SHOWN_CHARS]) + "…"
+    if text.isascii() and text.isprintable() and "\\" not in text:
+        return text  # what the escape would return (and its codec is not loaded)
     return text.encode("unicode_escape", "backslashreplace").decode("ascii")
 
 
@@ -87,6 +96,11 @@ def _string(where: str, value: object) -> str:
         raise _fail(where, f"must be a string, got {type(value).__name__}")
     if not value.strip() or value != value.strip():
         raise _fail(where, "must be a non-empty string without surrounding spaces")
+    # It reaches log lines, error lines, AWS request fields and HTTP form fields: one printable
+    # line (no control, separator or invisible character: inputs.problem), bounded.
+    wrong = inputs.problem(value, max_chars=inputs.MAX_TEXT_CHARS, spaces=True)
+    if wrong is not None:
+        raise _fail(where, f"{wrong}; write it as one line of printable text")
     return value
 
 
@@ -101,6 +115,13 @@ def _scopes(where: str, value: object) -> tuple[str, ...]:
             raise _fail(f"{where}[{i}]", "each scope must be a non-empty string without spaces")
         if '"' in item or "\\" in item:
             raise _fail(f"{where}[{i}]", 'a scope may not contain " or \\ (RFC 6749 §3.3)')
+        if not all(0x21 <= ord(c) <= 0x7E for c in item) or len(item) > inputs.MAX_TEXT_CHARS:
+            # RFC 6749 §3.3: scope-token = 1*NQCHAR, visible ASCII only.
+            raise _fail(
+                f"{where}[{i}]",
+                "a scope is visible ASCII only (RFC 6749 §3.3): no control, non-ASCII or "
+                f"invisible character, at most {inputs.MAX_TEXT_CHARS} characters",
+            )
         if item not in out:
             out.append(item)
     return tuple(out)
@@ -121,18 +142,30 @@ def _signing_alg(where: str, value: object) -> str:
 
 
 # KMS key identifiers (API_Sign.html, KeyId): a key id, a key ARN, alias/NAME or an alias ARN.
-_KMS_KEY_ID = re.compile(
-    r"(?:arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:(?:key/[A-Za-z0-9-]{1,128}|alias/[A-Za-z0-9/_-]{1,250})"
-    r"|[A-Za-z0-9-]{1,128}|alias/[A-Za-z0-9/_-]{1,250})"
-)
+# Compiled on first use: most configurations name no KMS key, and every run loads this module.
+@functools.cache
+def _kms_key_id_pattern() -> re.Pattern[str]:
+    return re.compile(
+        r"(?:arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:(?:key/[A-Za-z0-9-]{1,128}|alias/[A-Za-z0-9/_-]{1,250})"
+        r"|[A-Za-z0-9-]{1,128}|alias/[A-Za-z0-9/_-]{1,250})"
+    )
+
+
 CLIENT_ASSERTION_SOURCES = ("aws_sts",)
 # sts:GetWebIdentityToken's SigningAlgorithm (API_GetWebIdentityToken.html): RS256 or ES384.
 STS_SIGNING_ALGS = ("RS256", "ES384")
 
 
+def _endpoint_params(where: str, value: object) -> tuple[tuple[str, str], ...]:
+    """``params.check_endpoint_params``, imported when a configuration has ``endpoint_params``."""
+    from sync_job.params import check_endpoint_params
+
+    return check_endpoint_params(where, value)
+
+
 def _kms_key_id(where: str, value: object) -> str:
     value = _string(where, value)
-    if not _KMS_KEY_ID.fullmatch(value):
+    if not _kms_key_id_pattern().fullmatch(value):
         raise _fail(
             where,
             "must be a KMS key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID), an alias ARN, a key id or alias/NAME",
@@ -163,9 +196,13 @@ def _sts_signing_alg(where: str, value: object) -> str:
 
 
 def _absolute_path(where: str, value: object) -> str:
+    if isinstance(value, str):
+        wrong = inputs.path_problem(value)
+        if wrong is not None:
+            raise _fail(where, f"{wrong}; give an absolute file path")
     value = _string(where, value)
-    if not os.path.isabs(value) or "\x00" in value:
-        raise _fail(where, f"must be an absolute file path, got {shown(value)!r}")
+    if not os.path.isabs(value):
+        raise _fail(where, f"must be an absolute file path, got {inputs.shown(value)}")
     return value
 
 
@@ -417,7 +454,7 @@ class EnvironmentConfig:
     endpoint_params: tuple[tuple[str, str], ...] = field(
         default=(),
         metadata=_key(
-            check_endpoint_params,
+            _endpoint_params,
             'extra form fields sent with every token request: `{ name = "value" }`, a list of strings '
             'is sent as repeated fields (`{ resource = ["https://a", "https://b"] }`, RFC 8707). Auth0 '
             "needs `audience` here. In `[defaults]` or per environment; an environment's table "
@@ -673,7 +710,10 @@ def _unknown_key(where: str, key: str, allowed: Sequence[str]) -> ConfigError:
             "secrets do not belong in the config file; put them in the credentials secret "
             "(credentials_secret) and remove this key",
         )
-    close = difflib.get_close_matches(key, allowed, n=1)
+    import difflib  # for this error only
+
+    # Every key is short: a long one gets no guess (difflib's cost grows with the square).
+    close = difflib.get_close_matches(key, allowed, n=1) if len(key) <= 100 else []
     hint = f"; did you mean {close[0]!r}?" if close else f"; allowed: {', '.join(allowed)}"
     return _fail(f"{where}.{shown(key)}", f"unknown key{hint}")
 
@@ -703,6 +743,8 @@ def _check_distinct_token_secrets(environments: Sequence[EnvironmentConfig]) -> 
     # Two environments publishing to one secret would each read the other's token as fresh, and
     # `token beta` would print alpha's. Compared by identity, not spelling (secret_ids.py): a
     # name, its full ARN and its partial ARN are one secret.
+    if len(environments) < 2:
+        return  # nothing to compare (and secret_ids need not be imported)
     from sync_job.secret_ids import may_be_same, secret_ref
 
     seen: dict[str, list[tuple[str, str]]] = {}  # name -> (environment, its token_secret)
@@ -859,6 +901,13 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
         path = os.environ.get(ENV_CONFIG_PATH) or None
     if path is None:
         return _inline_config()
+    wrong = inputs.path_problem(os.fspath(path))
+    if wrong is not None:
+        # Before any file call: a NUL raises ValueError there, not OSError.
+        raise ConfigError(
+            f"config file path {inputs.shown(os.fspath(path))} {wrong}; pass --config PATH "
+            f"(or ${ENV_CONFIG_PATH}) naming a TOML file"
+        )
     file = Path(path)
     name = shown(str(file))
     return load_config_text(_read_config_file(file, name), name)

@@ -16,12 +16,14 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sync_job import redact
-from sync_job.certs import Certificate, certificate_thumbprints, read_certificate
 from sync_job.errors import CredentialsError
 from sync_job.redact import Secret
+
+if TYPE_CHECKING:
+    from sync_job.certs import Certificate
 
 _SHAPE = '{"client_id": "...", "client_secret": "..."}'
 
@@ -159,6 +161,9 @@ def _key_and_certificate(
 ) -> tuple[Secret | None, Certificate | None]:
     """private_key_jwt: the PEM key (None when it lives in KMS or the assertion is federated)
     and the certificate, each checked (the certificate against the key and ``now``)."""
+    # Imported here: a run reads no credentials before its first request, and most none at all.
+    from sync_job.certs import certificate_thumbprints, read_certificate
+
     private_key = None
     if doc.get("private_key") is not None:
         value = doc["private_key"]

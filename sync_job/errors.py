@@ -4,6 +4,7 @@ them to exit codes in one place (``exit_code``)."""
 from __future__ import annotations
 
 import unicodedata
+from typing import Self
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -27,6 +28,37 @@ def one_line(text: str) -> str:
     return "".join(out)
 
 
+def bug(exc: BaseException) -> str:
+    """An unexpected exception (a bug, not a ``SyncJobError``) named for a message: its type and
+    the innermost line of the job's own code it passed through (``TypeError at
+    sync_job/plan.py:120 (plan_run)``).
+
+    Never its message nor a traceback: either can hold a value no scrubber knows yet (a secret
+    document that failed to parse, a local quoted by ``repr``), and a traceback is many lines.
+    The DEBUG log (through the scrubbing formatter) has the rest."""
+    import traceback
+    from pathlib import PurePath
+
+    where = ""
+    for frame in reversed(traceback.extract_tb(exc.__traceback__)):
+        parts = PurePath(frame.filename).parts
+        if "sync_job" in parts:
+            inner = "/".join(parts[len(parts) - parts[::-1].index("sync_job") - 1 :])
+            where = f" at {inner}:{frame.lineno} ({frame.name})"
+            break
+    return one_line(f"{type(exc).__name__}{where}")
+
+
+def internal_error(exc: BaseException) -> str:
+    """The one line an unexpected exception becomes at an entry point (the CLI, ``python -m
+    sync_job``, the Lambda handler): ``internal error: TypeError at sync_job/plan.py:120
+    (plan_run); this is a bug, ...`` (``bug``: never the exception's message)."""
+    return (
+        f"internal error: {bug(exc)}; this is a bug, nothing more was done: please report it "
+        "with the output of a rerun at DEBUG (-v, or SYNC_JOB_LOG_LEVEL=DEBUG)"
+    )
+
+
 class SyncJobError(Exception):
     """Base class: ``str(error)`` is the one-line message shown to the user."""
 
@@ -39,6 +71,16 @@ class SyncJobError(Exception):
 
     def __str__(self) -> str:
         return self.message
+
+    def reworded(self, message: str) -> Self:
+        """A new error of the same class and facts (``transient``, ``status``...) saying
+        ``message``: one that was raised is never edited, so whoever else holds it (a log
+        record, a retry's state) keeps what it said."""
+        copy = type(self).__new__(type(self))
+        copy.__dict__.update(self.__dict__)
+        copy.message = one_line(message)
+        copy.args = (copy.message,)
+        return copy
 
 
 class ConfigError(SyncJobError):
@@ -92,6 +134,12 @@ class SecretDeletedError(StoreError):
 
 class ThrottledError(StoreError):
     """Secrets Manager still throttled the call after botocore's standard retries."""
+
+
+class StageMovedError(StoreError):
+    """UpdateSecretVersionStage refused the move: ``RemoveFromVersionId`` no longer holds the
+    label (InvalidParameterException, AWS API reference "UpdateSecretVersionStage"), so another
+    writer moved AWSCURRENT since it was read."""
 
 
 class TokenRequestError(SyncJobError):

@@ -26,15 +26,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-import botocore.exceptions
-
-from sync_job import bearer
-from sync_job.awsclient import TRANSIENT_CODES, bounded_client, error_code
+from sync_job import bearer, inputs
+from sync_job.awsclient import bounded_client
+from sync_job.awserrors import sts_call
 from sync_job.config import EnvironmentConfig
 from sync_job.credentials import Credentials
 from sync_job.errors import CredentialsError, SigningError, UsageError
 from sync_job.logs import log_event
-from sync_job.redact import register, untrusted
+from sync_job.redact import register
 
 if TYPE_CHECKING:
     from sync_job.clock import Clock
@@ -106,14 +105,14 @@ class StsAssertion:
     clock: Clock
 
     def __call__(self) -> str:
-        try:
-            answer = self.client.get_web_identity_token(
+        answer = sts_call(
+            "GetWebIdentityToken",
+            lambda: self.client.get_web_identity_token(
                 Audience=[self.audience],
                 DurationSeconds=self.lifetime_seconds,
                 SigningAlgorithm=self.signing_alg,
-            )
-        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
-            raise _sts_failure(exc) from None
+            ),
+        )
         token = answer.get("WebIdentityToken")
         if not isinstance(token, str) or not token:
             raise SigningError(
@@ -122,27 +121,6 @@ class StsAssertion:
         register(token)
         _check_jwt(token, "the web identity token from STS", self.clock.now().timestamp())
         return token
-
-
-def _sts_failure(exc: Exception) -> SigningError:
-    code = error_code(exc)
-    shown = untrusted(code, limit=64)
-    if code == "OutboundWebIdentityFederationDisabledException":
-        return SigningError(
-            "sts:GetWebIdentityToken: outbound identity federation is disabled for this AWS account; "
-            "enable it (iam:EnableOutboundWebIdentityFederation)"
-        )
-    if code in ("AccessDenied", "AccessDeniedException"):
-        return SigningError("access denied: sts:GetWebIdentityToken; grant it to the job's role")
-    if code in TRANSIENT_CODES:
-        return SigningError(
-            f"STS throttled or failed sts:GetWebIdentityToken ({shown}) after retries", transient=True
-        )
-    if code:
-        return SigningError(f"sts:GetWebIdentityToken failed: {shown}")
-    if isinstance(exc, botocore.exceptions.NoCredentialsError):
-        return SigningError("no AWS credentials found for STS; configure the standard AWS chain")
-    return SigningError(f"sts:GetWebIdentityToken failed: {type(exc).__name__}", transient=True)
 
 
 class CredentialSources:
@@ -305,6 +283,12 @@ def kms_certificate(
             f"environment {env.name} has no kms_key_id: `certificate` signs with a KMS key; make a PEM "
             "key's certificate where the key is (openssl req -new -x509 -key KEY.pem)"
         )
+    if subject is not None:
+        # Checked before kms:GetPublicKey: a control or invisible character in a DN would be
+        # signed into the certificate a provider shows to people (inputs.problem).
+        wrong = inputs.problem(subject, max_chars=inputs.MAX_TEXT_CHARS, spaces=True)
+        if wrong is not None:
+            raise UsageError(f"--subject {wrong}; give an RFC 4514 DN such as CN=sync-job {env.name}")
     key = sources.kms().signing_key(env.kms_key_id)
     try:
         return self_signed_certificate(key, subject or f"CN=sync-job {env.name}", days, sources.clock.now())

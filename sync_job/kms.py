@@ -19,7 +19,8 @@ ES256      ECDSA_SHA_256                   ECC_NIST_P256
 =========  ==============================  ===================
 
 Calls are bounded like every other AWS call of the job (``awsclient.bounded_client``); a failure
-is a :class:`SigningError`, transient when trying later may help (throttling, timeouts).
+is a :class:`SigningError` (``awserrors.kms_error``), transient when trying later may help
+(throttling, timeouts).
 """
 
 from __future__ import annotations
@@ -28,13 +29,12 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-import botocore.exceptions
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 from cryptography.hazmat.primitives.serialization import load_der_public_key
 
-from sync_job.awsclient import TRANSIENT_CODES, error_code
+from sync_job.awserrors import kms_call
 from sync_job.errors import CredentialsError, SigningError
 from sync_job.redact import untrusted
 
@@ -93,36 +93,6 @@ def jose_alg(configured: str, key_spec: str, key_id: str) -> str:
     )
 
 
-def _failure(exc: Exception, action: str, key_id: str) -> SigningError:
-    """One line for a failed KMS call; never the message text (the endpoint is untrusted)."""
-    code = error_code(exc)
-    if code:
-        shown = untrusted(code, limit=64)
-        if code in TRANSIENT_CODES:
-            return SigningError(
-                f"KMS throttled or failed kms:{action} on key {key_id} ({shown}) after retries",
-                transient=True,
-            )
-        if code in ("AccessDeniedException", "AccessDenied"):
-            return SigningError(f"access denied: kms:{action} on key {key_id}; grant it to the job's role")
-        if code == "NotFoundException":
-            return SigningError(f"KMS key {key_id} does not exist; fix kms_key_id or create the key")
-        if code in ("DisabledException", "KMSInvalidStateException"):
-            return SigningError(f"KMS key {key_id} is disabled or pending deletion ({shown}); enable it")
-        if code == "InvalidKeyUsageException":
-            return SigningError(
-                f"KMS key {key_id} is not a SIGN_VERIFY key; create an asymmetric signing key"
-            )
-        return SigningError(f"KMS kms:{action} on key {key_id} failed: {shown}")
-    if isinstance(exc, botocore.exceptions.NoCredentialsError):
-        return SigningError("no AWS credentials found for KMS; configure the standard AWS chain")
-    if isinstance(exc, botocore.exceptions.ConnectTimeoutError | botocore.exceptions.ReadTimeoutError):
-        return SigningError(f"KMS timed out on kms:{action} for key {key_id}", transient=True)
-    if isinstance(exc, botocore.exceptions.EndpointConnectionError):
-        return SigningError(f"cannot reach KMS for kms:{action} on key {key_id}", transient=True)
-    return SigningError(f"KMS kms:{action} on key {key_id} failed: {type(exc).__name__}", transient=True)
-
-
 def _sign(client: Any, key: KmsPublicKey, message: bytes, algorithm: str) -> bytes:
     if algorithm not in key.signing_algorithms:
         raise CredentialsError(
@@ -130,12 +100,13 @@ def _sign(client: Any, key: KmsPublicKey, message: bytes, algorithm: str) -> byt
         )
     if len(message) > MAX_RAW_MESSAGE:
         raise CredentialsError(f"message of {len(message)} bytes is over kms:Sign's {MAX_RAW_MESSAGE}")
-    try:
-        answer = client.sign(
+    answer = kms_call(
+        "Sign",
+        key.key_id,
+        lambda: client.sign(
             KeyId=key.key_arn, Message=message, MessageType="RAW", SigningAlgorithm=algorithm
-        )
-    except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
-        raise _failure(exc, "Sign", key.key_id) from None
+        ),
+    )
     signature = answer.get("Signature")
     if not isinstance(signature, bytes) or not signature:
         raise SigningError(f"KMS answered kms:Sign on key {key.key_id} without a signature", transient=True)
@@ -277,10 +248,7 @@ class KmsKeys:
             found = self._public.get(key_id)
         if found is not None:
             return found
-        try:
-            answer = self._client.get_public_key(KeyId=key_id)
-        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
-            raise _failure(exc, "GetPublicKey", key_id) from None
+        answer = kms_call("GetPublicKey", key_id, lambda: self._client.get_public_key(KeyId=key_id))
         if answer.get("KeyUsage") != "SIGN_VERIFY":
             raise CredentialsError(
                 f"KMS key {key_id} is not a SIGN_VERIFY key; private_key_jwt needs an asymmetric signing key"

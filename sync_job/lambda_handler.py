@@ -11,27 +11,34 @@ Two other events are answered apart: Secrets Manager's rotation event {"Step", "
 from __future__ import annotations
 
 import json
+import logging
 import os
 from typing import Any, Final
 
 # Imported at module level on purpose (boto3 included, via the store): Lambda runs the init
 # phase on a full CPU, once per container. requests and tenacity are loaded only when a token is
 # actually due (factory.LazyTokenClient), which most runs never need.
-from sync_job import logs, redact, secret_rotation
+from sync_job import inputs, logs, redact, secret_rotation
 from sync_job.config import load_config
-from sync_job.errors import SyncJobError, UsageError
+from sync_job.errors import SyncJobError, UsageError, internal_error, one_line
 from sync_job.factory import build_job
-from sync_job.metrics import emit_metrics
+from sync_job.metrics import NAMESPACE_ENV, check_namespace, emit_metrics
 from sync_job.redact import untrusted
 from sync_job.sync import Job
 
 # Leave this much of the invocation for metrics, logs and returning the result.
 SAFETY_MARGIN_SECONDS = 10.0
+LOG_LEVEL_ENV: Final = "SYNC_JOB_LOG_LEVEL"
+LOG_LEVELS: Final = ("DEBUG", "INFO", "WARNING", "ERROR")
 _job_cache: dict[str, Job] = {}
 
 
 class SyncFailedError(Exception):
-    """Raised so Lambda records the invocation as failed; the message names the environments."""
+    """Raised so Lambda records the invocation as failed; the message names the environments.
+    The only exception the handler raises, its message one line (``errors.one_line``)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(one_line(message))
 
 
 # The keys the event takes (README "AWS Lambda"); anything else is refused, not ignored: a
@@ -97,16 +104,41 @@ def _job(budget_seconds: float | None) -> Job:
 
 def handler(event: Any, context: Any) -> dict[str, Any]:
     """The Lambda entry point (module docstring): the ``run --json`` document; raises
-    ``SyncFailedError`` when any environment failed or the event is invalid. The values
+    ``SyncFailedError`` (and nothing else) when any environment failed, the event or the
+    function's environment variables are invalid, or anything else went wrong. The values
     registered for scrubbing during the invocation are released at its end (``redact.scope``),
     so a warm container's memory and cost stay flat."""
-    logs.configure(os.environ.get("SYNC_JOB_LOG_LEVEL", "INFO"))
+    level = os.environ.get(LOG_LEVEL_ENV, "INFO")
+    logs.configure(level if level.upper() in LOG_LEVELS else "INFO")
     with redact.scope():
-        return _invoke(event, context)
+        try:
+            return _invoke(event, context)
+        except SyncFailedError:
+            raise
+        except Exception as exc:
+            # Never another exception: the runtime would write its traceback, and the messages of
+            # its whole chain, to CloudWatch outside our scrubbing formatter, and the invocation's
+            # result would not be the documented one. The type says enough to file a bug; a
+            # DEBUG log (through the scrubbing formatter) has the rest.
+            logging.getLogger("sync_job.lambda_handler").debug("internal error", exc_info=True)
+            raise SyncFailedError(internal_error(exc)) from None
+
+
+def _check_environment_variables() -> None:
+    """The function's own settings (infra/lambda.tf sets them): one line each, before the run."""
+    level = os.environ.get(LOG_LEVEL_ENV, "INFO")
+    if level.upper() not in LOG_LEVELS:
+        raise UsageError(
+            f"${LOG_LEVEL_ENV} is {inputs.shown(level, 40)}; set it to one of {', '.join(LOG_LEVELS)}"
+        )
+    namespace = os.environ.get(NAMESPACE_ENV)
+    if namespace:
+        check_namespace(namespace, f"${NAMESPACE_ENV}")
 
 
 def _invoke(event: Any, context: Any) -> dict[str, Any]:
     try:
+        _check_environment_variables()
         budget = None
         if context is not None and hasattr(context, "get_remaining_time_in_millis"):
             budget = max(1.0, context.get_remaining_time_in_millis() / 1000 - SAFETY_MARGIN_SECONDS)

@@ -21,10 +21,13 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import sys
 import time
 from typing import Any, Final, TextIO
 
+from sync_job import inputs
+from sync_job.errors import UsageError
 from sync_job.report import EnvironmentResult, Report
 
 NAMESPACE: Final = "SyncJob"
@@ -47,6 +50,24 @@ TOKEN_REQUEST_ATTEMPTS: Final = "TokenRequestAttempts"  # token requests sent th
 # Whole days until the client credential ends (certificate notAfter, client secret end date;
 # expiry.py), where known; infra/monitoring.tf warns below 30 and pages below 7.
 CREDENTIAL_DAYS_LEFT: Final = "CredentialDaysLeft"
+
+
+# CloudWatch's namespace rule ("Namespaces", CloudWatch concepts, AWS docs): ASCII letters and
+# digits, ".", "-", "_", "/", "#", ":" and the space, 1 to 255 characters, at least one that is
+# not a space; "AWS/" is reserved for AWS's own services.
+_NAMESPACE = re.compile(r"[0-9A-Za-z.\-_/#: ]{1,255}")
+
+
+def check_namespace(value: str, where: str = "namespace") -> str:
+    """``value`` if CloudWatch accepts it as a metric namespace (the rule above); else raises
+    UsageError naming ``where``. An EMF line with any other namespace is dropped by CloudWatch
+    without a word, so the alarms would see missing data instead of the job's metrics."""
+    if not _NAMESPACE.fullmatch(value) or not value.strip() or value.startswith("AWS/"):
+        raise UsageError(
+            f"{where} {inputs.shown(value, 60)} is not a CloudWatch namespace: 1-255 ASCII letters, "
+            "digits, spaces and . - _ / # :, not starting with AWS/ (infra/: var.metrics_namespace)"
+        )
+    return value
 
 
 def _number(value: float | None) -> float | None:

@@ -162,19 +162,6 @@ class TokenResponse:
     warnings: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
-class FetchResult:
-    """What one environment's token request did. ``token`` and ``issued_at`` (UTC, taken just
-    before the successful request was sent) are set on success, ``error`` otherwise;
-    ``attempts`` counts the requests sent, ``latency_seconds`` the last one's duration."""
-
-    attempts: int
-    latency_seconds: float | None = None
-    token: TokenResponse | None = None
-    issued_at: datetime | None = None
-    error: Exception | None = None
-
-
 # --- the request ---------------------------------------------------------------------------------
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 
+from sync_job import inputs
 from sync_job.errors import ConfigError
 
 # Fields the client-credentials grant and client authentication set themselves; a config that
@@ -50,10 +51,12 @@ def _check_value(where: str, value: object) -> str:
         raise _fail(where, f"must be a string, got {type(value).__name__}")
     if not value or value != value.strip():
         raise _fail(where, "must be a non-empty string without surrounding spaces")
-    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
-        raise _fail(where, "must not contain control characters (newline, tab, ...)")
     if len(value) > MAX_VALUE_CHARS:
         raise _fail(where, f"is longer than {MAX_VALUE_CHARS} characters")
+    # C0, DEL, C1, U+2028/2029, bidi overrides, bytes that were not UTF-8 (inputs.problem).
+    wrong = inputs.problem(value, max_chars=MAX_VALUE_CHARS, spaces=True)
+    if wrong is not None:
+        raise _fail(where, f"must not contain control characters (newline, tab, ...): it {wrong}")
     if _SECRET_VALUE.search(value):
         raise _fail(
             where,

@@ -56,7 +56,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Final
 from urllib.parse import urlsplit
 
-from sync_job import waits
+from sync_job import inputs, waits
 from sync_job.config import safe_url
 from sync_job.errors import UsageError
 from sync_job.redact import scrub, untrusted
@@ -530,6 +530,11 @@ def push_seconds(budget_left: float | None) -> float:
 
 
 def _check_metrics_option(metrics_file: str) -> None:
+    wrong = inputs.path_problem(metrics_file)
+    if wrong is not None:
+        # Before any file call: a NUL would raise ValueError there, a newline would reach the
+        # warning lines and the textfile collector's logs.
+        raise UsageError(f"--metrics-file {wrong}; give the path of the .prom file")
     folder = Path(metrics_file).parent
     if not folder.is_dir():
         raise UsageError(f"--metrics-file: folder {_shown(folder)} does not exist")
@@ -542,13 +547,16 @@ def _check_metrics_option(metrics_file: str) -> None:
 _AUTHORITY = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://([^/?#]*)")
 
 
-def check_pushgateway_url(value: str) -> str:
-    """``--pushgateway`` checked like ``token_url`` (config.py): http(s)://HOST[:PORT][/path]
-    (a bare HOST:PORT means http://), no user:password@ (never echoed), no query or fragment,
-    no blanks or control characters, a valid port. Returns the URL; raises UsageError (exit 2)."""
-    option = "--pushgateway"
+def _pushgateway_text(value: str, option: str) -> str:
+    """The checks before the URL is parsed (or could be echoed): not empty, bounded, no
+    user:password@, no blank or control character. Returns the URL with its scheme."""
     if not value.strip():
         raise UsageError(f"{option} must not be empty; give http(s)://HOST[:PORT]")
+    if len(value) > inputs.MAX_TEXT_CHARS:
+        raise UsageError(
+            f"{option} is {len(value)} characters long; give http(s)://HOST[:PORT] "
+            f"(at most {inputs.MAX_TEXT_CHARS} characters)"
+        )
     url = value if "://" in value else f"http://{value}"
     authority = _AUTHORITY.match(url)
     if "@" in (authority.group(1) if authority else url.partition("/")[0]):
@@ -556,17 +564,54 @@ def check_pushgateway_url(value: str) -> str:
         raise UsageError(f"{option}: credentials in the URL are not supported")
     if any(ch.isspace() or not ch.isprintable() for ch in value):
         raise UsageError(f"{option} must not contain spaces or control characters")
+    return url
+
+
+def check_pushgateway_url(value: str) -> str:
+    """``--pushgateway`` checked like ``token_url`` (config.py): http(s)://HOST[:PORT][/path]
+    (a bare HOST:PORT means http://), no user:password@ (never echoed), no query or fragment,
+    no blanks or control characters, a valid port. Returns the URL; raises UsageError (exit 2)."""
+    option = "--pushgateway"
+    url = _pushgateway_text(value, option)
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 - raises ValueError on a bad port
     except ValueError:
-        raise UsageError(f"{option}: expected http(s)://HOST[:PORT], got {safe_url(url)!r}") from None
+        raise UsageError(
+            f"{option}: expected http(s)://HOST[:PORT], got {inputs.shown(safe_url(url), 120)}"
+        ) from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise UsageError(f"{option}: expected http(s)://HOST[:PORT]")
     if parts.username or parts.password:
         raise UsageError(f"{option}: credentials in the URL are not supported")
     if parts.query or parts.fragment:
         raise UsageError(f"{option} must not have a ?query or #fragment")
+    return value
+
+
+def check_instance(value: str | None) -> str:
+    """The Pushgateway grouping key ``instance``: ``--metrics-instance``, else the hostname.
+
+    It becomes a label value and a segment of the push URL's path (prometheus_client encodes a
+    ``/`` in it as base64, Pushgateway README "URL"), and is shown in log lines: one printable
+    token (``inputs.problem``: no control, separator or invisible character, no byte that is
+    not UTF-8, no blank) of at most ``inputs.MAX_NAME_CHARS`` characters. Raises UsageError
+    (exit 2) naming what is wrong and what to give instead."""
+    if value is None:
+        host = socket.gethostname()
+        wrong = inputs.problem(host)
+        if wrong is not None:
+            raise UsageError(
+                f"the hostname {inputs.shown(host)} cannot be the Pushgateway instance: it {wrong}; "
+                "pass --metrics-instance NAME"
+            )
+        return host
+    wrong = inputs.problem(value)
+    if wrong is not None:
+        raise UsageError(
+            f"--metrics-instance {wrong}; give one printable name without spaces "
+            f"(at most {inputs.MAX_NAME_CHARS} characters), e.g. the host's name"
+        )
     return value
 
 
@@ -599,11 +644,9 @@ class Sinks:
             _check_metrics_option(metrics_file)
         if pushgateway is not None:
             pushgateway = check_pushgateway_url(pushgateway)
-        if instance is not None and not instance.strip():
-            raise UsageError("--metrics-instance must not be empty")
-        if instance is None:
-            return cls(metrics_file=metrics_file, pushgateway=pushgateway)
-        return cls(metrics_file=metrics_file, pushgateway=pushgateway, instance=instance)
+        if pushgateway is None:
+            return cls(metrics_file=metrics_file)
+        return cls(metrics_file=metrics_file, pushgateway=pushgateway, instance=check_instance(instance))
 
     def export(
         self,

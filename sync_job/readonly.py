@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sync_job import budget as write_budget
 from sync_job import freshness
@@ -20,7 +21,7 @@ from sync_job.expiry import days_left
 from sync_job.payload import TokenPayload
 from sync_job.plan import own_token
 from sync_job.refresh import TokenSource, check_token, join_warnings, request_token, unexpected
-from sync_job.report import CheckEntry, CheckReport, StatusEntry, StatusReport, TokenState
+from sync_job.report import TokenState, add_credential_end, stamp, whole_seconds
 from sync_job.store import SecretsStore, StoredToken
 
 
@@ -31,6 +32,110 @@ class TokenLookup:
     environment: str
     state: TokenState
     payload: TokenPayload | None
+
+
+@dataclass(frozen=True)
+class StatusEntry:
+    """One environment's stored token, read only."""
+
+    environment: str
+    state: TokenState
+    expires_at: datetime | None = None
+    seconds_remaining: float | None = None
+    issued_at: datetime | None = None
+    scope: str | None = None
+    error: str | None = None
+    warning: str | None = None
+    # Recorded in the stored token by the refresh that made it (expiry.py), where known.
+    credential_expires_at: datetime | None = None
+    credential_days_left: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready; ``issued_at`` and ``scope`` only when a token is stored, ``error`` and
+        ``warning`` only when set, ``credential_expires_at`` / ``credential_days_left`` only
+        where known."""
+        doc: dict[str, Any] = {
+            "environment": self.environment,
+            "state": str(self.state),
+            "expires_at": stamp(self.expires_at),
+            "seconds_remaining": whole_seconds(self.seconds_remaining),
+        }
+        if self.issued_at is not None:
+            doc["issued_at"] = stamp(self.issued_at)
+            doc["scope"] = self.scope
+        if self.error is not None:
+            doc["error"] = self.error
+        if self.warning is not None:
+            doc["warning"] = self.warning
+        add_credential_end(doc, self.credential_expires_at, self.credential_days_left)
+        return doc
+
+
+@dataclass(frozen=True)
+class StatusReport:
+    """``status``: one entry per environment, in order."""
+
+    entries: tuple[StatusEntry, ...]
+
+    @property
+    def ok(self) -> bool:
+        """True when every stored token is usable now."""
+        return all(e.state.ok for e in self.entries)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``status --json`` document: ``{"environments": [...]}``."""
+        return {"environments": [e.to_dict() for e in self.entries]}
+
+
+@dataclass(frozen=True)
+class CheckEntry:
+    """One environment's ``check``: ``checks`` maps each step (config, credentials, token,
+    token_secret) that ran to "ok" or "failed", in order."""
+
+    environment: str
+    ok: bool
+    checks: tuple[tuple[str, str], ...]
+    error: str | None = None
+    warning: str | None = None
+    # The kind of credential the client authenticates with (EnvironmentConfig.credential_kind:
+    # client_secret, private_key, kms_key, aws_sts, assertion_file).
+    credential: str | None = None
+    # When that credential ends and whole days left (expiry.py), where known.
+    credential_expires_at: datetime | None = None
+    credential_days_left: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: environment, ok, checks (step → "ok"/"failed"), error, warning if any,
+        the credential kind, and ``credential_expires_at`` / ``credential_days_left`` where
+        known."""
+        doc: dict[str, Any] = {
+            "environment": self.environment,
+            "ok": self.ok,
+            "checks": dict(self.checks),
+            "error": self.error,
+        }
+        if self.credential is not None:
+            doc["credential"] = self.credential
+        add_credential_end(doc, self.credential_expires_at, self.credential_days_left)
+        if self.warning is not None:
+            doc["warning"] = self.warning
+        return doc
+
+
+@dataclass(frozen=True)
+class CheckReport:
+    """``check``: one entry per environment, in order."""
+
+    entries: tuple[CheckEntry, ...]
+
+    @property
+    def ok(self) -> bool:
+        """True when every environment passed every step."""
+        return all(e.ok for e in self.entries)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``check --json`` document: ``{"environments": [...]}``."""
+        return {"environments": [e.to_dict() for e in self.entries]}
 
 
 def status(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import bisect
 import contextlib
+import functools
 import html
 import json
 import re
@@ -271,15 +272,20 @@ def scrub(text: str) -> str:
 
 # Terminal escape sequences (ECMA-48): CSI, OSC (ended by BEL or ST), DCS/SOS/PM/APC, the 8-bit
 # CSI and OSC, and two-byte escapes. Stripped whole, so no half-sequence survives.
-_ESCAPES = re.compile(
-    r"\x1b\[[0-?]*[ -/]*[@-~]?"
-    r"|\x1b\][^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?"
-    r"|\x1b[PX^_][^\x1b\x9c]*(?:\x1b\\|\x9c)?"
-    r"|\x9b[0-?]*[ -/]*[@-~]?"
-    r"|\x9d[^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?"
-    r"|\x1b.?",
-    re.DOTALL,
-)
+@functools.cache
+def _escapes() -> re.Pattern[str]:
+    # Compiled on first use: only server text (``untrusted``) needs it, and every run loads this module.
+    return re.compile(
+        r"\x1b\[[0-?]*[ -/]*[@-~]?"
+        r"|\x1b\][^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?"
+        r"|\x1b[PX^_][^\x1b\x9c]*(?:\x1b\\|\x9c)?"
+        r"|\x9b[0-?]*[ -/]*[@-~]?"
+        r"|\x9d[^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?"
+        r"|\x1b.?",
+        re.DOTALL,
+    )
+
+
 # Unicode categories that never belong in a log line: controls, format characters (bidi
 # overrides, zero-width), surrogates (unprintable), private use.
 _UNPRINTABLE = frozenset({"Cc", "Cf", "Cs", "Co"})
@@ -291,7 +297,7 @@ def untrusted(text: str, *, limit: int) -> str:
     and control, format and surrogate characters removed, whitespace collapsed, at most
     ``limit`` characters (an ellipsis marks a cut), and scrubbed once more."""
     text = scrub(text)
-    text = _ESCAPES.sub("", text)
+    text = _escapes().sub("", text)
     text = "".join(
         " " if ch.isspace() else ch
         for ch in text

@@ -14,25 +14,30 @@ frozen result; :meth:`Refresher.refresh` chains the steps for a run.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from sync_job import budget as write_budget
 from sync_job import freshness
 from sync_job.bearer import format_timestamp
 from sync_job.clock import Clock
 from sync_job.config import EnvironmentConfig
-from sync_job.credentials import Credentials
-from sync_job.errors import DeadlineError, RateLimitedError, SyncJobError, TokenRequestError
+from sync_job.errors import DeadlineError, RateLimitedError, SyncJobError, TokenRequestError, bug
 from sync_job.executor import Activity, Interrupt
 from sync_job.expiry import days_left
-from sync_job.oauth import FetchResult, TokenResponse, missing_scopes
 from sync_job.payload import TokenPayload, build_payload
-from sync_job.redact import scrub
 from sync_job.report import EnvironmentResult, Outcome
 from sync_job.store import SecretsStore, StoredToken
+
+if TYPE_CHECKING:
+    from sync_job.credentials import Credentials
+
+    # Types only: the OAuth module is imported by the steps that judge an answer (a run's
+    # first request is to Secrets Manager; a run that finds every token fresh needs none of it).
+    from sync_job.oauth import TokenResponse
+    from sync_job.token_client import FetchResult
 
 
 class TokenSource(Protocol):
@@ -99,6 +104,8 @@ def check_token(env: EnvironmentConfig, creds: Credentials, fetched: FetchResult
     if fetched.error is not None or token is None or fetched.issued_at is None:
         error = fetched.error if isinstance(fetched.error, SyncJobError) else None
         return Checked(payload=None, error=error)
+    from sync_job.oauth import missing_scopes
+
     lacking = missing_scopes(env.scopes, token.scope)
     if lacking:
         return Checked(payload=None, lacking=tuple(lacking))
@@ -247,6 +254,8 @@ class Refresher:
         published = publish_token(self.store, self.clock, env, stored, checked.payload, force=self.force)
         if published.outcome is Outcome.FAILED or published.current is None:
             return failed(env, published.note or "not published", fetched)
+        from sync_job import budget as write_budget  # a run that finds every token fresh needs none
+
         lifetime = (checked.payload.expires_at - checked.payload.issued_at).total_seconds()
         over = write_budget.warning(lifetime, env.refresh_margin_seconds, self.schedule_seconds)
         warnings = [published.note, *creds.warnings, *checked.warnings, over]
@@ -260,8 +269,12 @@ class Refresher:
 
 
 def unexpected(exc: Exception) -> str:
-    """A bug's message may quote anything: scrubbed and cut, with its type to file the bug by."""
-    return f"unexpected {type(exc).__name__}: {scrub(str(exc))[:200]}"
+    """One environment's bug, named by its type and where it was raised (``errors.bug``), never
+    by its message: that may quote a value no scrubber knows (a secret document that failed to
+    parse) or break the line."""
+    # Its traceback goes to the DEBUG log only, through the scrubbing formatter (logs.py).
+    logging.getLogger("sync_job.refresh").debug("unexpected error", exc_info=exc)
+    return f"unexpected {bug(exc)} (a bug: rerun at DEBUG for details)"
 
 
 def join_warnings(warnings: Sequence[str | None]) -> str | None:

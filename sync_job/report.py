@@ -1,5 +1,7 @@
 """What each command reports: frozen, typed results that the CLI, the Lambda handler and the
-metrics only read and render. The names of outcomes and states live here and nowhere else."""
+metrics only read and render. The names of outcomes and states live here and nowhere else. The
+read-only commands' results (``StatusReport``, ``CheckReport``, ``TokenLookup``) live beside
+them in ``readonly.py``: a run, which every process start pays for, never builds them."""
 
 from __future__ import annotations
 
@@ -47,17 +49,21 @@ class TokenState(StrEnum):
         return self in (TokenState.VALID, TokenState.EXPIRING, TokenState.RECONFIGURED)
 
 
-def _stamp(moment: datetime | None) -> str | None:
+def stamp(moment: datetime | None) -> str | None:
+    """``moment`` as the reports' RFC 3339 UTC text (``bearer.format_timestamp``), or None."""
     return format_timestamp(moment) if moment is not None else None
 
 
-def _seconds(value: float | None) -> int | None:
+def whole_seconds(value: float | None) -> int | None:
+    """Seconds as the reports show them: whole, rounded toward zero; None stays None."""
     return None if value is None else int(value)
 
 
-def _credential_end(doc: dict[str, Any], expires_at: datetime | None, days_left: int | None) -> None:
+def add_credential_end(doc: dict[str, Any], expires_at: datetime | None, days_left: int | None) -> None:
+    """Add ``credential_expires_at`` and ``credential_days_left`` to a report document, where
+    the credential's end is known (``expiry.py``)."""
     if expires_at is not None:
-        doc["credential_expires_at"] = _stamp(expires_at)
+        doc["credential_expires_at"] = stamp(expires_at)
         doc["credential_days_left"] = days_left
 
 
@@ -85,14 +91,14 @@ class EnvironmentResult:
         doc: dict[str, Any] = {
             "environment": self.environment,
             "outcome": str(self.outcome),
-            "expires_at": _stamp(self.expires_at),
-            "seconds_remaining": _seconds(self.seconds_remaining),
+            "expires_at": stamp(self.expires_at),
+            "seconds_remaining": whole_seconds(self.seconds_remaining),
             "error": self.error,
             "attempts": self.attempts,
             "latency_ms": None if self.latency_seconds is None else round(self.latency_seconds * 1000, 1),
             "warning": self.warning,
         }
-        _credential_end(doc, self.credential_expires_at, self.credential_days_left)
+        add_credential_end(doc, self.credential_expires_at, self.credential_days_left)
         return doc
 
 
@@ -124,107 +130,3 @@ class Report:
         if self.interrupted:
             doc["interrupted"] = self.interrupted
         return doc
-
-
-@dataclass(frozen=True)
-class StatusEntry:
-    """One environment's stored token, read only."""
-
-    environment: str
-    state: TokenState
-    expires_at: datetime | None = None
-    seconds_remaining: float | None = None
-    issued_at: datetime | None = None
-    scope: str | None = None
-    error: str | None = None
-    warning: str | None = None
-    # Recorded in the stored token by the refresh that made it (expiry.py), where known.
-    credential_expires_at: datetime | None = None
-    credential_days_left: int | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready; ``issued_at`` and ``scope`` only when a token is stored, ``error`` and
-        ``warning`` only when set, ``credential_expires_at`` / ``credential_days_left`` only
-        where known."""
-        doc: dict[str, Any] = {
-            "environment": self.environment,
-            "state": str(self.state),
-            "expires_at": _stamp(self.expires_at),
-            "seconds_remaining": _seconds(self.seconds_remaining),
-        }
-        if self.issued_at is not None:
-            doc["issued_at"] = _stamp(self.issued_at)
-            doc["scope"] = self.scope
-        if self.error is not None:
-            doc["error"] = self.error
-        if self.warning is not None:
-            doc["warning"] = self.warning
-        _credential_end(doc, self.credential_expires_at, self.credential_days_left)
-        return doc
-
-
-@dataclass(frozen=True)
-class StatusReport:
-    """``status``: one entry per environment, in order."""
-
-    entries: tuple[StatusEntry, ...]
-
-    @property
-    def ok(self) -> bool:
-        """True when every stored token is usable now."""
-        return all(e.state.ok for e in self.entries)
-
-    def to_dict(self) -> dict[str, Any]:
-        """The ``status --json`` document: ``{"environments": [...]}``."""
-        return {"environments": [e.to_dict() for e in self.entries]}
-
-
-@dataclass(frozen=True)
-class CheckEntry:
-    """One environment's ``check``: ``checks`` maps each step (config, credentials, token,
-    token_secret) that ran to "ok" or "failed", in order."""
-
-    environment: str
-    ok: bool
-    checks: tuple[tuple[str, str], ...]
-    error: str | None = None
-    warning: str | None = None
-    # The kind of credential the client authenticates with (EnvironmentConfig.credential_kind:
-    # client_secret, private_key, kms_key, aws_sts, assertion_file).
-    credential: str | None = None
-    # When that credential ends and whole days left (expiry.py), where known.
-    credential_expires_at: datetime | None = None
-    credential_days_left: int | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready: environment, ok, checks (step → "ok"/"failed"), error, warning if any,
-        the credential kind, and ``credential_expires_at`` / ``credential_days_left`` where
-        known."""
-        doc: dict[str, Any] = {
-            "environment": self.environment,
-            "ok": self.ok,
-            "checks": dict(self.checks),
-            "error": self.error,
-        }
-        if self.credential is not None:
-            doc["credential"] = self.credential
-        _credential_end(doc, self.credential_expires_at, self.credential_days_left)
-        if self.warning is not None:
-            doc["warning"] = self.warning
-        return doc
-
-
-@dataclass(frozen=True)
-class CheckReport:
-    """``check``: one entry per environment, in order."""
-
-    entries: tuple[CheckEntry, ...]
-
-    @property
-    def ok(self) -> bool:
-        """True when every environment passed every step."""
-        return all(e.ok for e in self.entries)
-
-    def to_dict(self) -> dict[str, Any]:
-        """The ``check --json`` document: ``{"environments": [...]}``."""
-        return {"environments": [e.to_dict() for e in self.entries]}

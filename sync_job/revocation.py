@@ -47,7 +47,7 @@ from sync_job.oauth import (
 )
 from sync_job.payload import TokenPayload
 from sync_job.redact import Secret
-from sync_job.store import CURRENT_STAGE, PREVIOUS_STAGE, StoredToken
+from sync_job.store import CURRENT_STAGE, PREVIOUS_STAGE, SecretsStore, StoredToken
 from sync_job.sync import Job
 from sync_job.timeutil import format_rfc3339
 
@@ -240,112 +240,212 @@ def revoke(
     for a run, and once set no revocation starts (the result's error says what was done).
     Raises ``UsageError`` for an unknown name; every other failure is in the result."""
     env = job.config.select([name])[0]
-    store = job.store
     budget = job.config.run_timeout_seconds if budget_seconds is None else budget_seconds
     deadline = job.clock.monotonic() + budget
     result = RevocationResult(environment=env.name)
-    # Step 1: what consumers may hold.
-    old: list[tuple[str, StoredToken, TokenPayload]] = []
     try:
-        for stage in (CURRENT_STAGE, PREVIOUS_STAGE):
-            found = store.read_token(env.token_secret, stage)
-            if found.payload is not None and all(
-                found.payload.access_token.reveal() != p.access_token.reveal() for _, _, p in old
-            ):
-                old.append((stage, found, found.payload))
+        held = read_held(job.store, env.token_secret)
     except SyncJobError as exc:
         return _failed(result, f"cannot read the stored tokens: {exc.message}; nothing changed")
 
-    # Step 2: a fresh token first, through the run's own path.
     report = job.run([env.name], force=True, budget_seconds=budget, interrupt=interrupt)
-    ran = report.results[0]
-    # What consumers read now decides, not the run's outcome: a write whose answer was lost
-    # after AWS applied it leaves a fresh token current under a `failed` outcome (issue 18 §4).
-    current_token: str | None = None
     try:
-        after = store.read_token(env.token_secret)
+        fresh = read_fresh(job.store, env.token_secret, held, job.clock.now())
     except SyncJobError as exc:
         return _failed(
             result, f"cannot read the stored token after the refresh: {exc.message}; nothing revoked"
         )
-    if after.payload is not None and freshness.usable(after.payload, job.clock.now()):
-        current_token = after.payload.access_token.reveal()
-        result = _replace(result, expires_at=after.payload.expires_at)
-    published = current_token is not None and all(current_token != p.access_token.reveal() for _, _, p in old)
-    result = _replace(result, published=published)
+    result = _replace(result, published=fresh.published, expires_at=fresh.expires_at)
     stopped = report.interrupted or waits.interrupted()
     if stopped is not None:
         # Nothing new starts after a signal (as in a run): revoking now could leave consumers
         # with a revoked token and no replacement if the process is killed between the steps.
         return _interrupted(result, stopped)
-    if not old:
-        return (
-            result
-            if published
-            else _failed(result, f"no fresh token: {ran.error or ran.outcome}; nothing stored to revoke")
+    ran = report.results[0]
+    stop = stop_before_revoking(
+        env, held, fresh.published, str(ran.error or ran.outcome), without_replacement
+    )
+    if stop is not None:
+        result = _replace(result, tokens=stop.tokens)
+        return result if stop.error is None else _failed(result, stop.error)
+
+    try:
+        creds = _credentials(env, job.store, poster)
+    except SyncJobError as exc:
+        return _failed(result, f"cannot read the credentials: {exc.message}; nothing revoked")
+    done = _revoke_held(job, poster, env, creds, held, deadline)
+    result = _replace(result, tokens=done.tokens)
+    if done.interrupted is not None:
+        return _interrupted(result, done.interrupted)
+    error = revocation_error(done.tokens, fresh.published)
+    return result if error is None else _failed(result, error)
+
+
+# --- the steps of revoke -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HeldToken:
+    """Step 1: one distinct token consumers may hold: the staging label it was read under
+    (AWSCURRENT or AWSPREVIOUS), the version read and its payload."""
+
+    stage: str
+    found: StoredToken
+    payload: TokenPayload
+
+    def fate(self, outcome: Revoked, detail: str | None = None) -> OldToken:
+        """This token with ``outcome`` (and a one-line ``detail``), as the result reports it."""
+        return OldToken(
+            stage=self.stage,
+            version_id=self.found.version_id,
+            expires_at=self.payload.expires_at,
+            outcome=outcome,
+            detail=detail,
         )
+
+
+def read_held(store: SecretsStore, secret_id: str) -> tuple[HeldToken, ...]:
+    """Step 1: what consumers may hold: the token secret's AWSCURRENT and AWSPREVIOUS tokens,
+    each distinct token once (GetSecretValue by stage). Raises ``StoreError``."""
+    held: list[HeldToken] = []
+    for stage in (CURRENT_STAGE, PREVIOUS_STAGE):
+        found = store.read_token(secret_id, stage)
+        if found.payload is not None and all(
+            found.payload.access_token.reveal() != h.payload.access_token.reveal() for h in held
+        ):
+            held.append(HeldToken(stage, found, found.payload))
+    return tuple(held)
+
+
+@dataclass(frozen=True)
+class FreshToken:
+    """Step 2, after the forced refresh: ``published`` when AWSCURRENT now holds a usable token
+    none of the held ones; ``expires_at`` the expiry of a usable AWSCURRENT token (None without)."""
+
+    published: bool
+    expires_at: datetime | None
+
+
+def read_fresh(store: SecretsStore, secret_id: str, held: tuple[HeldToken, ...], now: datetime) -> FreshToken:
+    """Step 2: what consumers read after the forced refresh (GetSecretValue of AWSCURRENT). What
+    is stored decides, not the run's outcome: a write whose answer was lost after AWS applied it
+    leaves a fresh token current under a ``failed`` outcome (issue 18 §4). Raises ``StoreError``."""
+    after = store.read_token(secret_id)
+    if after.payload is None or not freshness.usable(after.payload, now):
+        return FreshToken(published=False, expires_at=None)
+    current = after.payload.access_token.reveal()
+    published = all(current != h.payload.access_token.reveal() for h in held)
+    return FreshToken(published=published, expires_at=after.payload.expires_at)
+
+
+@dataclass(frozen=True)
+class Stop:
+    """Revoke stops before sending any revocation: each held token's fate, and the one-line
+    error (None: nothing to revoke and a fresh token is published, a success)."""
+
+    tokens: tuple[OldToken, ...]
+    error: str | None
+
+
+def stop_before_revoking(
+    env: EnvironmentConfig,
+    held: tuple[HeldToken, ...],
+    published: bool,
+    run_failure: str,
+    without_replacement: bool,
+) -> Stop | None:
+    """Pure: whether revoke stops before step 3, and why (None: go on and revoke). Nothing held
+    means nothing to revoke; no fresh token means revoking would leave consumers a revoked
+    token (unless ``without_replacement``); no ``revocation_url`` means the provider is not
+    asked (RFC 7009 is optional: Auth0, Entra ID and Cognito have none). ``run_failure`` is the
+    forced refresh's error or outcome, for the message."""
+    if not held:
+        if published:
+            return Stop(tokens=(), error=None)
+        return Stop(tokens=(), error=f"no fresh token: {run_failure}; nothing stored to revoke")
     if not published and not without_replacement:
-        skipped = tuple(_old(stage, found, payload, Revoked.SKIPPED) for stage, found, payload in old)
-        return _failed(
-            _replace(result, tokens=skipped),
-            f"no fresh token could be published ({ran.error or ran.outcome}); nothing revoked, so consumers "
+        return Stop(
+            tokens=tuple(h.fate(Revoked.SKIPPED) for h in held),
+            error=f"no fresh token could be published ({run_failure}); nothing revoked, so consumers "
             "keep a working token: fix that and run revoke again, or add --without-replacement to revoke "
             "anyway (consumers then hold a revoked token until a run publishes a fresh one)",
         )
-
-    # Step 3: revoke what consumers may hold.
     if env.revocation_url is None:
-        tokens = tuple(
-            _old(stage, found, payload, Revoked.NOT_REVOCABLE, "no revocation_url configured")
-            for stage, found, payload in old
-        )
+        tokens = tuple(h.fate(Revoked.NOT_REVOCABLE, "no revocation_url configured") for h in held)
         last = max(t.expires_at for t in tokens)
-        return _failed(
-            _replace(result, tokens=tokens),
-            f"not revoked: no revocation_url is configured for {env.name} (the provider may have none: "
-            f"Auth0, Entra ID and Cognito cannot revoke access tokens); the old tokens stay valid until "
-            f"{format_rfc3339(last)}",
+        return Stop(
+            tokens=tokens,
+            error=f"not revoked: no revocation_url is configured for {env.name} (the provider may have "
+            "none: Auth0, Entra ID and Cognito cannot revoke access tokens); the old tokens stay valid "
+            f"until {format_rfc3339(last)}",
         )
-    try:
-        creds = credentials_of(env, store.read_credentials)
-        # A KMS signing key or a federated assertion, as for a token request (keyless.py).
-        complete = getattr(poster, "complete", None)
-        if complete is not None:
-            creds = complete(env, creds)
-    except SyncJobError as exc:
-        return _failed(result, f"cannot read the credentials: {exc.message}; nothing revoked")
+    return None
+
+
+def _credentials(env: EnvironmentConfig, store: SecretsStore, poster: FormPoster) -> Credentials:
+    """The client authentication of the token request: the credentials secret, completed with a
+    KMS signing key or a federated assertion as for a token request (keyless.py)."""
+    creds = credentials_of(env, store.read_credentials)
+    complete = getattr(poster, "complete", None)
+    if complete is not None:
+        creds = complete(env, creds)
+    return creds
+
+
+@dataclass(frozen=True)
+class RevokedTokens:
+    """Step 3: each held token's fate, in order, up to ``interrupted`` (the signal that stopped
+    it before the next revocation, None when every one was tried)."""
+
+    tokens: tuple[OldToken, ...]
+    interrupted: str | None = None
+
+
+def _revoke_held(
+    job: Job,
+    poster: FormPoster,
+    env: EnvironmentConfig,
+    creds: Credentials,
+    held: tuple[HeldToken, ...],
+    deadline: float,
+) -> RevokedTokens:
+    """Step 3: RFC 7009 revocation of each held token in turn, each logged; none starts once
+    the process is interrupted."""
     done: list[OldToken] = []
-    for stage, found, payload in old:
+    for h in held:
         stopped = waits.interrupted()
         if stopped is not None:
-            return _interrupted(_replace(result, tokens=tuple(done)), stopped)
-        answer = _revoke_one(job, poster, env, creds, payload.access_token, deadline)
-        done.append(_old(stage, found, payload, answer.outcome, answer.detail))
+            return RevokedTokens(tokens=tuple(done), interrupted=stopped)
+        answer = _revoke_one(job, poster, env, creds, h.payload.access_token, deadline)
+        done.append(h.fate(answer.outcome, answer.detail))
         log_event(
             log,
             logging.WARNING if answer.outcome is not Revoked.REVOKED else logging.INFO,
             "token.revocation",
             environment=env.name,
-            stage=stage,
-            version_id=found.version_id,
+            stage=h.stage,
+            version_id=h.found.version_id,
             outcome=str(answer.outcome),
             error=answer.detail,
         )
-    result = _replace(result, tokens=tuple(done))
-    left = [t for t in done if t.outcome is not Revoked.REVOKED]
+    return RevokedTokens(tokens=tuple(done))
+
+
+def revocation_error(tokens: tuple[OldToken, ...], published: bool) -> str | None:
+    """Pure: the one-line error once every held token was tried (None: all revoked and a fresh
+    token published): tokens not revoked stay valid until the last one expires."""
+    left = [t for t in tokens if t.outcome is not Revoked.REVOKED]
     if left:
         last = max(t.expires_at for t in left)
-        return _failed(
-            result,
-            f"{len(left)} of {len(done)} old token(s) not revoked ({left[0].detail}); they stay valid "
-            f"until {format_rfc3339(last)}",
+        return (
+            f"{len(left)} of {len(tokens)} old token(s) not revoked ({left[0].detail}); they stay valid "
+            f"until {format_rfc3339(last)}"
         )
     if not published:
-        return _failed(
-            result,
-            "revoked, but no fresh token is stored: consumers hold a revoked token until a run publishes one",
+        return (
+            "revoked, but no fresh token is stored: consumers hold a revoked token until a run publishes one"
         )
-    return result
+    return None
 
 
 def _revoke_one(
@@ -387,18 +487,6 @@ def _revoke_one(
         if waits.sleep(job.clock, wait) is not None:
             break
     return answer
-
-
-def _old(
-    stage: str, found: StoredToken, payload: TokenPayload, outcome: Revoked, detail: str | None = None
-) -> OldToken:
-    return OldToken(
-        stage=stage,
-        version_id=found.version_id,
-        expires_at=payload.expires_at,
-        outcome=outcome,
-        detail=detail,
-    )
 
 
 def _replace(result: RevocationResult, **changes: Any) -> RevocationResult:

@@ -103,44 +103,70 @@ def _prompt(text: str) -> None:
 def parse_new_credentials(raw: Secret, auth_method: str) -> NewCredentials:
     """Check the input fits ``auth_method`` and split a PEM key from its certificate chain.
     Raises ``UsageError`` (exit 2) naming what is wrong, never showing the input."""
-    text = raw.reveal()
     if auth_method != "private_key_jwt":
-        if "-----BEGIN " in text:
-            raise UsageError(
-                f"the input is a PEM block, but auth_method is {auth_method}: give the client secret"
-            )
-        if _CONTROL.search(text):
-            raise UsageError(
-                "the client secret holds a line break or another control character; "
-                "give it on one line (a client secret is printable ASCII)"
-            )
+        check_client_secret(raw.reveal(), auth_method)
         return NewCredentials(client_secret=raw)
+    parts = split_pem(raw.reveal())
+    private_key = Secret(parts.private_key)
+    _check_key_and_certificate(private_key, parts.certificate)
+    return NewCredentials(private_key=private_key, certificate=parts.certificate)
 
+
+def check_client_secret(text: str, auth_method: str) -> None:
+    """Refuse input that cannot be a client secret for ``auth_method``: a PEM block, or a line
+    break or other control character (a client secret is VSCHAR, RFC 6749 appendix A.2).
+    Raises ``UsageError``; never quotes ``text``."""
+    if "-----BEGIN " in text:
+        raise UsageError(
+            f"the input is a PEM block, but auth_method is {auth_method}: give the client secret"
+        )
+    if _CONTROL.search(text):
+        raise UsageError(
+            "the client secret holds a line break or another control character; "
+            "give it on one line (a client secret is printable ASCII)"
+        )
+
+
+@dataclass(frozen=True)
+class PemParts:
+    """A PEM input split: ``private_key`` the one key block (PEM text, newline-terminated),
+    ``certificate`` the certificate blocks that follow it, concatenated (None without one)."""
+
+    private_key: str
+    certificate: str | None
+
+
+def split_pem(text: str) -> PemParts:
+    """The one private key block and the certificate blocks of ``text``, the key first; nothing
+    else (no text outside blocks, no other block type, not an encrypted key). Pure; raises
+    ``UsageError`` naming what is wrong, never quoting ``text``. Whether the key parses and
+    the certificate is for it is checked after (``_check_key_and_certificate``)."""
     blocks = list(_PEM_BLOCK.finditer(text))
-    rest = _PEM_BLOCK.sub("", text)
-    if rest.strip():
+    if _PEM_BLOCK.sub("", text).strip():
         raise UsageError(
             "the input holds text outside PEM blocks; give the PEM private key, optionally "
             "followed by its certificate"
         )
-    keys = [b for b in blocks if b.group(1) in _KEY_LABELS]
-    certs = [b for b in blocks if b.group(1) == "CERTIFICATE"]
-    others = sorted({b.group(1) for b in blocks} - set(_KEY_LABELS) - {"CERTIFICATE"})
+    labels = [b.group(1) for b in blocks]
+    _check_pem_labels(labels)
+    certs = [b.group(0) + "\n" for b in blocks if b.group(1) == "CERTIFICATE"]
+    return PemParts(private_key=blocks[0].group(0) + "\n", certificate="".join(certs) or None)
+
+
+def _check_pem_labels(labels: list[str]) -> None:
+    """The block labels, in order, are one private key first, then certificates only."""
+    others = sorted(set(labels) - set(_KEY_LABELS) - {"CERTIFICATE"})
     if others:
         hint = " (the key must not be encrypted)" if "ENCRYPTED PRIVATE KEY" in others else ""
         raise UsageError(f"unexpected PEM block {others[0]}{hint}; give a private key and certificates only")
-    if len(keys) != 1:
+    keys = sum(1 for label in labels if label in _KEY_LABELS)
+    if keys != 1:
         raise UsageError(
-            f"the input holds {len(keys)} PEM private keys; give exactly one, optionally "
+            f"the input holds {keys} PEM private keys; give exactly one, optionally "
             "followed by its certificate"
         )
-    if blocks[0] is not keys[0]:
+    if labels[0] not in _KEY_LABELS:
         raise UsageError("give the private key first, then its certificate")
-    key_pem = keys[0].group(0) + "\n"
-    private_key = Secret(key_pem)
-    cert_pem = "".join(c.group(0) + "\n" for c in certs) or None
-    _check_key_and_certificate(private_key, cert_pem)
-    return NewCredentials(private_key=private_key, certificate=cert_pem)
 
 
 def _check_key_and_certificate(key: Secret, certificate: str | None) -> None:

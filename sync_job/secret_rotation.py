@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Protocol, cast
 
-from sync_job import freshness
+from sync_job import freshness, inputs
 from sync_job.client_identity import credentials_of
 from sync_job.config import EnvironmentConfig
 from sync_job.credentials import Credentials
@@ -114,6 +114,12 @@ def parse_rotation_event(event: Mapping[str, Any]) -> RotationEvent:
     for key, value in (("SecretId", secret_id), ("ClientRequestToken", version_id)):
         if not isinstance(value, str) or not value or len(value) > 2048:
             raise UsageError(f'rotation event "{key}" must be a non-empty string')
+        # Both go into Secrets Manager requests and every line about the step (inputs.problem).
+        wrong = inputs.problem(value, max_chars=inputs.MAX_TEXT_CHARS)
+        if wrong is not None:
+            raise UsageError(
+                f'rotation event "{key}" {wrong}; Secrets Manager sends a secret ARN and a version id'
+            )
     return RotationEvent(Step(step), cast(str, secret_id), cast(str, version_id))
 
 

@@ -21,14 +21,14 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any, Protocol, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from sync_job.client_identity import secret_of
 from sync_job.config import EnvironmentConfig
 from sync_job.credentials import Credentials
 from sync_job.errors import OAuthError, SyncJobError, WriteUnknownError
 from sync_job.logs import log_event
-from sync_job.oauth import FetchResult, missing_scopes
+from sync_job.oauth import missing_scopes
 from sync_job.payload import TokenPayload
 from sync_job.refresh import check_token, publish_token
 from sync_job.report import Outcome
@@ -42,6 +42,9 @@ from sync_job.store import (
     StoredToken,
 )
 from sync_job.sync import Job
+
+if TYPE_CHECKING:
+    from sync_job.token_client import FetchResult
 
 log = logging.getLogger("sync_job.staged_credentials")
 

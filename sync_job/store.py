@@ -12,41 +12,48 @@ import functools
 import json
 import logging
 import os
+import re
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
-import botocore.exceptions
 import botocore.session
 from botocore.config import Config as BotoConfig
 
-from sync_job.credentials import Credentials, parse_credentials
+from sync_job.awserrors import creating_client, deleted_error, retry_only_what_may_pass, secretsmanager_call
 from sync_job.errors import (
-    AccessDeniedError,
     CredentialsError,
-    KmsError,
-    SecretDeletedError,
     SecretEmptyError,
     SecretNotFoundError,
+    StageMovedError,
     StoreError,
     SyncJobError,
-    ThrottledError,
-    WriteUnknownError,
 )
 from sync_job.logs import log_event
 from sync_job.payload import InvalidPayload, TokenPayload, parse_payload
-from sync_job.redact import untrusted
 
-if TYPE_CHECKING:  # the published stubs (mypy-boto3-secretsmanager); not shipped in the Lambda zip
+# Types only: the published stubs (mypy-boto3-secretsmanager; not shipped in the Lambda zip) and
+# the credentials (imported by parse_credentials, with the first credentials secret read).
+if TYPE_CHECKING:
     from mypy_boto3_secretsmanager import SecretsManagerClient
     from mypy_boto3_secretsmanager.type_defs import ListSecretVersionIdsResponseTypeDef
 
+    from sync_job.credentials import Credentials
+
 log = logging.getLogger("sync_job.store")
+
+
+def parse_credentials(text: str | None, secret_id: str, auth_method: str) -> Credentials:
+    """``credentials.parse_credentials``, imported with the first credentials secret read: a
+    run that finds every token fresh reads none (and its first request is a token read)."""
+    from sync_job import credentials
+
+    return credentials.parse_credentials(text, secret_id, auth_method)
+
+
 T = TypeVar("T")
-# What a botocore call raises; every one is translated by classify_error, here and nowhere else.
-_AWS_ERRORS = (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError)
 
 PENDING_STAGE = "SYNCJOB_PENDING"
 CURRENT_STAGE = "AWSCURRENT"
@@ -74,9 +81,7 @@ def botocore_session() -> botocore.session.Session:
     client; the stock loader when the installed botocore has no generated data)."""
     from sync_job import botodata
 
-    session = botocore.session.get_session()
-    session.register_component("data_loader", botodata.make_loader(session.get_config_variable("data_path")))
-    return session
+    return botodata.make_session()
 
 
 def tls_verify(session: botocore.session.Session) -> bool | str:
@@ -110,22 +115,40 @@ def make_client(
         read_timeout=min(15.0, quarter),
         max_pool_connections=max_pool_connections,
     )
-    try:
-        session = botocore_session()
-        # AWS_REGION is what Lambda, the AWS CLI v2 and most SDKs read; botocore reads only
-        # AWS_DEFAULT_REGION and the shared config, so fall back to it explicitly.
-        region = session.get_config_variable("region") or os.environ.get("AWS_REGION") or None
-        client = session.create_client(
-            "secretsmanager", region_name=region, config=config, verify=tls_verify(session)
-        )
-        # botocore types create_client as any client; the stubs name what "secretsmanager" makes.
-        return cast("SecretsManagerClient", client)
-    except botocore.exceptions.NoRegionError:
-        from sync_job.errors import ConfigError
+    session = botocore_session()
+    client = creating_client(
+        "Secrets Manager",
+        lambda: session.create_client(
+            "secretsmanager", region_name=client_region(session), config=config, verify=tls_verify(session)
+        ),
+    )
+    # A quota refusal (LimitExceededException) is final: not sent again max_attempts times.
+    retry_only_what_may_pass(client, max_attempts)
+    # botocore types create_client as any client; the stubs name what "secretsmanager" makes.
+    return cast("SecretsManagerClient", client)
+
+
+# botocore.utils.validate_region_name's rule, anchored at both ends (its re.match lets a trailing
+# newline through, which then breaks the endpoint URL).
+_REGION = re.compile(r"[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?")
+
+
+def client_region(session: botocore.session.Session) -> str | None:
+    """The region every client of the job is made for: the session's (AWS_DEFAULT_REGION, the
+    profile), else AWS_REGION (what Lambda, the AWS CLI v2 and most SDKs read; botocore reads
+    only the first two). Raises ``ConfigError`` (exit 2) for one that is not a region name: it
+    becomes a host name in every request (a control character, a '/', a space)."""
+    from sync_job.errors import ConfigError
+
+    region = session.get_config_variable("region") or os.environ.get("AWS_REGION") or None
+    if region is not None and not _REGION.fullmatch(region):
+        from sync_job import inputs
 
         raise ConfigError(
-            "no AWS region: set AWS_REGION (or AWS_DEFAULT_REGION, or a region in ~/.aws/config)"
-        ) from None
+            f"AWS region {inputs.shown(region, 40)} is not a region name such as us-east-1; "
+            "fix AWS_REGION (or AWS_DEFAULT_REGION, or the region in ~/.aws/config)"
+        )
+    return region
 
 
 @dataclass(frozen=True)
@@ -171,7 +194,7 @@ class SecretsStore(Protocol):
     """Secrets Manager as the job uses it: the one interface that a run, ``check``, ``status``,
     ``credentials put`` and ``revoke`` call, that :class:`SecretStore` implements over botocore and
     every test fake in memory. Every failure is a ``StoreError`` (a ``SyncJobError``) with one
-    line (:func:`classify_error`); none returns botocore's types."""
+    line (``awserrors.secretsmanager_error``); none returns botocore's types."""
 
     def read_token(self, secret_id: str, stage: str = CURRENT_STAGE) -> StoredToken:
         """The version of token secret ``secret_id`` that ``stage`` labels (GetSecretValue);
@@ -224,84 +247,12 @@ class SecretsStore(Protocol):
         ...
 
 
-class StageMovedError(StoreError):
-    """UpdateSecretVersionStage refused the move: ``RemoveFromVersionId`` no longer holds the
-    label (InvalidParameterException, AWS API reference "UpdateSecretVersionStage"), so another
-    writer moved AWSCURRENT since it was read."""
-
-
-def classify_error(exc: Exception, action: str, secret_id: str) -> StoreError:
-    """One clear line for any failure of a Secrets Manager call: the one place botocore's
-    errors become the job's (a ``StoreError`` subclass the callers branch on, never a code)."""
-    if isinstance(exc, botocore.exceptions.ClientError):
-        error = exc.response.get("Error", {})
-        # The endpoint's words are untrusted (AWS_ENDPOINT_URL may point anywhere).
-        code = untrusted(str(error.get("Code", "")), limit=64)
-        message = str(error.get("Message", ""))[:1000]
-        if code == "ResourceNotFoundException":
-            return SecretNotFoundError(
-                f"secret {secret_id} does not exist; create it (e.g. with infra/) "
-                "or fix the name in the config"
-            )
-        if "KMS" in code or "KMS" in message or code in ("DecryptionFailure", "EncryptionFailure"):
-            return KmsError(
-                f"KMS refused {action} on secret {secret_id} ({code}); the job's role needs "
-                "kms:Decrypt/kms:GenerateDataKey on the secret's key, and the key must be enabled"
-            )
-        if code in ("AccessDeniedException", "AccessDenied", "UnauthorizedOperation"):
-            return AccessDeniedError(
-                f"access denied: secretsmanager:{action} on secret {secret_id}; grant it to the job's role"
-            )
-        if code == "InvalidRequestException" and "delet" in message.lower():
-            return SecretDeletedError(
-                f"secret {secret_id} is scheduled for deletion; restore it with "
-                f"`aws secretsmanager restore-secret --secret-id {secret_id}`"
-            )
-        if code in ("ThrottlingException", "TooManyRequestsException", "Throttling", "RequestLimitExceeded"):
-            return ThrottledError(
-                f"Secrets Manager throttled {action} on secret {secret_id} after retries; "
-                "try again later or lower max_workers"
-            )
-        if code == "InvalidParameterException" and action == "UpdateSecretVersionStage":
-            return StageMovedError(f"Secrets Manager {action} on secret {secret_id} failed: {code}")
-        if code == "LimitExceededException":
-            return StoreError(
-                f"Secrets Manager quota reached for {action} on secret {secret_id} "
-                "(too many versions?); avoid forced refreshes more than every 10 minutes"
-            )
-        return StoreError(f"Secrets Manager {action} on secret {secret_id} failed: {code}")
-    return _transport_error(exc, action, secret_id)
-
-
-def _transport_error(exc: Exception, action: str, secret_id: str) -> StoreError:
-    """A call that got no answer from Secrets Manager (no credentials, timeouts, unreachable)."""
-    if isinstance(exc, botocore.exceptions.NoCredentialsError):
-        return AccessDeniedError(
-            "no AWS credentials found; configure the standard AWS chain (env, profile or role)"
-        )
-    if isinstance(exc, botocore.exceptions.ConnectTimeoutError | botocore.exceptions.ReadTimeoutError):
-        return StoreError(f"Secrets Manager timed out on {action} for secret {secret_id}")
-    if isinstance(exc, botocore.exceptions.EndpointConnectionError):
-        return StoreError(f"cannot reach Secrets Manager for {action} on secret {secret_id}")
-    if isinstance(exc, botocore.exceptions.BotoCoreError):
-        return StoreError(f"Secrets Manager {action} on secret {secret_id} failed: {type(exc).__name__}")
-    return StoreError(f"Secrets Manager {action} on secret {secret_id} failed: {type(exc).__name__}")
-
-
 def empty_credentials_error(secret_id: str) -> SecretEmptyError:
     """The one line for a credentials secret that exists but holds no value yet."""
     return SecretEmptyError(
         f"credentials secret {secret_id} exists but has no value yet (infra/ creates it empty); "
         "store the client credentials with `sync-job credentials put ENVIRONMENT --client-id CLIENT_ID`"
     )
-
-
-def _calling(action: str, secret_id: str, call: Callable[[], T]) -> T:
-    """``call()`` (one botocore call, ``action`` on ``secret_id``), its errors translated."""
-    try:
-        return call()
-    except _AWS_ERRORS as exc:
-        raise classify_error(exc, action, secret_id) from None
 
 
 class SecretStore:
@@ -317,10 +268,10 @@ class SecretStore:
     def _write(self, action: str, secret_id: str, call: Callable[[], T]) -> T:
         if self._write_slot is not None:
             self._write_slot()
-        return _calling(action, secret_id, call)
+        return secretsmanager_call(action, secret_id, call)
 
     def _value(self, secret_id: str, stage: str = CURRENT_STAGE) -> Mapping[str, Any]:
-        return _calling(
+        return secretsmanager_call(
             "GetSecretValue",
             secret_id,
             lambda: self._client.get_secret_value(SecretId=secret_id, VersionStage=stage),
@@ -400,7 +351,7 @@ class SecretStore:
             chunk = unique[start : start + BATCH_SIZE]
             try:
                 call = functools.partial(self._client.batch_get_secret_value, SecretIdList=chunk)
-                answer = _calling("BatchGetSecretValue", "(batch)", call)
+                answer = secretsmanager_call("BatchGetSecretValue", "(batch)", call)
             except StoreError as exc:
                 log_event(log, logging.INFO, "store.batch_refused", error=exc.message)
                 continue
@@ -423,7 +374,7 @@ class SecretStore:
         count = 0
         token: str | None = None
         for _ in range(_VERSION_PAGES):
-            page = _calling(
+            page = secretsmanager_call(
                 "ListSecretVersionIds", secret_id, functools.partial(self._versions, secret_id, token)
             )
             for version in page.get("Versions", []):
@@ -445,16 +396,15 @@ class SecretStore:
         )
 
     def _describe(self, secret_id: str) -> Mapping[str, Any]:
-        return _calling("DescribeSecret", secret_id, lambda: self._client.describe_secret(SecretId=secret_id))
+        return secretsmanager_call(
+            "DescribeSecret", secret_id, lambda: self._client.describe_secret(SecretId=secret_id)
+        )
 
     def describe(self, secret_id: str) -> None:
         """Check that ``secret_id`` exists and is not scheduled for deletion (DescribeSecret's
         ``DeletedDate``). Raises ``StoreError``."""
         if self._describe(secret_id).get("DeletedDate"):
-            raise SecretDeletedError(
-                f"secret {secret_id} is scheduled for deletion; restore it with "
-                f"`aws secretsmanager restore-secret --secret-id {secret_id}`"
-            )
+            raise deleted_error(secret_id)
 
     def publish(self, secret_id: str, payload: TokenPayload, expected_version: str | None) -> PublishResult:
         """Write ``payload`` and make it AWSCURRENT unless another run published a token that
@@ -529,7 +479,7 @@ class SecretStore:
         """The version ``version_id`` of a token secret if ``stage`` labels it (the rotation
         protocol's AWSPENDING version); no payload when that version has no value yet."""
         try:
-            answer = _calling(
+            answer = secretsmanager_call(
                 "GetSecretValue",
                 secret_id,
                 lambda: self._client.get_secret_value(
@@ -567,7 +517,7 @@ class SecretStore:
         self, secret_id: str, version_id: str, stage: str, auth_method: str
     ) -> Credentials:
         """The credentials of version ``version_id`` when ``stage`` labels it, parsed."""
-        answer = _calling(
+        answer = secretsmanager_call(
             "GetSecretValue",
             secret_id,
             lambda: self._client.get_secret_value(
@@ -640,42 +590,23 @@ class SecretStore:
         and AWS may have applied it, other ``StoreError`` when refused."""
         if self._write_slot is not None:
             self._write_slot()
-        try:
-            if stages is None:
-                self._client.put_secret_value(
-                    SecretId=secret_id, ClientRequestToken=version_id, SecretString=value
-                )
-            else:
-                self._client.put_secret_value(
-                    SecretId=secret_id,
-                    ClientRequestToken=version_id,
-                    SecretString=value,
-                    VersionStages=stages,
-                )
-        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
-            error = classify_error(exc, "PutSecretValue", secret_id)
-            if _answer_lost(exc):
-                raise WriteUnknownError(error.message, version_id) from None
-            raise error from None
+        if stages is None:
+            call = functools.partial(
+                self._client.put_secret_value,
+                SecretId=secret_id,
+                ClientRequestToken=version_id,
+                SecretString=value,
+            )
+        else:
+            call = functools.partial(
+                self._client.put_secret_value,
+                SecretId=secret_id,
+                ClientRequestToken=version_id,
+                SecretString=value,
+                VersionStages=stages,
+            )
+        secretsmanager_call("PutSecretValue", secret_id, call, version_id=version_id)
         return version_id
-
-
-def _answer_lost(exc: Exception) -> bool:
-    """True when ``exc`` leaves open whether AWS applied the call. botocore retries, so an
-    earlier attempt may have been applied and its answer lost (a read timeout, a closed
-    connection, a 5xx) whatever the last attempt's fault: only a refusal (4xx) on the first
-    attempt, or a failure before anything was sent (no credentials, bad parameters), is sure."""
-    if isinstance(exc, botocore.exceptions.ClientError):
-        meta = exc.response.get("ResponseMetadata", {})
-        status = meta.get("HTTPStatusCode")
-        retried = meta.get("RetryAttempts") or 0
-        return not isinstance(status, int) or status >= 500 or retried > 0
-    return not isinstance(
-        exc,
-        botocore.exceptions.NoCredentialsError
-        | botocore.exceptions.ParamValidationError
-        | botocore.exceptions.NoRegionError,
-    )
 
 
 def _stored_token(answer: Mapping[str, Any]) -> StoredToken:

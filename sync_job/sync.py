@@ -10,13 +10,11 @@ import logging
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
-from sync_job import budget as write_budget
-from sync_job import client_identity, freshness, readonly
+from sync_job import client_identity, freshness
 from sync_job.clock import Clock
 from sync_job.config import Config, EnvironmentConfig
-from sync_job.credentials import Credentials
 from sync_job.errors import SyncJobError
 from sync_job.executor import (
     INTERRUPT_GRACE_SECONDS,
@@ -30,7 +28,6 @@ from sync_job.executor import (
 )
 from sync_job.logs import log_event
 from sync_job.plan import Decision, PlannedEnvironment, RunPlan, plan_run, retry_at
-from sync_job.readonly import TokenLookup
 from sync_job.refresh import (
     Refreshed,
     Refresher,
@@ -42,8 +39,14 @@ from sync_job.refresh import (
     with_token,
     would_refresh,
 )
-from sync_job.report import CheckReport, EnvironmentResult, Outcome, Report, StatusReport
+from sync_job.report import EnvironmentResult, Outcome, Report
 from sync_job.store import SecretsStore
+
+if TYPE_CHECKING:
+    from sync_job.credentials import Credentials
+
+    # The read-only commands' module is imported by their entry points only: a run needs none of it.
+    from sync_job.readonly import CheckReport, StatusReport, TokenLookup
 
 __all__ = [
     "INTERRUPT_GRACE_SECONDS",
@@ -51,7 +54,6 @@ __all__ = [
     "Interrupt",
     "Job",
     "Store",
-    "TokenLookup",
     "TokenSource",
     "payload_of",
 ]
@@ -168,12 +170,16 @@ class Job:
     ) -> StatusReport:
         """The stored tokens' states, read only: one ``StatusEntry`` per environment, in order
         (see ``readonly.status``). Raises ``UsageError`` for an unknown name."""
+        from sync_job import readonly
+
         envs = self.config.select(names)
         return readonly.status(self.store, self.clock, envs, self._budget(budget_seconds))
 
     def token(self, name: str) -> TokenLookup:
         """The stored token of one environment and its state (``invalid`` when unusable).
         Raises ``UsageError`` for an unknown name and ``StoreError`` when it cannot be read."""
+        from sync_job import readonly
+
         return readonly.token(self.store, self.clock, self.config.select([name])[0])
 
     def check(
@@ -186,6 +192,8 @@ class Job:
         """Prove each environment works without writing (see ``readonly.Checker``): one
         ``CheckEntry`` per environment; ``interrupt`` stops it as it stops a run. Raises
         ``UsageError`` for an unknown name."""
+        from sync_job import readonly
+
         envs = self.config.select(names)
         checker = readonly.Checker(
             self.store, self.tokens, self.clock, self.config.max_workers, self.config.schedule_seconds
@@ -322,6 +330,8 @@ class _Run:
         env, stored = entry.env, entry.stored
         assert stored is not None  # a due or pulled-forward entry was read
         if entry.decision is Decision.PULLED_FORWARD:
+            from sync_job import budget as write_budget  # only an early refresh asks
+
             now = self.job.clock.now()
             no_room = write_budget.early_refusal(self.job.store, env.token_secret, now)
             if no_room:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import random as _random
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -25,14 +26,7 @@ from sync_job.credentials import Credentials
 from sync_job.errors import InvalidTokenResponse, RateLimitedError, SyncJobError, TokenRequestError
 from sync_job.executor import INTERRUPT_GRACE_SECONDS
 from sync_job.logs import log_event
-from sync_job.oauth import (
-    MAX_BODY_BYTES,
-    FetchResult,
-    TokenResponse,
-    backoff_seconds,
-    build_request,
-    parse_response,
-)
+from sync_job.oauth import MAX_BODY_BYTES, TokenResponse, backoff_seconds, build_request, parse_response
 from sync_job.pacing import HostPacer
 from sync_job.transport import (
     CONNECT_TIMEOUT_SECONDS,
@@ -44,9 +38,96 @@ from sync_job.transport import (
     environment_settings,
 )
 
-__all__ = ["TokenClient", "build_session", "environment_settings"]
+__all__ = ["FetchResult", "TokenClient", "build_session", "environment_settings"]
 
 log = logging.getLogger("sync_job.oauth")
+
+
+@dataclass(frozen=True)
+class FetchResult:
+    """What one environment's token requests did. ``token`` and ``issued_at`` (UTC, taken just
+    before the successful request was sent) are set on success, ``error`` otherwise (the one
+    that ended the attempts: after more than one transient failure its message says how many);
+    ``attempts`` counts the requests sent, ``latency_seconds`` the last one's duration."""
+
+    attempts: int
+    latency_seconds: float | None = None
+    token: TokenResponse | None = None
+    issued_at: datetime | None = None
+    error: Exception | None = None
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One attempt: ``sent`` is False when pacing refused it before a request went out (the
+    run's deadline, a host closed by a 429); else ``latency_seconds`` is the request's duration
+    and either ``token``/``issued_at`` or ``error`` is set."""
+
+    sent: bool
+    latency_seconds: float | None = None
+    token: TokenResponse | None = None
+    issued_at: datetime | None = None
+    error: SyncJobError | None = None
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether another attempt may help: a :class:`TokenRequestError` marked ``transient``
+    (a timeout, a 5xx, a 429, a throttled KMS or STS call). RFC 6749 §5.2 errors are final."""
+    return isinstance(exc, TokenRequestError) and exc.transient
+
+
+def final_error(exc: SyncJobError, attempts: int) -> SyncJobError:
+    """The error that ends ``attempts`` requests: after more than one transient failure, a new
+    error of the same kind that says how many were spent; otherwise ``exc`` itself."""
+    if is_transient(exc) and attempts > 1:
+        return exc.reworded(f"{exc.message} (gave up after {attempts} attempts)")
+    return exc
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """When ``env``'s token requests are tried again (tenacity's ``stop`` and ``wait``): at most
+    ``max_attempts``; never a sleep the run cannot afford (the sleep plus one request's
+    ``timeout_seconds`` past ``deadline``, on ``clock``'s monotonic scale); none once SIGTERM or
+    SIGINT came; each wait full-jitter backoff (``oauth.backoff_seconds``), never shorter than
+    the server's ``Retry-After`` (RFC 9110 §10.2.3)."""
+
+    env: EnvironmentConfig
+    deadline: float
+    clock: Clock
+    random: Any
+
+    def stop(self, state: RetryCallState) -> bool:
+        if waits.interrupted() is not None:
+            return True
+        if state.attempt_number >= self.env.max_attempts:
+            return True
+        remaining = self.deadline - self.clock.monotonic()
+        return state.upcoming_sleep + self.env.timeout_seconds > remaining
+
+    def wait(self, state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        floor = getattr(exc, "retry_after", None) or 0.0
+        jitter = backoff_seconds(
+            state.attempt_number,
+            self.env.backoff_initial_seconds,
+            self.env.backoff_max_seconds,
+            self.random.random(),
+        )
+        return max(floor, jitter)
+
+    def before_sleep(self, state: RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome else None
+        log_event(
+            log,
+            logging.WARNING,
+            "token.retry",
+            environment=self.env.name,
+            attempt=state.attempt_number,
+            wait_seconds=round(state.upcoming_sleep, 3),
+            error=str(exc),
+        )
+
 
 # --- the HTTP client ----------------------------------------------------------------------------
 
@@ -71,15 +152,45 @@ class TokenClient:
         self._random = random or _random.Random()
 
     def fetch(self, env: EnvironmentConfig, creds: Credentials, deadline: float) -> FetchResult:
-        """One token, or the error that ended the attempts; ``deadline`` is on the clock's
-        monotonic scale. Never raises a :class:`SyncJobError`: the result carries it with the
-        number of requests sent."""
-        attempts = 0
-        last_latency: float | None = None
-        previous: list[BaseException] = []  # the attempt a retry sleep follows
+        """One token, or the error that ended the attempts (:func:`final_error`); ``deadline``
+        is on the clock's monotonic scale. Never raises a :class:`SyncJobError`: the result
+        carries it with the number of requests sent. Retried as :class:`RetryPolicy` says; a
+        retry's sleep is cut short by SIGTERM/SIGINT, and the attempt it followed then stands."""
+        policy = RetryPolicy(env, deadline, self._clock, self._random)
+        retrying = Retrying(
+            stop=policy.stop,
+            wait=policy.wait,
+            retry=retry_if_exception(is_transient),
+            sleep=self._sleep,
+            before_sleep=policy.before_sleep,
+            reraise=True,
+        )
+        sent = 0
+        latency: float | None = None
+        last: Attempt | None = None
+        try:
+            for attempt in retrying:
+                with attempt:
+                    if last is not None and last.error is not None and waits.interrupted() is not None:
+                        raise last.error  # the sleep was cut short: no request after a signal
+                    last = self._attempt(env, creds, deadline)
+                    sent += last.sent
+                    latency = last.latency_seconds if last.sent else latency
+                    if last.error is not None:
+                        raise last.error
+        except SyncJobError as exc:
+            return FetchResult(attempts=sent, latency_seconds=latency, error=final_error(exc, sent))
+        assert last is not None and last.token is not None
+        return FetchResult(attempts=sent, latency_seconds=latency, token=last.token, issued_at=last.issued_at)
 
-        def attempt() -> tuple[TokenResponse, datetime]:
-            nonlocal attempts, last_latency
+    def _sleep(self, seconds: float) -> None:
+        """A retry's sleep; SIGTERM/SIGINT cut it short (the next attempt then sends nothing)."""
+        waits.sleep(self._clock, seconds)
+
+    def _attempt(self, env: EnvironmentConfig, creds: Credentials, deadline: float) -> Attempt:
+        """One paced request and its judged answer. A 429 closes the host to this run's
+        requests for its ``Retry-After`` (else ``rate_limit_lockout_seconds``)."""
+        try:
             self._pacer.acquire(
                 env.origin,
                 host=env.host,
@@ -87,83 +198,29 @@ class TokenClient:
                 burst=env.rate_limit_burst,
                 latest_start=deadline - env.timeout_seconds,
             )
-            attempts += 1
-            issued_at = self._clock.now()
-            started = self._clock.monotonic()
-            try:
-                status, headers, body = self._post(env, creds, issued_at)
-                token = parse_response(
-                    status,
-                    headers,
-                    body,
-                    env=env,
-                    issued_at=issued_at,
-                    now=self._clock.now(),
-                    show_server_text=creds.scrub_safe,
-                )
-                return token, issued_at
-            except RateLimitedError as exc:
-                wait = exc.retry_after if exc.retry_after is not None else env.rate_limit_lockout_seconds
-                self._pacer.close(env.origin, wait)
-                raise
-            finally:
-                last_latency = self._clock.monotonic() - started
-
-        def wait(state: RetryCallState) -> float:
-            exc = state.outcome.exception() if state.outcome else None
-            floor = getattr(exc, "retry_after", None) or 0.0
-            jitter = backoff_seconds(
-                state.attempt_number,
-                env.backoff_initial_seconds,
-                env.backoff_max_seconds,
-                self._random.random(),
-            )
-            return max(floor, jitter)
-
-        def stop(state: RetryCallState) -> bool:
-            if waits.interrupted() is not None:  # SIGTERM/SIGINT: no further attempt
-                return True
-            if state.attempt_number >= env.max_attempts:
-                return True
-            remaining = deadline - self._clock.monotonic()
-            # Give up now rather than sleep into a wait the run cannot afford.
-            return state.upcoming_sleep + env.timeout_seconds > remaining
-
-        def before_sleep(state: RetryCallState) -> None:
-            exc = state.outcome.exception() if state.outcome else None
-            previous[:] = [exc] if exc is not None else []
-            log_event(
-                log,
-                logging.WARNING,
-                "token.retry",
-                environment=env.name,
-                attempt=state.attempt_number,
-                wait_seconds=round(state.upcoming_sleep, 3),
-                error=str(exc),
-            )
-
-        retrying = Retrying(
-            stop=stop,
-            wait=wait,
-            retry=retry_if_exception(lambda e: isinstance(e, TokenRequestError) and e.transient),
-            sleep=lambda seconds: self._sleep(seconds, previous),
-            before_sleep=before_sleep,
-            reraise=True,
-        )
-        try:
-            token, issued_at = retrying(attempt)
         except SyncJobError as exc:
-            if isinstance(exc, TokenRequestError) and exc.transient and attempts > 1:
-                exc.message = f"{exc.message} (gave up after {attempts} attempts)"
-                exc.args = (exc.message,)
-            return FetchResult(attempts=attempts, latency_seconds=last_latency, error=exc)
-        return FetchResult(attempts=attempts, latency_seconds=last_latency, token=token, issued_at=issued_at)
-
-    def _sleep(self, seconds: float, previous: list[BaseException]) -> None:
-        """A retry's sleep, cut short by SIGTERM/SIGINT: the attempt it followed then stands as
-        the result (raised again, so tenacity stops with it)."""
-        if waits.sleep(self._clock, seconds) is not None and previous:
-            raise previous[0]
+            return Attempt(sent=False, error=exc)
+        issued_at = self._clock.now()
+        started = self._clock.monotonic()
+        try:
+            status, headers, body = self._post(env, creds, issued_at)
+            token = parse_response(
+                status,
+                headers,
+                body,
+                env=env,
+                issued_at=issued_at,
+                now=self._clock.now(),
+                show_server_text=creds.scrub_safe,
+            )
+        except RateLimitedError as exc:
+            wait = exc.retry_after if exc.retry_after is not None else env.rate_limit_lockout_seconds
+            self._pacer.close(env.origin, wait)
+            return Attempt(sent=True, latency_seconds=self._clock.monotonic() - started, error=exc)
+        except SyncJobError as exc:
+            return Attempt(sent=True, latency_seconds=self._clock.monotonic() - started, error=exc)
+        latency = self._clock.monotonic() - started
+        return Attempt(sent=True, latency_seconds=latency, token=token, issued_at=issued_at)
 
     def post_form(
         self,

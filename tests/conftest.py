@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 
-from tests.support.aws import DUMMY_AWS
+from standins.aws import DUMMY_AWS
 
 # Dummy AWS settings for every boto3 client the tests or the job create; set before any client.
 os.environ.update(DUMMY_AWS)
@@ -30,11 +30,12 @@ from sync_job.store import botocore_session  # noqa: E402
 logging.getLogger("werkzeug").setLevel(logging.ERROR)
 
 if TYPE_CHECKING:
-    from tests.support.api_server import ApiServer
-    from tests.support.harness import Harness
-    from tests.support.lambda_package import Package
-    from tests.support.moto_server import MotoServer
-    from tests.support.token_server import TokenServer
+    from standins.api_server import ApiServer
+    from standins.harness import Harness
+    from standins.lambda_package import Package
+    from standins.moto_server import MotoServer
+    from standins.sts_server import StsStandIn
+    from standins.token_server import TokenServer
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -46,23 +47,42 @@ def pytest_configure(config: pytest.Config) -> None:
 @pytest.fixture(scope="session")
 def lambda_package(tmp_path_factory: pytest.TempPathFactory) -> Package:
     """`make package` into a temporary directory, and the zip unzipped as Lambda would."""
-    from tests.support.lambda_package import build_package
+    from standins.lambda_package import build_package
 
     return build_package(tmp_path_factory.mktemp("lambda-package"))
 
 
 @pytest.fixture(scope="session")
 def moto_server() -> Iterator[MotoServer]:
-    from tests.support.moto_server import MotoServer
+    from standins.moto_server import MotoServer
 
     with MotoServer() as server:
         os.environ["AWS_ENDPOINT_URL"] = server.endpoint
         yield server
 
 
+@pytest.fixture
+def kms(moto_server: MotoServer) -> Any:
+    """A boto3 KMS client on moto's server (private_key_jwt signed by kms:Sign)."""
+    from standins import aws
+
+    return aws.client("kms", moto_server.endpoint)
+
+
+@pytest.fixture
+def sts(monkeypatch: pytest.MonkeyPatch) -> Iterator[StsStandIn]:
+    """The STS stand-in (sts:GetWebIdentityToken); botocore's service-specific endpoint variable
+    sends STS there and everything else to moto."""
+    from standins.sts_server import StsStandIn
+
+    with StsStandIn() as server:
+        monkeypatch.setenv("AWS_ENDPOINT_URL_STS", server.url)
+        yield server
+
+
 @pytest.fixture(scope="session")
 def token_server() -> Iterator[TokenServer]:
-    from tests.support.token_server import TokenServer
+    from standins.token_server import TokenServer
 
     with TokenServer() as server:
         yield server
@@ -70,7 +90,7 @@ def token_server() -> Iterator[TokenServer]:
 
 @pytest.fixture
 def harness(moto_server: MotoServer, token_server: TokenServer, tmp_path: Path) -> Iterator[Harness]:
-    from tests.support.harness import Harness
+    from standins.harness import Harness
 
     moto_server.clear()
     yield Harness(moto=moto_server, tokens=token_server, tmp=tmp_path)
@@ -80,7 +100,7 @@ def harness(moto_server: MotoServer, token_server: TokenServer, tmp_path: Path) 
 @pytest.fixture
 def sm(moto_server: MotoServer) -> Any:
     """A Secrets Manager client of moto's server, with the dummy credentials."""
-    from tests.support.aws import client
+    from standins.aws import client
 
     return client("secretsmanager", moto_server.endpoint)
 
@@ -92,7 +112,7 @@ def secret_name() -> str:
 
 @pytest.fixture
 def api() -> Iterator[ApiServer]:
-    from tests.support.api_server import ApiServer
+    from standins.api_server import ApiServer
 
     with ApiServer() as server:
         yield server

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
+from standins.terraform import Terraform, TerraformUnavailable
 from sync_job import config as job_config
-from tests.support.terraform import Terraform, TerraformUnavailable
 
 pytestmark = [pytest.mark.infra, pytest.mark.timeout(300)]
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.terraform import copy_infra
+from standins.terraform import copy_infra
 
 pytestmark = [pytest.mark.infra, pytest.mark.timeout(600)]
 

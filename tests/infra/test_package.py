@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from scripts.package_lambda import DEFAULT_BOTOCORE_SERVICES
+from standins.lambda_package import Package, build_package, interpreter_shim
 from sync_job import botodata
-from tests.support.lambda_package import Package, build_package, interpreter_shim
 
 pytestmark = [pytest.mark.infra, pytest.mark.timeout(600)]
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.policy_check import check_document, find_wildcard_grants
+from standins.policy_check import check_document, find_wildcard_grants
 
 pytestmark = pytest.mark.infra
 

@@ -35,13 +35,13 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.support.aws import DUMMY_AWS, REGION
-from tests.support.aws import client as aws_client
-from tests.support.lambda_package import Package, interpreter_shim
-from tests.support.moto_server import MotoServer
-from tests.support.policy_check import find_wildcard_grants
-from tests.support.terraform import OFFLINE_PROXY_ENV, Terraform, TerraformUnavailable, copy_infra
-from tests.support.token_server import TokenServer
+from standins.aws import DUMMY_AWS, REGION
+from standins.aws import client as aws_client
+from standins.lambda_package import Package, interpreter_shim
+from standins.moto_server import MotoServer
+from standins.policy_check import find_wildcard_grants
+from standins.terraform import OFFLINE_PROXY_ENV, Terraform, TerraformUnavailable, copy_infra
+from standins.token_server import TokenServer
 
 pytestmark = [pytest.mark.infra, pytest.mark.timeout(900)]
 
@@ -50,7 +50,11 @@ PAXOS_ENVIRONMENTS = ("sandbox", "production")
 JWT_ENV = "partner"  # private_key_jwt, added to the example by the test's override.tf
 # private_key_jwt signed by a KMS key the module creates (signing_key_spec): no key stored.
 KMS_ENV = "keyless"
-ENVIRONMENTS = (*PAXOS_ENVIRONMENTS, JWT_ENV, KMS_ENV)
+# Keyless with client_id given (secretless): the job reads no credentials secret, so the module
+# creates none and grants none (infra/locals.tf, secretless).
+SECRETLESS_ENV = "secretless"
+SECRETLESS_CLIENT_ID = "secretless-client"
+ENVIRONMENTS = (*PAXOS_ENVIRONMENTS, JWT_ENV, KMS_ENV, SECRETLESS_ENV)
 JWT_SCOPES = ["partner:read", "partner:write"]
 # Every AWS service the module touches; each is pointed at moto. A service missing here would
 # be sent to the dead loopback proxy and fail, never to AWS.
@@ -90,6 +94,14 @@ module "sync_job" {{
       scopes             = {json.dumps(JWT_SCOPES)}
       auth_method        = "private_key_jwt"
       signing_key_spec   = "ECC_NIST_P256"
+      consumer_role_arns = []
+    }}
+    {SECRETLESS_ENV} = {{
+      token_url          = {json.dumps(token_url)}
+      scopes             = {json.dumps(JWT_SCOPES)}
+      auth_method        = "private_key_jwt"
+      signing_key_spec   = "ECC_NIST_P256"
+      client_id          = {json.dumps(SECRETLESS_CLIENT_ID)}
       consumer_role_arns = []
     }}
   }})
@@ -260,8 +272,12 @@ def test_apply_creates_function_schedule_roles_key_secrets_alarms_dashboard(stac
     for env in ENVIRONMENTS:
         table = config["environments"][env]
         assert table["token_secret"] == out["token_secret_arns"][env]
-        assert table["credentials_secret"] == out["credentials_secret_arns"][env]
+        assert table.get("credentials_secret") == out["credentials_secret_arns"].get(env)
         assert table["token_url"] == stack.tokens.url
+    # The secretless environment: no credentials secret named, created or output.
+    assert "credentials_secret" not in config["environments"][SECRETLESS_ENV]
+    assert config["environments"][SECRETLESS_ENV]["client_id"] == SECRETLESS_CLIENT_ID
+    assert sorted(out["credentials_secret_arns"]) == sorted(e for e in ENVIRONMENTS if e != SECRETLESS_ENV)
     for env in PAXOS_ENVIRONMENTS:
         table = config["environments"][env]
         # Only what the example sets: every other key is left to the job's defaults.
@@ -305,10 +321,20 @@ def test_apply_creates_function_schedule_roles_key_secrets_alarms_dashboard(stac
     assert key["KeyManager"] == "CUSTOMER" and key["KeyState"] == "Enabled"
     assert kms.get_key_rotation_status(KeyId=out["kms_key_arn"])["KeyRotationEnabled"] is True
 
-    # The secrets: two per environment, all on the key; the credentials ones without any value.
+    # The secrets: two per environment (one for the secretless one), all on the key; the
+    # credentials ones without any value.
     sm = stack.client("secretsmanager")
+    names = {s["Name"] for s in sm.list_secrets(MaxResults=100)["SecretList"]}
+    assert f"paxos/{SECRETLESS_ENV}/access-token" in names
+    assert not [n for n in names if n.startswith(f"paxos/{SECRETLESS_ENV}/") and "credentials" in n], names
+    assert sorted(n for n in names if "client-credentials" in n) == sorted(
+        f"paxos/{e}/client-credentials" for e in ENVIRONMENTS if e != SECRETLESS_ENV
+    )
     for env in ENVIRONMENTS:
-        for arn in (out["token_secret_arns"][env], out["credentials_secret_arns"][env]):
+        arns = [out["token_secret_arns"][env]]
+        if env != SECRETLESS_ENV:
+            arns.append(out["credentials_secret_arns"][env])
+        for arn in arns:
             described = sm.describe_secret(SecretId=arn)
             assert described["KmsKeyId"] == out["kms_key_arn"]
             assert not described.get("VersionIdsToStages"), f"{arn} has a value: Terraform put one"
@@ -593,11 +619,19 @@ def test_packaged_handler_writes_valid_tokens_into_the_terraform_created_secrets
         client_ids[KMS_ENV],
         scopes=JWT_SCOPES,
         auth_method="private_key_jwt",
-        public_key_pem=out["signing_public_keys"][KMS_ENV],
+        public_key_pem=out["signing_public_keys_pem"][KMS_ENV],
     )
     sm.put_secret_value(
         SecretId=out["credentials_secret_arns"][KMS_ENV],
         SecretString=json.dumps({"client_id": client_ids[KMS_ENV]}),
+    )
+    # Secretless: the public key to the provider, the client id in the config; nothing to put.
+    client_ids[SECRETLESS_ENV] = SECRETLESS_CLIENT_ID
+    stack.tokens.add_client(
+        SECRETLESS_CLIENT_ID,
+        scopes=JWT_SCOPES,
+        auth_method="private_key_jwt",
+        public_key_pem=out["signing_public_keys_pem"][SECRETLESS_ENV],
     )
     before = stack.tokens.count()
 
@@ -622,6 +656,7 @@ def test_packaged_handler_writes_valid_tokens_into_the_terraform_created_secrets
         "production": "client_secret_post",
         JWT_ENV: "private_key_jwt",
         KMS_ENV: "private_key_jwt",
+        SECRETLESS_ENV: "private_key_jwt",
     }
 
     now = datetime.now(UTC)
@@ -673,7 +708,38 @@ def test_packaged_handler_writes_valid_tokens_into_the_terraform_created_secrets
 def key_and_certificate(subject: str) -> tuple[str, str, str]:
     """A fresh RSA key (PKCS#8 PEM), its public key and a self-signed X.509 certificate for it:
     what an operator puts into a private_key_jwt credentials secret."""
-    from tests.support.keys import certificate_pem, new_key, private_pem, public_pem
+    from standins.keys import certificate_pem, new_key, private_pem, public_pem
 
     key = new_key("rsa")
     return private_pem(key), public_pem(key), certificate_pem(key, name=subject)
+
+
+def test_the_public_key_output_is_pem_and_sync_job_jwks_is_its_jwk_set(stack: Stack, tmp_path: Path) -> None:
+    """The output is named for its shape (``signing_public_keys_pem``: PEM SubjectPublicKeyInfo,
+    no ``jwks`` in its name); the RFC 7517 JWK Set of the same key, with the RFC 7638 kid the
+    assertions carry, is what `sync-job jwks ENV` prints, read from the rendered config and the
+    KMS key Terraform created."""
+    from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+    from sync_job.jwks import required_members, thumbprint
+
+    out = stack.outputs
+    assert not [name for name in out if "jwk" in name.lower()]
+    assert sorted(out["signing_public_keys_pem"]) == sorted([KMS_ENV, SECRETLESS_ENV])
+    config = tmp_path / "sync-job.toml"
+    config.write_text(out["config_toml"])
+    for env, pem in out["signing_public_keys_pem"].items():
+        assert pem.startswith("-----BEGIN PUBLIC KEY-----\n"), pem
+        public = load_pem_public_key(pem.encode())
+        proc = subprocess.run(
+            [sys.executable, "-m", "sync_job", "--config", str(config), "jwks", env],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={**os.environ, **DUMMY_AWS, "AWS_ENDPOINT_URL": stack.endpoint, **OFFLINE_PROXY_ENV},
+            check=False,
+        )
+        assert proc.returncode == 0, proc.stderr
+        (jwk,) = json.loads(proc.stdout)["keys"]
+        assert {k: jwk[k] for k in required_members(public)} == required_members(public)
+        assert (jwk["kty"], jwk["crv"], jwk["kid"]) == ("EC", "P-256", thumbprint(public))

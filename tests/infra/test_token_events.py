@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from standins.terraform import Terraform, TerraformUnavailable
 from sync_job import store
-from tests.support.terraform import Terraform, TerraformUnavailable
 
 pytestmark = [pytest.mark.infra, pytest.mark.timeout(300)]
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.terraform import ROOT, Terraform, TerraformUnavailable
+from standins.terraform import ROOT, Terraform, TerraformUnavailable
 
 pytestmark = [pytest.mark.infra, pytest.mark.timeout(600)]
 
@@ -23,6 +23,8 @@ variable "lambda_architecture" { type = string }
 variable "schedule_expression" { type = string }
 variable "token_rotation_schedule_expression" { type = string }
 variable "job_defaults" { type = any }
+variable "metrics_namespace" { type = string }
+variable "log_level" { type = string }
 
 module "sync_job" {
   source              = "./infra"
@@ -30,6 +32,8 @@ module "sync_job" {
   lambda_architecture = var.lambda_architecture
   environments        = var.environments
   job_defaults        = var.job_defaults
+  metrics_namespace   = var.metrics_namespace
+  log_level           = var.log_level
 
   schedule_expression                = var.schedule_expression
   token_rotation_schedule_expression = var.token_rotation_schedule_expression
@@ -58,6 +62,8 @@ def plan(tmp_path_factory: pytest.TempPathFactory) -> Any:
         schedule: str = "rate(5 minutes)",
         rotation: str = "rate(4 hours)",
         job_defaults: dict[str, Any] | None = None,
+        metrics_namespace: str = "SyncJob",
+        log_level: str = "INFO",
     ) -> list[str]:
         """The validation messages of `terraform plan`, whitespace collapsed."""
         (work / "test.auto.tfvars.json").write_text(
@@ -68,6 +74,8 @@ def plan(tmp_path_factory: pytest.TempPathFactory) -> Any:
                     "schedule_expression": schedule,
                     "token_rotation_schedule_expression": rotation,
                     "job_defaults": job_defaults or {},
+                    "metrics_namespace": metrics_namespace,
+                    "log_level": log_level,
                 }
             )
         )
@@ -227,3 +235,66 @@ def test_revocation_url_must_be_https(plan: Any) -> None:
     (error,) = plan({"paxos": {"token_url": URL, "revocation_url": "http://oauth.example.com/revoke"}})
     assert "revocation_url must be https://" in error
     assert plan({"paxos": {"token_url": URL, "revocation_url": "https://oauth.example.com/revoke"}}) == []
+
+
+SECRETLESS = {
+    "token_url": URL,
+    "auth_method": "private_key_jwt",
+    "signing_key_spec": "ECC_NIST_P256",
+    "client_id": "sync-job-prod",
+}
+
+
+@pytest.mark.parametrize(
+    "named", ["credentials_secret_arn", "credentials_secret_name", "credentials_kms_key_arn"]
+)
+def test_a_secretless_environment_naming_a_credentials_secret_is_refused(plan: Any, named: str) -> None:
+    """With client_id and a keyless credential the job reads no credentials secret, and the
+    module creates none: naming one would be a secret nobody reads, granted to the job."""
+    value = {
+        "credentials_secret_arn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:x-AbCdEf",
+        "credentials_secret_name": "sync-job/prod/client-credentials",
+        "credentials_kms_key_arn": "arn:aws:kms:us-east-1:123456789012:key/k",
+    }[named]
+    errors = plan({"prod": {**SECRETLESS, named: value}})
+    assert (
+        len(errors) == 1 and "the job reads no credentials secret; remove credentials_secret_arn" in errors[0]
+    )
+    assert plan({"prod": SECRETLESS}) == []
+
+
+@pytest.mark.parametrize(
+    ("namespace", "valid"),
+    [
+        ("SyncJob", True),
+        ("Team/Sync-Job_v2.#1: prod", True),
+        ("Sync\nJob", False),
+        ("Sync\u202eJob", False),
+        ("AWS/Lambda", False),
+        ("   ", False),
+        ("S" * 256, False),
+        ("Caf\u00e9", False),
+    ],
+    ids=["default", "every-allowed-character", "newline", "bidi", "reserved", "blank", "256", "non-ascii"],
+)
+def test_metrics_namespace_follows_cloudwatch_s_rule_as_the_handler_does(
+    plan: Any, namespace: str, valid: bool
+) -> None:
+    from sync_job.errors import UsageError
+    from sync_job.metrics import check_namespace
+
+    namespace = namespace.encode().decode("unicode_escape")
+    errors = plan({"prod": {"token_url": URL}}, metrics_namespace=namespace)
+    assert (errors == []) == valid, errors
+    try:
+        check_namespace(namespace)
+        handler_valid = True
+    except UsageError:
+        handler_valid = False
+    assert handler_valid == valid  # the module and the handler agree
+
+
+def test_log_level_is_one_the_handler_takes(plan: Any) -> None:
+    assert plan({"prod": {"token_url": URL}}, log_level="debug") == []
+    errors = plan({"prod": {"token_url": URL}}, log_level="VERBOSE")
+    assert len(errors) == 1 and "log_level: DEBUG, INFO, WARNING or ERROR." in errors[0]

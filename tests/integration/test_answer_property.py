@@ -24,13 +24,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from standins.fakes import valid_doc
+from standins.harness import MARKERS, Harness
+from standins.raw_server import Play, RawServer, response
 from sync_job.config import load_config
 from sync_job.factory import build_job
 from sync_job.reader import TokenReader
 from sync_job.timeutil import parse_rfc3339
-from tests.support.fakes import valid_doc
-from tests.support.harness import MARKERS, Harness
-from tests.support.raw_server import Play, RawServer, response
 
 SCOPES = "funding:read_profile transfer:read_transfer"
 

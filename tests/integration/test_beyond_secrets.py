@@ -11,15 +11,15 @@ from datetime import UTC, datetime, timedelta
 import jwt
 import pytest
 
+from standins.fakes import env_config
+from standins.harness import Harness, assert_no_leak
+from standins.keys import key_body, keypair
+from standins.token_server import Fault
 from sync_job.credentials import Credentials, parse_credentials
 from sync_job.errors import CredentialsError
 from sync_job.oauth import build_request
 from sync_job.redact import Secret
 from sync_job.timeutil import parse_rfc3339
-from tests.support.fakes import env_config
-from tests.support.harness import Harness, assert_no_leak
-from tests.support.keys import key_body, keypair
-from tests.support.token_server import Fault
 
 
 @pytest.mark.parametrize(("kind", "alg"), [("rsa", "RS256"), ("ec", "ES256")])

@@ -8,9 +8,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from tests.support.fakes import valid_doc
-from tests.support.harness import Harness, assert_no_leak, render_toml
-from tests.support.token_server import Fault
+from standins.fakes import valid_doc
+from standins.harness import Harness, assert_no_leak, render_toml
+from standins.token_server import Fault
 
 
 def test_status_states(harness: Harness) -> None:

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from standins.harness import Harness
+from standins.keys import certificate_pem, new_key, private_pem, public_pem
 from sync_job.prometheus import CREDENTIAL_DAYS_LEFT, CREDENTIAL_EXPIRY, parse_samples
-from tests.support.harness import Harness
-from tests.support.keys import certificate_pem, new_key, private_pem, public_pem
 
 
 def set_credentials(harness: Harness, name: str, **extra: object) -> None:

@@ -17,10 +17,10 @@ import pytest
 from click.testing import CliRunner
 from cryptography.hazmat.primitives import serialization
 
+from standins.fakes import valid_doc
+from standins.harness import Harness, Result, assert_no_leak
+from standins.keys import certificate_pem, key_body, keypair
 from sync_job.cli import main
-from tests.support.fakes import valid_doc
-from tests.support.harness import Harness, Result, assert_no_leak
-from tests.support.keys import certificate_pem, key_body, keypair
 
 
 def check_output(out: Result, *secrets: str) -> Result:
@@ -345,6 +345,33 @@ def test_store_failure_leaves_the_credentials_unchanged(harness: Harness) -> Non
     assert doc["tested"] is True and doc["stored"] is False and doc["published"] is False
     assert "access denied: secretsmanager:PutSecretValue" in doc["error"]
     assert "the credentials secret is unchanged" in doc["error"]
+    assert creds_state(harness, "sandbox") == state_before
+    assert harness.stored("sandbox") is None
+
+
+def test_a_version_quota_refusal_is_written_once_and_leaves_the_credentials_unchanged(
+    harness: Harness,
+) -> None:
+    # Secrets Manager refuses a 101st version within 24 hours (standins/sm_limits.py): a refusal
+    # that stands, so it is sent once (not aws_max_attempts times) and is sure not applied.
+    harness.add_env("sandbox")
+    name = creds_name(harness, "sandbox")
+    harness.moto.freeze()
+    for _ in range(99):  # add_env wrote the first of the 100
+        harness.moto.advance(0.05)
+        doc = creds_doc(harness, "sandbox")
+        harness.sm.put_secret_value(SecretId=name, SecretString=json.dumps(doc))
+    state_before = creds_state(harness, "sandbox")
+    secret = new_secret()
+    harness.tokens.set_secret(harness.client_id("sandbox"), secret)
+    before = harness.moto.count("PutSecretValue", name)
+    result = put(harness, "sandbox", secret, "--json")
+    assert result.exit_code == 1
+    doc = result.json()
+    assert doc["tested"] is True and doc["stored"] is False and doc["published"] is False
+    assert f"Secrets Manager quota reached for PutSecretValue on secret {name}" in doc["error"]
+    assert doc["error"].endswith("the credentials secret is unchanged")
+    assert harness.moto.count("PutSecretValue", name) - before == 1
     assert creds_state(harness, "sandbox") == state_before
     assert harness.stored("sandbox") is None
 

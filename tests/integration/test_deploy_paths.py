@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tests.support.harness import Harness
+from standins.harness import Harness
 
 
 @pytest.mark.parametrize("batched", [False, True], ids=["one-secret", "batch"])

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from tests.support.harness import Harness, Result, assert_no_leak
-from tests.support.token_server import Fault, TokenServer
+from standins.harness import Harness, Result, assert_no_leak
+from standins.token_server import Fault, TokenServer
 
 
 def outcome(result: Result) -> dict[str, Any]:

@@ -1,5 +1,5 @@
 """Federated client assertions, across the wire: no client credential at all. The assertion is
-a JWT of a trusted issuer (AWS STS's GetWebIdentityToken, from tests/support/sts_server.py, or a
+a JWT of a trusted issuer (AWS STS's GetWebIdentityToken, from standins/sts_server.py, or a
 token file a Kubernetes-like issuer writes), and the token endpoint verifies it the way Entra ID
 verifies a federated identity credential: the issuer's JWKS, then iss, sub, aud and lifetime."""
 
@@ -13,20 +13,9 @@ from typing import Any
 
 import pytest
 
-from tests.support.harness import Harness
-from tests.support.sts_server import ROLE_ARN, JwtIssuer, StsStandIn
-from tests.support.token_server import FederatedTrust
-
-ENTRA_AUDIENCE = "api://AzureADTokenExchange"
-SERVICE_ACCOUNT = "system:serviceaccount:payments:sync-job"
-
-
-@pytest.fixture
-def sts(monkeypatch: pytest.MonkeyPatch) -> Iterator[StsStandIn]:
-    with StsStandIn() as server:
-        # botocore's service-specific endpoint variable: STS goes to the stand-in, the rest to moto.
-        monkeypatch.setenv("AWS_ENDPOINT_URL_STS", server.url)
-        yield server
+from standins.harness import Harness, assert_not_in
+from standins.sts_server import ENTRA_AUDIENCE, ROLE_ARN, SERVICE_ACCOUNT, JwtIssuer, StsStandIn
+from standins.token_server import FederatedTrust
 
 
 @pytest.fixture
@@ -55,13 +44,6 @@ def add_federated_env(
         **table,
     }
     return harness.envs[name]
-
-
-def assert_not_in(texts: tuple[str, ...], *tokens: str) -> None:
-    for token in tokens:
-        for part in (token, *token.split(".")[1:]):
-            for text in texts:
-                assert part not in text
 
 
 # --- AWS STS: sts:GetWebIdentityToken ---------------------------------------------------------------

@@ -21,11 +21,11 @@ from urllib.parse import quote
 import boto3
 import pytest
 
+from standins.fakes import valid_doc
+from standins.harness import Harness, Result, assert_no_leak
+from standins.token_server import Fault
 from sync_job.bearer import parse_timestamp
 from sync_job.reader import TokenReader, TokenUnavailableError
-from tests.support.fakes import valid_doc
-from tests.support.harness import Harness, Result, assert_no_leak
-from tests.support.token_server import Fault
 
 ONE_LINE_CONTROL = ("\x1b", "\x07", "\r", "\x9b")
 
@@ -557,7 +557,7 @@ def test_retry_after_zero_means_now(harness: Harness, retry_after: str) -> None:
 
 def test_no_output_of_the_new_cases_carries_a_marker() -> None:
     # The scanner the cases above rely on does catch each form it claims to.
-    from tests.support.harness import assert_no_secret_forms, secret_forms
+    from standins.harness import assert_no_secret_forms, secret_forms
 
     forms = secret_forms("cid", "SECRETMARK:%+/=&")
     sent = base64.b64encode(b"cid:SECRETMARK%3A%25%2B%2F%3D%26").decode()

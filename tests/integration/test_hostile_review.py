@@ -11,8 +11,8 @@ from urllib.parse import quote, quote_plus
 
 import pytest
 
-from tests.support.harness import Harness
-from tests.support.token_server import Fault
+from standins.harness import Harness
+from standins.token_server import Fault
 
 
 def _two_tokens(harness: Harness) -> tuple[str, str]:
@@ -104,8 +104,8 @@ class _Context:
 
 
 def _rotation(harness: Harness, monkeypatch: pytest.MonkeyPatch) -> Any:
+    from standins.harness import render_toml
     from sync_job import lambda_handler
-    from tests.support.harness import render_toml
 
     monkeypatch.setenv("SYNC_JOB_CONFIG_TOML", render_toml(harness.envs, harness.defaults))
     monkeypatch.setattr(lambda_handler, "_job_cache", {})
@@ -142,7 +142,7 @@ def test_test_and_finish_refuse_a_pending_token_with_60_s_or_fewer_left(
     """A pending token that aged while Secrets Manager retried the steps: testSecret passed it
     until it had 0 s left, and finishSecret promoted it over a stored token that expires
     sooner. Both now apply the one validity rule; AWSCURRENT stays."""
-    from tests.support.fakes import valid_doc
+    from standins.fakes import valid_doc
 
     harness.add_env("sandbox")
     before = harness.put_due("sandbox", remaining=20)
@@ -197,7 +197,7 @@ def test_a_trickling_revocation_endpoint_cannot_hold_revoke(harness: Harness, ki
     timeout_seconds; the fresh token stays published; exit 1 says the old tokens stay valid."""
     import time
 
-    from tests.support.raw_server import Play, RawServer, response
+    from standins.raw_server import Play, RawServer, response
 
     body = b'{"x": "' + b"y" * 10_000 + b'"}'
     play = {

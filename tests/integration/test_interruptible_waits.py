@@ -14,9 +14,9 @@ import time
 
 import pytest
 
+from standins.harness import Harness, Result, assert_no_leak
+from standins.token_server import Fault
 from sync_job.executor import INTERRUPT_GRACE_SECONDS
-from tests.support.harness import Harness, Result, assert_no_leak
-from tests.support.token_server import Fault
 
 
 def _signal_when(

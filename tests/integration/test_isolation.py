@@ -11,12 +11,12 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives import serialization
 
+from standins.harness import Harness
+from standins.keys import certificate_pem, keypair
+from standins.token_server import ClientRequest, Fault, Refusal
 from sync_job.config import parse_config
 from sync_job.errors import ConfigError
 from sync_job.secret_ids import may_be_same, secret_ref
-from tests.support.harness import Harness
-from tests.support.keys import certificate_pem, keypair
-from tests.support.token_server import ClientRequest, Fault, Refusal
 
 ARN = "arn:aws:secretsmanager:us-east-1:111122223333:secret:"
 

@@ -11,27 +11,14 @@ from typing import Any
 
 import jwt
 import pytest
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat, load_der_public_key
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from joserfc import jwk as jose_jwk
 
-from tests.support import aws
-from tests.support.harness import Harness
-from tests.support.keys import keypair
-from tests.support.moto_server import MotoServer
-from tests.support.token_server import REVOCATION_PATH, ClientRequest, Refusal
-
-
-@pytest.fixture
-def kms(moto_server: MotoServer) -> Any:
-    return aws.client("kms", moto_server.endpoint)
-
-
-def kms_key(kms: Any, spec: str) -> tuple[str, str]:
-    """A fresh asymmetric signing key in moto's KMS: (key ARN, public key PEM)."""
-    arn = kms.create_key(KeyUsage="SIGN_VERIFY", KeySpec=spec)["KeyMetadata"]["Arn"]
-    der = kms.get_public_key(KeyId=arn)["PublicKey"]
-    pem = load_der_public_key(der).public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo).decode()
-    return arn, pem
+from standins.aws import kms_key
+from standins.harness import Harness
+from standins.keys import keypair
+from standins.moto_server import MotoServer
+from standins.token_server import REVOCATION_PATH, ClientRequest, Refusal
 
 
 def add_kms_env(
@@ -153,6 +140,23 @@ def test_kms_throttling_for_a_moment_is_retried(harness: Harness, moto_server: M
     assert harness.token_requests("sandbox") == 1  # the throttled attempt sent nothing unsigned
 
 
+def test_a_kms_quota_refusal_is_not_retried(harness: Harness, moto_server: MotoServer, kms: Any) -> None:
+    # KMS answers LimitExceededException for a quota no retry changes (its request-rate quota
+    # answers ThrottlingException): botocore's standard mode would send it again, and the one
+    # injected refusal would pass unseen on the second attempt (awserrors.FINAL_CODES).
+    arn, public = kms_key(kms, "RSA_2048")
+    add_kms_env(harness, "sandbox", arn, public, max_attempts=1)
+    harness.defaults["aws_max_attempts"] = 3
+    good = harness.put_due("sandbox")
+    moto_server.inject("Sign", "LimitExceededException", times=1)
+    result = harness.cli("run", "--json")
+    assert result.exit_code == 1
+    error = result.json()["results"][0]["error"]
+    assert f"KMS kms:Sign on key {arn} failed: LimitExceededException" in error
+    assert harness.stored("sandbox") == good
+    assert harness.token_requests("sandbox") == 0
+
+
 def test_kms_key_of_an_unusable_spec_is_named(harness: Harness, kms: Any) -> None:
     arn = kms.create_key(KeyUsage="SIGN_VERIFY", KeySpec="ECC_NIST_P384")["KeyMetadata"]["Arn"]
     _, public = keypair("ec")
@@ -237,7 +241,7 @@ def test_entra_accepts_a_certificate_made_through_kms(harness: Harness, kms: Any
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes
 
-    from tests.support.providers import entra_require
+    from standins.providers import entra_require
 
     arn, public = kms_key(kms, "RSA_2048")
     scopes = ["api://11111111-1111-1111-1111-111111111111/.default"]
@@ -279,7 +283,7 @@ def test_entra_accepts_a_certificate_made_through_kms(harness: Harness, kms: Any
 
 
 def test_a_certificate_of_another_key_is_refused_before_any_request(harness: Harness, kms: Any) -> None:
-    from tests.support.keys import certificate_pem, new_key
+    from standins.keys import certificate_pem, new_key
 
     arn, public = kms_key(kms, "RSA_2048")
     table = add_kms_env(harness, "sandbox", arn, public)
@@ -323,8 +327,10 @@ def test_revoke_authenticates_with_the_kms_key(harness: Harness, kms: Any) -> No
     add_kms_env(harness, "sandbox", arn, public, revocation_url=harness.tokens.revocation_url)
     assert harness.cli("run").exit_code == 0
     assert harness.cli("run", "--force").exit_code == 0
+    # The token server is shared by the tests of a worker: only this revoke's requests count.
+    before = len(harness.tokens.requests)
     result = harness.cli("revoke", "sandbox", "--json")
     assert result.exit_code == 0, result.stderr
     assert [t["outcome"] for t in result.json()["tokens"]] == ["revoked", "revoked"]
-    seen = [r for r in harness.tokens.requests if r.path == REVOCATION_PATH]
+    seen = [r for r in harness.tokens.requests[before:] if r.path == REVOCATION_PATH]
     assert seen and {r.auth_method_seen for r in seen} == {"private_key_jwt"}

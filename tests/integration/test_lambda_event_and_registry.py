@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
+from standins.harness import Harness, assert_no_leak, render_toml
 from sync_job import redact
-from tests.support.harness import Harness, assert_no_leak, render_toml
 
 TAKES = (
     'it takes "environments" (a list of environment names) and "force" (true or false); '

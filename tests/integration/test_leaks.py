@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.harness import Harness, assert_no_leak
-from tests.support.token_server import Fault
+from standins.harness import Harness, assert_no_leak
+from standins.token_server import Fault
 
 
 def test_the_scanner_itself_catches_a_marker() -> None:

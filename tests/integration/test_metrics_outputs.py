@@ -1,7 +1,7 @@
 """Issue 18 §1 and §6, the metrics outputs across the real wire: `sync-job run` (the real CLI,
 moto's server, the local token endpoint) with `--metrics-file` on a FIFO, a symbolic link, a
 directory, an empty path, a malformed previous file, under a strict umask; and `--pushgateway`
-at raw-socket gateways that trickle, hang or answer with escape codes (tests/support/raw_server.py),
+at raw-socket gateways that trickle, hang or answer with escape codes (standins/raw_server.py),
 and at malformed URLs. Every case ends within its bound, in one clean line, exit code as documented."""
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
+from standins.harness import Harness, Result, assert_no_leak
+from standins.raw_server import Play, RawServer, response
+from standins.token_server import Fault
 from sync_job.prometheus import LAST_OUTCOME, PUSH_FLOOR_SECONDS
-from tests.support.harness import Harness, Result, assert_no_leak
-from tests.support.raw_server import Play, RawServer, response
-from tests.support.token_server import Fault
 
 REFRESHED = (("environment", "sandbox"), ("outcome", "refreshed"))
 # What another application keeps in its own file: never to be quoted by a warning.
@@ -69,12 +69,10 @@ def test_a_path_that_is_not_a_regular_file_is_a_usage_error_before_the_run(
     result, elapsed = _process(harness, "run", "--metrics-file", str(path), wait=20)
     assert result.exit_code == 2, result.stderr
     assert elapsed < 15
-    if kind == "directory":  # click's own check (dir_okay=False) comes first, also exit 2
-        assert "is a directory" in result.stderr
-        return
     [line] = result.error_lines
     assert line.startswith(f"sync-job: error: --metrics-file: {path} is "), line
-    assert ("a FIFO" if kind == "fifo" else "a symbolic link (never followed)") in line
+    expected = {"fifo": "a FIFO", "directory": "a directory"}.get(kind, "a symbolic link (never followed)")
+    assert expected in line
     assert FOREIGN not in result.stderr + result.stdout
     assert harness.token_requests("sandbox") == 0  # before the run
     assert other.read_text() == FOREIGN + "\n"  # never written through
@@ -335,7 +333,7 @@ def test_the_gateways_answer_is_cleaned_like_a_token_endpoints(
 
 
 def test_a_push_to_a_real_pushgateway_through_the_transport(harness: Harness, tmp_path: Path) -> None:
-    from tests.support import pushgateway as pg
+    from standins import pushgateway as pg
 
     path = pg.binary()
     if path is None:

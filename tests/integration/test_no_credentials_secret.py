@@ -12,11 +12,10 @@ from typing import Any
 
 import pytest
 
-from tests.integration.test_federated_assertions import ENTRA_AUDIENCE, SERVICE_ACCOUNT, assert_not_in, sts  # noqa: F401
-from tests.integration.test_kms_signing import kms, kms_key  # noqa: F401
-from tests.support.harness import Harness
-from tests.support.sts_server import ROLE_ARN, JwtIssuer, StsStandIn
-from tests.support.token_server import FederatedTrust
+from standins.aws import kms_key
+from standins.harness import Harness, assert_not_in
+from standins.sts_server import ENTRA_AUDIENCE, ROLE_ARN, SERVICE_ACCOUNT, JwtIssuer, StsStandIn
+from standins.token_server import FederatedTrust
 
 
 def add_secretless_env(
@@ -43,7 +42,7 @@ def no_credentials_secret(harness: Harness) -> None:
     assert not [n for n in names if n.startswith(harness.run_id) and "client-credentials" in n]
 
 
-def test_kms_env_without_a_credentials_secret_refreshes_and_checks(harness: Harness, kms: Any) -> None:  # noqa: F811
+def test_kms_env_without_a_credentials_secret_refreshes_and_checks(harness: Harness, kms: Any) -> None:
     arn, public = kms_key(kms, "RSA_2048")
     seen: list[str] = []
     table = add_secretless_env(harness, "sandbox", seen, public_key_pem=public)
@@ -60,7 +59,7 @@ def test_kms_env_without_a_credentials_secret_refreshes_and_checks(harness: Harn
     assert entry["credential"] == "kms_key" and "reading credentials secret" not in check.stderr
 
 
-def test_sts_env_without_a_credentials_secret(harness: Harness, sts: StsStandIn) -> None:  # noqa: F811
+def test_sts_env_without_a_credentials_secret(harness: Harness, sts: StsStandIn) -> None:
     seen: list[str] = []
     table = add_secretless_env(
         harness, "sandbox", seen, federated=FederatedTrust(sts.url, ROLE_ARN, ENTRA_AUDIENCE)
@@ -95,7 +94,7 @@ def test_assertion_file_env_without_a_credentials_secret(harness: Harness, tmp_p
 
 
 @pytest.mark.parametrize("same", [True, False])
-def test_client_id_in_config_and_secret_must_agree(harness: Harness, kms: Any, same: bool) -> None:  # noqa: F811
+def test_client_id_in_config_and_secret_must_agree(harness: Harness, kms: Any, same: bool) -> None:
     arn, public = kms_key(kms, "ECC_NIST_P256")
     table = harness.add_env(
         "sandbox",
@@ -121,7 +120,7 @@ def test_client_id_in_config_and_secret_must_agree(harness: Harness, kms: Any, s
     assert "differs from the config's" in check.json()["environments"][0]["error"]
 
 
-def test_a_kms_certificate_end_reaches_status_and_check(harness: Harness, kms: Any) -> None:  # noqa: F811
+def test_a_kms_certificate_end_reaches_status_and_check(harness: Harness, kms: Any) -> None:
     arn, public = kms_key(kms, "RSA_2048")
     table = harness.add_env(
         "sandbox",

@@ -23,15 +23,15 @@ from typing import Any
 
 import pytest
 
+from standins.aws import DUMMY_AWS
+from standins.fakes import token_doc
+from standins.harness import Harness
+from standins.moto_server import MotoServer
 from sync_job import bearer
-from tests.support.aws import DUMMY_AWS
-from tests.support.fakes import token_doc
-from tests.support.harness import Harness
-from tests.support.moto_server import MotoServer
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "node-consumer"
-PROBE = ROOT / "tests" / "support" / "node_probe.mjs"
+PROBE = ROOT / "standins" / "node_probe.mjs"
 NOW = datetime(2026, 11, 29, 12, 0, 0, tzinfo=UTC)
 MARK = "tok-node-LEAKMARK"
 

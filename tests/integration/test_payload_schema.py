@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator
 
+from standins.fakes import valid_doc
+from standins.harness import Harness
+from standins.token_server import Fault
 from sync_job.payload import InvalidPayload, parse_payload
-from tests.support.fakes import valid_doc
-from tests.support.harness import Harness
-from tests.support.token_server import Fault
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = json.loads((ROOT / "docs" / "payload.schema.json").read_text())

@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from tests.support.harness import Harness, assert_no_leak
+from standins.harness import Harness, assert_no_leak
 
 
 def run_with_tty_stderr(harness: Harness, *args: str) -> tuple[int, str, str]:

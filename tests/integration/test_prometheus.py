@@ -14,6 +14,9 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from standins import pushgateway as pg
+from standins.harness import Harness
+from standins.token_server import Fault
 from sync_job.prometheus import (
     LAST_OUTCOME,
     LAST_SUCCESS,
@@ -25,9 +28,6 @@ from sync_job.prometheus import (
     TOKEN_REMAINING,
 )
 from sync_job.timeutil import parse_rfc3339
-from tests.support import pushgateway as pg
-from tests.support.harness import Harness
-from tests.support.token_server import Fault
 
 Scraped = dict[str, dict[tuple[tuple[str, str], ...], float]]
 # Added by the Pushgateway to every group, not by the job.
@@ -258,7 +258,11 @@ def test_missing_extra_is_a_usage_error_before_any_request(
             ("--pushgateway", "http://u:p@127.0.0.1:9091"),
             "--pushgateway: credentials in the URL are not supported",
         ),
-        (("--pushgateway", "127.0.0.1:9", "--metrics-instance", " "), "--metrics-instance must not be empty"),
+        (
+            ("--pushgateway", "127.0.0.1:9", "--metrics-instance", " "),
+            "--metrics-instance is empty; give one printable name without spaces (at most 256 characters), "
+            "e.g. the host's name",
+        ),
     ],
 )
 def test_bad_metrics_options_exit_2_before_any_request(

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.harness import ROOT, Harness
-from tests.support.token_server import Fault
+from standins.harness import ROOT, Harness
+from standins.token_server import Fault
 
 ALERTS = ROOT / "examples" / "prometheus" / "alerts.yml"
 ALERTS_TEST = ROOT / "examples" / "prometheus" / "alerts_test.yml"

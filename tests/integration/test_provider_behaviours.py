@@ -1,5 +1,5 @@
 """Issue 19 §3 across the real wire: providers as they really behave. Each test runs the real CLI
-against moto's Secrets Manager server and a token endpoint on 127.0.0.1 (tests/support/), with
+against moto's Secrets Manager server and a token endpoint on 127.0.0.1 (standins/), with
 the provider's documented behaviour switched on in the stand-in."""
 
 from __future__ import annotations
@@ -14,14 +14,14 @@ from typing import Any
 
 import pytest
 
+from standins.aws import DUMMY_AWS, REGION
+from standins.fakes import token_doc
+from standins.harness import Harness
+from standins.moto_server import MotoServer
+from standins.raw_server import Play, RawServer, response
+from standins.token_server import Fault, TokenServer
 from sync_job.bearer import jwt_expiry, parse_timestamp
 from sync_job.reader import TokenReader, TokenUnavailableError
-from tests.support.aws import DUMMY_AWS, REGION
-from tests.support.fakes import token_doc
-from tests.support.harness import Harness
-from tests.support.moto_server import MotoServer
-from tests.support.raw_server import Play, RawServer, response
-from tests.support.token_server import Fault, TokenServer
 
 
 @pytest.fixture

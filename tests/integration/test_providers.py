@@ -1,5 +1,5 @@
 """Every examples/providers/*.toml against a local stand-in that enforces that provider's
-documented quirk (tests/support/providers.py), across the real wire: moto's server for Secrets
+documented quirk (standins/providers.py), across the real wire: moto's server for Secrets
 Manager, a token endpoint on 127.0.0.1 at the provider's URL path shape, the real CLI.
 
 Only token_url and the secret names of an example are rewritten; each positive test runs the
@@ -15,10 +15,9 @@ from typing import Any
 import jwt
 import pytest
 
-from sync_job.config import load_config
-from tests.support.harness import Harness
-from tests.support.keys import certificate_pem
-from tests.support.providers import (
+from standins.harness import Harness
+from standins.keys import certificate_pem
+from standins.providers import (
     EXAMPLES,
     PROVIDERS,
     Provisioned,
@@ -27,7 +26,8 @@ from tests.support.providers import (
     provision,
     stand_in,
 )
-from tests.support.token_server import ClientRequest, Refusal, TokenServer
+from standins.token_server import ClientRequest, Refusal, TokenServer
+from sync_job.config import load_config
 
 
 @pytest.fixture

@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
+from standins.fakes import token_doc
+from standins.moto_server import MotoServer
 from sync_job.payload import TokenPayload, parse_payload
 from sync_job.store import SecretStore
-from tests.support.fakes import token_doc
-from tests.support.moto_server import MotoServer
 
 T0 = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 

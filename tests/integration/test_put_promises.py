@@ -13,11 +13,11 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 
+from standins.fakes import token_doc
+from standins.harness import Harness
+from standins.keys import certificate_pem, keypair
+from standins.token_server import ClientRequest, Refusal
 from tests.integration.test_credentials_put import creds_doc, creds_name, new_secret, put
-from tests.support.fakes import token_doc
-from tests.support.harness import Harness
-from tests.support.keys import certificate_pem, keypair
-from tests.support.token_server import ClientRequest, Refusal
 
 SCOPES = ["funding:read_profile", "transfer:read_transfer"]
 

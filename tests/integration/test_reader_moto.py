@@ -14,11 +14,11 @@ from typing import Any
 import pytest
 import requests
 
+from standins.api_server import ApiServer
+from standins.aws import DUMMY_AWS
+from standins.fakes import ManualClock, token_doc
+from standins.moto_server import MotoServer
 from sync_job.reader import TokenAuth, TokenExpiredError, TokenReader, TokenUnavailableError
-from tests.support.api_server import ApiServer
-from tests.support.aws import DUMMY_AWS
-from tests.support.fakes import ManualClock, token_doc
-from tests.support.moto_server import MotoServer
 
 T0 = datetime(2026, 11, 29, 0, 0, 1, tzinfo=UTC)
 MARK = "TOKEN-MARKER-c41e"

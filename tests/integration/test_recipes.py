@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from standins.api_server import ApiServer
+from standins.fakes import valid_doc
+from standins.harness import Harness
 from sync_job.cli import main
-from tests.support.api_server import ApiServer
-from tests.support.fakes import valid_doc
-from tests.support.harness import Harness
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC_URL = "https://api.sandbox.paxos.com/v2/profiles"

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from tests.support.harness import Harness
-from tests.support.keys import certificate_pem, new_key, private_pem
-from tests.support.token_server import RecordedRequest
+from standins.harness import Harness
+from standins.keys import certificate_pem, new_key, private_pem
+from standins.token_server import RecordedRequest
 
 RESOURCES = ["https://api.example.com/a", "https://api.example.com/b"]
 

@@ -1,5 +1,5 @@
 """`sync-job revoke NAME` across the real wire: moto's Secrets Manager and the Authlib token
-endpoint's RFC 7009 revocation endpoint (tests/support/token_server.py)."""
+endpoint's RFC 7009 revocation endpoint (standins/token_server.py)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from tests.support.harness import Harness
-from tests.support.token_server import REVOCATION_PATH, Fault, TokenServer
+from standins.harness import Harness
+from standins.token_server import REVOCATION_PATH, Fault, TokenServer
 
 
 def _two_tokens(harness: Harness, name: str = "sandbox") -> tuple[str, str]:

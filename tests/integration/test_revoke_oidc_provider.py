@@ -1,6 +1,6 @@
 """`sync-job revoke` against a second, independent implementation: panva's oidc-provider (npm,
 OpenID Certified), whose RFC 7009 revocation endpoint and RFC 7662 introspection say whether the
-old tokens are dead (tests/support/oidc_peer.py). Tokens from it are real opaque tokens; the
+old tokens are dead (standins/oidc_peer.py). Tokens from it are real opaque tokens; the
 job obtains them with client_secret_post and client_secret_basic, as from any provider."""
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support.harness import Harness
-from tests.support.oidc_peer import OidcPeer, PeerClient, PeerUnavailable, oidc_peer
+from standins.harness import Harness
+from standins.oidc_peer import OidcPeer, PeerClient, PeerUnavailable, oidc_peer
 
 METHODS = ("client_secret_post", "client_secret_basic")
 

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from standins.fakes import valid_doc
+from standins.harness import Harness
+from standins.token_server import Fault, TokenServer
 from sync_job.timeutil import parse_rfc3339
-from tests.support.fakes import valid_doc
-from tests.support.harness import Harness
-from tests.support.token_server import Fault, TokenServer
 
 
 def test_two_environments_refreshed_then_fresh(harness: Harness) -> None:

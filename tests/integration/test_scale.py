@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from tests.support.fakes import valid_doc
-from tests.support.harness import Harness
+from standins.fakes import valid_doc
+from standins.harness import Harness
 
 
 def results(out: Any) -> dict[str, dict[str, Any]]:

@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from tests.support.harness import Harness, assert_no_leak, render_toml
-from tests.support.token_server import Fault
+from standins.harness import Harness, assert_no_leak, render_toml
+from standins.token_server import Fault
 
 STEPS = ("createSecret", "setSecret", "testSecret", "finishSecret")
 

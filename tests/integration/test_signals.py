@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
+from standins.harness import Harness, Result, assert_no_leak
+from standins.token_server import Fault
 from sync_job.sync import INTERRUPT_GRACE_SECONDS
-from tests.support.harness import Harness, Result, assert_no_leak
-from tests.support.token_server import Fault
 
 NAMES = ("first", "second", "third")
 

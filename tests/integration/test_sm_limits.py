@@ -1,5 +1,5 @@
-"""Secrets Manager's documented limits, enforced by the one moto wrapper (tests/support/moto_server.py
-with tests/support/sm_limits.py), proven across the real wire with boto3; AWS sources in sm_limits.py."""
+"""Secrets Manager's documented limits, enforced by the one moto wrapper (standins/moto_server.py
+with standins/sm_limits.py), proven across the real wire with boto3; AWS sources in sm_limits.py."""
 
 from __future__ import annotations
 
@@ -10,11 +10,12 @@ import pytest
 from botocore.config import Config as BotoConfig
 from botocore.exceptions import ClientError
 
+from standins.aws import client
+from standins.moto_server import MotoServer
+from standins.sm_limits import MAX_SECRET_STRING_BYTES, VERSION_QUOTA, WRITE_RATE_PER_SECOND
+from sync_job.awserrors import secretsmanager_error
 from sync_job.errors import SecretDeletedError, ThrottledError
-from sync_job.store import SecretStore, classify_error
-from tests.support.aws import client
-from tests.support.moto_server import MotoServer
-from tests.support.sm_limits import MAX_SECRET_STRING_BYTES, VERSION_QUOTA, WRITE_RATE_PER_SECOND
+from sync_job.store import SecretStore
 
 
 @pytest.fixture
@@ -34,7 +35,7 @@ def _no_retries(moto: MotoServer) -> Any:
     the refusal itself must see the first answer."""
     import boto3
 
-    from tests.support.aws import DUMMY_AWS
+    from standins.aws import DUMMY_AWS
 
     return boto3.client(
         "secretsmanager",
@@ -76,7 +77,7 @@ def test_the_101st_version_within_24_hours_is_refused_and_ages_out(
     with pytest.raises(ClientError) as refused:
         sm.put_secret_value(SecretId=secret_name, SecretString='{"n": "one too many"}')
     assert _code(refused) == "LimitExceededException"
-    assert "quota reached" in classify_error(refused.value, "PutSecretValue", secret_name).message
+    assert "quota reached" in secretsmanager_error(refused.value, "PutSecretValue", secret_name).message
     # An idempotent retry of an existing version creates none: not refused.
     token = held[0]["VersionId"]
     current = sm.get_secret_value(SecretId=secret_name, VersionId=token)["SecretString"]

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.fakes import valid_doc
-from tests.support.harness import Harness
+from standins.fakes import valid_doc
+from standins.harness import Harness
 
 
 # Hour-long tokens (3599 s), margin 900 s, a run every 300 s: each environment is

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
+from standins.harness import Harness, render_toml
 from tests.integration.test_credentials_put import new_secret, put
-from tests.support.harness import Harness, render_toml
 
 
 def _stages(harness: Harness) -> dict[str, list[str]]:
@@ -144,7 +144,7 @@ def test_a_staged_certificate_outside_its_validity_is_refused(
 
     from cryptography.hazmat.primitives import serialization
 
-    from tests.support.keys import certificate_pem, keypair
+    from standins.keys import certificate_pem, keypair
 
     harness.add_jwt_env("sandbox")
     before = _stages(harness)
@@ -174,7 +174,7 @@ def test_blanks_around_a_staged_secret_are_not_staged(harness: Harness, pasted: 
 
 
 def test_a_staged_key_gets_its_own_kid(harness: Harness) -> None:
-    from tests.support.keys import keypair
+    from standins.keys import keypair
 
     harness.add_jwt_env("sandbox")  # its stored value names its key by key_id
     private, _ = keypair("rsa")

@@ -1,5 +1,5 @@
 """Issue 9 §1, bounded time whatever the peer does, across the real wire: a raw-socket token
-endpoint that trickles or floods (tests/support/raw_server.py) and a Secrets Manager endpoint
+endpoint that trickles or floods (standins/raw_server.py) and a Secrets Manager endpoint
 that accepts and never answers. Each case asserts the time bound (measured around the call),
 the outcome, the exit code, the error line (host and time), the stored token and no leak."""
 
@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from tests.support.harness import Harness, Result, assert_no_leak
-from tests.support.raw_server import Play, RawServer, Unaccepting, response
+from standins.harness import Harness, Result, assert_no_leak
+from standins.raw_server import Play, RawServer, Unaccepting, response
 
 TIMEOUT = 2  # timeout_seconds of every token request here
 SLACK = 1.5  # the issue allows "about 1 s"; the rest is the in-process CLI's own work

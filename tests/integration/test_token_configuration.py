@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
+from standins.fakes import valid_doc
+from standins.harness import Harness
+from standins.token_server import Fault, TokenServer
 from sync_job.reader import TokenReader
-from tests.support.fakes import valid_doc
-from tests.support.harness import Harness
-from tests.support.token_server import Fault, TokenServer
 
 SCOPES = ["funding:read_profile", "transfer:read_transfer"]
 ALLOWED = [*SCOPES, "transfer:write_transfer"]

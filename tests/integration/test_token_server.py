@@ -1,4 +1,4 @@
-"""Self-tests of tests/support/token_server.py, over the real wire with requests."""
+"""Self-tests of standins/token_server.py, over the real wire with requests."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ import requests
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from tests.support.token_server import Fault, TokenServer
+from standins.token_server import Fault, TokenServer
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "s3:%+/=&x"

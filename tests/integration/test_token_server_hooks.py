@@ -11,8 +11,8 @@ from typing import Any
 import jwt
 import requests
 
-from tests.support.keys import certificate_pem, new_key
-from tests.support.token_server import TOKEN_PATH, ClientRequest, Refusal, TokenServer
+from standins.keys import certificate_pem, new_key
+from standins.token_server import TOKEN_PATH, ClientRequest, Refusal, TokenServer
 
 TIMEOUT = 5
 PATH = "/realms/example/protocol/openid-connect/token"

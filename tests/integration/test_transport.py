@@ -9,10 +9,10 @@ import time
 
 import pytest
 
+from standins.raw_server import Play, RawServer, response
 from sync_job import waits
 from sync_job.executor import Interrupt
 from sync_job.transport import HttpRequest, RequestsTransport, TransportError, build_session
-from tests.support.raw_server import Play, RawServer, response
 
 
 def _request(url: str, *, timeout: float = 1.0, grace: float | None = 0.0, cap: int = 1024) -> HttpRequest:

@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
+from standins.fakes import ManualClock, valid_doc
+from standins.harness import Harness
 from sync_job import bearer
 from sync_job.cli import main
 from sync_job.reader import TokenExpiredError, TokenReader
-from tests.support.fakes import ManualClock, valid_doc
-from tests.support.harness import Harness
 
 ROOT = Path(__file__).resolve().parents[2]
 # Whole seconds, as the job writes expires_at.

@@ -1,14 +1,14 @@
 """Secrets Manager's write quota across the real wire: "Combined rate of PutSecretValue, ...,
 UpdateSecret, and UpdateSecretVersionStage API requests: 50 per second" per Region
 (https://docs.aws.amazon.com/secretsmanager/latest/userguide/reference_limits.html), which the
-moto wrapper enforces (tests/support/sm_limits.py). A refresh makes two writes, so before the job
+moto wrapper enforces (standins/sm_limits.py). A refresh makes two writes, so before the job
 paced them a run of 100 environments sent 200 in about a second and half of them failed."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from tests.support.harness import Harness
+from standins.harness import Harness
 
 
 def test_a_hundred_environments_refresh_without_one_throttled_write(harness: Harness) -> None:

@@ -12,8 +12,10 @@ from typing import Any
 
 import botocore
 import botocore.exceptions
+import botocore.model
 import botocore.session
 import pytest
+from botocore import handlers
 from botocore.config import Config as BotoConfig
 from botocore.loaders import Loader
 
@@ -54,8 +56,10 @@ def _capture(request: Any, **_: Any) -> None:
     raise _Sent(request.url, (match.group(1), match.group(2)) if match else None)
 
 
-def _session(loader: Loader | None) -> botocore.session.Session:
-    session = botocore.session.Session()
+def _session(
+    loader: Loader | None, cls: type[botocore.session.Session] = botocore.session.Session
+) -> botocore.session.Session:
+    session = cls()
     if loader is not None:
         session.register_component("data_loader", loader)
     session.set_credentials("AKIDEXAMPLE", "not-a-secret")
@@ -114,7 +118,8 @@ def sessions(tmp_path_factory: pytest.TempPathFactory) -> tuple[botocore.session
     assert botodata.endpoints_path().is_file(), "run python -m scripts.gen_botocore_data"
     trimmed = botodata.make_loader()
     assert isinstance(trimmed, botodata.TrimmedLoader)
-    return _session(None), _session(trimmed)
+    # The job's session (botodata.make_session): the trimmed loader and the trimmed handlers.
+    return _session(None), _session(trimmed, botodata.TrimmedSession)
 
 
 @pytest.mark.parametrize("service", botodata.SERVICES)
@@ -158,7 +163,11 @@ def test_the_trimmed_loader_really_skips_botocores_listing(monkeypatch: pytest.M
 def test_the_committed_data_is_what_the_generator_makes_from_the_installed_botocore() -> None:
     committed = botodata.endpoints_path()
     assert committed.parent.name == botocore.__version__
-    assert committed.read_text() == gen_botocore_data.render()
+    files = gen_botocore_data.render()
+    assert committed in files
+    assert len(files) == 1 + len(botodata.SERVICES)  # endpoints.json and a model per service
+    assert {p: p.read_text() for p in files} == files
+    assert set(committed.parent.rglob("*.json")) == set(files)
     assert gen_botocore_data.main(["--check"]) == 0
     # One version's data only: the generator removes the others.
     assert [p.name for p in botodata.DATA_ROOT.iterdir() if p.is_dir()] == [botocore.__version__]
@@ -204,8 +213,8 @@ def test_aws_data_path_keeps_its_meaning(tmp_path: Path) -> None:
     assert isinstance(loader, botodata.TrimmedLoader)
     assert loader.load_data_with_path("endpoints") == (custom, str(tmp_path / "endpoints"))
     assert loader.load_service_model("kms", "service-2")["custom"] is True
-    # Without it: the built-in model, the same as the stock loader's.
-    assert botodata.make_loader().load_service_model("kms", "service-2") == stock_model
+    # Without it: the built-in model, the same as the stock loader's but for its documentation.
+    assert botodata.make_loader().load_service_model("kms", "service-2") == botodata.trim_model(stock_model)
 
 
 def test_other_services_and_model_types_answer_as_the_stock_loader_does() -> None:
@@ -228,3 +237,186 @@ def test_the_jobs_session_uses_it_and_refuses_other_services() -> None:
             awsclient.bounded_client("s3", budget_seconds=60)
     finally:
         store.botocore_session.cache_clear()
+
+
+def _handlers(session: botocore.session.Session, event: str) -> list[Any]:
+    """The handlers botocore runs for ``event``, in order (what ``emit`` walks)."""
+    aliaser = session.get_component("event_emitter")
+    return list(aliaser._emitter._handlers.prefix_search(aliaser._alias_event_name(event)))
+
+
+def _event_kinds() -> set[str]:
+    """Every event kind a built-in handler listens to (``before-call``, ``docs.*``, ...)."""
+    kinds = set()
+    for spec in handlers.BUILTIN_HANDLERS:
+        parts = spec[0].split(".")
+        kinds.add(".".join(parts[:2]) if parts[0] == "docs" else parts[0])
+    return kinds
+
+
+@pytest.mark.parametrize("service", [*botodata.SERVICES, "s3", "ec2"])
+def test_the_trimmed_session_runs_the_same_handlers_as_a_stock_one(service: str) -> None:
+    """For every operation of the job's services (and, once it makes their clients, of other
+    services), each event finds the same handlers in the same order as in a stock session."""
+    stock, trimmed = botocore.session.Session(), botodata.TrimmedSession()
+    if service not in botodata.SERVICES:
+        trimmed.create_client(
+            service, region_name="us-east-1", aws_access_key_id="a", aws_secret_access_key="b"
+        )
+    model = stock.get_service_model(service)
+    name = model.service_id.hyphenize()
+    if service in botodata.SERVICES:
+        assert name in botodata.EVENT_NAMES
+    events = [f"{kind}.{name}" for kind in _event_kinds()] + [
+        f"{kind}.{name}.{op}" for kind in _event_kinds() for op in model.operation_names
+    ]
+    events += [f"{e}.complete-section" for e in events if e.startswith("docs.")]
+    compared = {event: (_handlers(stock, event), _handlers(trimmed, event)) for event in events}
+    assert {e: pair for e, pair in compared.items() if pair[0] != pair[1]} == {}
+    # Not a comparison of empty lists: every operation's calls have handlers (retries, signing).
+    assert all(compared[f"before-call.{name}.{op}"][0] for op in model.operation_names)
+
+
+def test_the_trimmed_session_leaves_out_other_services_handlers_until_asked() -> None:
+    kept, rest = botodata.job_handlers()
+    assert len(kept) + len(rest) == len(handlers.BUILTIN_HANDLERS)
+    assert 0 < len(kept) < len(rest)  # botocore 1.44: 11 of 127
+    assert {botodata.handler_service(spec[0]) for spec in kept} <= {None, "secrets-manager", "kms", "sts"}
+    assert botodata.handler_service("docs.*.s3.CopyObject.complete-section") == "s3"
+    assert botodata.handler_service("after-call.sqs.*") == "sqs"
+    assert botodata.handler_service("before-parse.s3.*") == "s3"
+    assert botodata.handler_service("before-call") is None
+    assert botodata.handler_service("before-call.*") is None
+    assert botodata.handler_service("before-call.secretsmanager.GetSecretValue") == "secrets-manager"
+    session = botodata.TrimmedSession()
+    assert _handlers(session, "before-parameter-build.s3.PutObject") == _handlers(
+        session, "before-parameter-build.secrets-manager.PutSecretValue"
+    )  # the generic ones only
+    session.create_client("s3", region_name="us-east-1", aws_access_key_id="a", aws_secret_access_key="b")
+    assert len(_handlers(session, "before-parameter-build.s3.PutObject")) > len(
+        _handlers(session, "before-parameter-build.secrets-manager.PutSecretValue")
+    )
+
+
+@pytest.fixture
+def no_aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> pytest.MonkeyPatch:
+    for name in [n for n in os.environ if n.startswith("AWS_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "credentials"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    return monkeypatch
+
+
+def _access_key(session: botocore.session.Session) -> str:
+    credentials = session.get_credentials()
+    assert credentials is not None
+    return str(credentials.get_frozen_credentials().access_key)
+
+
+def test_environment_credentials_are_what_the_full_chain_returns(no_aws_env: pytest.MonkeyPatch) -> None:
+    no_aws_env.setenv("AWS_ACCESS_KEY_ID", "AKIDENV")
+    no_aws_env.setenv("AWS_SECRET_ACCESS_KEY", "env-secret")
+    no_aws_env.setenv("AWS_SESSION_TOKEN", "env-session")
+    no_aws_env.setenv("AWS_PROFILE", "other")  # an environment profile does not outrank them
+    (Path(os.environ["AWS_SHARED_CREDENTIALS_FILE"])).write_text(
+        "[other]\naws_access_key_id = AKIDFILE\naws_secret_access_key = file-secret\n"
+    )
+    session = botodata.make_session()
+    resolver = session.get_component("credential_provider")
+    assert len(resolver.providers) == 1  # no instance-metadata or container provider built
+    want = botocore.session.Session().get_credentials()
+    got = session.get_credentials()
+    assert got is not None and want is not None
+    assert (got.method, got.get_frozen_credentials()) == (want.method, want.get_frozen_credentials())
+    assert got.get_frozen_credentials().access_key == "AKIDENV"
+
+
+def test_without_environment_credentials_the_full_chain_is_kept(no_aws_env: pytest.MonkeyPatch) -> None:
+    (Path(os.environ["AWS_SHARED_CREDENTIALS_FILE"])).write_text(
+        "[default]\naws_access_key_id = AKIDFILE\naws_secret_access_key = file-secret\n"
+    )
+    session = botodata.make_session()
+    assert len(session.get_component("credential_provider").providers) > 5
+    assert _access_key(session) == "AKIDFILE"
+    # Half the environment's pair: botocore's own error, as from the full chain.
+    no_aws_env.setenv("AWS_ACCESS_KEY_ID", "AKIDENV")
+    with pytest.raises(botocore.exceptions.PartialCredentialsError):
+        botodata.make_session()
+
+
+def test_a_session_profile_outranks_environment_credentials(no_aws_env: pytest.MonkeyPatch) -> None:
+    """botocore skips the environment's credentials when the session itself names a profile."""
+    no_aws_env.setenv("AWS_ACCESS_KEY_ID", "AKIDENV")
+    no_aws_env.setenv("AWS_SECRET_ACCESS_KEY", "env-secret")
+    (Path(os.environ["AWS_SHARED_CREDENTIALS_FILE"])).write_text(
+        "[named]\naws_access_key_id = AKIDFILE\naws_secret_access_key = file-secret\n"
+    )
+    original = botodata.TrimmedSession.__init__
+
+    def with_profile(self: botocore.session.Session, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **{**kwargs, "profile": "named"})
+
+    no_aws_env.setattr(botodata.TrimmedSession, "__init__", with_profile)
+    assert _access_key(botodata.make_session()) == "AKIDFILE"
+
+
+def test_another_botocore_version_gets_a_stock_session(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(botocore, "__version__", "0.0.0-unpinned")
+    session = botodata.make_session()
+    assert type(session) is botocore.session.Session
+    assert type(session.get_component("data_loader")) is Loader
+    assert len(_handlers(session, "before-parameter-build.s3.PutObject")) > 2
+
+
+def _leaves(data: Any, path: tuple[str | int, ...] = ()) -> dict[tuple[str | int, ...], Any]:
+    """Every scalar of a JSON document by its path (keys and list indexes)."""
+    if isinstance(data, dict):
+        return {p: v for k, item in data.items() for p, v in _leaves(item, (*path, k)).items()}
+    if isinstance(data, list):
+        return {p: v for i, item in enumerate(data) for p, v in _leaves(item, (*path, i)).items()}
+    return {path: data}
+
+
+@pytest.mark.parametrize("service", botodata.SERVICES)
+def test_the_trimmed_models_lack_only_botocores_documentation_text(service: str) -> None:
+    """The job's loader serves each model from the generated file, and that model is botocore's
+    with documentation text removed and nothing else: every other value at the same place."""
+    trimmed_loader = botodata.make_loader()
+    stock = Loader().load_service_model(service, "service-2")
+    trimmed = trimmed_loader.load_service_model(service, "service-2")
+    api_version = stock["metadata"]["apiVersion"]
+    _, path = trimmed_loader.load_data_with_path(f"{service}/{api_version}/service-2")
+    assert path == str(botodata.model_path(service, api_version))
+    assert trimmed_loader.is_builtin_path(path)
+    stock_leaves, trimmed_leaves = _leaves(stock), _leaves(trimmed)
+    assert all(stock_leaves.get(p, object()) == v for p, v in trimmed_leaves.items())
+    removed = {p: v for p, v in stock_leaves.items() if p not in trimmed_leaves}
+    assert removed  # botocore's models carry documentation
+    assert {p[-1] for p in removed} <= {"documentation", "documentationUrl"}
+    assert all(isinstance(v, str) for v in removed.values())
+    # What botocore builds from it: the same operations, shapes and member order.
+    stock_model = botocore.model.ServiceModel(stock, service)
+    trimmed_model = botocore.model.ServiceModel(trimmed, service)
+    assert trimmed_model.operation_names == stock_model.operation_names
+    assert trimmed_model.shape_names == stock_model.shape_names
+    for name in stock_model.shape_names:
+        a, b = stock_model.shape_for(name), trimmed_model.shape_for(name)
+        assert (b.type_name, b.metadata, b.serialization) == (a.type_name, a.metadata, a.serialization)
+        assert list(getattr(b, "members", {})) == list(getattr(a, "members", {}))
+
+
+def test_trim_model_keeps_a_member_named_documentation() -> None:
+    model = {
+        "documentation": "the service",
+        "operations": {
+            "Op": {"documentation": "op", "documentationUrl": "https://x", "input": {"shape": "S"}}
+        },
+        "shapes": {
+            "S": {"type": "structure", "members": {"documentation": {"shape": "T", "documentation": "d"}}}
+        },
+    }
+    assert botodata.trim_model(model) == {
+        "operations": {"Op": {"input": {"shape": "S"}}},
+        "shapes": {"S": {"type": "structure", "members": {"documentation": {"shape": "T"}}}},
+    }

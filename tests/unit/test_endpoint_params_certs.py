@@ -13,6 +13,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 
+from standins.keys import certificate_pem, new_key, private_pem
 from sync_job.certs import _b64url, certificate_thumbprints, thumbprints_of_der
 from sync_job.config import EnvironmentConfig, parse_config
 from sync_job.credentials import Credentials, parse_credentials
@@ -20,7 +21,6 @@ from sync_job.errors import ConfigError, CredentialsError
 from sync_job.oauth import build_request
 from sync_job.params import GRANT_FIELDS, check_endpoint_params, form_fields
 from sync_job.redact import Secret
-from tests.support.keys import certificate_pem, new_key, private_pem
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 W = "environments.e.endpoint_params"

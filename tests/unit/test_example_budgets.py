@@ -1,7 +1,7 @@
 """Every examples/providers/*.toml stays inside the per-secret write budget: a simulated week of
-the real Job (tests/support/simulation.py) on the in-memory Secrets Manager that enforces the
-version quota (tests/support/sm_limits.py), the provider issuing its lifetime as the example
-configures it (tests/support/providers.py). `python -m bench.freshness_sim --examples` prints
+the real Job (standins/simulation.py) on the in-memory Secrets Manager that enforces the
+version quota (standins/sm_limits.py), the provider issuing its lifetime as the example
+configures it (standins/providers.py). `python -m bench.freshness_sim --examples` prints
 the same figures (docs/behaviour.md)."""
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from standins.providers import EXAMPLES, PROVIDERS
+from standins.simulation import simulate_example
 from sync_job import budget
-from tests.support.providers import EXAMPLES, PROVIDERS
-from tests.support.simulation import simulate_example
 
 
 @pytest.fixture(autouse=True)

@@ -8,8 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from standins.fleet import LIMIT, simulate_fleet
 from sync_job.freshness import PULL_FORWARD_HEADROOM, pull_forward
-from tests.support.fleet import LIMIT, simulate_fleet
 
 
 @pytest.fixture(autouse=True)

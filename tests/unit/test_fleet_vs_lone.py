@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support.fleet_compare import GOAL_SECONDS, attribute, compare, lone_points
+from standins.fleet_compare import GOAL_SECONDS, attribute, compare, lone_points
 
 
 @pytest.fixture(autouse=True)

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.fakes import Outages
-from tests.support.simulation import simulate
+from standins.fakes import Outages
+from standins.simulation import simulate
 
 
 @pytest.mark.parametrize(("margin", "interval"), [(900, 900), (900, 300), (1800, 900), (2400, 300)])

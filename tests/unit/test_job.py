@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from tests.support.fakes import (
+from standins.fakes import (
     FakeTokenEndpoint,
     ManualClock,
     MemoryStore,

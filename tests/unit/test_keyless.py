@@ -10,12 +10,12 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from standins.keys import new_key
 from sync_job.config import parse_config
 from sync_job.credentials import parse_credentials
 from sync_job.errors import ConfigError, CredentialsError
 from sync_job.jwks import jwk_of, required_members, thumbprint
 from sync_job.kms import jose_alg
-from tests.support.keys import new_key
 
 # RFC 7638 §3.1: the example RSA key and its thumbprint.
 RFC7638_N = (

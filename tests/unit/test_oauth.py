@@ -9,6 +9,7 @@ from urllib.parse import unquote
 
 import pytest
 
+from standins.fakes import env_config as env
 from sync_job.bearer import jwt_expiry
 from sync_job.credentials import Credentials
 from sync_job.errors import InvalidTokenResponse, OAuthError, RateLimitedError, TokenRequestError
@@ -21,7 +22,6 @@ from sync_job.oauth import (
     parse_retry_after,
 )
 from sync_job.redact import Secret
-from tests.support.fakes import env_config as env
 
 NOW = datetime(2026, 11, 29, tzinfo=UTC)
 

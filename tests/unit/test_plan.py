@@ -9,13 +9,13 @@ from typing import Any
 
 import pytest
 
+from standins.fakes import ManualClock, stored_payload
 from sync_job import freshness
 from sync_job.config import Config, parse_config
 from sync_job.errors import StoreError
 from sync_job.plan import Decision, plan_run, retry_at
 from sync_job.report import Outcome
 from sync_job.store import StoredToken
-from tests.support.fakes import ManualClock, stored_payload
 
 CLOCK = ManualClock()
 MARGIN = 900  # the default refresh_margin_seconds

@@ -8,11 +8,11 @@ from datetime import UTC, datetime
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from standins.fakes import env_config
 from sync_job.config import Config, load_config_text, parse_config
 from sync_job.errors import ConfigError, SyncJobError, TokenRequestError
 from sync_job.oauth import TokenResponse, parse_response
 from sync_job.payload import InvalidPayload, TokenPayload, parse_payload
-from tests.support.fakes import env_config
 
 NOW = datetime(2026, 11, 29, tzinfo=UTC)
 

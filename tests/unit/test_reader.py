@@ -15,6 +15,7 @@ from botocore.exceptions import ClientError, EndpointConnectionError
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from standins.fakes import FakeSecretsClient, ManualClock, token_doc
 from sync_job import bearer
 from sync_job.reader import (
     TokenExpiredError,
@@ -22,7 +23,6 @@ from sync_job.reader import (
     TokenReaderError,
     TokenUnavailableError,
 )
-from tests.support.fakes import FakeSecretsClient, ManualClock, token_doc
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "paxos/sandbox/access-token"

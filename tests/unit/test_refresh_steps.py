@@ -12,16 +12,7 @@ from typing import Any
 
 import pytest
 
-from sync_job.credentials import Credentials
-from sync_job.errors import DeadlineError, OAuthError, RateLimitedError, SyncJobError, TokenRequestError
-from sync_job.oauth import FetchResult
-from sync_job.redact import Secret
-from sync_job.refresh import check_token, publish_token, request_token
-from sync_job.report import Outcome
-from sync_job.rotation import put_credentials
-from sync_job.secret_input import NewCredentials
-from sync_job.sync import Job
-from tests.support.fakes import (
+from standins.fakes import (
     SECRET_ID,
     FakeTokenSource,
     ManualClock,
@@ -31,6 +22,15 @@ from tests.support.fakes import (
     issued,
     stored_payload,
 )
+from sync_job.credentials import Credentials
+from sync_job.errors import DeadlineError, OAuthError, RateLimitedError, SyncJobError, TokenRequestError
+from sync_job.redact import Secret
+from sync_job.refresh import check_token, publish_token, request_token
+from sync_job.report import Outcome
+from sync_job.rotation import put_credentials
+from sync_job.secret_input import NewCredentials
+from sync_job.sync import Job
+from sync_job.token_client import FetchResult
 
 ENV = env_config("sandbox", scopes=["a", "b"])
 CREDS = Credentials("cid", client_secret=Secret("sec-ret-value-1"), source="c", warnings=("a note",))

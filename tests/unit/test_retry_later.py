@@ -13,17 +13,17 @@ from typing import Any
 
 import pytest
 
+from standins.fakes import FakeTokenSource, ManualClock, SecretsFake, issued, stored_payload
 from sync_job.clock import Clock, SystemClock
 from sync_job.config import Config, EnvironmentConfig, parse_config
 from sync_job.credentials import Credentials
 from sync_job.errors import TokenRequestError
-from sync_job.oauth import FetchResult
 from sync_job.payload import TokenPayload
 from sync_job.redact import Secret
 from sync_job.report import EnvironmentResult, Outcome
 from sync_job.store import CURRENT_STAGE, PublishResult, StoredToken
 from sync_job.sync import Interrupt, Job
-from tests.support.fakes import FakeTokenSource, ManualClock, SecretsFake, issued, stored_payload
+from sync_job.token_client import FetchResult
 
 
 class _Store(SecretsFake):

@@ -3,14 +3,24 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from sync_job.config import EnvironmentConfig
 from sync_job.credentials import Credentials
+from sync_job.payload import TokenPayload
 from sync_job.redact import Secret
-from sync_job.revocation import Revoked, build_revocation_request, judge_revocation
+from sync_job.revocation import (
+    HeldToken,
+    Revoked,
+    build_revocation_request,
+    judge_revocation,
+    revocation_error,
+    stop_before_revoking,
+)
+from sync_job.store import StoredToken
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -87,3 +97,70 @@ def test_server_text_is_untrusted() -> None:
         400, {}, json.dumps({"error": "odd"}).encode(), host="h", now=NOW, show_server_text=False
     )
     assert withheld.detail == "h answered HTTP 400 [withheld]"
+
+
+# --- revoke's decisions between the steps (pure) -------------------------------------------------
+
+
+def _held(stage: str, hours: int) -> HeldToken:
+    payload = TokenPayload(
+        access_token=Secret(f"tok-held-{stage}"),
+        token_type="Bearer",
+        expires_in=3600,
+        expires_at=NOW + timedelta(hours=hours),
+        issued_at=NOW,
+        scope="funding:read_profile",
+        environment="sandbox",
+        token_url="https://oauth.sandbox.paxos.com/oauth2/token",
+        client_id="id",
+    )
+    return HeldToken(stage, StoredToken(payload=payload, version_id=f"v-{stage}"), payload)
+
+
+_BOTH = (_held("AWSCURRENT", 2), _held("AWSPREVIOUS", 1))
+
+
+@pytest.mark.parametrize(
+    ("held", "published", "without_replacement", "url", "outcomes", "error"),
+    [
+        ((), True, False, True, (), None),  # nothing held, a fresh token: done
+        ((), False, False, True, (), "no fresh token: failed; nothing stored to revoke"),
+        (_BOTH, False, False, True, (Revoked.SKIPPED,) * 2, "no fresh token could be published (failed)"),
+        (_BOTH, False, True, True, None, None),  # asked to revoke anyway: go on
+        (_BOTH, True, False, False, (Revoked.NOT_REVOCABLE,) * 2, "no revocation_url is configured"),
+        (_BOTH, True, False, True, None, None),  # go on
+    ],
+)
+def test_stop_before_revoking(
+    held: tuple[HeldToken, ...],
+    published: bool,
+    without_replacement: bool,
+    url: bool,
+    outcomes: tuple[Revoked, ...] | None,
+    error: str | None,
+) -> None:
+    env = _env() if url else replace(_env(), revocation_url=None)
+    stop = stop_before_revoking(env, held, published, "failed", without_replacement)
+    if outcomes is None:
+        assert stop is None
+        return
+    assert stop is not None
+    assert tuple(t.outcome for t in stop.tokens) == outcomes
+    assert [t.stage for t in stop.tokens] == [h.stage for h in held]
+    if error is None:
+        assert stop.error is None
+    else:
+        assert stop.error is not None and error in stop.error and "\n" not in stop.error
+    if not url:  # the later expiry is when the old tokens stop working
+        assert stop.error is not None and stop.error.endswith("2026-01-01T02:00:00Z")
+
+
+def test_revocation_error_names_what_stays_valid_until_when() -> None:
+    revoked = tuple(h.fate(Revoked.REVOKED) for h in _BOTH)
+    assert revocation_error(revoked, published=True) is None
+    assert "no fresh token is stored" in (revocation_error(revoked, published=False) or "")
+    mixed = (_BOTH[0].fate(Revoked.REVOKED), _BOTH[1].fate(Revoked.FAILED, "h answered HTTP 500"))
+    error = revocation_error(mixed, published=True)
+    assert error == (
+        "1 of 2 old token(s) not revoked (h answered HTTP 500); they stay valid until 2026-01-01T01:00:00Z"
+    )

@@ -10,19 +10,26 @@ from typing import Any
 
 import pytest
 
+from standins.fakes import FakeTokenSource, SecretsFake, token_doc
+from standins.keys import keypair
 from sync_job.clock import ManualClock
 from sync_job.config import EnvironmentConfig, parse_config
 from sync_job.credentials import Credentials
 from sync_job.errors import OAuthError, SyncJobError, UsageError
-from sync_job.oauth import FetchResult, TokenResponse
+from sync_job.oauth import TokenResponse
 from sync_job.payload import TokenPayload, parse_payload
 from sync_job.redact import Secret, scrub
 from sync_job.rotation import client_request_token, new_document, put_credentials
-from sync_job.secret_input import MAX_INPUT_BYTES, NewCredentials, parse_new_credentials, read_input
+from sync_job.secret_input import (
+    MAX_INPUT_BYTES,
+    NewCredentials,
+    parse_new_credentials,
+    read_input,
+    split_pem,
+)
 from sync_job.store import CURRENT_STAGE, PublishResult, StoredDocument, StoredToken
 from sync_job.sync import Job
-from tests.support.fakes import SecretsFake, token_doc
-from tests.support.keys import keypair
+from sync_job.token_client import FetchResult
 
 
 def read(data: bytes, pem: bool = False) -> str:
@@ -94,6 +101,37 @@ def test_pem_rules(text: str, message: str) -> None:
         parse_new_credentials(Secret(text), "private_key_jwt")
 
 
+_KEY = "-----BEGIN PRIVATE KEY-----\nk\n-----END PRIVATE KEY-----"
+_CERT = "-----BEGIN CERTIFICATE-----\nc{}\n-----END CERTIFICATE-----"
+
+
+@pytest.mark.parametrize("line_end", ["\n", "\r\n"])
+def test_split_pem_keeps_the_key_and_the_chain_in_order(line_end: str) -> None:
+    text = "\n".join([_KEY, _CERT.format(1), _CERT.format(2), ""]).replace("\n", line_end)
+    parts = split_pem(text)
+    assert parts.private_key.startswith("-----BEGIN PRIVATE KEY-----") and parts.private_key.endswith(
+        "-----\n"
+    )
+    assert parts.certificate is not None and parts.certificate.count("BEGIN CERTIFICATE") == 2
+    assert parts.certificate.index("c1") < parts.certificate.index("c2")
+    assert split_pem(_KEY + "\n").certificate is None
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (_CERT.format(1) + "\n" + _KEY, "private key first"),
+        (_KEY + "\n" + _KEY, "2 PEM private keys"),
+        (_KEY + "\ntrailing words", "outside PEM blocks"),
+        (_KEY.replace("PRIVATE KEY", "PUBLIC KEY"), "unexpected PEM block PUBLIC KEY"),
+    ],
+)
+def test_split_pem_refuses_without_quoting(text: str, message: str) -> None:
+    with pytest.raises(UsageError, match=message) as refused:
+        split_pem(text)
+    assert "-----" not in refused.value.message
+
+
 # --- step order over fakes ----------------------------------------------------------------------
 
 CONFIG = {
@@ -141,25 +179,23 @@ class FakeStore(SecretsFake):
         return self._publish or PublishResult(published=True, version_id="v-token-2")
 
 
-class FakeTokens:
-    def __init__(self, scope: str | None = "a b", error: Exception | None = None) -> None:
-        self.seen: list[Credentials] = []
-        self.scope = scope
-        self.error = error
+def fake_tokens(scope: str | None = "a b", error: Exception | None = None) -> FakeTokenSource:
+    """The one fake token source, answering every request with a token granted ``scope``
+    (3600 s, issued at ``ISSUED``) or with ``error`` (one that is no ``SyncJobError`` raised:
+    a bug in the token client, not a refused request)."""
 
-    def fetch(self, env: EnvironmentConfig, creds: Credentials, deadline: float) -> FetchResult:
-        self.seen.append(creds)
-        if self.error:
-            if not isinstance(self.error, SyncJobError):
-                raise self.error  # a bug in the token client, not a refused request
-            return FetchResult(attempts=1, latency_seconds=0.01, error=self.error)
-        token = TokenResponse(Secret("tok-LEAKMARK-fake"), "bearer", 3600, self.scope)
-        return FetchResult(
-            attempts=1, latency_seconds=0.01, token=token, issued_at=datetime(2026, 11, 29, 12, tzinfo=UTC)
-        )
+    def answer(env: EnvironmentConfig, n: int) -> FetchResult:
+        if error is not None:
+            if not isinstance(error, SyncJobError):
+                raise error
+            return FetchResult(attempts=1, latency_seconds=0.01, error=error)
+        token = TokenResponse(Secret("tok-LEAKMARK-fake"), "bearer", 3600, scope)
+        return FetchResult(attempts=1, latency_seconds=0.01, token=token, issued_at=ISSUED)
+
+    return FakeTokenSource(answer)
 
 
-def job(store: FakeStore, tokens: FakeTokens) -> Job:
+def job(store: FakeStore, tokens: FakeTokenSource) -> Job:
     return Job(config=parse_config(CONFIG), store=store, tokens=tokens, clock=ManualClock())
 
 
@@ -167,7 +203,7 @@ NEW = NewCredentials(client_secret=Secret("new-secret-value"))
 
 
 def test_all_three_steps_and_other_keys_kept() -> None:
-    store, tokens = FakeStore(), FakeTokens()
+    store, tokens = FakeStore(), fake_tokens()
     result = put_credentials(job(store, tokens), "sandbox", NEW)
     assert (result.tested, result.stored, result.published, result.error) == (True, True, True, None)
     assert result.version_id == "v-2"
@@ -181,13 +217,13 @@ def test_all_three_steps_and_other_keys_kept() -> None:
     ("tokens", "message"),
     [
         (
-            FakeTokens(error=OAuthError("rejected: invalid_client", error="invalid_client")),
+            fake_tokens(error=OAuthError("rejected: invalid_client", error="invalid_client")),
             "not what the provider",
         ),
-        (FakeTokens(scope="a"), "lacks b"),
+        (fake_tokens(scope="a"), "lacks b"),
     ],
 )
-def test_failed_test_writes_nothing(tokens: FakeTokens, message: str) -> None:
+def test_failed_test_writes_nothing(tokens: FakeTokenSource, message: str) -> None:
     store = FakeStore()
     result = put_credentials(job(store, tokens), "sandbox", NEW)
     assert not result.tested and not result.stored and message in (result.error or "")
@@ -196,19 +232,19 @@ def test_failed_test_writes_nothing(tokens: FakeTokens, message: str) -> None:
 
 def test_lost_race_is_not_an_error() -> None:
     store = FakeStore(publish=PublishResult(published=False))
-    result = put_credentials(job(store, FakeTokens()), "sandbox", NEW)
+    result = put_credentials(job(store, fake_tokens()), "sandbox", NEW)
     assert result.ok and result.stored and not result.published
     assert "longer-lived" in result.lines()[-1]
 
 
 def test_unknown_environment_is_a_usage_error() -> None:
     with pytest.raises(UsageError):
-        put_credentials(job(FakeStore(), FakeTokens()), "nope", NEW)
+        put_credentials(job(FakeStore(), fake_tokens()), "nope", NEW)
 
 
 # --- the one publish path (issue 18 §2) ----------------------------------------------------------
 
-ISSUED = datetime(2026, 11, 29, 12, tzinfo=UTC)  # FakeTokens' token: 3600 s, expires 13:00
+ISSUED = datetime(2026, 11, 29, 12, tzinfo=UTC)  # fake_tokens' token: 3600 s, expires 13:00
 
 
 class StoreWithToken(FakeStore):
@@ -231,7 +267,7 @@ class StoreWithToken(FakeStore):
 
 
 def job_at(store: FakeStore, clock: ManualClock) -> Job:
-    return Job(config=parse_config(CONFIG), store=store, tokens=FakeTokens(), clock=clock)
+    return Job(config=parse_config(CONFIG), store=store, tokens=fake_tokens(), clock=clock)
 
 
 @pytest.mark.parametrize("force", [False, True])
@@ -342,16 +378,17 @@ class SignalDuring(FakeStore):
         return super().put_document(secret_id, doc, request_token=request_token)
 
 
-class SignalDuringTest(FakeTokens):
+def signal_during_test(flag: Any) -> FakeTokenSource:
     """Sets the interrupt while the test request is answered, as a SIGINT then would."""
+    tokens = fake_tokens()
+    answer = tokens.answer
 
-    def __init__(self, flag: Any) -> None:
-        super().__init__()
-        self.flag = flag
+    def interrupted(env: EnvironmentConfig, n: int) -> FetchResult:
+        flag.set("SIGINT", 0.0)
+        return answer(env, n)
 
-    def fetch(self, env: EnvironmentConfig, creds: Credentials, deadline: float) -> FetchResult:
-        self.flag.set("SIGINT", 0.0)
-        return super().fetch(env, creds, deadline)
+    tokens.answer = interrupted
+    return tokens
 
 
 def test_a_signal_during_the_test_stores_nothing() -> None:
@@ -361,7 +398,7 @@ def test_a_signal_during_the_test_stores_nothing() -> None:
     flag = Interrupt()
     store = FakeStore()
     with waits.interruptible(flag):
-        result = put_credentials(job(store, SignalDuringTest(flag)), "sandbox", NEW)
+        result = put_credentials(job(store, signal_during_test(flag)), "sandbox", NEW)
     assert result.tested and not result.stored
     assert result.error == "interrupted by SIGINT after the test; nothing stored"
     assert store.puts == [] and store.published == []
@@ -375,7 +412,7 @@ def test_a_signal_during_the_store_step_publishes_nothing_and_says_the_credentia
     flag = Interrupt()
     store = SignalDuring(flag)
     with waits.interruptible(flag):
-        result = put_credentials(job(store, FakeTokens()), "sandbox", NEW)
+        result = put_credentials(job(store, fake_tokens()), "sandbox", NEW)
     assert result.stored and not result.published and result.error is None
     assert result.note == "interrupted by SIGTERM: the stored token is unchanged"
     assert len(store.puts) == 1 and store.published == []

@@ -3,7 +3,7 @@ refresh margin it ships with (issue 21 §2): infra/'s default, the Terraform exa
 Kubernetes CronJob's, the cron line of the runbook; and the CI example has none (a CI schedule is
 no refresher: examples/ci/github-actions.yml says why).
 
-The simulation (tests/support/simulation.py) runs the real Job on a manual clock for simulated
+The simulation (standins/simulation.py) runs the real Job on a manual clock for simulated
 days with random outages; a schedule passes when no lapse is left unexplained by an outage
 longer than the margin minus the interval. The old CI schedule `7,37 * * * *` shows the test
 fails a schedule that lapses."""
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.simulation import simulate
+from standins.simulation import simulate
 
 ROOT = Path(__file__).resolve().parents[2]
 DAYS = 3

@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Any, cast
 
 import botocore.exceptions
 
+from standins.fakes import valid_doc
 from sync_job.store import CURRENT_STAGE, SecretStore
-from tests.support.fakes import valid_doc
 
 if TYPE_CHECKING:
     from mypy_boto3_secretsmanager import SecretsManagerClient

@@ -9,12 +9,12 @@ from typing import Any
 
 import pytest
 
+from standins.fakes import ManualClock, stored_payload
 from sync_job import freshness
 from sync_job.config import EnvironmentConfig, parse_config
 from sync_job.plan import Decision, plan_run
 from sync_job.report import TokenState
 from sync_job.store import StoredToken
-from tests.support.fakes import ManualClock, stored_payload
 
 CLOCK = ManualClock()
 

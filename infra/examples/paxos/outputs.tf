@@ -63,9 +63,9 @@ output "signing_key_arns" {
   value       = module.sync_job.signing_key_arns
 }
 
-output "signing_public_keys" {
-  description = "Public keys (PEM) of the signing keys the module created, to register with the provider (`sync-job jwks ENV` prints them as a JWKS)."
-  value       = module.sync_job.signing_public_keys
+output "signing_public_keys_pem" {
+  description = "Public keys (PEM, SubjectPublicKeyInfo) of the signing keys the module created, to register with the provider; `sync-job jwks ENV` prints each as an RFC 7517 JWK Set with the kid the assertions carry."
+  value       = module.sync_job.signing_public_keys_pem
 }
 
 output "reader_policy_json" {

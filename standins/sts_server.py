@@ -39,6 +39,11 @@ from joserfc import jwk, jwt
 __all__ = ["JwtIssuer", "StsStandIn"]
 
 ROLE_ARN = "arn:aws:iam::123456789012:role/sync-job"
+# The audience Microsoft Entra ID's federated identity credentials require (Entra ID docs,
+# "Workload identity federation": api://AzureADTokenExchange), and a Kubernetes service account's
+# subject as a projected token carries it.
+ENTRA_AUDIENCE = "api://AzureADTokenExchange"
+SERVICE_ACCOUNT = "system:serviceaccount:payments:sync-job"
 STS_NS = "https://sts.amazonaws.com/doc/2011-06-15/"
 
 

@@ -20,7 +20,7 @@ Where it differs from stock Authlib 1.9, on purpose:
 * Scopes are checked per client (Authlib checks one server-wide list).
 * Client assertions may use PS256 (joserfc's default "recommended" set leaves it out).
 
-Provider stand-ins (tests/support/providers.py) build on four options: ``token_path`` (a
+Provider stand-ins (standins/providers.py) build on four options: ``token_path`` (a
 provider's URL shape), and per client ``require`` (a quirk checked after authentication, answered
 as a :class:`Refusal`), ``lifetime`` and ``certificate_pem`` (an Entra-like client whose
 assertions must name its certificate by ``x5t``/``x5t#S256``).

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from standins.fakes import LIFETIME, ManualClock, Outages, SecretsFake, fake_job, refused
+from standins.sm_limits import SecretsManagerRules
 from sync_job.config import parse_config
 from sync_job.credentials import Credentials
 from sync_job.errors import StoreError
@@ -27,8 +29,6 @@ from sync_job.payload import TokenPayload
 from sync_job.redact import Secret
 from sync_job.store import BATCH_SIZE, CURRENT_STAGE, PublishResult, StoredToken
 from sync_job.transport import HttpRequest, HttpResponse, TransportError
-from tests.support.fakes import LIFETIME, ManualClock, Outages, SecretsFake, fake_job, refused
-from tests.support.sm_limits import SecretsManagerRules
 
 HOST = "https://oauth.example.test/oauth2/token"
 _JSON = {"Content-Type": "application/json"}

@@ -30,3 +30,14 @@ def client(service: str, endpoint_url: str) -> Any:
         aws_secret_access_key=DUMMY_AWS["AWS_SECRET_ACCESS_KEY"],
         aws_session_token=DUMMY_AWS["AWS_SESSION_TOKEN"],
     )
+
+
+def kms_key(kms: Any, spec: str) -> tuple[str, str]:
+    """A fresh asymmetric signing key (``spec``: RSA_2048, ECC_NIST_P256, ...) in the KMS that
+    ``kms`` (a boto3 client, e.g. on moto) talks to: (key ARN, public key PEM, SubjectPublicKeyInfo)."""
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat, load_der_public_key
+
+    arn = kms.create_key(KeyUsage="SIGN_VERIFY", KeySpec=spec)["KeyMetadata"]["Arn"]
+    der = kms.get_public_key(KeyId=arn)["PublicKey"]
+    pem = load_der_public_key(der).public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo).decode()
+    return str(arn), pem

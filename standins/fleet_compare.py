@@ -30,8 +30,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from tests.support.fakes import LIFETIME
-from tests.support.fleet import FleetResult, simulate_fleet
+from standins.fakes import LIFETIME
+from standins.fleet import FleetResult, simulate_fleet
 
 COUNT_FROM = 3600.0  # s: lapses before this are the fill from nothing stored
 RATE = 0.5  # requests/s: the default pacing (rate_limit_per_second)

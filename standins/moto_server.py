@@ -13,7 +13,7 @@ The layer sees every request on the wire, so calls made by the job's subprocesse
   and ``IncludeDeprecated``/``MaxResults``/``NextToken`` as AWS documents them. The rules' clock
   is real time plus ``advance(seconds)`` (in-process), so a test can let 24 hours pass.
 
-``MotoServer(process=True)`` runs the same server as ``python -m tests.support.moto_server``, for
+``MotoServer(process=True)`` runs the same server as ``python -m standins.moto_server``, for
 benchmarks: moto's CPU then competes with nobody's GIL. ``calls``, ``count``, ``clear`` and
 ``inject`` then go over HTTP to ``CONTROL_PATH``; ``hold`` and ``find`` are in-process only (their
 events and bodies live in the server's process).
@@ -45,11 +45,11 @@ from moto.moto_server.werkzeug_app import (
 )
 from werkzeug.serving import make_server
 
-from tests.support.sm_limits import VALUE_ACTIONS, WRITE_ACTIONS, Refusal, SecretsManagerRules
+from standins.sm_limits import VALUE_ACTIONS, WRITE_ACTIONS, Refusal, SecretsManagerRules
 
 __all__ = ["CONTROL_PATH", "Call", "CountingMotoServer", "MotoRequest", "MotoServer"]
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 CONTROL_PATH = "/_sync_job_test/calls"
 MAX_RECORDED = 5000  # a whole Terraform apply and destroy makes a few hundred requests
 HOLD_LIMIT_S = 30  # a held call is released after this long even if the test never does
@@ -249,7 +249,7 @@ class MotoServer:
             command = [
                 sys.executable,
                 "-m",
-                "tests.support.moto_server",
+                "standins.moto_server",
                 *(["--record"] if self.record else []),
             ]
             # stdin stays open while this process lives: the child stops at EOF if we die first.
@@ -527,7 +527,7 @@ CountingMotoServer = MotoServer
 
 
 def _serve(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m tests.support.moto_server")
+    parser = argparse.ArgumentParser(prog="python -m standins.moto_server")
     parser.add_argument("--record", action="store_true", help="keep every request's body")
     args = parser.parse_args(argv)
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's access log

@@ -1,4 +1,4 @@
-"""panva's oidc-provider (npm; tests/support/oidc_peer/, pinned by its package-lock.json) as a
+"""panva's oidc-provider (npm; standins/oidc_peer/, pinned by its package-lock.json) as a
 second, independent OAuth 2.0 server on 127.0.0.1: client credentials, RFC 7009 revocation and
 RFC 7662 introspection. `npm ci` runs once per lock file into build/oidc-peer-<hash>/ (a file
 lock keeps two pytest workers from racing); callers skip, with the reason, where node or npm is
@@ -21,7 +21,7 @@ from pathlib import Path
 
 import requests
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 SOURCE = Path(__file__).resolve().parent / "oidc_peer"
 START_TIMEOUT_S = 30.0
 

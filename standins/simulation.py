@@ -1,7 +1,7 @@
 """The freshness simulation: scheduled runs of the real ``Job`` on a manual clock, with outages.
 
 The real `Job`, `TokenClient` (retries, pacing, deadline) and freshness decisions run; only the
-two wires are replaced (tests/support/fakes.py): a fake HTTP session for the token endpoint and an
+two wires are replaced (standins/fakes.py): a fake HTTP session for the token endpoint and an
 in-memory Secrets Manager, each with outage windows. Nothing sleeps: the clock moves when the code
 sleeps. `python -m bench.freshness_sim` prints the table; tests/unit/test_freshness_simulation.py
 asserts its bounds.
@@ -15,9 +15,7 @@ import random
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from sync_job import budget
-from sync_job.config import load_config
-from tests.support.fakes import (
+from standins.fakes import (
     LIFETIME,
     FakeTokenEndpoint,
     ManualClock,
@@ -26,7 +24,9 @@ from tests.support.fakes import (
     config,
     fake_job,
 )
-from tests.support.sm_limits import VERSION_WINDOW_SECONDS
+from standins.sm_limits import VERSION_WINDOW_SECONDS
+from sync_job import budget
+from sync_job.config import load_config
 
 DEFAULT_SCHEDULE_SECONDS = 300  # infra/'s EventBridge rate(5 minutes)
 

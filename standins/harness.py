@@ -18,19 +18,28 @@ from urllib.parse import quote, quote_plus
 
 from click.testing import CliRunner
 
+from standins import aws
+from standins.moto_server import MotoServer
+from standins.token_server import TokenServer
 from sync_job.cli import main
-from tests.support import aws
-from tests.support.moto_server import MotoServer
-from tests.support.token_server import TokenServer
 
 MARKERS = ("LEAKMARK", "SECRETMARK")
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def assert_no_leak(*texts: str | None) -> None:
     for text in texts:
         for marker in MARKERS:
             assert marker not in (text or ""), f"{marker} leaked into output:\n{text}"
+
+
+def assert_not_in(texts: tuple[str, ...], *tokens: str) -> None:
+    """No ``token`` (a JWT: an assertion, a web-identity token), nor its payload or signature
+    segment alone, in any of ``texts``."""
+    for token in tokens:
+        for part in (token, *token.split(".")[1:]):
+            for text in texts:
+                assert part not in text
 
 
 def secret_forms(client_id: str, secret: str) -> set[str]:
@@ -170,7 +179,7 @@ class Harness:
     def add_assertion_client(self, name: str, seen: list[str] | None = None, **client: Any) -> None:
         """Register ``name``'s private_key_jwt client at the token endpoint (``client``: a public
         key or a federated trust); ``seen`` collects each assertion the endpoint accepts."""
-        from tests.support.token_server import ClientRequest, Refusal
+        from standins.token_server import ClientRequest, Refusal
 
         def keep(req: ClientRequest) -> Refusal | None:
             if seen is not None:
@@ -197,7 +206,7 @@ class Harness:
         """A ``private_key_jwt`` environment with a fresh key (``rsa`` or ``ec``) whose public
         half the token endpoint knows; returns the private PEM (``stored_key`` replaces it in
         the credentials secret)."""
-        from tests.support.keys import keypair
+        from standins.keys import keypair
 
         private, public = keypair(kind)
         doc = {
@@ -297,7 +306,7 @@ class Harness:
     def put_due(self, name: str = "sandbox", remaining: int = 120) -> dict[str, Any]:
         """Store a good hour-long token with ``remaining`` seconds left (inside the default
         900 s margin), so a run must refresh it; returns the stored document."""
-        from tests.support.fakes import valid_doc
+        from standins.fakes import valid_doc
 
         doc = valid_doc(name, remaining=remaining, token=f"tok-LEAKMARK-good-{name}")
         self.put_stored(name, doc)

@@ -1,4 +1,4 @@
-"""Provider stand-ins: the local token endpoint (:mod:`tests.support.token_server`) configured to
+"""Provider stand-ins: the local token endpoint (:mod:`standins.token_server`) configured to
 enforce one provider's documented quirk, and the plumbing that runs an ``examples/providers/*.toml``
 file against it with only its token URL and secret names rewritten.
 
@@ -31,9 +31,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from tests.support.harness import ROOT, Harness
-from tests.support.keys import certificate_pem, new_key, private_pem, public_pem
-from tests.support.token_server import ClientRequest, Refusal, Require, TokenServer
+from standins.harness import ROOT, Harness
+from standins.keys import certificate_pem, new_key, private_pem, public_pem
+from standins.token_server import ClientRequest, Refusal, Require, TokenServer
 
 EXAMPLES = ROOT / "examples" / "providers"
 

@@ -22,20 +22,21 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from standins.sm_limits import Refusal, SecretsManagerRules
 from sync_job import clock
+from sync_job.awserrors import secretsmanager_error
 from sync_job.config import Config, EnvironmentConfig, parse_config
 from sync_job.credentials import Credentials
 from sync_job.errors import SecretNotFoundError, StoreError, SyncJobError
-from sync_job.oauth import FetchResult, TokenResponse
+from sync_job.oauth import TokenResponse
 from sync_job.pacing import HostPacer
 from sync_job.payload import TokenPayload, parse_payload
 from sync_job.redact import Secret
-from sync_job.store import CURRENT_STAGE, PublishResult, StoredDocument, StoredToken, classify_error
+from sync_job.store import CURRENT_STAGE, PublishResult, StoredDocument, StoredToken
 from sync_job.sync import Job
 from sync_job.timeutil import format_rfc3339
-from sync_job.token_client import TokenClient
+from sync_job.token_client import FetchResult, TokenClient
 from sync_job.transport import HttpRequest, HttpResponse, TransportError
-from tests.support.sm_limits import Refusal, SecretsManagerRules
 
 SCOPES = ("funding:read_profile", "transfer:read_transfer")
 TOKEN_URL = "https://oauth.sandbox.paxos.com/oauth2/token"
@@ -253,10 +254,10 @@ OneByOneReads = SecretsFake
 
 
 def refused(refusal: Refusal, action: str, secret_id: str) -> StoreError:
-    """The job's error for a refusal of the limits, as ``store.classify_error`` makes it from the
-    same answer over the wire."""
+    """The job's error for a refusal of the limits, as ``awserrors.secretsmanager_error`` makes it
+    from the same answer over the wire."""
     answer: Any = {"Error": {"Code": refusal.code, "Message": refusal.message}}
-    return classify_error(ClientError(answer, action), action, secret_id)
+    return secretsmanager_error(ClientError(answer, action), action, secret_id)
 
 
 class MemoryStore(SecretsFake):

@@ -1,7 +1,7 @@
 // A second, independent OAuth 2.0 server for the tests: panva's oidc-provider (npm, pinned by
 // package-lock.json), an OpenID Certified implementation, with the client-credentials grant
 // (RFC 6749 §4.4), token revocation (RFC 7009) and introspection (RFC 7662) enabled. It checks
-// what the Authlib stand-in (tests/support/token_server.py) might share a misreading with.
+// what the Authlib stand-in (standins/token_server.py) might share a misreading with.
 //
 // Binds 127.0.0.1 on an ephemeral port, prints {"issuer": ...} on one stdout line once it
 // listens, and serves until killed. Clients come from $OIDC_PEER_CLIENTS, a JSON list of
