@@ -12,7 +12,7 @@ from botocore.config import Config as BotoConfig
 
 from sync_job import botodata
 from sync_job.awserrors import creating_client, retry_only_what_may_pass
-from sync_job.store import botocore_session, client_region, tls_verify
+from sync_job.store import session_client
 
 
 def bounded_client(service: str, *, budget_seconds: float, max_attempts: int = 5) -> Any:
@@ -32,12 +32,11 @@ def bounded_client(service: str, *, budget_seconds: float, max_attempts: int = 5
         read_timeout=min(15.0, quarter),
         max_pool_connections=4,
     )
-    session = botocore_session()
+    # The session is made inside creating_client: making it may already read the environment's
+    # credentials and profile (botodata.make_session), whose errors are configuration errors.
     client = creating_client(
         service.upper() if service in ("kms", "sts") else service,
-        lambda: session.create_client(
-            service, region_name=client_region(session), config=config, verify=tls_verify(session)
-        ),
+        lambda: session_client(service, config),
     )
     retry_only_what_may_pass(client, max_attempts)  # a quota refusal is final (awserrors.FINAL_CODES)
     return client

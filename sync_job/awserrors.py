@@ -271,11 +271,25 @@ def sts_call(action: str, call: Callable[[], T]) -> T:
 
 def creating_client(service: str, create: Callable[[], T]) -> T:
     """``create()`` (a botocore ``create_client`` of ``service``, named as in a message:
-    "Secrets Manager", "KMS", "STS"). Raises ``ConfigError`` (exit 2) when no region is set, or
+    "Secrets Manager", "KMS", "STS"; it may make the botocore session too). Raises ``ConfigError``
+    (exit 2) when no region is set, for credentials in the environment or a profile that lack a
+    part (``PartialCredentialsError``), for an ``AWS_PROFILE`` that names no profile, or
     for botocore's ValueError of an endpoint that is not a URL, whose text (the URL, which may
     carry user:password@) is not repeated."""
     try:
         return create()
+    except botocore.exceptions.PartialCredentialsError as exc:
+        # botocore names the missing variable or key (e.g. AWS_SECRET_ACCESS_KEY), never a value.
+        missing = getattr(exc, "kwargs", {}).get("cred_var", "a key")
+        raise ConfigError(
+            f"incomplete AWS credentials: {untrusted(str(missing), limit=64)} is missing; set both "
+            "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or unset both), or fix the profile"
+        ) from None
+    except botocore.exceptions.ProfileNotFound:
+        raise ConfigError(
+            "the AWS profile named by AWS_PROFILE (or AWS_DEFAULT_PROFILE) is not in ~/.aws/config "
+            "or ~/.aws/credentials; set an existing profile or unset it"
+        ) from None
     except botocore.exceptions.NoRegionError:
         raise ConfigError(
             "no AWS region: set AWS_REGION (or AWS_DEFAULT_REGION, or a region in ~/.aws/config)"

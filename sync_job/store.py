@@ -96,6 +96,17 @@ def tls_verify(session: botocore.session.Session) -> bool | str:
     return True
 
 
+def session_client(service: str, config: BotoConfig) -> Any:
+    """A botocore client of ``service`` from the process's session (:func:`botocore_session`,
+    made now if not yet), in the environment's region (:func:`client_region`), verifying TLS as
+    :func:`tls_verify` says. Raises what botocore raises (``awserrors.creating_client``
+    translates it)."""
+    session = botocore_session()
+    return session.create_client(
+        service, region_name=client_region(session), config=config, verify=tls_verify(session)
+    )
+
+
 def make_client(
     *, max_attempts: int = 5, max_pool_connections: int = 16, budget_seconds: float = 600.0
 ) -> SecretsManagerClient:
@@ -115,12 +126,11 @@ def make_client(
         read_timeout=min(15.0, quarter),
         max_pool_connections=max_pool_connections,
     )
-    session = botocore_session()
+    # The session is made inside creating_client: making it may already read the environment's
+    # credentials and profile (botodata.make_session), whose errors are configuration errors.
     client = creating_client(
         "Secrets Manager",
-        lambda: session.create_client(
-            "secretsmanager", region_name=client_region(session), config=config, verify=tls_verify(session)
-        ),
+        lambda: session_client("secretsmanager", config),
     )
     # A quota refusal (LimitExceededException) is final: not sent again max_attempts times.
     retry_only_what_may_pass(client, max_attempts)

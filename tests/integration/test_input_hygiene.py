@@ -470,3 +470,67 @@ def test_an_aws_endpoint_that_is_no_url_is_one_line_exit_2_and_never_echoed(
         "check AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_<SERVICE> (or endpoint_url in ~/.aws/config)"
     )
     assert "SECRETMARK" not in proc.stderr and "pw" not in proc.stderr
+
+
+_INCOMPLETE = (
+    "incomplete AWS credentials: {} is missing; set both AWS_ACCESS_KEY_ID and "
+    "AWS_SECRET_ACCESS_KEY (or unset both), or fix the profile"
+)
+_NO_PROFILE = (
+    "the AWS profile named by AWS_PROFILE (or AWS_DEFAULT_PROFILE) is not in ~/.aws/config or "
+    "~/.aws/credentials; set an existing profile or unset it"
+)
+
+
+@pytest.mark.parametrize(
+    ("settings", "credentials_file", "line"),
+    [
+        ({"AWS_SECRET_ACCESS_KEY": None}, None, _INCOMPLETE.format("AWS_SECRET_ACCESS_KEY")),
+        ({"AWS_SECRET_ACCESS_KEY": ""}, None, _INCOMPLETE.format("AWS_SECRET_ACCESS_KEY")),
+        (
+            {"AWS_ACCESS_KEY_ID": None, "AWS_SECRET_ACCESS_KEY": None, "AWS_SESSION_TOKEN": None},
+            "[default]\naws_access_key_id = AKIAEXAMPLE\n",
+            _INCOMPLETE.format("aws_secret_access_key"),
+        ),
+        ({"AWS_PROFILE": "no-such-profile"}, None, _NO_PROFILE),
+        ({"AWS_PROFILE": "no-such\x1b[31mprofile\n"}, None, _NO_PROFILE),
+    ],
+    ids=["secret-unset", "secret-empty", "profile-without-secret", "unknown-profile", "profile-escape"],
+)
+def test_incomplete_aws_credentials_or_an_unknown_profile_are_one_line_exit_2(
+    harness: Harness,
+    tmp_path: Path,
+    settings: dict[str, str | None],
+    credentials_file: str | None,
+    line: str,
+) -> None:
+    """Credentials with a part missing (botocore's PartialCredentialsError) or an AWS_PROFILE
+    naming no profile (ProfileNotFound) are configuration errors, raised with the session
+    (botodata.make_session reads the environment's credentials) or the client: both were an
+    `internal error` before, with the trimmed session and with botocore's stock one alike."""
+    harness.add_env("sandbox")
+    home = tmp_path / "home"
+    (home / ".aws").mkdir(parents=True)
+    env = {**harness.subprocess_env(), "HOME": str(home)}
+    env.pop("AWS_SHARED_CREDENTIALS_FILE", None)
+    env.pop("AWS_CONFIG_FILE", None)
+    if credentials_file is not None:
+        (home / ".aws" / "credentials").write_text(credentials_file)
+    for name, value in settings.items():
+        if value is None:
+            env.pop(name, None)
+        else:
+            env[name] = value
+    for args in (("status",), ("run",), ("jwks", "sandbox")):
+        proc = subprocess.run(
+            [sys.executable, "-m", "sync_job", "--config", str(harness.config_path()), *args],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=env,
+            check=False,
+        )
+        assert proc.returncode == 2, proc.stderr
+        assert one_clean_line(proc.stderr) == f"sync-job: error: {line}", proc.stderr
+        assert "AKIAEXAMPLE" not in proc.stderr and "\x1b" not in proc.stderr
+    assert harness.token_requests("sandbox") == 0
