@@ -20,7 +20,13 @@ from sync_job.executor import INTERRUPT_GRACE_SECONDS
 
 
 def _signal_when(
-    harness: Harness, proc: subprocess.Popen[str], name: str, *, requests: int, settle: float = 0.5
+    harness: Harness,
+    proc: subprocess.Popen[str],
+    name: str,
+    *,
+    requests: int,
+    settle: float = 0.5,
+    sig: signal.Signals = signal.SIGTERM,
 ) -> float:
     """Send SIGTERM once ``name`` has had ``requests`` token requests and ``settle`` s passed;
     returns when it was sent (monotonic)."""
@@ -32,7 +38,7 @@ def _signal_when(
         time.sleep(0.02)
     time.sleep(settle)
     sent = time.monotonic()
-    proc.send_signal(signal.SIGTERM)
+    proc.send_signal(sig)
     return sent
 
 
@@ -72,22 +78,35 @@ def test_sigterm_during_a_pacing_wait_ends_it_at_once(harness: Harness) -> None:
     assert harness.stored("second") == before
 
 
-def test_sigterm_during_a_retry_sleep_ends_it_at_once(harness: Harness) -> None:
-    """A 503 and then a 20 s backoff before the second attempt: SIGTERM ends the sleep, no
-    second request is sent, and the first attempt's error is the environment's."""
+@pytest.mark.parametrize(
+    ("sig", "code", "fault", "shown"),
+    [
+        (signal.SIGTERM, 143, Fault.status(503, "busy"), "503"),
+        (signal.SIGINT, 130, Fault.status(503, "busy"), "503"),
+        (signal.SIGTERM, 143, Fault.rate_limited(20), "429"),
+    ],
+    ids=["sigterm-503", "sigint-503", "sigterm-429-retry-after"],
+)
+def test_sigterm_during_a_retry_sleep_ends_it_at_once(
+    harness: Harness, sig: signal.Signals, code: int, fault: Fault, shown: str
+) -> None:
+    """A 503 (or a 429 with Retry-After: 20) and then a 20 s wait before the second attempt:
+    SIGTERM or SIGINT ends the sleep, no second request is sent, and the first attempt's error
+    is the environment's, not "gave up after N attempts" (one attempt was made)."""
     harness.defaults.update(run_timeout_seconds=120)
     harness.add_env("sandbox", max_attempts=3, backoff_initial_seconds=20, backoff_max_seconds=20)
     before = harness.put_due("sandbox")
-    harness.tokens.script(harness.client_id("sandbox"), [Fault.status(503, "busy")] * 3)
+    harness.tokens.script(harness.client_id("sandbox"), [fault] * 3)
     proc = harness.start_process("run", "--json")
-    sent = _signal_when(harness, proc, "sandbox", requests=1)
+    sent = _signal_when(harness, proc, "sandbox", requests=1, sig=sig)
     result, elapsed = _finish(harness, proc, sent)
 
     assert elapsed < 2.5, f"{elapsed:.1f} s\n{result.stderr}"
-    assert result.exit_code == 143, result.stderr
+    assert result.exit_code == code, result.stderr
     [env] = result.json()["results"]
     assert env["outcome"] == "failed"
-    assert "503" in env["error"], env
+    assert shown in env["error"], env
+    assert "gave up" not in env["error"], env
     assert harness.token_requests("sandbox") == 1
     assert harness.stored("sandbox") == before
 
