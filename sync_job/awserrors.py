@@ -273,7 +273,9 @@ def creating_client(service: str, create: Callable[[], T]) -> T:
     """``create()`` (a botocore ``create_client`` of ``service``, named as in a message:
     "Secrets Manager", "KMS", "STS"; it may make the botocore session too). Raises ``ConfigError``
     (exit 2) when no region is set, for credentials in the environment or a profile that lack a
-    part (``PartialCredentialsError``), for an ``AWS_PROFILE`` that names no profile, or
+    part (``PartialCredentialsError``), ``AccessDeniedError`` when a credential provider fails
+    (``CredentialRetrievalError``: e.g. a container endpoint that does not answer), for an
+    ``AWS_PROFILE`` that names no profile, or
     for botocore's ValueError of an endpoint that is not a URL, whose text (the URL, which may
     carry user:password@) is not repeated."""
     try:
@@ -284,6 +286,15 @@ def creating_client(service: str, create: Callable[[], T]) -> T:
         raise ConfigError(
             f"incomplete AWS credentials: {untrusted(str(missing), limit=64)} is missing; set both "
             "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or unset both), or fix the profile"
+        ) from None
+    except botocore.exceptions.CredentialRetrievalError as exc:
+        # botocore's message holds the provider's URL or command and its answer: only the
+        # provider's name (botocore's own: container-role, custom-process, sso, ...) is shown.
+        provider = getattr(exc, "kwargs", {}).get("provider", "?")
+        raise AccessDeniedError(
+            f"cannot get AWS credentials from the {untrusted(str(provider), limit=64)} provider; "
+            "check that source (e.g. AWS_CONTAINER_CREDENTIALS_FULL_URI, credential_process, the "
+            "SSO session) or configure another in the standard AWS chain"
         ) from None
     except botocore.exceptions.ProfileNotFound:
         raise ConfigError(

@@ -534,3 +534,54 @@ def test_incomplete_aws_credentials_or_an_unknown_profile_are_one_line_exit_2(
         assert one_clean_line(proc.stderr) == f"sync-job: error: {line}", proc.stderr
         assert "AKIAEXAMPLE" not in proc.stderr and "\x1b" not in proc.stderr
     assert harness.token_requests("sandbox") == 0
+
+
+@pytest.mark.parametrize(
+    ("settings", "config_file", "provider"),
+    [
+        (
+            {
+                "AWS_CONTAINER_CREDENTIALS_FULL_URI": "http://127.0.0.1:9/creds?SECRETMARK",
+                "AWS_METADATA_SERVICE_NUM_ATTEMPTS": "1",
+                "AWS_METADATA_SERVICE_TIMEOUT": "1",
+            },
+            None,
+            "container-role",
+        ),
+        ({}, "[default]\ncredential_process = /bin/false SECRETMARK\n", "custom-process"),
+    ],
+    ids=["container-endpoint-down", "credential-process-fails"],
+)
+def test_a_failing_aws_credential_provider_is_one_line_never_its_url(
+    harness: Harness, tmp_path: Path, settings: dict[str, str], config_file: str | None, provider: str
+) -> None:
+    """With no credentials in the environment, a container endpoint that does not answer or a
+    credential_process that fails (botocore's CredentialRetrievalError, raised while the client
+    is made) was an `internal error`; its message (the URL, the command) is not repeated."""
+    harness.add_env("sandbox")
+    home = tmp_path / "home"
+    (home / ".aws").mkdir(parents=True)
+    if config_file is not None:
+        (home / ".aws" / "config").write_text(config_file)
+    env = {**harness.subprocess_env(), "HOME": str(home), **settings}
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        env.pop(name, None)
+    env.pop("AWS_SHARED_CREDENTIALS_FILE", None)
+    env.pop("AWS_CONFIG_FILE", None)
+    for args in (("status",), ("run",)):
+        proc = subprocess.run(
+            [sys.executable, "-m", "sync_job", "--config", str(harness.config_path()), *args],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=env,
+            check=False,
+        )
+        assert proc.returncode == 1, proc.stderr
+        assert one_clean_line(proc.stderr) == (
+            f"sync-job: error: cannot get AWS credentials from the {provider} provider; check that "
+            "source (e.g. AWS_CONTAINER_CREDENTIALS_FULL_URI, credential_process, the SSO session) "
+            "or configure another in the standard AWS chain"
+        ), proc.stderr
+        assert "SECRETMARK" not in proc.stderr and "127.0.0.1:9" not in proc.stderr
+    assert harness.token_requests("sandbox") == 0
