@@ -275,7 +275,7 @@ def creating_client(service: str, create: Callable[[], T]) -> T:
     (exit 2) when no region is set, for credentials in the environment or a profile that lack a
     part (``PartialCredentialsError``), ``AccessDeniedError`` when a credential provider fails
     (``CredentialRetrievalError``: e.g. a container endpoint that does not answer), for an
-    ``AWS_PROFILE`` that names no profile, or
+    ``AWS_PROFILE`` that names no profile or a shared config file that does not parse, or
     for botocore's ValueError of an endpoint that is not a URL, whose text (the URL, which may
     carry user:password@) is not repeated."""
     try:
@@ -295,6 +295,12 @@ def creating_client(service: str, create: Callable[[], T]) -> T:
             f"cannot get AWS credentials from the {untrusted(str(provider), limit=64)} provider; "
             "check that source (e.g. AWS_CONTAINER_CREDENTIALS_FULL_URI, credential_process, the "
             "SSO session) or configure another in the standard AWS chain"
+        ) from None
+    except botocore.exceptions.ConfigParseError:
+        # botocore's message names the file's path only; the file itself may hold keys.
+        raise ConfigError(
+            "an AWS shared config or credentials file cannot be parsed (AWS_CONFIG_FILE or "
+            "~/.aws/config, AWS_SHARED_CREDENTIALS_FILE or ~/.aws/credentials); fix it"
         ) from None
     except botocore.exceptions.ProfileNotFound:
         raise ConfigError(

@@ -476,6 +476,10 @@ _INCOMPLETE = (
     "incomplete AWS credentials: {} is missing; set both AWS_ACCESS_KEY_ID and "
     "AWS_SECRET_ACCESS_KEY (or unset both), or fix the profile"
 )
+_UNPARSED = (
+    "an AWS shared config or credentials file cannot be parsed (AWS_CONFIG_FILE or ~/.aws/config, "
+    "AWS_SHARED_CREDENTIALS_FILE or ~/.aws/credentials); fix it"
+)
 _NO_PROFILE = (
     "the AWS profile named by AWS_PROFILE (or AWS_DEFAULT_PROFILE) is not in ~/.aws/config or "
     "~/.aws/credentials; set an existing profile or unset it"
@@ -494,8 +498,22 @@ _NO_PROFILE = (
         ),
         ({"AWS_PROFILE": "no-such-profile"}, None, _NO_PROFILE),
         ({"AWS_PROFILE": "no-such\x1b[31mprofile\n"}, None, _NO_PROFILE),
+        ({"AWS_CONFIG_FILE": "/etc/passwd"}, None, _UNPARSED),
+        (
+            {"AWS_ACCESS_KEY_ID": None, "AWS_SECRET_ACCESS_KEY": None, "AWS_SESSION_TOKEN": None},
+            "aws_access_key_id = AKIAEXAMPLE with no section\n",
+            _UNPARSED,
+        ),
     ],
-    ids=["secret-unset", "secret-empty", "profile-without-secret", "unknown-profile", "profile-escape"],
+    ids=[
+        "secret-unset",
+        "secret-empty",
+        "profile-without-secret",
+        "unknown-profile",
+        "profile-escape",
+        "config-unparsed",
+        "credentials-unparsed",
+    ],
 )
 def test_incomplete_aws_credentials_or_an_unknown_profile_are_one_line_exit_2(
     harness: Harness,
