@@ -185,6 +185,8 @@ def secretsmanager_call(
         return call()
     except AWS_ERRORS as exc:
         raise secretsmanager_error(exc, action, secret_id, version_id=version_id) from None
+    except OSError as exc:
+        raise local_credential_file_error(exc) from None
 
 
 # --- KMS ------------------------------------------------------------------------------------------
@@ -230,6 +232,8 @@ def kms_call(action: str, key_id: str, call: Callable[[], T]) -> T:
         return call()
     except AWS_ERRORS as exc:
         raise kms_error(exc, action, key_id) from None
+    except OSError as exc:
+        raise local_credential_file_error(exc) from None
 
 
 # --- STS ------------------------------------------------------------------------------------------
@@ -264,9 +268,23 @@ def sts_call(action: str, call: Callable[[], T]) -> T:
         return call()
     except AWS_ERRORS as exc:
         raise sts_error(exc, action) from None
+    except OSError as exc:
+        raise local_credential_file_error(exc) from None
 
 
 # --- clients --------------------------------------------------------------------------------------
+
+
+def local_credential_file_error(exc: OSError) -> AccessDeniedError:
+    """An ``OSError`` out of a botocore call: its credential chain reads a local file only when
+    the first call needs credentials (``AWS_WEB_IDENTITY_TOKEN_FILE``; network faults come as
+    ``BotoCoreError``). One line with the system's reason, never the path or the file's text."""
+    reason = untrusted(exc.strerror or type(exc).__name__, limit=80)
+    return AccessDeniedError(
+        f"cannot read a file the AWS credential chain names ({reason}); check "
+        "AWS_WEB_IDENTITY_TOKEN_FILE (and the profile's web_identity_token_file) exists and is "
+        "readable, or configure other credentials"
+    )
 
 
 def creating_client(service: str, create: Callable[[], T]) -> T:

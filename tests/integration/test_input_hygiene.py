@@ -6,6 +6,7 @@ its own process (bytes that are not UTF-8 only exist on a real command line)."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -602,4 +603,50 @@ def test_a_failing_aws_credential_provider_is_one_line_never_its_url(
             "or configure another in the standard AWS chain"
         ), proc.stderr
         assert "SECRETMARK" not in proc.stderr and "127.0.0.1:9" not in proc.stderr
+    assert harness.token_requests("sandbox") == 0
+
+
+@pytest.mark.parametrize("token_file", ["missing", "a-directory", "unreadable"])
+def test_a_web_identity_token_file_that_cannot_be_read_is_one_line(
+    harness: Harness, tmp_path: Path, token_file: str
+) -> None:
+    """AWS_WEB_IDENTITY_TOKEN_FILE is read at the first call, not while the client is made: a
+    file that is missing, a directory or unreadable was `unexpected FileNotFoundError ... (a
+    bug)`; now one line naming the variable, never the path, and no token request."""
+    harness.add_env("sandbox")
+    path = tmp_path / "SECRETMARK-token"
+    if token_file == "a-directory":
+        path.mkdir()
+    elif token_file == "unreadable":
+        path.write_text("header.SECRETMARK.signature")
+        path.chmod(0)
+        if os.access(path, os.R_OK):
+            pytest.skip("root reads a mode-000 file")
+    home = tmp_path / "home"
+    (home / ".aws").mkdir(parents=True)
+    env = {
+        **harness.subprocess_env(),
+        "HOME": str(home),
+        "AWS_WEB_IDENTITY_TOKEN_FILE": str(path),
+        "AWS_ROLE_ARN": "arn:aws:iam::123456789012:role/sync-job",
+    }
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        env.pop(name, None)
+    env.pop("AWS_SHARED_CREDENTIALS_FILE", None)
+    env.pop("AWS_CONFIG_FILE", None)
+    for args in (("status",), ("run",)):
+        proc = subprocess.run(
+            [sys.executable, "-m", "sync_job", "--config", str(harness.config_path()), *args],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=env,
+            check=False,
+        )
+        assert proc.returncode != 0, proc.stdout
+        out = proc.stdout + proc.stderr
+        assert "cannot read a file the AWS credential chain names" in out, out
+        assert "AWS_WEB_IDENTITY_TOKEN_FILE" in out
+        assert "a bug" not in out and "Traceback" not in out
+        assert "SECRETMARK" not in out and str(tmp_path) not in out
     assert harness.token_requests("sandbox") == 0
