@@ -47,6 +47,7 @@ from standins.harness import render_toml
 from standins.moto_server import MotoServer
 from standins.simulation import simulate
 from standins.token_server import TokenServer
+from sync_job.pacing import SECRETS_WRITE_RATE
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -733,7 +734,7 @@ def run_all(
     # the steady refresh path; the OS file cache holds the job's and the CLI's modules.
     progress("warm-up: one job run of every environment, one shell loop of one environment")
     cpu_cfg = stage.config(f"refresh-{args.cpu_envs}", stage.envs[: args.cpu_envs], margin=900)
-    # Writes are paced at 40/s (Secrets Manager's quota is 50/s): 2 per environment.
+    # Writes are paced (pacing.SECRETS_WRITE_RATE; Secrets Manager's quota is 50/s): 2 per environment.
     cpu_timeout = 120.0 + args.cpu_envs / 10
     run_job(stage, cpu_cfg, stage.envs[: args.cpu_envs], cpu_timeout, force=True)
     run_shell(stage, stage.envs[:1])
@@ -870,7 +871,8 @@ def run_all(
             table.add(
                 f"1. `sync-job run`, {n} envs on {n} distinct hosts, all refreshing",
                 f"{fmt_spread(walls)} = **{per_env_ms:.1f} ms** per env beyond the first "
-                f"({ratio:.2f}x the 1-env time; writes paced at 40/s under Secrets Manager's 50/s)",
+                f"({ratio:.2f}x the 1-env time; writes paced at {SECRETS_WRITE_RATE:g}/s under "
+                "Secrets Manager's 50/s)",
             )
     waves = -(-largest // DEFAULT_WORKERS)
     table.add(
