@@ -487,6 +487,50 @@ _NO_PROFILE = (
 )
 
 
+# No credentials in the environment: the chain goes on to the profile, container, web identity...
+NO_KEYS: dict[str, str | None] = dict.fromkeys(
+    ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE")
+)
+
+
+def _aws_env(
+    harness: Harness,
+    tmp_path: Path,
+    settings: dict[str, str | None],
+    *,
+    config: str | None = None,
+    credentials: str | None = None,
+) -> dict[str, str]:
+    """The job's environment with a HOME of its own (``~/.aws/config`` and ``credentials`` as
+    given, else none) and ``settings`` applied (None: the variable unset)."""
+    home = tmp_path / "home"
+    (home / ".aws").mkdir(parents=True)
+    for name, text in (("config", config), ("credentials", credentials)):
+        if text is not None:
+            (home / ".aws" / name).write_text(text)
+    env = {**harness.subprocess_env(), "HOME": str(home)}
+    env.pop("AWS_SHARED_CREDENTIALS_FILE", None)
+    env.pop("AWS_CONFIG_FILE", None)
+    for name, value in settings.items():
+        if value is None:
+            env.pop(name, None)
+        else:
+            env[name] = value
+    return env
+
+
+def _sync_job(harness: Harness, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """``python -m sync_job --config <harness's> ARGS`` in ``env``, bounded at 60 s."""
+    return subprocess.run(
+        [sys.executable, "-m", "sync_job", "--config", str(harness.config_path()), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        check=False,
+    )
+
+
 @pytest.mark.parametrize(
     ("settings", "credentials_file", "line"),
     [
@@ -528,27 +572,9 @@ def test_incomplete_aws_credentials_or_an_unknown_profile_are_one_line_exit_2(
     (botodata.make_session reads the environment's credentials) or the client: both were an
     `internal error` before, with the trimmed session and with botocore's stock one alike."""
     harness.add_env("sandbox")
-    home = tmp_path / "home"
-    (home / ".aws").mkdir(parents=True)
-    env = {**harness.subprocess_env(), "HOME": str(home)}
-    env.pop("AWS_SHARED_CREDENTIALS_FILE", None)
-    env.pop("AWS_CONFIG_FILE", None)
-    if credentials_file is not None:
-        (home / ".aws" / "credentials").write_text(credentials_file)
-    for name, value in settings.items():
-        if value is None:
-            env.pop(name, None)
-        else:
-            env[name] = value
+    env = _aws_env(harness, tmp_path, settings, credentials=credentials_file)
     for args in (("status",), ("run",), ("jwks", "sandbox")):
-        proc = subprocess.run(
-            [sys.executable, "-m", "sync_job", "--config", str(harness.config_path()), *args],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            env=env,
-            check=False,
-        )
+        proc = _sync_job(harness, env, *args)
         assert proc.returncode == 2, proc.stderr
         assert one_clean_line(proc.stderr) == f"sync-job: error: {line}", proc.stderr
         assert "AKIAEXAMPLE" not in proc.stderr and "\x1b" not in proc.stderr
@@ -578,24 +604,9 @@ def test_a_failing_aws_credential_provider_is_one_line_never_its_url(
     credential_process that fails (botocore's CredentialRetrievalError, raised while the client
     is made) was an `internal error`; its message (the URL, the command) is not repeated."""
     harness.add_env("sandbox")
-    home = tmp_path / "home"
-    (home / ".aws").mkdir(parents=True)
-    if config_file is not None:
-        (home / ".aws" / "config").write_text(config_file)
-    env = {**harness.subprocess_env(), "HOME": str(home), **settings}
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
-        env.pop(name, None)
-    env.pop("AWS_SHARED_CREDENTIALS_FILE", None)
-    env.pop("AWS_CONFIG_FILE", None)
+    env = _aws_env(harness, tmp_path, {**NO_KEYS, **settings}, config=config_file)
     for args in (("status",), ("run",)):
-        proc = subprocess.run(
-            [sys.executable, "-m", "sync_job", "--config", str(harness.config_path()), *args],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            env=env,
-            check=False,
-        )
+        proc = _sync_job(harness, env, *args)
         assert proc.returncode == 1, proc.stderr
         assert one_clean_line(proc.stderr) == (
             f"sync-job: error: cannot get AWS credentials from the {provider} provider; check that "
@@ -622,27 +633,13 @@ def test_a_web_identity_token_file_that_cannot_be_read_is_one_line(
         path.chmod(0)
         if os.access(path, os.R_OK):
             pytest.skip("root reads a mode-000 file")
-    home = tmp_path / "home"
-    (home / ".aws").mkdir(parents=True)
-    env = {
-        **harness.subprocess_env(),
-        "HOME": str(home),
+    web_identity = {
         "AWS_WEB_IDENTITY_TOKEN_FILE": str(path),
         "AWS_ROLE_ARN": "arn:aws:iam::123456789012:role/sync-job",
     }
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
-        env.pop(name, None)
-    env.pop("AWS_SHARED_CREDENTIALS_FILE", None)
-    env.pop("AWS_CONFIG_FILE", None)
+    env = _aws_env(harness, tmp_path, {**NO_KEYS, **web_identity})
     for args in (("status",), ("run",)):
-        proc = subprocess.run(
-            [sys.executable, "-m", "sync_job", "--config", str(harness.config_path()), *args],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            env=env,
-            check=False,
-        )
+        proc = _sync_job(harness, env, *args)
         assert proc.returncode != 0, proc.stdout
         out = proc.stdout + proc.stderr
         assert "cannot read a file the AWS credential chain names" in out, out
